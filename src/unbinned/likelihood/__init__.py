@@ -1,0 +1,14 @@
+"""The extended unbinned likelihood q(θ) = -2 ln L and its terms."""
+
+from unbinned.likelihood.nll import Constraint, CountingRegion, Likelihood, UnbinnedRegion
+from unbinned.likelihood.tensors import EventTensors, ResponseModel, ShapeParameter
+
+__all__ = [
+    "Constraint",
+    "CountingRegion",
+    "EventTensors",
+    "Likelihood",
+    "ResponseModel",
+    "ShapeParameter",
+    "UnbinnedRegion",
+]
