@@ -196,6 +196,7 @@ def _minos(lik: Fittable, poi: str, best: FitResult, cl: float, threshold: float
         raise ConfigError("MINOS needs the Minuit object of the global fit (best.minuit)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        m.tol = min(m.tol, 1e-3)  # MINOS crossings to ~1e-4 sigma, for the cross-check
         m.minos(poi, cl=float(stats.chi2.cdf(threshold, 1)))
     me = m.merrors[poi]
     valid = bool(me.is_valid)

@@ -18,6 +18,7 @@ gradient and the Hessian are exact (autodiff), never finite differences.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -203,6 +204,17 @@ class _Compiled:
     def nu(self, theta: torch.Tensor) -> torch.Tensor:
         return (theta[self.shape_idx] - self.shape_nominal) / self.shape_scale
 
+    def ratio(
+        self, theta: torch.Tensor, c: torch.Tensor, delta: torch.Tensor | None
+    ) -> torch.Tensor:
+        """r(x|θ) for events with fractions ``c`` and coefficients ``delta``."""
+        f = self.rate_factors(theta)
+        if self.response is not None and delta is not None:
+            nu = self.nu(theta)
+            f = f * torch.exp(self.response.log_yield_torch(nu))
+            return (c * torch.exp(delta @ self.response.monomials_torch(nu))) @ f
+        return c @ f
+
     def q(self, theta: torch.Tensor) -> torch.Tensor:
         f = self.rate_factors(theta)
         phi = logy = None
@@ -385,6 +397,36 @@ class Likelihood:
             raise ConfigError(f"unknown parameter(s) {unknown}; known: {list(init)}")
         init.update(values or {})
         return np.array([init[n] for n in self.parameter_names], dtype=np.float64)
+
+    def asimov(self, theta: npt.ArrayLike | Mapping[str, float]) -> Likelihood:
+        """The same likelihood on the Asimov dataset at θ (expected data, no fluctuation).
+
+        Unbinned regions need integration tensors (a nominal simulation sample):
+        its events, weighted by w_j r(x_j|θ), are a weighted sample of the expected
+        distribution at θ, so the fit returns θ exactly. Counting regions observe
+        their expected yield.
+        """
+        x = self.vector(theta) if isinstance(theta, Mapping) else self._theta(theta)
+        expected = self.expected_yields(x)
+        regions: list[UnbinnedRegion | CountingRegion] = []
+        t = torch.tensor(x, dtype=_DTYPE)
+        for reg, comp in zip(self.regions, self._compiled, strict=True):
+            if isinstance(reg, CountingRegion):
+                obs = float(expected[reg.name].sum())
+                regions.append(dataclasses.replace(reg, observed=obs))
+                continue
+            if reg.integration is None:
+                raise ConfigError(
+                    f"region {reg.name!r}: an Asimov dataset needs integration tensors "
+                    "(a nominal simulation sample); build the region with integration="
+                )
+            integ = reg.integration
+            with torch.no_grad():
+                c = torch.as_tensor(integ.fractions, dtype=_DTYPE)
+                d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)
+                r = comp.ratio(t, c, d).numpy()
+            regions.append(dataclasses.replace(reg, data=integ.with_weights(integ.weights * r)))
+        return Likelihood(self.spec, regions, [c for _, c in self._custom])
 
     def expected_yields(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected yield per process in every region at θ."""

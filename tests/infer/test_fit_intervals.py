@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import lambertw
+
+from _models import gaussian_location, two_process
+from unbinned.exceptions import FitError
+from unbinned.infer import (
+    fisher_information,
+    fit,
+    impacts,
+    profile_interval,
+    profile_scan,
+    profile_scan_2d,
+    pulls,
+)
+from unbinned.likelihood import CountingRegion, EventTensors, Likelihood, UnbinnedRegion
+from unbinned.model import ModelSpec
+
+
+def _poisson_interval(n: float) -> tuple[float, float]:
+    """Exact Δq = 1 interval of a Poisson mean λ given n: λ = -n W(-exp(-1 - 1/(2n)))."""
+    z = -np.exp(-1 - 1 / (2 * n))
+    return -n * lambertw(z, 0).real, -n * lambertw(z, -1).real
+
+
+def _counting(kind: str, n: float = 25.0, s: float = 10.0) -> Likelihood:
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0, 20]}],
+            "processes": [{"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]}],
+            "regions": [{"name": "r", "kind": kind}],
+        }
+    )
+    if kind == "counting":
+        return Likelihood(spec, [CountingRegion("r", ("s",), n, np.array([s]))])
+    # unbinned with c(x) = 1: q = 2[mu s - n ln mu], the Poisson likelihood again
+    data = EventTensors(np.ones((int(n), 1)), np.ones(int(n)))
+    return Likelihood(spec, [UnbinnedRegion("r", ("s",), data, nominal_yields=np.array([s]))])
+
+
+@pytest.mark.parametrize("kind", ["counting", "unbinned"])
+def test_poisson_interval_closed_form(kind):
+    lik = _counting(kind)
+    best = fit(lik)
+    assert best.valid
+    assert best.values["mu"] == pytest.approx(2.5, rel=1e-5)
+    lo, hi = _poisson_interval(25.0)
+    iv = profile_interval(lik, "mu", best=best)
+    assert iv.valid
+    assert (iv.lower, iv.upper) == pytest.approx((lo / 10, hi / 10), abs=2e-5)
+
+
+def test_gaussian_interval_closed_form_scan_and_minos():
+    lik, x = gaussian_location()
+    best = fit(lik, init={"m": 0.0})
+    assert best.values["m"] == pytest.approx(x.mean(), abs=1e-6)
+    assert best.errors["m"] == pytest.approx(1 / np.sqrt(x.size), rel=1e-6)
+    sigma = 1 / np.sqrt(x.size)
+    # the scan is exact to its root-finding tolerance; MINOS crossings are good to ~1e-2 sigma
+    for method, tol in (("scan", 1e-4 * sigma), ("minos", 1e-2 * sigma)):
+        for cl, k in ((0.68, 1.0), (0.95, 1.959964)):
+            iv = profile_interval(lik, "m", best=best, method=method, cl=cl)
+            assert iv.valid
+            assert iv.lower == pytest.approx(x.mean() - k * sigma, abs=tol)
+            assert iv.upper == pytest.approx(x.mean() + k * sigma, abs=tol)
+
+
+def test_minos_and_scan_agree_with_nuisances():
+    lik = two_process()
+    best = fit(lik)
+    assert best.valid, best
+    a = profile_interval(lik, "mu", best=best, method="scan")
+    b = profile_interval(lik, "mu", best=best, method="minos")
+    assert a.valid
+    assert b.valid
+    assert (a.lower, a.upper) == pytest.approx((b.lower, b.upper), abs=2e-3 * a.width)
+    # profiling widens the interval compared with fixing the nuisances at their best fit
+    fixed = fit(lik, fixed={k: v for k, v in best.values.items() if k != "mu"})
+    assert fixed.errors["mu"] < best.errors["mu"]
+
+
+def test_scans_and_result_reprs():
+    lik = two_process()
+    best = fit(lik)
+    scan = profile_scan(lik, "mu", np.linspace(0, 4, 5), best=best)
+    assert scan.valid.all()
+    assert scan.delta_q.min() >= -1e-6
+    _xs, _ys, dq = profile_scan_2d(lik, ("mu", "bnorm"), ([1.0, 2.0], [0.98, 1.0, 1.02]), best=best)
+    assert dq.shape == (2, 3)
+    assert np.all(dq >= -1e-6)
+    assert "valid minimum" in repr(best)
+    assert "<table>" in best._repr_html_()
+    assert "profile scan" in repr(profile_interval(lik, "mu", best=best))
+
+
+def test_fisher_matches_hesse_on_asimov():
+    lik = two_process()
+    truth = {"mu": 1.0, "alpha": 0.0, "bnorm": 1.0}
+    asimov = lik.asimov(truth)
+    best = fit(asimov)
+    assert best.values["mu"] == pytest.approx(1.0, abs=1e-4)
+    fi = fisher_information(asimov, truth)
+    assert fi.sigma("mu") == pytest.approx(best.errors["mu"], rel=1e-3)
+    assert fi.profiled_information("mu") == pytest.approx(fi.sigma("mu") ** -2, rel=1e-9)
+    assert fi.sigma_fixed("mu") < fi.sigma("mu")
+
+
+def test_impacts_and_pulls():
+    lik = two_process()
+    best = fit(lik)
+    imp = impacts(lik, "mu", best)
+    assert [i.nuisance for i in imp]
+    assert {i.nuisance for i in imp} == {"alpha", "bnorm"}
+    assert imp[0].size >= imp[-1].size
+    assert all(np.isfinite([i.up, i.down, i.prefit_up, i.prefit_down]).all() for i in imp)
+    p = {x.nuisance: x for x in pulls(lik, best)}
+    assert 0 < p["bnorm"].constraint <= 1.0 + 1e-6
+
+
+def test_failed_fit_is_reported_not_hidden():
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0, 1e6]}],
+            "processes": [{"name": "s", "modifiers": [{"parameter": "mu"}]}],
+            "regions": [{"name": "r", "kind": "counting"}],
+        }
+    )
+    # n = 0: the minimum sits on the boundary mu = 0, HESSE cannot be accurate there
+    lik = Likelihood(spec, [CountingRegion("r", ("s",), 0.0, np.array([1.0]))])
+    res = fit(lik, init={"mu": 3.0}, max_attempts=2)
+    assert res.values["mu"] == pytest.approx(0.0, abs=1e-2)
+    if not res.valid:
+        with pytest.raises(FitError, match="did not converge"):
+            fit(lik, init={"mu": 3.0}, max_attempts=2, raise_on_failure=True)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _models import gaussian_location, two_process
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.likelihood import CountingRegion, EventTensors, Likelihood, UnbinnedRegion
+from unbinned.model import ModelSpec
+
+
+def _fd_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_gradient_and_hessian_match_finite_differences():
+    lik = two_process()
+    x = np.array([1.3, 0.4, 1.02])
+    assert np.allclose(lik.grad(x), _fd_grad(lik, x), rtol=1e-6, atol=1e-5)
+    h = lik.hessian(x)
+    h_fd = np.stack([_fd_grad(lambda y, i=i: lik.grad(y)[i], x, 1e-5) for i in range(3)])
+    assert np.allclose(h, h.T)
+    assert np.allclose(h, h_fd, rtol=1e-5, atol=1e-4)
+
+
+def test_gaussian_location_is_quadratic():
+    lik, x = gaussian_location()
+    n = x.size
+    q0 = lik(np.array([x.mean()]))
+    for m in (-0.2, 0.1, 0.7):
+        assert lik(np.array([m])) - q0 == pytest.approx(n * (m - x.mean()) ** 2, rel=1e-9)
+
+
+def test_empty_region_contributes_expected_yield_only():
+    lik = two_process()
+    sr = lik.regions[0]
+    empty = UnbinnedRegion(
+        "sr",
+        sr.processes,
+        sr.data.select(np.zeros(sr.data.n_events, bool)),
+        integration=sr.integration,
+        response=sr.response,
+    )
+    lik0 = Likelihood(lik.spec, [empty, lik.regions[1]])
+    x = lik.vector()
+    expected = lik0.expected_yields(x)["sr"].sum()
+    only_cr = Likelihood(lik.spec, [lik.regions[1]])
+    assert lik0(x) == pytest.approx(2 * expected + only_cr(x))
+    assert np.all(np.isfinite(lik0.grad(x)))
+
+
+def test_zero_weight_nan_and_bounds_are_errors():
+    with pytest.raises(DataError, match="zero total weight"):
+        UnbinnedRegion(
+            "r", ("p",), EventTensors(np.ones((3, 1)), np.zeros(3)), nominal_yields=np.array([1.0])
+        )
+    with pytest.raises(DataError, match="NaN or infinite"):
+        EventTensors(np.array([[np.nan], [1.0]]), np.ones(2))
+    lik = two_process()
+    with pytest.raises(DataError, match="'bnorm' = 3.0 is outside its bounds"):
+        lik(np.array([1.0, 0.0, 3.0]))
+    with pytest.raises(DataError, match="expected 3 parameter values"):
+        lik(np.array([1.0]))
+
+
+def test_declaration_mismatches_are_named():
+    spec = two_process().spec
+    with pytest.raises(ConfigError, match="region 'nope' is not declared"):
+        Likelihood(spec, [CountingRegion("nope", ("s", "b"), 1.0, np.ones(2))])
+    with pytest.raises(ConfigError, match="declared unbinned but given as counting"):
+        Likelihood(spec, [CountingRegion("sr", ("s", "b"), 1.0, np.ones(2))])
+    with pytest.raises(ConfigError, match=r"process\(es\) \['x'\] are not declared"):
+        Likelihood(spec, [CountingRegion("cr", ("s", "x"), 1.0, np.ones(2))])
+
+
+def test_asimov_fit_point_is_stationary():
+    lik = two_process()
+    truth = {"mu": 1.7, "alpha": 0.5, "bnorm": 1.03}
+    asimov = lik.asimov(truth)
+    g = asimov.grad(asimov.vector(truth))
+    # the constraint terms pull towards the nominal; the data terms are stationary
+    expected = np.array([0.0, 2 * 0.5, 2 * 0.03 / 0.05**2])
+    assert np.allclose(g, expected, atol=1e-8)
+
+
+def test_spec_yaml_round_trip_and_errors(tmp_path):
+    spec = two_process().spec
+    path = tmp_path / "m.yaml"
+    path.write_text(spec.to_yaml())
+    assert ModelSpec.from_yaml(path) == spec
+    bad = spec.model_dump(mode="json")
+    bad["nuisances"][1]["width"] = -1
+    with pytest.raises(ConfigError, match=r"nuisances\.1.*positive 'width'"):
+        ModelSpec.from_dict(bad)
+    bad = spec.model_dump(mode="json")
+    bad["processes"][0]["modifiers"][0]["parameter"] = "nu"
+    with pytest.raises(ConfigError, match="modifier parameter 'nu' is not declared"):
+        ModelSpec.from_dict(bad)
+    bad = spec.model_dump(mode="json")
+    bad["pois"][0]["colour"] = "red"
+    with pytest.raises(ConfigError, match=r"pois\.0\.colour: Extra inputs are not permitted"):
+        ModelSpec.from_dict(bad)
