@@ -1,5 +1,12 @@
 """Inference: fits, intervals, scans."""
 
+from unbinned.infer.executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    make_executor,
+)
 from unbinned.infer.fisher import (
     FisherResult,
     Impact,
@@ -17,20 +24,29 @@ from unbinned.infer.intervals import (
     profile_scan_2d,
 )
 from unbinned.infer.mle import FitResult, fit
+from unbinned.infer.toys import ToyStudy, ToySummary, run_toys
 
 __all__ = [
+    "DaskExecutor",
+    "Executor",
     "FisherResult",
     "FitResult",
     "Impact",
     "Interval",
+    "ProcessExecutor",
     "ProfileScan",
     "Pull",
+    "SerialExecutor",
+    "ToyStudy",
+    "ToySummary",
     "delta_q",
     "fisher_information",
     "fit",
     "impacts",
+    "make_executor",
     "profile_interval",
     "profile_scan",
     "profile_scan_2d",
     "pulls",
+    "run_toys",
 ]

@@ -37,7 +37,7 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, runtime_checkable
@@ -125,7 +125,7 @@ class SerialExecutor(_Base):
 
     n_workers = 1
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         """Yield ``fn(item)`` for every item, in order."""
         for item in items:
             yield fn(item)
@@ -166,7 +166,10 @@ class ProcessExecutor(_Base):
     -----
     The pool starts on the first :meth:`map_unordered` and is reused until
     :meth:`close`.  Each worker imports the function's module when it receives
-    its first item (a few seconds for torch).
+    its first item (a few seconds for torch).  A worker that dies (killed, out of
+    memory) breaks the pool: ``map_unordered`` raises
+    :class:`concurrent.futures.process.BrokenProcessPool`; close this executor and
+    make a new one.
     """
 
     def __init__(
@@ -191,9 +194,9 @@ class ProcessExecutor(_Base):
             raise ConfigError(f"threads_per_worker must be >= 1 or None, got {threads_per_worker}")
         self.context = context
         self.threads_per_worker = threads_per_worker
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be >= 1 or None, got {max_in_flight}")
         self.max_in_flight = max_in_flight or 2 * self.n_workers
-        if self.max_in_flight < 1:
-            raise ConfigError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
@@ -210,7 +213,7 @@ class ProcessExecutor(_Base):
             )
         return self._pool
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         """Yield ``fn(item)`` for every item as the workers finish them."""
         pool = self._get_pool()
         source = iter(items)
@@ -255,8 +258,9 @@ class DaskExecutor(_Base):
     ----------
     scheduler
         ``None``: start a :class:`distributed.LocalCluster` of worker processes on the
-        loopback interface (127.0.0.1, random ports, no dashboard), closed with this
-        executor.  A string ``"tcp://HOST:PORT"`` (or another Dask protocol):
+        loopback interface (127.0.0.1, free ports chosen by the system, the HTTP
+        server/dashboard included, so nothing clashes with a running cluster),
+        closed with this executor.  A string ``"tcp://HOST:PORT"`` (or another Dask protocol):
         connect to that scheduler; the cluster stays up after :meth:`close`, and
         its workers must have ``unbinned`` (and the task's module) installed.
     n_workers
@@ -265,8 +269,9 @@ class DaskExecutor(_Base):
     threads_per_worker
         Threads per local worker (1: each worker runs one item at a time).
     max_in_flight
-        Items submitted ahead of the results consumed (default 4 per worker thread
-        known to the scheduler when iteration starts, at least 8).
+        Items submitted ahead of the results consumed (default 8 per worker thread
+        known to the scheduler when iteration starts, at least 16); refilled in
+        batches of half of it, one scheduler message per batch.
     timeout
         Seconds to wait for the connection to a scheduler.
 
@@ -298,7 +303,7 @@ class DaskExecutor(_Base):
                 threads_per_worker=threads_per_worker,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # the HTTP server always runs: any free port
                 silence_logs=logging.ERROR,
             )
             try:
@@ -328,32 +333,37 @@ class DaskExecutor(_Base):
     @property
     def client(self) -> distributed.Client:
         """The :class:`distributed.Client` in use."""
-        return self._client
+        client: distributed.Client = self._client
+        return client
 
     def _window(self) -> int:
         if self.max_in_flight is not None:
             return self.max_in_flight
         workers = self._client.scheduler_info().get("workers", {})
         threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
-        return max(8, 4 * threads)
+        return max(16, 8 * threads)
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         """Yield ``fn(item)`` for every item as the cluster finishes them."""
         if self._closed:
             raise ConfigError("this DaskExecutor is closed; create a new one")
         dd = _import_distributed()
         client = self._client
         source = iter(items)
-        pending = {client.submit(fn, x, pure=False) for x in islice(source, self._window())}
+        window = self._window()
+        refill = max(1, window // 2)  # submit in batches: one scheduler message per batch
+        pending = set(client.map(fn, list(islice(source, window)), pure=False))
         done_iter = dd.as_completed(list(pending), loop=client.loop)
         try:
             for fut in done_iter:
                 pending.discard(fut)
                 result = fut.result()  # re-raises the task's exception
-                for x in islice(source, 1):
-                    new = client.submit(fn, x, pure=False)
-                    pending.add(new)
-                    done_iter.add(new)
+                if len(pending) <= window - refill:
+                    batch = list(islice(source, refill))
+                    if batch:
+                        new = client.map(fn, batch, pure=False)
+                        pending.update(new)
+                        done_iter.update(new)
                 fut.release()
                 yield result
         finally:
