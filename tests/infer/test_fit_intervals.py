@@ -134,3 +134,14 @@ def test_failed_fit_is_reported_not_hidden():
     if not res.valid:
         with pytest.raises(FitError, match="did not converge"):
             fit(lik, init={"mu": 3.0}, max_attempts=2, raise_on_failure=True)
+
+
+def test_declared_fixed_nuisance_is_not_fitted():
+    lik = two_process()
+    spec = lik.spec.model_dump(mode="json")
+    spec["nuisances"][1]["prior"] = "fixed"
+    fixed_lik = Likelihood(ModelSpec.from_dict(spec), lik.regions)
+    res = fit(fixed_lik)
+    assert res.values["bnorm"] == 1.0
+    assert res.errors["bnorm"] == 0.0
+    assert "bnorm" in res.fixed

@@ -37,6 +37,10 @@ class Fittable(Protocol):
         """q and its gradient."""
         ...
 
+    def __call__(self, theta: npt.ArrayLike) -> float:
+        """q alone (MIGRAD's line searches need no gradient)."""
+        ...
+
     def hessian(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Exact Hessian of q."""
         ...
@@ -129,7 +133,7 @@ def _make_minuit(
     limits: Mapping[str, tuple[float, float] | None],
 ) -> Minuit:
     def fcn(x: npt.NDArray[np.float64]) -> float:
-        return lik.value_and_grad(x)[0]
+        return float(lik(x))
 
     def grad(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return lik.value_and_grad(x)[1]
@@ -210,6 +214,10 @@ def fit(
         fixed_names = tuple(fixed)
     else:
         fixed_names = tuple(fixed)
+    for nuis in getattr(likelihood.spec, "nuisances", ()):
+        if nuis.prior == "fixed" and nuis.name not in fixed_names:
+            fixed_names += (nuis.name,)  # declared fixed: held at its nominal, not fitted
+            start.setdefault(nuis.name, nuis.nominal)
     x0 = likelihood.vector(start)
     names = tuple(likelihood.parameter_names)
     if set(names) <= set(fixed_names):

@@ -1,6 +1,7 @@
 """The extended unbinned likelihood q(θ) = -2 ln L and its terms."""
 
 from unbinned.likelihood.nll import Constraint, CountingRegion, Likelihood, UnbinnedRegion
+from unbinned.likelihood.surrogate import SurrogateResponse, event_tensors, surrogate_region
 from unbinned.likelihood.tensors import EventTensors, ResponseModel, ShapeParameter
 
 __all__ = [
@@ -10,5 +11,8 @@ __all__ = [
     "Likelihood",
     "ResponseModel",
     "ShapeParameter",
+    "SurrogateResponse",
     "UnbinnedRegion",
+    "event_tensors",
+    "surrogate_region",
 ]

@@ -371,8 +371,13 @@ class Likelihood:
         return val, grad.copy()
 
     def __call__(self, theta: npt.ArrayLike) -> float:
-        """q(θ) at the parameter vector ``theta``."""
-        return self.value_and_grad(theta)[0]
+        """q(θ) at the parameter vector ``theta`` (no gradient: cheaper for line searches)."""
+        x = self._theta(theta)
+        if self._cache is not None and self._cache[0] == x.tobytes():
+            return self._cache[1]
+        with torch.no_grad():
+            val = float(self.q_torch(torch.from_numpy(x)))
+        return val if math.isfinite(val) else math.inf
 
     def grad(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Exact gradient ∂q/∂θ."""
