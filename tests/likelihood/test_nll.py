@@ -105,3 +105,27 @@ def test_spec_yaml_round_trip_and_errors(tmp_path):
     bad["pois"][0]["colour"] = "red"
     with pytest.raises(ConfigError, match=r"pois\.0\.colour: Extra inputs are not permitted"):
         ModelSpec.from_dict(bad)
+
+
+@pytest.mark.parametrize("with_integration", [True, False])
+def test_closed_form_derivatives_equal_autodiff(with_integration):
+    import torch
+
+    lik = two_process()
+    if not with_integration:
+        sr = lik.regions[0]
+        nominal = np.array([100.0, 450.0])
+        sr = UnbinnedRegion(
+            "sr", sr.processes, sr.data, nominal_yields=nominal, response=sr.response
+        )
+        lik = Likelihood(lik.spec, [sr, lik.regions[1]])
+    x = np.array([1.3, 0.4, 1.02])
+    t = torch.tensor(x, requires_grad=True)
+    q = lik.q_torch(t)
+    (g,) = torch.autograd.grad(q, t)
+    h = torch.autograd.functional.hessian(lik.q_torch, torch.tensor(x)).numpy()
+    val, grad = lik.value_and_grad(x)
+    assert val == pytest.approx(float(q.detach()), rel=1e-12)
+    assert lik(x + 1e-3) == pytest.approx(float(lik.q_torch(torch.tensor(x + 1e-3))), rel=1e-12)
+    np.testing.assert_allclose(grad, g.numpy(), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(lik.hessian(x), h, rtol=1e-10, atol=1e-8)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError
+from unbinned.likelihood._events import EventSum, MonomialDerivatives
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
 
@@ -193,6 +194,8 @@ class _Compiled:
             if idelta is None:
                 self.nominal = ic.sum(0)
                 self.integ = None
+        self.data_sum = EventSum(self.c, self.delta, self.w)
+        self.integ_sum = None if self.integ is None else EventSum(*self.integ, None)
 
     def rate_factors(self, theta: torch.Tensor) -> torch.Tensor:
         f = torch.ones(self.n_proc, dtype=_DTYPE)
@@ -214,6 +217,71 @@ class _Compiled:
             f = f * torch.exp(self.response.log_yield_torch(nu))
             return (c * torch.exp(delta @ self.response.monomials_torch(nu))) @ f
         return c @ f
+
+    # -------------------------------------------------------- fast path (reduced coordinates)
+    @property
+    def has_events(self) -> bool:
+        """Whether this region has per-event sums (unbinned)."""
+        return not self.counting
+
+    def z(self, theta: torch.Tensor) -> torch.Tensor:
+        """Reduced coordinates z = (F_p = f_p Y_p(ν), ν), differentiable in θ."""
+        f = self.rate_factors(theta)
+        if self.response is None:
+            return f
+        nu = self.nu(theta)
+        return torch.cat([f * torch.exp(self.response.log_yield_torch(nu)), nu])
+
+    def small_q(self, theta: torch.Tensor) -> torch.Tensor:
+        """The terms of q that do not loop over events (counting; expected yield w/o sample)."""
+        if self.counting:
+            return self.q(theta)
+        if self.integ_sum is not None:
+            return torch.zeros((), dtype=_DTYPE)
+        assert self.nominal is not None
+        f = self.rate_factors(theta)
+        if self.response is not None:
+            f = f * torch.exp(self.response.log_yield_torch(self.nu(theta)))
+        return 2.0 * (f * self.nominal).sum()
+
+    def monomial_derivatives(self, nu: torch.Tensor, order: int) -> MonomialDerivatives | None:
+        if self.response is None:
+            return None
+        resp = self.response
+        phi = resp.monomials_torch(nu).detach()
+        d = nu.numel()
+        if order == 0:
+            empty = torch.zeros((phi.numel(), d), dtype=_DTYPE)
+            return MonomialDerivatives(phi, empty, empty[:, :, None].expand(-1, d, d))
+        jac = torch.autograd.functional.jacobian(resp.monomials_torch, nu)
+        second = torch.zeros((phi.numel(), d, d), dtype=_DTYPE)
+        if order >= 2:
+            second = torch.autograd.functional.jacobian(
+                lambda v: torch.autograd.functional.jacobian(
+                    resp.monomials_torch, v, create_graph=True
+                ),
+                nu,
+            )
+        return MonomialDerivatives(phi, jac.detach(), second.detach())
+
+    def event_terms(
+        self, z: torch.Tensor, order: int
+    ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        """2 × (data + integration) event sums at z, with gradient/Hessian in z."""
+        p = self.n_proc
+        f, nu = z[:p], z[p:]
+        md = self.monomial_derivatives(nu, order)
+        val, g, h = self.data_sum.evaluate(f, md, order)
+        if self.integ_sum is not None:
+            v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
+            val += v2
+            g = None if g is None or g2 is None else g + g2
+            h = None if h is None or h2 is None else h + h2
+        return (
+            2.0 * val,
+            None if g is None else 2.0 * g,
+            None if h is None else 2.0 * h,
+        )
 
     def q(self, theta: torch.Tensor) -> torch.Tensor:
         f = self.rate_factors(theta)
@@ -326,10 +394,24 @@ class Likelihood:
         return len(self.parameter_names)
 
     def q_torch(self, theta: torch.Tensor) -> torch.Tensor:
-        """q(θ) as a differentiable torch scalar (float64)."""
-        total = torch.zeros((), dtype=_DTYPE)
+        """q(θ) as one differentiable torch graph (float64): the autodiff reference.
+
+        :meth:`value_and_grad` and :meth:`hessian` give the same numbers faster,
+        with the event sums differentiated in closed form.
+        """
+        total = self._constraints(theta)
         for comp in self._compiled:
             total = total + comp.q(theta)
+        return total
+
+    def _small_q(self, theta: torch.Tensor) -> torch.Tensor:
+        total = self._constraints(theta)
+        for comp in self._compiled:
+            total = total + comp.small_q(theta)
+        return total
+
+    def _constraints(self, theta: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), dtype=_DTYPE)
         idx, mean, width = self._gauss
         if idx.numel():
             total = total + (((theta[idx] - mean) / width) ** 2).sum()
@@ -361,11 +443,20 @@ class Likelihood:
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1], self._cache[2].copy()
         t = torch.tensor(x, dtype=_DTYPE, requires_grad=True)
-        q = self.q_torch(t)
-        (g,) = torch.autograd.grad(q, t)
-        val = float(q.detach())
-        grad = g.detach().numpy().astype(np.float64)
-        if not math.isfinite(val):
+        small = self._small_q(t)
+        (g,) = torch.autograd.grad(small, t, allow_unused=True)
+        val = float(small.detach())
+        grad = np.zeros(self.npar) if g is None else g.detach().numpy().astype(np.float64)
+        for comp in self._compiled:
+            if not comp.has_events:
+                continue
+            z = comp.z(t)
+            v, gz, _ = comp.event_terms(z.detach(), 1)
+            assert gz is not None
+            (gt,) = torch.autograd.grad(z, t, grad_outputs=torch.from_numpy(gz))
+            val += v
+            grad = grad + gt.numpy()
+        if not math.isfinite(val) or not np.all(np.isfinite(grad)):
             val = math.inf
         self._cache = (key, val, grad)
         return val, grad.copy()
@@ -376,7 +467,11 @@ class Likelihood:
         if self._cache is not None and self._cache[0] == x.tobytes():
             return self._cache[1]
         with torch.no_grad():
-            val = float(self.q_torch(torch.from_numpy(x)))
+            t = torch.from_numpy(x)
+            val = float(self._small_q(t))
+            for comp in self._compiled:
+                if comp.has_events:
+                    val += comp.event_terms(comp.z(t), 0)[0]
         return val if math.isfinite(val) else math.inf
 
     def grad(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -384,10 +479,28 @@ class Likelihood:
         return self.value_and_grad(theta)[1]
 
     def hessian(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Exact Hessian ∂²q/∂θ∂θ' (autodiff)."""
+        """Exact Hessian ∂²q/∂θ∂θ'.
+
+        Event sums in closed form in the reduced coordinates z, combined by the
+        chain rule ∂²q/∂θ² = Jᵀ (∂²q/∂z²) J + Σ_k (∂q/∂z_k) ∂²z_k/∂θ², with J and
+        ∂²z/∂θ² of the small map θ → z by autodiff; the rest by autodiff.
+        """
         x = torch.tensor(self._theta(theta), dtype=_DTYPE)
-        h = torch.autograd.functional.hessian(self.q_torch, x)
-        return np.asarray(h.detach().numpy(), dtype=np.float64)
+        h = torch.autograd.functional.hessian(self._small_q, x).detach().numpy().copy()
+        for comp in self._compiled:
+            if not comp.has_events:
+                continue
+            z = comp.z(x)
+            _, gz, hz = comp.event_terms(z.detach(), 2)
+            assert gz is not None
+            assert hz is not None
+            jac = torch.autograd.functional.jacobian(comp.z, x).numpy()
+            gzt = torch.from_numpy(gz)
+            second = torch.autograd.functional.hessian(
+                lambda v, c=comp, g=gzt: (c.z(v) * g).sum(), x
+            )
+            h += jac.T @ hz @ jac + second.numpy()
+        return np.asarray(h, dtype=np.float64)
 
     def values(self, theta: npt.ArrayLike) -> dict[str, float]:
         """Name → value mapping of a parameter vector."""
