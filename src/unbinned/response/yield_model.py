@@ -1,0 +1,175 @@
+"""A region's yield response ln Y_p(ν) as a Gaussian process, for the likelihood.
+
+DESIGN.md §3 fits ln Y_p(ν) by least squares on the monomials of ν; here the same
+response is a :class:`~unbinned.response.DerivativeGP` of ln Y on simulation points
+(optionally with gradients ∂ ln Y/∂ν from sigmoid-smoothed selections), with points
+chosen by Bayesian experimental design (:func:`~unbinned.response.design_yield_model`).
+The model follows the :class:`~unbinned.response.YieldModel` protocol: numpy and
+differentiable torch evaluation, JSON-serialisable state.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from unbinned.exceptions import DataError, FitError, ModelFileError, OutOfRangeWarning
+from unbinned.response.gp import DerivativeGP
+
+__all__ = ["GPYieldModel"]
+
+FloatArray = npt.NDArray[np.float64]
+_STATE_VERSION = 1
+
+
+@dataclass(repr=False)
+class GPYieldModel:
+    """A region's yield response ln Y_p(ν) as a Gaussian process (DESIGN.md §3, §6).
+
+    The GP models ln Y(ν) from simulation points ν_k, optionally with gradients
+    ∂ ln Y/∂ν (from sigmoid-smoothed selections), and is used instead of the
+    polynomial least-squares fit of ln Y on the monomials of ν.  It satisfies the
+    :class:`~unbinned.response.YieldModel` protocol.
+
+    Parameters
+    ----------
+    bounds
+        The nuisance domain, shape (d, 2); if None, the range of the fitted points.
+    n_restarts, seed, max_iter
+        Passed on to :class:`DerivativeGP`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from unbinned.response import GPYieldModel
+    >>> nu = np.array([[-1.0], [0.0], [1.0]])
+    >>> model = GPYieldModel(bounds=[(-1.0, 1.0)]).fit(nu, 0.05 * nu[:, 0], 0.05 + 0 * nu)
+    >>> round(float(model(np.array([[0.5]]))[0]), 3)
+    0.025
+    """
+
+    bounds: Sequence[tuple[float, float]] | FloatArray | None = None
+    n_restarts: int = 3
+    seed: int = 0
+    max_iter: int = 100
+    _gp: DerivativeGP | None = field(default=None, init=False)
+
+    def __repr__(self) -> str:
+        return f"GPYieldModel({self._gp!r})"
+
+    @classmethod
+    def from_gp(cls, gp: DerivativeGP) -> GPYieldModel:
+        """Wrap a GP already fitted to ln Y (e.g. the result of a design)."""
+        if not gp.is_fitted:
+            raise FitError("the GP is not fitted; fit it before wrapping it in a GPYieldModel")
+        model = cls(bounds=gp.bounds, n_restarts=gp.n_restarts, seed=gp.seed, max_iter=gp.max_iter)
+        model._gp = gp
+        return model
+
+    @property
+    def gp(self) -> DerivativeGP:
+        """The underlying fitted :class:`DerivativeGP`."""
+        if self._gp is None:
+            raise FitError("the GPYieldModel is not fitted yet; call fit(nu_points, log_yields)")
+        return self._gp
+
+    @property
+    def n_nuisances(self) -> int:
+        """Number of nuisance parameters d."""
+        return self.gp.dim
+
+    def fit(
+        self,
+        nu_points: npt.ArrayLike,
+        log_yields: npt.ArrayLike,
+        gradients: npt.ArrayLike | None = None,
+    ) -> GPYieldModel:
+        """Fit ln Y(ν) to simulation points.
+
+        Parameters
+        ----------
+        nu_points
+            Nuisance values of the simulation points, shape (K, d).
+        log_yields
+            ln Y at those points, shape (K,).
+        gradients
+            ∂ ln Y/∂ν at those points, shape (K, d), or None.
+
+        Returns
+        -------
+        GPYieldModel
+            ``self``.
+        """
+        nu = np.asarray(nu_points, dtype=np.float64)
+        if nu.ndim != 2:
+            raise DataError(f"nu_points must have shape (K, d), got {nu.shape}")
+        if self.bounds is None:
+            lo, hi = nu.min(axis=0), nu.max(axis=0)
+            pad = np.where(hi > lo, 0.0, 1.0)
+            bounds = np.stack([lo - pad, hi + pad], axis=1)
+        else:
+            bounds = np.asarray(self.bounds, dtype=np.float64)
+        gp = DerivativeGP(
+            bounds, n_restarts=self.n_restarts, seed=self.seed, max_iter=self.max_iter
+        )
+        self._gp = gp.fit(nu, log_yields, gradients)
+        return self
+
+    def __call__(self, nu: npt.ArrayLike) -> FloatArray:
+        """Return ln Y(ν) (posterior mean) for ν of shape (..., d)."""
+        gp = self.gp
+        arr = np.asarray(nu, dtype=np.float64)
+        if arr.shape[-1:] != (gp.dim,):
+            raise DataError(f"nu must have shape (..., {gp.dim}), got {arr.shape}")
+        flat = arr.reshape(-1, gp.dim)
+        outside = (flat < gp.bounds[:, 0]) | (flat > gp.bounds[:, 1])
+        if np.any(outside):
+            warnings.warn(
+                f"{int(outside.any(axis=1).sum())} nuisance point(s) lie outside the GP's "
+                f"bounds {gp.bounds.tolist()}; the response is extrapolated there",
+                OutOfRangeWarning,
+                stacklevel=2,
+            )
+        out = gp.predict(flat)
+        assert isinstance(out, np.ndarray)
+        return out.reshape(arr.shape[:-1])
+
+    def log_yield_torch(self, nu: torch.Tensor) -> torch.Tensor:
+        """Differentiable ln Y(ν) for a tensor of shape (..., d) (same dtype as ``nu``)."""
+        gp = self.gp
+        if nu.shape[-1:] != (gp.dim,):
+            raise DataError(f"nu must have shape (..., {gp.dim}), got {tuple(nu.shape)}")
+        flat = nu.reshape(-1, gp.dim)
+        out = gp.predict_torch(flat).reshape(nu.shape[:-1])
+        return out.to(nu.dtype) if nu.dtype.is_floating_point else out
+
+    def predict_std(self, nu: npt.ArrayLike) -> FloatArray:
+        """Posterior standard deviation of ln Y(ν) for ν of shape (..., d)."""
+        gp = self.gp
+        arr = np.asarray(nu, dtype=np.float64)
+        _, var = gp.predict(arr.reshape(-1, gp.dim), return_var=True)
+        return np.sqrt(var).reshape(arr.shape[:-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable state (for a model file)."""
+        return {"kind": "gp_yield", "version": _STATE_VERSION, "gp": self.gp.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GPYieldModel:
+        """Rebuild from :meth:`to_dict` output."""
+        if not isinstance(data, dict) or data.get("kind") != "gp_yield":
+            raise ModelFileError(
+                "not a serialised GPYieldModel: expected a dict with kind='gp_yield'"
+            )
+        if data.get("version") != _STATE_VERSION:
+            raise ModelFileError(
+                f"unsupported GPYieldModel state version {data.get('version')!r}; expected "
+                f"{_STATE_VERSION}"
+            )
+        return cls.from_gp(DerivativeGP.from_dict(data["gp"]))

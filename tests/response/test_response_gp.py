@@ -1,0 +1,148 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unbinned.exceptions import ConfigError, DataError, FitError, ModelFileError
+from unbinned.response import DerivativeGP, GPHyperparameters
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # small matrices: intra-op threads only add overhead on a shared machine
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _fixed(ls, s2, noise, mean=0.0, gnoise=1e-10):
+    return GPHyperparameters(
+        lengthscales=tuple(ls), outputscale=s2, value_noise=noise, gradient_noise=gnoise, mean=mean
+    )
+
+
+def test_posterior_mean_and_variance_closed_form_values():
+    # bounds [0, 1]: internal x = x; y = [1, 3]: y_mean 2, y_scale 1, internal y = [-1, 1]
+    x = np.array([[0.2], [0.7]])
+    y = np.array([1.0, 3.0])
+    ls, s2, noise, c = 0.3, 1.5, 1e-2, 0.2
+    gp = DerivativeGP([(0.0, 1.0)]).fit(x, y, hyperparameters=_fixed([ls], s2, noise, c))
+    xs = np.linspace(-0.2, 1.2, 15)
+
+    def k(a, b):
+        return s2 * np.exp(-0.5 * (a[:, None] - b[None, :]) ** 2 / ls**2)
+
+    kk = k(x[:, 0], x[:, 0]) + noise * np.eye(2)
+    ks = k(xs, x[:, 0])
+    mean = 2.0 + c + ks @ np.linalg.solve(kk, (y - 2.0) - c)
+    var = s2 - np.einsum("ij,ji->i", ks, np.linalg.solve(kk, ks.T))
+    got_mean, got_var = gp.predict(xs[:, None], return_var=True)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_var, var, rtol=1e-8, atol=1e-12)
+
+
+def test_posterior_closed_form_with_a_gradient_observation():
+    # one point x0 = 0 with value y0 and gradient g0, noise-free, zero prior mean:
+    # mean(x0 + δ) = y0 + exp(-δ²/2ℓ²) δ g0, var = s² (1 - exp(-δ²/ℓ²)(1 + δ²/ℓ²))
+    # (bounds [-1, 1]: internal units are half the original ones, hence ℓ_orig = 2 ℓ)
+    y0, g0, ls, s2 = 0.7, 1.3, 0.2, 0.9
+    gp = DerivativeGP([(-1.0, 1.0)]).fit(
+        np.array([[0.0]]), np.array([y0]), np.array([[g0]]), hyperparameters=_fixed([ls], s2, 1e-12)
+    )
+    delta = np.linspace(-0.8, 0.8, 17)
+    lo = 2 * ls
+    mean = y0 + np.exp(-0.5 * delta**2 / lo**2) * delta * g0
+    var = s2 * (1 - np.exp(-(delta**2) / lo**2) * (1 + delta**2 / lo**2))
+    got_mean, got_var = gp.predict(delta[:, None], return_var=True)
+    np.testing.assert_allclose(got_mean, mean, atol=1e-8)
+    np.testing.assert_allclose(got_var, var, atol=1e-8)
+
+
+def _f(x):
+    return np.sin(3 * x[:, 0]) * np.cos(2 * x[:, 1])
+
+
+def _grad(x):
+    return np.stack(
+        [
+            3 * np.cos(3 * x[:, 0]) * np.cos(2 * x[:, 1]),
+            -2 * np.sin(3 * x[:, 0]) * np.sin(2 * x[:, 1]),
+        ],
+        axis=1,
+    )
+
+
+def test_gradient_observations_reduce_the_error():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (10, 2))
+    test = rng.uniform(-1, 1, (2000, 2))
+    bounds = [(-1.0, 1.0)] * 2
+    plain = DerivativeGP(bounds, seed=1, n_restarts=1).fit(x, _f(x))
+    deriv = DerivativeGP(bounds, seed=1, n_restarts=1).fit(x, _f(x), _grad(x))
+    mse_plain = np.mean((plain.predict(test) - _f(test)) ** 2)
+    mse_deriv = np.mean((deriv.predict(test) - _f(test)) ** 2)
+    assert deriv.has_gradients
+    assert not plain.has_gradients
+    assert mse_deriv < 0.2 * mse_plain
+    assert mse_deriv < 2e-3
+    grad_err = np.mean((deriv.predict_gradient(test[:200]) - _grad(test[:200])) ** 2)
+    assert grad_err < 0.05 * np.mean(_grad(test[:200]) ** 2)
+
+
+def test_fit_is_deterministic_and_serialisable():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (8, 2))
+    bounds = [(-1.0, 1.0)] * 2
+    a = DerivativeGP(bounds, seed=5, n_restarts=1).fit(x, _f(x), _grad(x))
+    b = DerivativeGP(bounds, seed=5, n_restarts=1).fit(x, _f(x), _grad(x))
+    assert a.hyperparameters == b.hyperparameters
+    assert np.isfinite(a.log_marginal_likelihood)
+    state = json.loads(json.dumps(a.to_dict()))
+    c = DerivativeGP.from_dict(state)
+    test = rng.uniform(-1, 1, (30, 2))
+    np.testing.assert_allclose(c.predict(test), a.predict(test), rtol=1e-12)
+    assert "DerivativeGP(d=2" in repr(c)
+
+
+def test_predict_torch_matches_and_is_differentiable():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (8, 2))
+    gp = DerivativeGP([(-1.0, 1.0)] * 2, n_restarts=0).fit(x, _f(x), _grad(x))
+    pts = torch.tensor(rng.uniform(-1, 1, (5, 2)), requires_grad=True)
+    out = gp.predict_torch(pts)
+    np.testing.assert_allclose(out.detach().numpy(), gp.predict(pts.detach().numpy()))
+    (grad,) = torch.autograd.grad(out.sum(), pts)
+    np.testing.assert_allclose(grad.numpy(), gp.predict_gradient(pts.detach().numpy()))
+
+
+def test_fitted_noise_is_separate_for_values_and_gradients():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (25, 1))
+    y = np.sin(2 * x[:, 0]) + rng.normal(0, 0.1, 25)
+    g = 2 * np.cos(2 * x) + rng.normal(0, 1e-3, (25, 1))
+    gp = DerivativeGP([(-1.0, 1.0)], seed=0, n_restarts=1).fit(x, y, g)
+    h = gp.hyperparameters
+    value_sd = np.sqrt(h.value_noise) * gp._y_scale  # original units
+    gradient_sd = np.sqrt(h.gradient_noise) * gp._y_scale / 2.0  # width of the box is 2
+    assert 0.05 < value_sd < 0.2
+    assert gradient_sd < 0.02
+
+
+def test_input_checks():
+    with pytest.raises(ConfigError, match="bounds"):
+        DerivativeGP([(1.0, 0.0)])
+    with pytest.raises(ConfigError, match="kernel"):
+        DerivativeGP([(0.0, 1.0)], kernel="linear")
+    gp = DerivativeGP([(0.0, 1.0), (0.0, 1.0)])
+    with pytest.raises(FitError, match="not fitted"):
+        gp.predict(np.zeros((1, 2)))
+    with pytest.raises(DataError, match="shape"):
+        gp.fit(np.zeros((3, 3)), np.zeros(3))
+    with pytest.raises(DataError, match="NaN"):
+        gp.fit(np.zeros((1, 2)), np.array([np.nan]))
+    with pytest.raises(DataError, match="gradients"):
+        gp.fit(np.zeros((2, 2)), np.zeros(2), np.zeros((2, 3)))
+    with pytest.raises(ModelFileError, match="derivative_gp"):
+        DerivativeGP.from_dict({"kind": "other"})

@@ -1,0 +1,51 @@
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+from unbinned.response._kernels import joint_kernel, prior_block_diagonal
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern52"])
+def test_joint_kernel_blocks_are_the_derivatives_of_the_kernel(kernel):
+    gen = torch.Generator().manual_seed(0)
+    x1 = torch.rand(3, 2, dtype=torch.float64, generator=gen)
+    x2 = torch.rand(4, 2, dtype=torch.float64, generator=gen)
+    ls = torch.tensor([0.3, 0.5], dtype=torch.float64)
+    s2 = torch.tensor(1.7, dtype=torch.float64)
+    full = joint_kernel(kernel, x1, x2, ls, s2, grad1=True, grad2=True)
+    assert full.shape == (9, 12)
+
+    def k(a, b):
+        return joint_kernel(kernel, a[None], b[None], ls, s2, grad1=False, grad2=False)[0, 0]
+
+    for i in range(3):
+        for j in range(4):
+            a0, b0 = x1[i], x2[j]
+            block = full[3 * i : 3 * i + 3, 3 * j : 3 * j + 3]
+            assert torch.isclose(block[0, 0], k(a0, b0))
+            torch.testing.assert_close(block[0, 1:], jacobian(lambda b, a0=a0: k(a0, b), b0))
+            torch.testing.assert_close(block[1:, 0], jacobian(lambda a, b0=b0: k(a, b0), a0))
+            hess = jacobian(lambda b, a0=a0: jacobian(lambda a: k(a, b), a0, create_graph=True), b0)
+            torch.testing.assert_close(block[1:, 1:], hess)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern52"])
+def test_mixed_blocks_and_prior_diagonal(kernel):
+    x = torch.rand(5, 3, dtype=torch.float64)
+    ls = torch.tensor([0.2, 0.4, 0.9], dtype=torch.float64)
+    s2 = torch.tensor(0.8, dtype=torch.float64)
+    full = joint_kernel(kernel, x, x, ls, s2, grad1=True, grad2=True)
+    values_only = joint_kernel(kernel, x, x, ls, s2, grad1=False, grad2=False)
+    torch.testing.assert_close(full[::4, ::4], values_only)
+    mixed = joint_kernel(kernel, x, x, ls, s2, grad1=False, grad2=True)
+    torch.testing.assert_close(mixed, full[::4, :])
+    prior = prior_block_diagonal(kernel, ls, s2, with_gradients=True)
+    torch.testing.assert_close(full[:4, :4], torch.diag(prior))
+    assert torch.all(torch.linalg.eigvalsh(full + 1e-9 * torch.eye(20)) > -1e-8)
+
+
+def test_unknown_kernel():
+    x = torch.zeros(1, 1, dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="unknown kernel"):
+        joint_kernel("cubic", x, x, one, one[0], grad1=False, grad2=False)
