@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread: the tests use small tensors, for which thread start-up costs more
+# than it saves, and CI has two cores.
+torch.set_num_threads(1)
 
 _REPO = Path(__file__).resolve().parents[1]
 SAMPLE_NAME = "FAIR_Universe_HiggsML_sample.parquet"

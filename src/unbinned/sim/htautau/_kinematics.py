@@ -1,0 +1,215 @@
+"""Vectorised four-vector helpers: construction, boosts, two-body decays.
+
+A four-vector is a :class:`P4` of four float64 arrays ``(E, px, py, pz)`` of equal
+shape (one entry per event, or an ``(n_events, k)`` block).  Every function works
+on whole arrays; nothing loops over events.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "P4",
+    "boost",
+    "decay_along_axis",
+    "from_pt_eta_phi_m",
+    "inverse_cdf_table",
+    "linear_cos_theta",
+    "p4_sum",
+    "pt_eta_phi",
+    "rest_frame_direction",
+    "two_body_momentum",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class P4(NamedTuple):
+    """Four-momenta ``(E, px, py, pz)`` in GeV, one array per component."""
+
+    e: FloatArray
+    px: FloatArray
+    py: FloatArray
+    pz: FloatArray
+
+    def take(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> P4:
+        """Return the entries selected by a boolean mask or an index array."""
+        return P4(self.e[mask], self.px[mask], self.py[mask], self.pz[mask])
+
+    def scaled(self, factor: FloatArray | float) -> P4:
+        """Return every component multiplied by ``factor``."""
+        return P4(self.e * factor, self.px * factor, self.py * factor, self.pz * factor)
+
+    def __sub__(self, other: object) -> P4:
+        """Component-wise difference of two four-vectors."""
+        if not isinstance(other, P4):
+            return NotImplemented
+        return P4(self.e - other.e, self.px - other.px, self.py - other.py, self.pz - other.pz)
+
+    @property
+    def pt(self) -> FloatArray:
+        """Transverse momentum."""
+        return np.hypot(self.px, self.py)
+
+    @property
+    def mass(self) -> FloatArray:
+        """Invariant mass (0 where m² < 0 by rounding)."""
+        m2 = self.e**2 - self.px**2 - self.py**2 - self.pz**2
+        return np.sqrt(np.maximum(m2, 0.0))
+
+
+def p4_sum(*vectors: P4) -> P4:
+    """Component-wise sum of four-vectors."""
+    e = vectors[0].e.copy()
+    px = vectors[0].px.copy()
+    py = vectors[0].py.copy()
+    pz = vectors[0].pz.copy()
+    for v in vectors[1:]:
+        e += v.e
+        px += v.px
+        py += v.py
+        pz += v.pz
+    return P4(e, px, py, pz)
+
+
+def from_pt_eta_phi_m(
+    pt: FloatArray, eta: FloatArray, phi: FloatArray, m: FloatArray | float
+) -> P4:
+    r"""Four-vector from :math:`(p_T, \eta, \phi, m)`.
+
+    With :math:`p_z = p_T \sinh\eta` and :math:`E = \sqrt{p_T^2\cosh^2\eta + m^2}`.
+    """
+    pz = pt * np.sinh(eta)
+    e = np.sqrt(pt * pt + pz * pz + np.asarray(m, dtype=np.float64) ** 2)
+    return P4(e, pt * np.cos(phi), pt * np.sin(phi), pz)
+
+
+def pt_eta_phi(p: P4) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Return :math:`(p_T, \eta, \phi)` with :math:`\eta = \operatorname{arsinh}(p_z/p_T)`."""
+    pt = np.hypot(p.px, p.py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.arcsinh(p.pz / pt)
+    eta = np.where(pt > 0.0, eta, np.sign(p.pz) * 1.0e3)
+    return pt, eta, np.arctan2(p.py, p.px)
+
+
+def two_body_momentum(
+    m: FloatArray | float, m1: FloatArray | float, m2: FloatArray | float
+) -> FloatArray:
+    r"""Daughter momentum of a two-body decay in the parent rest frame.
+
+    .. math:: p^* = \frac{\sqrt{(m^2 - (m_1+m_2)^2)(m^2 - (m_1-m_2)^2)}}{2m}
+    """
+    m = np.asarray(m, dtype=np.float64)
+    m1 = np.asarray(m1, dtype=np.float64)
+    m2 = np.asarray(m2, dtype=np.float64)
+    lam = (m * m - (m1 + m2) ** 2) * (m * m - (m1 - m2) ** 2)
+    return np.asarray(np.sqrt(np.maximum(lam, 0.0)) / (2.0 * m), dtype=np.float64)
+
+
+def boost(p: P4, parent: P4, mass: FloatArray | float | None = None) -> P4:
+    r"""Boost ``p`` from the rest frame of ``parent`` into the frame where ``parent`` is given.
+
+    With :math:`\vec\beta = \vec P/E_P` and :math:`\gamma = E_P/m_P`:
+
+    .. math::
+        E' = \gamma (E + \vec\beta\cdot\vec p),\qquad
+        \vec p\,' = \vec p + \left(\frac{\gamma - 1}{\beta^2}\,\vec\beta\cdot\vec p
+        + \gamma E\right)\vec\beta
+
+    ``mass`` is the parent's mass when known (saves computing it).
+    """
+    m = parent.mass if mass is None else mass
+    gamma = parent.e / m
+    bx = parent.px / parent.e
+    by = parent.py / parent.e
+    bz = parent.pz / parent.e
+    bp = bx * p.px + by * p.py + bz * p.pz
+    # (gamma - 1)/beta^2 = gamma^2/(gamma + 1): stable for beta -> 0
+    coef = gamma * gamma / (gamma + 1.0) * bp + gamma * p.e
+    return P4(gamma * (p.e + bp), p.px + coef * bx, p.py + coef * by, p.pz + coef * bz)
+
+
+def rest_frame_direction(
+    cos_theta: FloatArray, phi: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Unit vector with polar angle ``arccos(cos_theta)`` about z and azimuth ``phi``."""
+    sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
+    return sin_theta * np.cos(phi), sin_theta * np.sin(phi), cos_theta
+
+
+def decay_along_axis(
+    parent: P4,
+    e_star: FloatArray | float,
+    p_star: FloatArray | float,
+    cos_theta: FloatArray,
+    phi: FloatArray,
+) -> P4:
+    r"""Daughter of ``parent`` given its rest-frame energy, momentum and helicity angles.
+
+    ``cos_theta`` is measured in the parent rest frame from the parent's flight
+    direction (the helicity axis) and ``phi`` about it.  The daughter is boosted
+    along the flight direction and rotated into the frame of ``parent``:
+
+    .. math::
+        p_\parallel = \gamma (p^*\cos\theta + \beta E^*),\quad
+        p_\perp = p^*\sin\theta,\quad E = \gamma (E^* + \beta p^* \cos\theta)
+    """
+    px, py, pz = parent.px, parent.py, parent.pz
+    pabs = np.sqrt(px * px + py * py + pz * pz)
+    m = np.sqrt(np.maximum(parent.e * parent.e - pabs * pabs, 1.0e-12))
+    gamma = parent.e / m
+    gb = pabs / m  # gamma * beta
+    nx, ny, nz = px / pabs, py / pabs, pz / pabs
+    # e1 = normalised (n x z) = (ny, -nx, 0)/sqrt(nx^2 + ny^2); n is never along z here
+    # (|eta| < ~20), but guard anyway with the x axis.
+    nt = np.hypot(nx, ny)
+    safe = nt > 1.0e-9
+    nt_safe = np.where(safe, nt, 1.0)
+    e1x = np.where(safe, ny / nt_safe, 0.0)
+    e1y = np.where(safe, -nx / nt_safe, 1.0)
+    # e2 = n x e1 (e1z = 0)
+    e2x = -nz * e1y
+    e2y = nz * e1x
+    e2z = nx * e1y - ny * e1x
+    sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
+    pperp = p_star * sin_theta
+    a = pperp * np.cos(phi)
+    b = pperp * np.sin(phi)
+    ppar = gamma * p_star * cos_theta + gb * e_star
+    e = gamma * e_star + gb * p_star * cos_theta
+    return P4(
+        e,
+        ppar * nx + a * e1x + b * e2x,
+        ppar * ny + a * e1y + b * e2y,
+        ppar * nz + b * e2z,
+    )
+
+
+def linear_cos_theta(slope: FloatArray | float, u: FloatArray) -> FloatArray:
+    r"""Sample :math:`\cos\theta` from the density :math:`(1 + a\cos\theta)/2` on [-1, 1].
+
+    Inverse of the CDF :math:`F(c) = [(1 + c) + a(c^2 - 1)/2]/2` at ``u``; ``a`` in [-1, 1].
+    """
+    a = np.broadcast_to(np.asarray(slope, dtype=np.float64), u.shape)
+    small = np.abs(a) < 1.0e-6
+    a_safe = np.where(small, 1.0, a)
+    disc = np.maximum((1.0 - a_safe) ** 2 + 4.0 * a_safe * u, 0.0)
+    c = (-1.0 + np.sqrt(disc)) / a_safe
+    return np.clip(np.where(small, 2.0 * u - 1.0, c), -1.0, 1.0)
+
+
+def inverse_cdf_table(
+    pdf: npt.NDArray[np.float64], grid: npt.NDArray[np.float64]
+) -> tuple[FloatArray, FloatArray]:
+    """Tabulated inverse CDF of a density given on ``grid`` (trapezoid rule).
+
+    Returns ``(cdf, grid)`` for ``np.interp(u, cdf, grid)``.
+    """
+    cdf = np.concatenate(([0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))))
+    cdf /= cdf[-1]
+    return cdf, grid

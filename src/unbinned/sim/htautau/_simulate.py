@@ -1,0 +1,242 @@
+"""The public entry point: :func:`simulate` the four challenge processes."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from unbinned.data.schema import (
+    DER_FEATURES,
+    EXPECTED_YIELDS_10FB,
+    HAD_PT_MIN,
+    LABEL_COLUMN,
+    LEP_PT_MIN,
+    PRI_FEATURES,
+    PROCESS_COLUMN,
+    PROCESSES,
+    SIGNAL_PROCESSES,
+    WEIGHT_COLUMN,
+)
+from unbinned.exceptions import ConfigError
+from unbinned.sim.derived import compute_derived
+from unbinned.sim.htautau._config import SimulationConfig
+from unbinned.sim.htautau._detector import (
+    reconstruct,
+    reconstruct_leptons,
+    truth_cuts,
+)
+from unbinned.sim.htautau._processes import (
+    GENERATORS,
+    MODE_GGH,
+    MODE_NONE,
+    MODE_VBF,
+    TRUTH_COLUMNS,
+    isr_jets,
+)
+
+__all__ = ["CHALLENGE_COLUMNS", "PRODUCTION_MODE_COLUMN", "simulate"]
+
+CHALLENGE_COLUMNS: Final[tuple[str, ...]] = (
+    *PRI_FEATURES,
+    WEIGHT_COLUMN,
+    PROCESS_COLUMN,
+    LABEL_COLUMN,
+    *DER_FEATURES,
+)
+"""The 31 columns of the challenge data, in the order of its metadata file."""
+
+PRODUCTION_MODE_COLUMN: Final = "production_mode"
+"""Extra column: "ggH" or "VBF" for the signal, "none" for the backgrounds."""
+
+_BATCH: Final = 1 << 17
+"""Generated candidates per batch (before the raw selection)."""
+
+_MODE_NAMES: Final = np.empty(3, dtype=object)
+_MODE_NAMES[[MODE_NONE, MODE_GGH, MODE_VBF]] = ["none", "ggH", "VBF"]
+
+
+def _check_args(
+    events_per_process: object,
+    seed: object,
+    luminosity: object,
+    processes: object,
+    config: object,
+) -> tuple[int, int, float, tuple[str, ...], SimulationConfig]:
+    if not isinstance(events_per_process, Integral) or isinstance(events_per_process, bool):
+        raise TypeError(
+            f"events_per_process must be an int, got {type(events_per_process).__name__}"
+        )
+    if events_per_process < 1:
+        raise ConfigError(
+            f"events_per_process = {events_per_process}: expected at least 1 event per process"
+        )
+    if not isinstance(seed, Integral) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ConfigError(f"seed = {seed}: expected a non-negative integer")
+    if not isinstance(luminosity, int | float) or isinstance(luminosity, bool):
+        raise TypeError(f"luminosity must be a number (fb^-1), got {type(luminosity).__name__}")
+    if not (math.isfinite(luminosity) and luminosity > 0):
+        raise ConfigError(f"luminosity = {luminosity!r}: expected a positive number of fb^-1")
+    if isinstance(processes, str) or not isinstance(processes, Sequence):
+        raise TypeError(
+            f"processes must be a sequence of process names such as {list(PROCESSES)}, "
+            f"got {processes!r}"
+        )
+    procs = tuple(processes)
+    unknown = [p for p in procs if p not in PROCESSES]
+    if unknown or not procs or len(set(procs)) != len(procs):
+        raise ConfigError(
+            f"processes = {list(procs)}: expected distinct names from {list(PROCESSES)} "
+            "(at least one)"
+        )
+    if config is None:
+        config = SimulationConfig()
+    if not isinstance(config, SimulationConfig):
+        raise TypeError(f"config must be a SimulationConfig, got {type(config).__name__}")
+    return int(events_per_process), int(seed), float(luminosity), procs, config
+
+
+def _generate_process(
+    process: str,
+    n_events: int,
+    rng: np.random.Generator,
+    cfg: SimulationConfig,
+    with_truth: bool,
+    progress: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Generate batches until ``n_events`` pass the raw selection; return the columns."""
+    generator = GENERATORS[process]
+    chunks: list[dict[str, npt.NDArray[np.generic]]] = []
+    n_have = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_events, desc=process, unit="ev", file=sys.stderr, leave=False)
+    cuts = truth_cuts(cfg)
+    while n_have < n_events:
+        hard = generator(rng, _BATCH, cfg, cuts)
+        leptons, selected = reconstruct_leptons(rng, hard, cfg)
+        # the stored events of a batch in random order (channel blocks are mixed,
+        # and a truncated last batch is an unbiased subset)
+        idx = rng.permutation(np.flatnonzero(selected))[: n_events - n_have]
+        hard, leptons = hard.take(idx), leptons.take(idx)
+        isr = isr_jets(rng, hard, cfg)
+        pri = reconstruct(rng, hard, leptons, isr, cfg)
+        chunk: dict[str, npt.NDArray[np.generic]] = dict(pri)
+        chunk[PRODUCTION_MODE_COLUMN] = hard.mode
+        if with_truth:
+            chunk.update({k: hard.truth[k] for k in TRUTH_COLUMNS})
+        chunks.append(chunk)
+        n_have += idx.size
+        if bar is not None:
+            bar.update(idx.size)
+    if bar is not None:
+        bar.close()
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def simulate(
+    events_per_process: int = 100_000,
+    *,
+    seed: int = 0,
+    luminosity: float = 10.0,
+    processes: Sequence[str] = PROCESSES,
+    with_truth: bool = False,
+    progress: bool = False,
+    config: SimulationConfig | None = None,
+) -> pd.DataFrame:
+    r"""Simulate H→ττ lep–had events and its backgrounds in the challenge format.
+
+    The four processes (``htautau`` with its ggH and VBF modes, ``ztautau``,
+    ``ttbar``, ``diboson``) are generated from their hard process, τ decays,
+    initial-state radiation and a detector model (see the package docstring).
+    The events are stored *before* the 26 GeV analysis selection, like the
+    challenge's raw sample: lepton pT ≥ 20 GeV, τ_h pT ≥ 22 GeV, jets from 22 GeV.
+
+    Parameters
+    ----------
+    events_per_process
+        Number of stored (raw-selected) events of each process.
+    seed
+        Seed of the random streams.  Each process draws from its own child of
+        ``numpy.random.SeedSequence(seed)`` (its index in
+        :data:`~unbinned.data.schema.PROCESSES`), so the events of one process do
+        not depend on which others are generated.
+    luminosity
+        Integrated luminosity in fb⁻¹ for the weights.
+    processes
+        Which processes to generate (default: all four).
+    with_truth
+        Add generator-level columns ``gen_*`` (hard-system pT, η, rapidity, φ,
+        mass; true visible lepton/τ_h pT; true MET; τ visible energy fractions;
+        τ_h decay mode).
+    progress
+        Show a progress bar on stderr.
+    config
+        Physics and detector parameters (default: the tuned
+        :class:`SimulationConfig`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The 31 challenge columns in the challenge's order (features float64,
+        ``weights`` float64, ``labels`` float64 1/0, ``detailed_labels`` str), then
+        ``production_mode`` ("ggH", "VBF" or "none") and, with ``with_truth``,
+        the ``gen_*`` columns.  Each process has a constant weight
+        :math:`w_p = Y_p\,(L/10\,\mathrm{fb}^{-1}) / N_p^{sel}` where
+        :math:`N_p^{sel}` counts its events passing the nominal selection
+        (τ_h pT ≥ 26 GeV, lepton pT ≥ 20 GeV), so that after it the yields equal
+        the expected ones (:data:`~unbinned.data.schema.EXPECTED_YIELDS_10FB`).
+
+    Raises
+    ------
+    TypeError
+        For arguments of the wrong type.
+    ConfigError
+        For invalid values (no events, negative seed, unknown process, ...).
+
+    Examples
+    --------
+    >>> from unbinned.sim.htautau import simulate
+    >>> df = simulate(1000, seed=1, processes=["htautau"])
+    >>> len(df), df["detailed_labels"].iloc[0]
+    (1000, 'htautau')
+    """
+    n, seed, luminosity, procs, cfg = _check_args(
+        events_per_process, seed, luminosity, processes, config
+    )
+    children = np.random.SeedSequence(seed).spawn(len(PROCESSES))
+    frames = []
+    for process in procs:
+        rng = np.random.Generator(np.random.PCG64(children[PROCESSES.index(process)]))
+        cols = _generate_process(process, n, rng, cfg, with_truth, progress)
+        had_pt = np.asarray(cols["PRI_had_pt"], dtype=np.float64)
+        lep_pt = np.asarray(cols["PRI_lep_pt"], dtype=np.float64)
+        n_nominal = int(np.count_nonzero((had_pt >= HAD_PT_MIN) & (lep_pt >= LEP_PT_MIN)))
+        if n_nominal == 0:
+            raise ConfigError(
+                f"none of the {n} simulated {process} events passes the nominal selection "
+                "(had_pt >= 26, lep_pt >= 20): increase events_per_process"
+            )
+        weight = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
+        der = compute_derived(cols)
+        data: dict[str, object] = {k: cols[k] for k in PRI_FEATURES}
+        data[WEIGHT_COLUMN] = np.full(n, weight)
+        data[PROCESS_COLUMN] = pd.array([process] * n, dtype="str")
+        data[LABEL_COLUMN] = np.full(n, 1.0 if process in SIGNAL_PROCESSES else 0.0)
+        data.update(der)
+        modes = np.asarray(cols[PRODUCTION_MODE_COLUMN], dtype=np.intp)
+        data[PRODUCTION_MODE_COLUMN] = pd.array(_MODE_NAMES[modes], dtype="str")
+        if with_truth:
+            data.update({k: cols[k] for k in TRUTH_COLUMNS})
+        frames.append(pd.DataFrame(data))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
