@@ -1,0 +1,422 @@
+r"""The parametrised systematic response of one process: R_p(x|ν) = Y_p(ν) exp(Δ_p(x)·φ(ν)).
+
+Training (DESIGN.md §3): at variation points ν_k the same generated events are
+simulated nominally and varied (a :class:`~unbinned.ml.sources.VariationSource`).
+The network Δ_p(x), one output per monomial of ν, minimises the weighted
+cross-entropy between nominal and varied events with logit
+:math:`s_k(x) = \Delta_p(x)\cdot\varphi(\nu_k)`,
+
+.. math::
+
+    L = \frac{1}{K}\sum_k \Big[\sum_{i\in\mathrm{nom}} \tilde w_i\,
+        \mathrm{softplus}(s_k(x_i)) + \sum_{j\in\mathrm{var}_k} \tilde w_j\,
+        \mathrm{softplus}(-s_k(x_j))\Big],
+
+with the weights of each sample normalised to unit sum (the varied ones thus
+divided by Y_p(ν_k)).  The minimiser is the shape-only log density ratio
+:math:`\ln[d\sigma_p(x|\nu_k)/Y_p(\nu_k)\,/\,d\sigma_p(x|0)]` at every ν_k
+(the likelihood-ratio trick: Cranmer, Pavez & Louppe, "Approximating likelihood
+ratios with calibrated discriminative classifiers", arXiv:1506.02169; a network
+output that is polynomial in the parameters as in Brehmer, Cranmer, Louppe &
+Pavez, arXiv:1805.00020).  The yield part ln Y_p(ν) is fitted separately to
+ln(Σ w_varied / Σ w_nominal) at the design points, by default with
+:class:`~unbinned.ml.yields.PolynomialYieldModel` (any ``YieldModel``, e.g. the
+Gaussian process of :mod:`unbinned.response`, may replace it).
+
+Memory: at most ``max_events`` generated events of the process are used (the same
+ones at every point), so the training pool holds K × ``max_events`` events.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tqdm.auto import tqdm
+
+from unbinned.data.events import EventSet
+from unbinned.exceptions import ConfigError, DataError, ModelFileError
+from unbinned.ml._features import FeatureTransform, feature_matrix
+from unbinned.ml.design import Design, default_design
+from unbinned.ml.networks import ResponseNet, build_network
+from unbinned.ml.sources import EVENT_ID, VariationSource
+from unbinned.ml.training import TrainConfig, TrainHistory, resolve_device, seeded, train_network
+from unbinned.ml.yields import PolynomialYieldModel, monomials, n_monomials
+
+__all__ = [
+    "ProcessResponse",
+    "YieldModelLike",
+    "train_response",
+    "yield_model_from_dict",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class YieldModelLike(Protocol):
+    """What a response needs of a yield model (the ``YieldModel`` protocol of unbinned.response)."""
+
+    def fit(
+        self,
+        nu_points: npt.ArrayLike,
+        log_yields: npt.ArrayLike,
+        gradients: npt.ArrayLike | None = None,
+    ) -> Any:
+        """Fit ln Y to the points."""
+        ...
+
+    def __call__(self, nu: npt.ArrayLike) -> Any:
+        """ln Y at ν (shape (..., d) -> (...))."""
+        ...
+
+    def log_yield_torch(self, nu: torch.Tensor) -> torch.Tensor:
+        """Differentiable ln Y."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON state."""
+        ...
+
+
+def yield_model_from_dict(data: Mapping[str, Any]) -> YieldModelLike:
+    """Rebuild a yield model from its ``to_dict()`` by its ``kind`` (a fixed whitelist).
+
+    ``"polynomial"``: :class:`~unbinned.ml.yields.PolynomialYieldModel`;
+    ``"gp_yield"``: :class:`unbinned.response.GPYieldModel`.  Anything else raises
+    :class:`~unbinned.exceptions.ModelFileError` (no arbitrary class is ever imported).
+    """
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    try:
+        if kind == PolynomialYieldModel.kind:
+            return PolynomialYieldModel.from_dict(data)
+        if kind == "gp_yield":
+            from unbinned.response import GPYieldModel
+
+            model: YieldModelLike = GPYieldModel.from_dict(dict(data))
+            return model
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"corrupt yield model state ({kind!r}): {exc}") from exc
+    raise ModelFileError(f"unknown yield model kind {kind!r}; expected 'polynomial' or 'gp_yield'")
+
+
+@dataclass(eq=False, repr=False)
+class ProcessResponse:
+    r"""The learned response of one process: ln R_p(x|ν) = ln Y_p(ν) + Δ_p(x)·φ(ν).
+
+    Attributes
+    ----------
+    process
+        Process name.
+    nuisance_names
+        Names of the standardised nuisances ν, in order.
+    transform
+        Feature preprocessing of the network.
+    net
+        Δ_p(x): one output per monomial.
+    yield_model
+        ln Y_p(ν).
+    design
+        Variation points used in training (standardised).
+    log_yields
+        Measured ln Y_p at the design points.
+    history
+        Training history.
+    """
+
+    process: str
+    nuisance_names: tuple[str, ...]
+    transform: FeatureTransform
+    net: ResponseNet
+    yield_model: YieldModelLike
+    design: Design
+    log_yields: FloatArray
+    history: TrainHistory | None = None
+
+    def __post_init__(self) -> None:
+        m = n_monomials(len(self.nuisance_names))
+        if self.net.n_outputs != m or self.net.n_inputs != self.transform.n_outputs:
+            raise ConfigError(
+                f"response network {self.net.n_inputs} -> {self.net.n_outputs} does not match "
+                f"{self.transform.n_outputs} inputs and {m} monomials"
+            )
+        if self.design.nuisance_names != self.nuisance_names:
+            raise ConfigError("design and response name different nuisances")
+        if self.log_yields.shape != (len(self.design),):
+            raise ConfigError("log_yields must have one entry per design point")
+
+    @property
+    def n_monomials(self) -> int:
+        """Number M of monomials."""
+        return n_monomials(len(self.nuisance_names))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Input features in order."""
+        return self.transform.feature_names
+
+    def delta(
+        self,
+        data: Any,
+        *,
+        feature_names: Sequence[str] | None = None,
+        batch_size: int = 16384,
+        device: str | torch.device | None = "cpu",
+    ) -> FloatArray:
+        """Δ_p(x), shape (N, M), float64, for events selected by name."""
+        x = self.transform(feature_matrix(data, self.feature_names, feature_names))
+        dev = resolve_device(device)
+        dtype = next(self.net.parameters()).dtype
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(x), batch_size):
+                xb = torch.from_numpy(x[i : i + batch_size]).to(device=dev, dtype=dtype)
+                out.append(self.net(xb).to("cpu", torch.float64).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_monomials))
+
+    def log_yield(self, nu: npt.ArrayLike) -> float:
+        """ln Y_p(ν) for one point ν (d,)."""
+        return float(np.asarray(self.yield_model(np.asarray(nu, dtype=np.float64))))
+
+    def log_ratio(self, data: Any, nu: npt.ArrayLike, **kwargs: Any) -> FloatArray:
+        """ln R_p(x|ν) = ln Y_p(ν) + Δ_p(x)·φ(ν), shape (N,)."""
+        arr = np.asarray(nu, dtype=np.float64)
+        if arr.shape != (len(self.nuisance_names),):
+            raise DataError(
+                f"nu has shape {arr.shape}; expected ({len(self.nuisance_names)},) for "
+                f"{list(self.nuisance_names)}"
+            )
+        return self.delta(data, **kwargs) @ monomials(arr) + self.log_yield(arr)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProcessResponse({self.process!r}, nuisances={list(self.nuisance_names)}, "
+            f"hidden={list(self.net.hidden)}, {len(self.design)} design points)"
+        )
+
+
+def _response_loss(
+    phi: torch.Tensor,
+) -> Callable[[torch.nn.Module, list[tuple[torch.Tensor, ...]]], torch.Tensor]:
+    cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def loss(net: torch.nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        x0, u0 = batches[0]
+        xv, kv, uv = batches[1]
+        key = (x0.device, x0.dtype)
+        if key not in cache:
+            cache[key] = phi.to(device=x0.device, dtype=x0.dtype)
+        ph = cache[key]
+        s0 = net(x0) @ ph.T  # (B0, K)
+        nominal = (u0 * torch.nn.functional.softplus(s0).mean(dim=1)).sum()
+        sv = (net(xv) * ph[kv]).sum(dim=1)
+        varied = (uv * torch.nn.functional.softplus(-sv)).sum()
+        return nominal + varied
+
+    return loss
+
+
+def _ids(events: EventSet) -> npt.NDArray[np.int64]:
+    if EVENT_ID not in events.extras.columns:
+        raise DataError(
+            f"the source's events carry no {EVENT_ID!r} extra column; a VariationSource must "
+            "label each event with the generated event it comes from"
+        )
+    return events.extras[EVENT_ID].to_numpy(np.int64)
+
+
+def train_response(
+    source: VariationSource,
+    process: str,
+    *,
+    design: Design | None = None,
+    transform: FeatureTransform | None = None,
+    config: TrainConfig | None = None,
+    yield_model: Callable[[], YieldModelLike] | None = None,
+    max_events: int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    progress: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+) -> ProcessResponse:
+    """Train the response of ``process`` on nominal vs varied simulation of the same events.
+
+    Parameters
+    ----------
+    source
+        Nominal and varied simulation (:class:`~unbinned.ml.sources.VariationSource`).
+    process
+        The process.
+    design
+        Variation points (default :func:`~unbinned.ml.design.default_design` of the
+        source's nuisances); needs at least as many varied points as monomials.
+    transform
+        Feature preprocessing (default: fitted on the nominal events of the process).
+    config
+        Network and optimiser settings.
+    yield_model
+        Factory of the ln Y model (default ``PolynomialYieldModel(d)``).
+    max_events
+        Use at most this many generated events (the same at every point).
+    seed, device, dtype, progress, checkpoint_dir
+        See :func:`unbinned.ml.training.train_network`.
+    name
+        Network name (default ``"response_<process>"``).
+    """
+    cfg = config or TrainConfig()
+    nuis = source.nuisances
+    names = tuple(n.name for n in nuis)
+    dsg = design or default_design(nuis)
+    if dsg.nuisance_names != names:
+        raise ConfigError(
+            f"design nuisances {list(dsg.nuisance_names)} differ from the source's {list(names)}"
+        )
+    dsg.check()
+    net_name = name or f"response_{process}"
+    rng = np.random.default_rng([int(seed), 104729])
+    generated = np.asarray(source.generated_ids(process), dtype=np.int64)
+    subset: npt.NDArray[np.int64] | None = None
+    if max_events is not None and max_events < len(generated):
+        subset = np.sort(rng.choice(generated, size=int(max_events), replace=False))
+        generated = subset
+    nominal = source.nominal(process, event_ids=subset)
+    if len(nominal) < 10:
+        raise DataError(f"process {process!r} has only {len(nominal)} nominal events")
+    feats = source.feature_names
+    tf = transform or FeatureTransform.fit(feature_matrix(nominal, feats), feats)
+    # split generated events into training and validation
+    val_ids = generated[rng.random(len(generated)) < cfg.validation_fraction]
+
+    def parts(ev: EventSet) -> tuple[Any, ...]:
+        is_val = np.isin(_ids(ev), val_ids)
+        x = tf(feature_matrix(ev, tf.feature_names))
+        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
+
+    x0_tr, w0_tr, x0_va, w0_va = parts(nominal)
+    w_nom = float(nominal.weights.sum())
+    if not w_nom > 0:
+        raise DataError(f"process {process!r}: nominal weights sum to {w_nom}; expected > 0")
+    points = dsg.points
+    log_yields = np.zeros(len(points))
+    pool: dict[str, list[Any]] = {k: [] for k in ("x_tr", "k_tr", "u_tr", "x_va", "k_va", "u_va")}
+    varied_idx = [i for i, p in enumerate(points) if np.any(p != 0.0)]
+    for k_local, i in enumerate(
+        tqdm(
+            varied_idx,
+            desc=f"{net_name}: variations",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        )
+    ):
+        ev = source.varied(process, points[i], event_ids=subset)
+        w_k = float(ev.weights.sum())
+        if not w_k > 0:
+            raise DataError(
+                f"process {process!r} has no selected varied events at nu={points[i].tolist()}"
+            )
+        log_yields[i] = np.log(w_k / w_nom)
+        x_tr, w_tr, x_va, w_va = parts(ev)
+        for tag, x, w in (("tr", x_tr, w_tr), ("va", x_va, w_va)):
+            pool[f"x_{tag}"].append(x)
+            pool[f"k_{tag}"].append(np.full(len(x), k_local, dtype=np.int64))
+            pool[f"u_{tag}"].append(w / max(float(w.sum()), 1e-300) / len(varied_idx))
+    phi = torch.from_numpy(monomials(points[varied_idx]))
+
+    def streams(tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
+        return [
+            [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
+            [
+                torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
+                torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
+                torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
+            ],
+        ]
+
+    train_streams = streams("tr", x0_tr, w0_tr)
+    val_streams = streams("va", x0_va, w0_va)
+    pool.clear()
+    ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        ym.fit(points, log_yields)
+    with seeded(seed):
+        net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
+    history = train_network(
+        net,
+        _response_loss(phi),
+        train_streams,
+        val_streams,
+        config=cfg,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        name=net_name,
+        fingerprint={
+            "process": process,
+            "points": points.tolist(),
+            "n_nominal": len(nominal),
+            "sum_w": w_nom,
+            "log_yields": [round(float(v), 12) for v in log_yields],
+        },
+    )
+    net.to("cpu")
+    return ProcessResponse(process, names, tf, net, ym, dsg, log_yields, history)
+
+
+def response_to_state(
+    resp: ProcessResponse, *, with_transform: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """JSON metadata and tensors of a response (for :mod:`unbinned.ml.serialization`)."""
+    meta: dict[str, Any] = {
+        "process": resp.process,
+        "nuisance_names": list(resp.nuisance_names),
+        "architecture": resp.net.architecture(),
+        "yield_model": resp.yield_model.to_dict(),
+        "design": resp.design.to_dict(),
+        "log_yields": [float(v) for v in resp.log_yields],
+        "history": resp.history.to_dict() if resp.history is not None else None,
+    }
+    if with_transform:
+        meta["transform"] = resp.transform.to_dict()
+    return meta, {k: v.detach().cpu().contiguous() for k, v in resp.net.state_dict().items()}
+
+
+def response_from_state(
+    meta: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    transform: FeatureTransform | None = None,
+) -> ProcessResponse:
+    """Inverse of :func:`response_to_state`."""
+    net = build_network(meta["architecture"])
+    if not isinstance(net, ResponseNet):
+        raise ConfigError(
+            f"architecture kind {meta['architecture'].get('kind')!r} is not a response"
+        )
+    net.load_state_dict(dict(tensors))
+    net.eval()
+    tf = transform if transform is not None else FeatureTransform.from_dict(meta["transform"])
+    return ProcessResponse(
+        str(meta["process"]),
+        tuple(meta["nuisance_names"]),
+        tf,
+        net,
+        yield_model_from_dict(meta["yield_model"]),
+        Design.from_dict(meta["design"]),
+        np.asarray(meta["log_yields"], dtype=np.float64),
+        TrainHistory.from_dict(meta["history"]) if meta.get("history") else None,
+    )
+
+
+__all__ += ["response_from_state", "response_to_state"]

@@ -1,0 +1,524 @@
+"""The training runner: configuration, seeds, device, the loop, checkpoints and resume.
+
+:func:`train_network` minimises a weighted loss over one or more *streams* of
+event tensors (e.g. labelled events for the classifier; nominal events and a
+pool of varied events for a response network) with Adam, a cosine learning-rate
+schedule and early stopping on a validation split, and returns the network at
+its best validation epoch.
+
+Determinism: the initial weights come from ``torch.manual_seed(seed)`` inside
+``torch.random.fork_rng`` (no global state leaks out); the mini-batches of epoch
+``e`` are a permutation drawn from ``numpy.random.default_rng([seed, e])``; the
+learning rate is a function of the epoch only.  On CPU, with a fixed number of
+threads, two runs with the same seed give bit-identical weights.
+
+Checkpoints: with ``checkpoint_dir`` set, the state after every epoch (current
+and best weights, Adam's moments, the history) is written atomically to one
+safetensors file (the JSON state in its header; never pickled).  Running again
+with the same configuration resumes after the last completed epoch (an
+interrupted and resumed training gives the same weights as an uninterrupted
+one); a finished network is reloaded without training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unbinned._io import atomic_path
+from unbinned.exceptions import ConfigError, ModelFileError
+
+__all__ = [
+    "Adam",
+    "LossFn",
+    "TrainConfig",
+    "TrainHistory",
+    "resolve_device",
+    "resolve_dtype",
+    "seeded",
+    "train_network",
+]
+
+Stream = Sequence[torch.Tensor]
+LossFn = Callable[[nn.Module, list[tuple[torch.Tensor, ...]]], torch.Tensor]
+"""``loss(net, batches) -> scalar``: the weighted *sum* of per-event losses of one
+batch (one tuple of tensors per stream), with per-event weights normalised so that
+the sum over all batches of an epoch is the full loss."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one network's training.
+
+    Parameters
+    ----------
+    hidden, activation
+        Hidden-layer widths and activation of the MLP.
+    epochs
+        Maximum number of epochs.
+    batch_size
+        Events per mini-batch (of the largest stream).
+    learning_rate
+        Adam's initial learning rate; cosine decay to ``learning_rate * final_lr_factor``.
+    final_lr_factor
+        Ratio of the last epoch's to the first epoch's learning rate.
+    weight_decay
+        Adam's L2 weight decay.
+    patience
+        Stop after this many epochs without a lower validation loss.
+    validation_fraction
+        Share of the events held out for early stopping.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "silu"
+    epochs: int = 30
+    batch_size: int = 2048
+    learning_rate: float = 2e-3
+    final_lr_factor: float = 0.05
+    weight_decay: float = 0.0
+    patience: int = 5
+    validation_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        checks = (
+            ("epochs", self.epochs >= 1),
+            ("batch_size", self.batch_size >= 1),
+            ("learning_rate", self.learning_rate > 0 and math.isfinite(self.learning_rate)),
+            ("final_lr_factor", 0 < self.final_lr_factor <= 1),
+            ("weight_decay", self.weight_decay >= 0),
+            ("patience", self.patience >= 1),
+            ("validation_fraction", 0 < self.validation_fraction < 1),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)!r} is out of range")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """Cosine schedule: the learning rate of (0-based) ``epoch``."""
+        if self.epochs == 1:
+            return self.learning_rate
+        t = epoch / (self.epochs - 1)
+        low = self.learning_rate * self.final_lr_factor
+        return low + 0.5 * (self.learning_rate - low) * (1.0 + math.cos(math.pi * t))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown TrainConfig key(s) {unknown}; expected some of {sorted(known)}"
+            )
+        return cls(**dict(data))
+
+
+@dataclass
+class TrainHistory:
+    """What happened during a training: losses per epoch, the best epoch, timing."""
+
+    name: str
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    stopped_early: bool = False
+    resumed_at_epoch: int | None = None
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainHistory:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def __repr__(self) -> str:
+        last = f"{self.val_loss[-1]:.6g}" if self.val_loss else "-"
+        return (
+            f"TrainHistory({self.name!r}: {self.epochs_run} epochs, best epoch {self.best_epoch} "
+            f"val loss {self.best_val_loss:.6g}, last val {last}, "
+            f"{'stopped early, ' if self.stopped_early else ''}"
+            f"{self.seconds:.1f} s on {self.device})"
+        )
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The torch device to use: ``None`` or ``"auto"`` picks CUDA when present, else CPU.
+
+    A named device that is not available (``"cuda"`` without a GPU) raises ConfigError.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device={device!r} is not a torch device: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={device!r} was asked for but CUDA is not available; use device='cpu' "
+            "or device='auto'"
+        )
+    return dev
+
+
+def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    """float32 (default) or float64; anything else raises ConfigError."""
+    if dtype is None:
+        return torch.float32
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if isinstance(dtype, str):
+        if dtype not in table:
+            raise ConfigError(f"dtype={dtype!r}; expected 'float32' or 'float64'")
+        return table[dtype]
+    if dtype not in (torch.float32, torch.float64):
+        raise ConfigError(f"dtype={dtype!r}; expected torch.float32 or torch.float64")
+    return dtype
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's CPU generator seeded, restoring the global state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _stream_sizes(streams: Sequence[Stream], what: str) -> list[int]:
+    sizes = []
+    for i, stream in enumerate(streams):
+        if not stream:
+            raise ConfigError(f"{what} stream {i} has no tensors")
+        n = stream[0].shape[0]
+        if any(t.shape[0] != n for t in stream):
+            raise ConfigError(f"{what} stream {i} has tensors of different lengths")
+        sizes.append(int(n))
+    if not sizes or max(sizes) == 0:
+        raise ConfigError(f"the {what} data are empty; expected at least one event")
+    return sizes
+
+
+def _batches(sizes: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[Any]]:
+    """Per batch, one index array per stream (a permutation split in equal parts)."""
+    rng = np.random.default_rng([int(seed), int(epoch)])
+    n_batches = max(1, math.ceil(max(sizes) / batch_size))
+    per_stream = [np.array_split(rng.permutation(n), n_batches) for n in sizes]
+    return [[torch.from_numpy(p[b]) for p in per_stream] for b in range(n_batches)]
+
+
+def _chunks(sizes: Sequence[int], chunk: int) -> list[list[slice]]:
+    n_chunks = max(1, math.ceil(max(sizes) / chunk))
+    out = []
+    for c in range(n_chunks):
+        out.append([slice(n * c // n_chunks, n * (c + 1) // n_chunks) for n in sizes])
+    return out
+
+
+def _evaluate(
+    net: nn.Module, loss_fn: LossFn, streams: Sequence[Stream], chunk: int = 65536
+) -> float:
+    sizes = _stream_sizes(streams, "validation")
+    total = 0.0
+    with torch.no_grad():
+        for sl in _chunks(sizes, chunk):
+            batch = [tuple(t[s] for t in stream) for stream, s in zip(streams, sl, strict=True)]
+            total += float(loss_fn(net, batch))
+    return total
+
+
+# ---------------------------------------------------------------------------- optimiser
+class Adam:
+    """Adam (Kingma & Ba, arXiv:1412.6980) with L2 weight decay, as ``torch.optim.Adam``.
+
+    The same update as PyTorch's single-tensor implementation, written out so that
+    its state is three plain things to checkpoint (step, first and second moments)
+    and so that training does not import ``torch._dynamo`` (seconds at start-up).
+    """
+
+    def __init__(
+        self,
+        params: Sequence[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params = list(params)
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.step_count = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        """Drop the gradients."""
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update with the current gradients."""
+        self.step_count += 1
+        b1, b2 = self.betas
+        bc1 = 1.0 - b1**self.step_count
+        bc2_sqrt = math.sqrt(1.0 - b2**self.step_count)
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad if self.weight_decay == 0 else p.grad.add(p, alpha=self.weight_decay)
+            m.lerp_(g, 1.0 - b1)
+            v.mul_(b2).addcmul_(g, g.conj(), value=1.0 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Moments as named tensors."""
+        out = {f"opt.m.{i}": t.detach().cpu().contiguous() for i, t in enumerate(self.m)}
+        out.update({f"opt.v.{i}": t.detach().cpu().contiguous() for i, t in enumerate(self.v)})
+        return out
+
+    def load(self, tensors: Mapping[str, torch.Tensor], step: int) -> None:
+        """Restore the moments and the step count."""
+        for i, p in enumerate(self.params):
+            self.m[i] = tensors[f"opt.m.{i}"].to(device=p.device, dtype=p.dtype).clone()
+            self.v[i] = tensors[f"opt.v.{i}"].to(device=p.device, dtype=p.dtype).clone()
+        self.step_count = int(step)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _save_checkpoint(
+    path: Path,
+    net: nn.Module,
+    best: Mapping[str, torch.Tensor],
+    opt: Adam,
+    meta: dict[str, Any],
+) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
+    tensors.update(opt.state_tensors())
+    meta = dict(meta, optimizer_step=opt.step_count)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises several types on a corrupt file
+        raise ModelFileError(
+            f"checkpoint {str(path)!r} is unreadable ({exc}); delete it to restart the training"
+        ) from exc
+    return tensors, meta
+
+
+def _prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    n = len(prefix)
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+# ---------------------------------------------------------------------------- the loop
+def train_network(
+    net: nn.Module,
+    loss_fn: LossFn,
+    train: Sequence[Stream],
+    validation: Sequence[Stream],
+    *,
+    config: TrainConfig,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    progress: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    name: str = "network",
+    fingerprint: Mapping[str, Any] | None = None,
+    on_epoch_end: Callable[[int, TrainHistory], None] | None = None,
+) -> TrainHistory:
+    """Train ``net`` in place; return the history.  ``net`` ends at its best epoch.
+
+    Parameters
+    ----------
+    net
+        The network (moved to ``device`` and ``dtype``).
+    loss_fn
+        See :data:`LossFn`.
+    train, validation
+        Streams of tensors (each a sequence of equally long tensors); every batch
+        holds one slice of every stream.  Floating tensors are cast to ``dtype``.
+    config
+        Hyper-parameters (epochs, batch size, learning rate, patience, ...).
+    seed
+        Seed of the batch order (the weights' initialisation is the caller's).
+    device, dtype
+        Where and in which precision to train (:func:`resolve_device`, :func:`resolve_dtype`).
+    progress
+        Show a tqdm bar on stderr.
+    checkpoint_dir
+        Folder of the checkpoint ``<name>.ckpt.safetensors``; resume from it when present.
+    name
+        Name of the network (bar label, checkpoint file name).
+    fingerprint
+        Anything JSON-able identifying the data and set-up: a checkpoint made with a
+        different fingerprint, configuration or seed raises ConfigError instead of
+        being resumed.
+    on_epoch_end
+        Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint.
+    """
+    from tqdm.auto import tqdm
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype)
+    net.to(device=dev, dtype=dt)
+
+    def prepare(streams: Sequence[Stream]) -> list[tuple[torch.Tensor, ...]]:
+        return [
+            tuple(t.to(device=dev, dtype=dt if t.is_floating_point() else t.dtype) for t in s)
+            for s in streams
+        ]
+
+    train_t, val_t = prepare(train), prepare(validation)
+    sizes = _stream_sizes(train_t, "training")
+    _stream_sizes(val_t, "validation")
+    opt = Adam(list(net.parameters()), lr=config.learning_rate, weight_decay=config.weight_decay)
+    history = TrainHistory(name=name, device=str(dev))
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    bad_epochs, start = 0, 0
+    ident = {
+        "name": name,
+        "config": config.to_dict(),
+        "seed": int(seed),
+        "dtype": str(dt),
+        "train_sizes": sizes,
+        "fingerprint": fingerprint,
+    }
+    key = _fingerprint(ident)
+    ckpt = None
+    done = False
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir) / f"{name}.ckpt.safetensors"
+        if ckpt.exists():
+            tensors, meta = _read_checkpoint(ckpt)
+            if meta.get("key") != key:
+                raise ConfigError(
+                    f"checkpoint {str(ckpt)!r} was made with another configuration, seed or "
+                    f"data (saved {meta.get('ident')}, now {ident}). Fix: use another "
+                    "checkpoint_dir or delete the file to start over"
+                )
+            net.load_state_dict(_prefixed(tensors, "model."))
+            best_state = {k: v.to(dev) for k, v in _prefixed(tensors, "best.").items()}
+            opt.load(
+                {k: v for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer_step"]
+            )
+            history = TrainHistory.from_dict(meta["history"])
+            history.device = str(dev)
+            bad_epochs = int(meta["bad_epochs"])
+            start = history.epochs_run
+            history.resumed_at_epoch = start
+            done = bool(meta["done"])
+    t0 = time.perf_counter()
+    seconds_before = history.seconds
+    bar = tqdm(
+        total=config.epochs,
+        initial=start,
+        desc=name,
+        disable=not progress or done,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    try:
+        for epoch in range(start, config.epochs):
+            if done:
+                break
+            opt.lr = config.learning_rate_at(epoch)
+            net.train()
+            total = 0.0
+            batches = _batches(sizes, config.batch_size, seed, epoch)
+            for idx in batches:
+                batch = [
+                    tuple(t[i.to(dev)] for t in stream)
+                    for stream, i in zip(train_t, idx, strict=True)
+                ]
+                loss = loss_fn(net, batch)
+                opt.zero_grad()
+                (loss * len(batches)).backward()
+                opt.step()
+                total += float(loss.detach())
+            net.eval()
+            val = _evaluate(net, loss_fn, val_t)
+            if not math.isfinite(val):
+                raise FloatingPointError(
+                    f"{name}: validation loss became {val} at epoch {epoch}; lower the "
+                    "learning rate or check the weights for extreme values"
+                )
+            history.train_loss.append(total)
+            history.val_loss.append(val)
+            if not math.isfinite(history.best_val_loss) or val < history.best_val_loss - 1e-7 * abs(
+                history.best_val_loss
+            ):
+                history.best_val_loss, history.best_epoch = val, epoch
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            done = bad_epochs >= config.patience or epoch == config.epochs - 1
+            history.stopped_early = bad_epochs >= config.patience
+            history.seconds = seconds_before + time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(train=f"{total:.5g}", val=f"{val:.5g}", best=history.best_epoch)
+            if ckpt is not None:
+                meta = {
+                    "key": key,
+                    "ident": ident,
+                    "history": history.to_dict(),
+                    "bad_epochs": bad_epochs,
+                    "done": done,
+                }
+                _save_checkpoint(ckpt, net, best_state, opt, meta)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
+    finally:
+        bar.close()
+    net.load_state_dict(best_state)
+    net.eval()
+    return history

@@ -1,0 +1,19 @@
+import unbinned.ml
+
+
+def test_public_api_is_deliberate():
+    assert sorted(unbinned.ml.__all__) == sorted(
+        [
+            "HTAUTAU_SHAPE_NUISANCES", "MLP", "ClassifierNet", "ClosureResult", "Design",
+            "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",
+            "OracleComparison", "OracleSource", "PerEventTensors", "PolynomialYieldModel",
+            "ProcessClassifier", "ProcessResponse", "Region", "ReliabilityDiagram",
+            "ResponseNet", "ShapeNuisance", "SurrogateConfig", "SurrogateModel", "TrainConfig",
+            "TrainHistory", "VariationSource", "YieldClosure", "calibrate", "closure_test",
+            "default_design", "load", "monomial_names", "monomials", "monomials_torch",
+            "oracle_comparison", "reliability", "resolve_device", "save", "train_classifier",
+            "train_response", "train_surrogate", "validation_design", "yield_closure",
+        ]
+    )  # fmt: skip
+    for name in unbinned.ml.__all__:
+        assert hasattr(unbinned.ml, name), name
