@@ -55,6 +55,7 @@ from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.templates import INTERPOLATIONS, Templates, interpolation_coefficients
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.likelihood.nll import Constraint
+from unbinned.likelihood.priors import PriorTerms
 from unbinned.model.spec import ModelSpec, Nuisance
 
 __all__ = ["BinnedLikelihood", "nominal_scale", "staterror_name"]
@@ -275,21 +276,9 @@ class BinnedLikelihood:
             torch.tensor([index[n] for n in gamma_names], dtype=torch.long) if gamma_names else None
         )
         # ---- constraints
-        custom = {c.name: c for c in constraints}
-        unknown_c = [n for n in custom if n not in index]
-        if unknown_c:
-            raise ConfigError(f"constraint(s) on undeclared parameter(s) {unknown_c}")
-        self._custom = [(index[n], c) for n, c in custom.items()]
-        gauss, logn = [], []
-        for nuis in spec.nuisances:
-            if nuis.name in custom:
-                continue
-            if nuis.prior == "gaussian":
-                gauss.append((index[nuis.name], nuis.nominal, float(nuis.width or 1.0)))
-            elif nuis.prior == "lognormal":
-                logn.append((index[nuis.name], nuis.nominal, float(nuis.width or 1.0)))
-        self._gauss = _arrays(gauss)
-        self._logn = _arrays(logn)
+        self._priors = PriorTerms.from_spec(spec, index, constraints)
+        self._gauss, self._logn = self._priors.gauss, self._priors.logn
+        self._custom = list(self._priors.custom)
         # ---- numpy copies for the fast value-and-gradient path
         self._np_nom = nom
         empty = np.zeros((0, P * B))
@@ -429,15 +418,7 @@ class BinnedLikelihood:
         """q(θ) as a differentiable torch scalar (float64)."""
         nu = self.expected_counts_torch(theta)
         total = 2.0 * (nu.sum() - torch.xlogy(self._n, nu).sum()) + self._const
-        idx, mean, width = self._gauss
-        if idx.numel():
-            total = total + (((theta[idx] - mean) / width) ** 2).sum()
-        idx, mean, width = self._logn
-        if idx.numel():
-            total = total + ((torch.log(theta[idx] / mean) / width) ** 2).sum()
-        for k, c in self._custom:
-            total = total + c.penalty_torch(theta[k])
-        return total
+        return total + self._priors.penalty_torch(theta)
 
     def _theta(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
         x = np.asarray(theta, dtype=np.float64)
@@ -770,10 +751,3 @@ def _second_derivative_np(alpha: npt.NDArray[np.float64], code: str) -> npt.NDAr
     a2 = alpha * alpha
     inner = (30.0 + a2 * (-120.0 + 90.0 * a2)) / 16.0
     return np.where(np.abs(alpha) > 1.0, 0.0, inner)
-
-
-def _arrays(rows: list[tuple[int, float, float]]) -> tuple[torch.Tensor, ...]:
-    idx = torch.tensor([r[0] for r in rows], dtype=torch.long)
-    mean = torch.tensor([r[1] for r in rows], dtype=_DTYPE)
-    width = torch.tensor([r[2] for r in rows], dtype=_DTYPE)
-    return idx, mean, width

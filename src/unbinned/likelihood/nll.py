@@ -30,6 +30,7 @@ import torch
 
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.likelihood._events import EventSum, MonomialDerivatives
+from unbinned.likelihood.priors import PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
 
@@ -369,21 +370,7 @@ class Likelihood:
                 raise ConfigError(f"region {reg.name!r} is declared {want} but given as {got}")
         self.regions = tuple(regions)
         self._compiled = [_Compiled(r, spec, index) for r in regions]
-        custom = {c.name: c for c in constraints}
-        unknown = [n for n in custom if n not in index]
-        if unknown:
-            raise ConfigError(f"constraint(s) on undeclared parameter(s) {unknown}")
-        self._custom = [(index[n], c) for n, c in custom.items()]
-        gauss, logn = [], []
-        for nuis in spec.nuisances:
-            if nuis.name in custom:
-                continue
-            if nuis.prior == "gaussian":
-                gauss.append((index[nuis.name], nuis.nominal, nuis.width))
-            elif nuis.prior == "lognormal":
-                logn.append((index[nuis.name], nuis.nominal, nuis.width))
-        self._gauss = _arrays(gauss)
-        self._logn = _arrays(logn)
+        self._priors = PriorTerms.from_spec(spec, index, constraints)
         self._bounds = spec.bounds()
         self._cache: tuple[bytes, float, npt.NDArray[np.float64]] | None = None
 
@@ -411,16 +398,7 @@ class Likelihood:
         return total
 
     def _constraints(self, theta: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros((), dtype=_DTYPE)
-        idx, mean, width = self._gauss
-        if idx.numel():
-            total = total + (((theta[idx] - mean) / width) ** 2).sum()
-        idx, mean, width = self._logn
-        if idx.numel():
-            total = total + ((torch.log(theta[idx] / mean) / width) ** 2).sum()
-        for k, c in self._custom:
-            total = total + c.penalty_torch(theta[k])
-        return total
+        return self._priors.penalty_torch(theta)
 
     def _theta(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
         x = np.asarray(theta, dtype=np.float64)
@@ -544,7 +522,7 @@ class Likelihood:
                 d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)
                 r = comp.ratio(t, c, d).numpy()
             regions.append(dataclasses.replace(reg, data=integ.with_weights(integ.weights * r)))
-        return Likelihood(self.spec, regions, [c for _, c in self._custom])
+        return Likelihood(self.spec, regions, [c for _, c in self._priors.custom])
 
     def expected_yields(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected yield per process in every region at θ."""
@@ -566,10 +544,3 @@ class Likelihood:
                 assert comp.nominal is not None
                 out[comp.name] = (f * comp.nominal).numpy().copy()
         return out
-
-
-def _arrays(rows: list[tuple[int, float, float | None]]) -> tuple[torch.Tensor, ...]:
-    idx = torch.tensor([r[0] for r in rows], dtype=torch.long)
-    mean = torch.tensor([r[1] for r in rows], dtype=_DTYPE)
-    width = torch.tensor([float(r[2] or 1.0) for r in rows], dtype=_DTYPE)
-    return idx, mean, width
