@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--train-events", type=int, default=60_000, help="per process")
     parser.add_argument("--test-events", type=int, default=300_000, help="per process")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     if args.quick:
         args.inits, args.steps, args.train_events, args.test_events = 1, 100, 30_000, 100_000
