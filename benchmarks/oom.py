@@ -19,7 +19,10 @@ then θ is fitted to the unfolded spectrum with the continuum normalisation free
   the truth θ_t = 1 (the standard observable's in ``..._standard``).
 * ``response_matrix`` R_rg (reco bin × generator bin), the generator-level yields
   and each bin's mean (m, cos φ): the observable's binning.
-* ``sigma_oom_no_bias_penalty`` and its bias: the same training with λ = 0.
+* ``sigma_oom_no_bias_penalty`` and its bias: the same training with λ = 0
+  (``singular_response_*``: how many (init, θ_a) had a singular R(θ_a), i.e. a
+  generator-level bin holding only signal, whose unfolding at θ_a is undefined;
+  the biases are medians over the finite ones).
 
 All on an independent test sample; medians over ``--inits`` trainings.
 Run: ``.venv/bin/python benchmarks/oom.py [--quick]``; one JSON line.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -104,11 +108,16 @@ def main() -> None:
         vals = [getattr(ev, key) for ev, _ in runs[lam]]
         return float(statistics.median(vals))
 
-    def med_bias(lam: float) -> dict[str, float]:
-        return {
-            f"{a:g}": round(float(statistics.median(ev.bias[a] for ev, _ in runs[lam])), 4)
-            for a in ASSUMED
-        }
+    def med_bias(lam: float) -> dict[str, float | None]:
+        """Median over inits of the finite biases (None where every R(θ_a) was singular)."""
+        out: dict[str, float | None] = {}
+        for a in ASSUMED:
+            finite = [ev.bias[a] for ev, _ in runs[lam] if math.isfinite(ev.bias[a])]
+            out[f"{a:g}"] = round(float(statistics.median(finite)), 4) if finite else None
+        return out
+
+    def n_singular(lam: float) -> int:
+        return sum(1 for ev, _ in runs[lam] for a in ASSUMED if not math.isfinite(ev.bias[a]))
 
     # the median run (by σ) of the penalised training: its observable and response
     ordered = sorted(runs[1.0], key=lambda r: r[0].sigma_theta)
@@ -130,6 +139,8 @@ def main() -> None:
         "bias_vs_assumed_parameter_standard": {f"{a:g}": round(std.bias[a], 4) for a in ASSUMED},
         "sigma_oom_no_bias_penalty": round(med(0.0, "sigma_theta"), 4),
         "bias_vs_assumed_parameter_no_bias_penalty": med_bias(0.0),
+        "singular_response_no_bias_penalty": n_singular(0.0),
+        "singular_response_oom": n_singular(1.0),
         "theta_true": 1.0,
         "n_bins": args.bins,
         "response_matrix": np.round(ev_med.response, 4).tolist(),

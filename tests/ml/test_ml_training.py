@@ -176,3 +176,16 @@ def test_surrogate_training_resumes_from_checkpoints(tmp_path):
     a, b = first.precompute(events), again.precompute(events)
     np.testing.assert_array_equal(a.fractions, b.fractions)
     np.testing.assert_array_equal(a.delta, b.delta)
+
+
+def test_torch_threads_context_restores():
+    from unbinned.ml.training import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ConfigError, match="num_threads"), torch_threads(0):
+        pass

@@ -10,7 +10,8 @@ K outputs used as K bins (INFERNO's softmax).  The steps:
    cross-entropy on the logit).  C outputs: the class of every process
    (``classes``).  ``"softmax"`` bins: binary cross-entropy on
    P(signal) := Σ_{b ≥ K/2} softmax(z)_b, so that the upper half of the bins
-   starts signal-like.
+   starts signal-like.  Optionally (``adapt_edges``) the score's bin edges are
+   then placed at the signal-score quantiles (equal signal per bin) and kept.
 2. **Aware training** (``aware_steps`` optimiser steps, Adam with a cosine
    schedule): each step takes a large batch of events (a random fraction
    ``batch_fraction`` of the event ids; the varied samples of the same events
@@ -39,6 +40,11 @@ K outputs used as K bins (INFERNO's softmax).  The steps:
    N_min = ``min_bin_events``, so that every bin keeps enough simulation for its
    templates.  A small ``floor`` (relative to the mean expected count per bin)
    is added to ν_b in the 1/ν_b of the Fisher information during training only.
+   The softmax temperature can be annealed (``final_temperature``) so that the
+   soft counts approach the arg-max ones; with a validation sample the state
+   with the lowest exact validation loss is kept (the training Fisher
+   information is optimistic: the network can fit the Monte-Carlo fluctuations
+   of the training templates).
 3. **Evaluation** (:meth:`AwareTrainer.evaluate`): exact hard histograms of the
    whole (test) sample, the same derivatives from hard histograms, the Fisher
    σ of each POI, and :class:`AwareEvaluation.templates` /
@@ -859,7 +865,9 @@ class AwareTrainer:
         info = self.fisher.information(h0, d if d.shape[0] else None)
         sig = fisher_sigmas(info, self.fisher.poi_indices)
         hist = self.histogram
-        edges = np.arange(n_out + 1.0) if hist.method == "softmax" else hist.class_edges(n_out)
+        edges = (
+            np.arange(n_out + 1.0)[None, :] if hist.method == "softmax" else hist.class_edges(n_out)
+        )
         return AwareEvaluation(
             sigmas={p: float(v) for p, v in zip(self.fisher.poi_names, sig.tolist(), strict=True)},
             information=info.numpy(),

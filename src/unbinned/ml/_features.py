@@ -38,6 +38,7 @@ __all__ = [
     "default_log_features",
     "default_missing_groups",
     "feature_matrix",
+    "feature_view",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -355,6 +356,32 @@ def feature_matrix(
             "or DataFrame so that columns are selected by name"
         )
     return arr
+
+
+def feature_view(
+    data: Any, feature_names: Sequence[str], names: Sequence[str] | None = None
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp] | None]:
+    """Like :func:`feature_matrix`, without copying when possible.
+
+    Returns ``(base, columns)``: the model's features are ``base[:, columns]`` (all of
+    ``base`` when ``columns`` is None).  For an EventSet or DataFrame whose columns form
+    one float block, ``base`` is a view of it, so that callers can select the columns
+    batch by batch instead of copying the whole table.
+    """
+    from unbinned.data.events import EventSet
+
+    frame = data.features if isinstance(data, EventSet) else data
+    if hasattr(frame, "columns") and hasattr(frame, "to_numpy"):
+        have = [str(c) for c in frame.columns]
+        _check_missing(list(feature_names), have)
+        base = frame.to_numpy()
+        if base.dtype in (np.float32, np.float64):
+            pos = {c: j for j, c in enumerate(have)}
+            cols = np.array([pos[c] for c in feature_names], dtype=np.intp)
+            if np.array_equal(cols, np.arange(base.shape[1])):
+                return base, None
+            return base, cols
+    return feature_matrix(data, feature_names, names), None
 
 
 def _short(names: Sequence[str], limit: int = 8) -> str:

@@ -40,13 +40,13 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError, OutOfRangeWarning
-from unbinned.ml._features import FeatureTransform, feature_matrix
+from unbinned.ml._features import FeatureTransform, feature_matrix, feature_view
 from unbinned.ml.classifier import ProcessClassifier, train_classifier
 from unbinned.ml.design import Design, ShapeNuisance, default_design
 from unbinned.ml.networks import MLP, StackedMLP
 from unbinned.ml.response import ProcessResponse, YieldModelLike, train_response
 from unbinned.ml.sources import Region, VariationSource
-from unbinned.ml.training import TrainConfig, resolve_device
+from unbinned.ml.training import TrainConfig, resolve_device, torch_threads
 from unbinned.ml.yields import monomial_names, monomials, monomials_torch, n_monomials
 
 __all__ = ["PerEventTensors", "SurrogateConfig", "SurrogateModel", "train_surrogate"]
@@ -303,7 +303,7 @@ class SurrogateModel:
     def precompute(
         self,
         events: Any,
-        batch_size: int = 16384,
+        batch_size: int = 8192,
         *,
         feature_names: Sequence[str] | None = None,
         device: str | torch.device | None = "cpu",
@@ -323,8 +323,9 @@ class SurrogateModel:
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r}; expected a positive integer")
-        x = feature_matrix(events, self.feature_names, feature_names, dtype=np.float32)
-        n, p, m = len(x), len(self.processes), self.n_monomials
+        base, columns = feature_view(events, self.feature_names, feature_names)
+        x = _Rows(base, columns)
+        n, p, m = len(base), len(self.processes), self.n_monomials
         dev = resolve_device(device)
         logits = np.empty((n, p), dtype=np.float64)
         delta = np.zeros((n, p, m), dtype=np.float64)
@@ -352,7 +353,7 @@ class SurrogateModel:
 
     def _stacked(
         self,
-        x: npt.NDArray[Any],
+        x: _Rows,
         tf: FeatureTransform,
         active: list[tuple[int, ProcessResponse]],
         logits: FloatArray,
@@ -433,6 +434,21 @@ class SurrogateModel:
         )
 
 
+class _Rows:
+    """Rows of the model's features, selected from a wider table batch by batch."""
+
+    def __init__(self, base: npt.NDArray[Any], columns: npt.NDArray[np.intp] | None) -> None:
+        self.base = base
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, rows: slice) -> npt.NDArray[Any]:
+        block = self.base[rows]
+        return block if self.columns is None else block[:, self.columns]
+
+
 def _dtype(net: torch.nn.Module) -> torch.dtype:
     return next(net.parameters()).dtype
 
@@ -448,6 +464,7 @@ def train_surrogate(
     dtype: torch.dtype | str | None = None,
     progress: bool = True,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    num_threads: int | None = None,
 ) -> SurrogateModel:
     """Train the full surrogate of one region: classifier, then one response per process.
 
@@ -468,7 +485,27 @@ def train_surrogate(
     checkpoint_dir
         Checkpoints of every network; rerunning an interrupted training resumes it
         (finished networks are reloaded, the running one continues after its last epoch).
+    num_threads
+        Torch intra-op threads during the training (restored afterwards); None leaves
+        the setting alone.  1 is fastest on a machine shared with other busy processes.
     """
+    with torch_threads(num_threads):
+        return _train_surrogate(
+            source, design, config, yield_model, seed, device, dtype, progress, checkpoint_dir
+        )
+
+
+def _train_surrogate(
+    source: VariationSource,
+    design: Design | None,
+    config: SurrogateConfig | None,
+    yield_model: Callable[[], YieldModelLike] | None,
+    seed: int,
+    device: str | torch.device | None,
+    dtype: torch.dtype | str | None,
+    progress: bool,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> SurrogateModel:
     cfg = config or SurrogateConfig()
     procs = tuple(source.processes)
     resp_procs = procs if cfg.response_processes is None else tuple(cfg.response_processes)

@@ -18,6 +18,12 @@ safetensors file (the JSON state in its header; never pickled).  Running again
 with the same configuration resumes after the last completed epoch (an
 interrupted and resumed training gives the same weights as an uninterrupted
 one); a finished network is reloaded without training.
+
+Threads: on a machine shared with other busy processes, torch's intra-op thread
+pool makes the small matrix products of these networks orders of magnitude slower
+(threads wait for each other's time slices; 2 threads were measured 50× slower
+than 1 on a loaded 2-core machine).  Use :func:`torch_threads` (or
+``train_surrogate(num_threads=1)``) there.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "seeded",
+    "torch_threads",
     "train_network",
 ]
 
@@ -203,6 +210,22 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
     if dtype not in (torch.float32, torch.float64):
         raise ConfigError(f"dtype={dtype!r}; expected torch.float32 or torch.float64")
     return dtype
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (unchanged for None), restoring after."""
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ConfigError(f"num_threads={n}; expected a positive number of threads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
