@@ -59,7 +59,7 @@ def test_gaussian_interval_closed_form_scan_and_minos():
     assert best.errors["m"] == pytest.approx(1 / np.sqrt(x.size), rel=1e-6)
     sigma = 1 / np.sqrt(x.size)
     # the scan is exact to its root-finding tolerance; MINOS crossings are good to ~1e-2 sigma
-    for method, tol in (("scan", 1e-4 * sigma), ("minos", 1e-2 * sigma)):
+    for method, tol in (("newton", 1e-6 * sigma), ("scan", 1e-4 * sigma), ("minos", 1e-2 * sigma)):
         for cl, k in ((0.68, 1.0), (0.95, 1.959964)):
             iv = profile_interval(lik, "m", best=best, method=method, cl=cl)
             assert iv.valid
@@ -73,9 +73,17 @@ def test_minos_and_scan_agree_with_nuisances():
     assert best.valid, best
     a = profile_interval(lik, "mu", best=best, method="scan")
     b = profile_interval(lik, "mu", best=best, method="minos")
+    c = profile_interval(lik, "mu", best=best)  # the default: edges solved by Newton
     assert a.valid
     assert b.valid
+    assert c.valid
+    assert c.method == "profile (Newton)"
     assert (a.lower, a.upper) == pytest.approx((b.lower, b.upper), abs=2e-3 * a.width)
+    assert (c.lower, c.upper) == pytest.approx((a.lower, a.upper), abs=1e-5 * a.width)
+    for cl in (0.68, 0.95):
+        n = profile_interval(lik, "mu", best=best, cl=cl)
+        sc = profile_interval(lik, "mu", best=best, cl=cl, method="scan")
+        assert (n.lower, n.upper) == pytest.approx((sc.lower, sc.upper), abs=1e-5 * sc.width)
     # profiling widens the interval compared with fixing the nuisances at their best fit
     fixed = fit(lik, fixed={k: v for k, v in best.values.items() if k != "mu"})
     assert fixed.errors["mu"] < best.errors["mu"]
@@ -92,7 +100,8 @@ def test_scans_and_result_reprs():
     assert np.all(dq >= -1e-6)
     assert "valid minimum" in repr(best)
     assert "<table>" in best._repr_html_()
-    assert "profile scan" in repr(profile_interval(lik, "mu", best=best))
+    assert "profile scan" in repr(profile_interval(lik, "mu", best=best, method="scan"))
+    assert "profile (Newton)" in repr(profile_interval(lik, "mu", best=best))
 
 
 def test_fisher_matches_hesse_on_asimov():

@@ -6,10 +6,22 @@ The profile likelihood ratio of a parameter μ is
 
 with every other parameter re-fitted (profiled, never fixed) at each μ.  The
 interval at confidence level CL is {μ : t(μ) ≤ F⁻¹_{χ²₁}(CL)} (Wilks), i.e.
-Δq = 1 for 68.27 % and 3.84 for 95 %.  Two independent methods are provided and
-can be cross-checked: MINOS (iminuit) and a profiled scan with root finding
-(safeguarded Newton on t(μ), whose slope ∂q/∂μ at the conditional minimum is
-exact, with bisection as the fallback).
+Δq = 1 for 68.27 % and 3.84 for 95 %.  Three methods are provided and can be
+cross-checked:
+
+* ``"newton"`` (default): each edge solved directly as the point of the contour
+  q = q̂ + Δq where μ is extremal, i.e. the system ∂q/∂ν = 0 (ν: every other
+  floating parameter, profiled), q(θ) - q̂ - Δq = 0, by Newton iterations on it
+  (Jacobian rows ∂²q/∂ν∂θ from the exact Hessian of the global fit, and the exact
+  gradient ∂q/∂θ at the current point), started from the quadratic
+  approximation θ̂ ± √(Δq C_μμ) C_{·μ}/C_μμ; finished with one step with the exact
+  Hessian at the edge, which also checks that the edge is a conditional minimum
+  (positive-definite ∂²q/∂ν²).  The same solution as the scan, in a few passes
+  over the events; where it does not converge (e.g. an edge at a parameter bound)
+  the scan below is used.
+* ``"scan"``: a profiled scan with root finding (safeguarded Newton on t(μ), whose
+  slope ∂q/∂μ at the conditional minimum is exact, with bisection as the fallback).
+* ``"minos"``: iminuit's MINOS.
 """
 
 from __future__ import annotations
@@ -180,7 +192,7 @@ def profile_interval(
     poi: str,
     *,
     cl: float = 0.68,
-    method: str = "scan",
+    method: str = "newton",
     best: FitResult | None = None,
     bounds: tuple[float, float] | None = None,
     seed: int = 0,
@@ -196,7 +208,9 @@ def profile_interval(
     cl
         Confidence level; 0.68 means one sigma (Δq = 1), 0.95 gives Δq = 3.84.
     method
-        ``"scan"``: profiled scan with Brent root finding; ``"minos"``: iminuit MINOS.
+        ``"newton"``: the edges solved directly (module docstring), with the scan
+        as the fallback; ``"scan"``: profiled scan with root finding; ``"minos"``:
+        iminuit MINOS.
     best
         The global fit, if already done.
     bounds
@@ -212,10 +226,15 @@ def profile_interval(
     threshold = delta_q(cl)
     if method == "minos":
         return _minos(likelihood, poi, best, cl, threshold)
-    if method != "scan":
-        raise ConfigError(f"method must be 'scan' or 'minos', got {method!r}")
-    prof = _Profiler(likelihood, poi, best, seed)
+    if method not in ("scan", "newton"):
+        raise ConfigError(f"method must be 'newton', 'scan' or 'minos', got {method!r}")
     lo_b, hi_b = bounds or _limits(likelihood).get(poi) or (-math.inf, math.inf)
+    if method == "newton":
+        edges_n = [_edge(likelihood, poi, best, sign, threshold, (lo_b, hi_b)) for sign in (-1, 1)]
+        if all(e is not None for e in edges_n):
+            lower, upper = (float(e) for e in edges_n)  # type: ignore[arg-type]
+            return Interval(poi, best.values[poi], lower, upper, cl, "profile (Newton)", True)
+    prof = _Profiler(likelihood, poi, best, seed)
     mu0 = best.values[poi]
     sigma = best.errors[poi] if best.errors[poi] > 0 else max(abs(mu0), 1.0) * 0.1
     edges: list[float] = []
@@ -241,6 +260,78 @@ def profile_interval(
     if not ok:
         notes.append("some profile fits invalid")
     return Interval(poi, mu0, edges[0], edges[1], cl, "profile scan", ok, "; ".join(notes))
+
+
+def _edge(
+    lik: Fittable,
+    poi: str,
+    best: FitResult,
+    sign: int,
+    threshold: float,
+    bounds: tuple[float, float],
+    max_iter: int = 30,
+) -> float | None:
+    """One interval edge by Newton iterations on {∂q/∂ν = 0, q - q̂ - Δq = 0} (module docstring).
+
+    Returns None where it does not converge inside the bounds, or the edge is not a
+    conditional minimum: the caller then scans.
+    """
+    names = list(best.parameter_names)
+    floating = [i for i, n in enumerate(names) if n not in best.fixed]
+    k = names.index(poi)
+    if k not in floating:
+        return None
+    kk = floating.index(k)
+    idx = np.array(floating)
+    cov = best.covariance[np.ix_(idx, idx)]
+    if not (np.all(np.isfinite(cov)) and cov[kk, kk] > 0):
+        return None
+    try:
+        hess = 2.0 * lik.errordef * np.linalg.inv(cov)  # the exact Hessian of the global fit
+    except np.linalg.LinAlgError:
+        return None
+    limits = _limits(lik)
+    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
+    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
+    lo[k], hi[k] = max(lo[k], bounds[0]), min(hi[k], bounds[1])
+    others = [j for j in range(len(floating)) if j != kk]
+    x = best.x.copy()
+    x[idx] += sign * math.sqrt(threshold / cov[kk, kk]) * cov[:, kk]
+    target = best.fval + threshold
+    exact = False
+    for _ in range(max_iter):
+        if not (np.all(x >= lo) and np.all(x <= hi)):
+            return None
+        if exact:
+            q, g, h = lik.evaluate(x, 2)  # type: ignore[attr-defined]
+            hess = h[np.ix_(idx, idx)]
+        else:
+            q, g = lik.value_and_grad(x)
+        if not math.isfinite(q):
+            return None
+        gf = g[idx]
+        resid = np.concatenate([gf[others], [q - target]])
+        h_nu = hess[np.ix_(others, others)]
+        edm = 0.5 * float(gf[others] @ np.linalg.solve(h_nu, gf[others])) if others else 0.0
+        done = abs(q - target) < 1e-7 * threshold and edm < 1e-9
+        if done and exact:
+            if others and np.linalg.eigvalsh(h_nu).min() <= 0:
+                return None  # not a conditional minimum
+            return float(x[k])
+        if done or _ == max_iter - 2:
+            exact = hasattr(lik, "evaluate")
+            if not exact and done:
+                return float(x[k])
+            if exact and done:
+                continue  # re-evaluate here with the exact Hessian, then one more step
+        jac = np.vstack([hess[others, :], gf[None, :]])
+        try:
+            step = np.linalg.solve(jac, resid)
+        except np.linalg.LinAlgError:
+            return None
+        x = x.copy()
+        x[idx] -= step
+    return None
 
 
 def _minos(lik: Fittable, poi: str, best: FitResult, cl: float, threshold: float) -> Interval:

@@ -235,9 +235,10 @@ def fit(
     limits = _limits(likelihood)
     rng = np.random.default_rng(seed)
     floating = [i for i, n in enumerate(names) if n not in fixed_names]
-    # Newton steps with the exact Hessian from the start point: MIGRAD then starts
-    # next to the minimum and needs few calls (each call is a pass over the events)
-    pre = _polish(likelihood, x0, floating, limits, names, max_steps=8)
+    # Newton steps with the exact Hessian of the start point (chord method: one
+    # Hessian, then gradients only): MIGRAD then starts next to the minimum and
+    # needs few calls (each call is a pass over the events)
+    pre = _chord(likelihood, x0, floating, limits, names)
     plan: list[tuple[npt.NDArray[np.float64], int, bool]] = [(pre.x, strategy, True)]
     plan.append((x0, max(strategy, 2), False))
     m: Minuit | None = None
@@ -267,7 +268,9 @@ def fit(
                 notes.append(f"attempt {attempts}: {exc}")
                 continue
         nfcn += m.nfcn
-        polished = _polish(likelihood, np.array(m.values), floating, limits, names)
+        polished = _polish(
+            likelihood, np.array(m.values), floating, limits, names, max_steps=1, refresh=False
+        )
         if _migrad_ok(m) and polished.posdef:
             break
         why = "Hessian not positive definite" if _migrad_ok(m) else "MIGRAD minimum invalid"
@@ -320,6 +323,8 @@ def _polish(
     limits: Mapping[str, tuple[float, float] | None],
     names: tuple[str, ...],
     max_steps: int = 3,
+    *,
+    refresh: bool = True,
 ) -> _Polished:
     """Damped Newton steps with the exact Hessian, then the covariance 2 H⁻¹.
 
@@ -328,15 +333,16 @@ def _polish(
     with the exact Hessian takes the minimum to machine precision).  A step is
     halved until it stays inside the bounds and lowers q; where the Hessian is not
     positive definite it is shifted (Levenberg) so the step still descends.  The
-    covariance is computed here, in external coordinates.
+    covariance is computed here, in external coordinates.  With ``refresh=False``
+    the Hessian is not recomputed after the last step (for a final polish whose
+    step is tiny): the covariance is then the one at the starting point.
     """
     lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
     hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
-    q, g = lik.value_and_grad(x)
-    h = lik.hessian(x)
+    q, g, h = _evaluate2(lik, x)
     nfcn = 1
     idx = np.array(floating)
-    for _ in range(max_steps):
+    for step_no in range(max_steps):
         hf = h[np.ix_(idx, idx)]
         if not np.all(np.isfinite(hf)) or not np.all(np.isfinite(g)):
             break
@@ -361,8 +367,10 @@ def _polish(
         if not accepted:
             break
         x = trial
-        q, g = lik.value_and_grad(x)
-        h = lik.hessian(x)
+        if not refresh and step_no == max_steps - 1:
+            q = q_new
+            break
+        q, g, h = _evaluate2(lik, x)
         if np.max(np.abs(step)) < 1e-12 * (1.0 + np.max(np.abs(x[idx]))):
             break
     cov = np.zeros((len(names), len(names)))
@@ -374,6 +382,84 @@ def _polish(
     else:
         cov[np.ix_(idx, idx)] = math.nan
     return _Polished(x, float(q), cov, posdef, nfcn)
+
+
+def _evaluate2(
+    lik: Fittable, x: npt.NDArray[np.float64]
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """q, gradient and Hessian in one pass where the likelihood supports it."""
+    evaluate = getattr(lik, "evaluate", None)
+    if evaluate is not None:
+        q, g, h = evaluate(x, 2)
+        return float(q), g, h
+    q, g = lik.value_and_grad(x)
+    return q, g, lik.hessian(x)
+
+
+def _inverse_hessian(hf: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+    """H⁻¹ of a positive-definite Hessian block (None if it is not)."""
+    if not np.all(np.isfinite(hf)):
+        return None
+    try:
+        chol = np.linalg.cholesky(hf)
+    except np.linalg.LinAlgError:
+        return None
+    inv_l = np.linalg.inv(chol)
+    return np.asarray(inv_l.T @ inv_l)
+
+
+def _chord(
+    lik: Fittable,
+    x: npt.NDArray[np.float64],
+    floating: list[int],
+    limits: Mapping[str, tuple[float, float] | None],
+    names: tuple[str, ...],
+    *,
+    max_steps: int = 12,
+    edm_tol: float = 1e-9,
+    hessian: npt.NDArray[np.float64] | None = None,
+) -> _Polished:
+    """Newton steps with one exact Hessian (the chord method), gradients only afterwards.
+
+    For the nearly quadratic q of a large sample each step takes the distance to
+    the minimum down by a large factor at the cost of one gradient (a pass over the
+    events) instead of a Hessian.  Steps are halved until they stay inside the
+    bounds and lower q.  Stops at EDM = ½ gᵀH⁻¹g < ``edm_tol``.  Where the Hessian
+    is not positive definite it falls back to :func:`_polish` (exact Newton with a
+    Levenberg shift).  ``cov`` is 2H⁻¹ of the Hessian used (from the start point).
+    """
+    idx = np.array(floating)
+    if hessian is None:
+        q, g, h = _evaluate2(lik, x)
+    else:
+        (q, g), h = lik.value_and_grad(x), hessian
+    inv = _inverse_hessian(h[np.ix_(idx, idx)])
+    if inv is None:
+        return _polish(lik, x, floating, limits, names, max_steps=8)
+    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
+    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
+    nfcn = 1
+    for _ in range(max_steps):
+        step = inv @ g[idx]
+        if not np.all(np.isfinite(step)) or 0.5 * float(g[idx] @ step) < edm_tol:
+            break
+        accepted = False
+        for _half in range(12):
+            trial = x.copy()
+            trial[idx] -= step
+            if np.all(trial >= lo) and np.all(trial <= hi):
+                q_new, g_new = lik.value_and_grad(trial)
+                nfcn += 1
+                if q_new <= q:
+                    accepted = True
+                    break
+            step = step / 2.0
+        if not accepted:
+            break
+        x, q, g = trial, q_new, g_new
+    cov = np.zeros((len(names), len(names)))
+    cov[np.ix_(idx, idx)] = 2.0 * lik.errordef * inv
+    return _Polished(x, float(q), cov, True, nfcn)
 
 
 def _jitter(
@@ -425,8 +511,11 @@ def conditional_fit(
     x0 = likelihood.vector({**start, **fixed_all})
     floating = [i for i, n in enumerate(names) if n not in fixed_all]
     limits = _limits(likelihood)
-    if floating:
-        pol = _polish(likelihood, x0, floating, limits, names, max_steps=max_steps)
+    for method in ("chord", "newton") if floating else ():
+        if method == "chord":
+            pol = _chord(likelihood, x0, floating, limits, names, max_steps=2 * max_steps)
+        else:
+            pol = _polish(likelihood, x0, floating, limits, names, max_steps=max_steps)
         _, g = likelihood.value_and_grad(pol.x)
         idx = np.array(floating)
         edm = 0.25 * float(g[idx] @ pol.cov[np.ix_(idx, idx)] @ g[idx]) if pol.posdef else math.inf
@@ -441,7 +530,7 @@ def conditional_fit(
                 edm=edm,
                 nfcn=pol.nfcn,
                 attempts=1,
-                status="converged (Newton, exact Hessian)",
+                status=f"converged ({method} Newton, exact Hessian)",
                 fixed=tuple(fixed_all),
             )
     init = {k: v for k, v in start.items() if k not in fixed_all}

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.likelihood._events import EventSum, MonomialDerivatives
+from unbinned.likelihood._events import EventSum, MonomialDerivatives, per_process
 from unbinned.likelihood.priors import PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
@@ -185,12 +185,15 @@ class _Compiled:
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=_DTYPE)  # noqa: E731
         self.c = t(region.data.fractions)
         self.w = t(region.data.weights)
-        self.delta = None if region.data.delta is None else t(region.data.delta)
+        # Δ as P contiguous (N, M) blocks: every event sum is then a BLAS call
+        self.delta = None if region.data.delta is None else per_process(t(region.data.delta))
         self.nominal = None if region.nominal_yields is None else t(region.nominal_yields)
         self.integ: tuple[torch.Tensor, torch.Tensor | None] | None = None
         if region.integration is not None:
             ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
-            idelta = None if region.integration.delta is None else t(region.integration.delta)
+            idelta = per_process(
+                None if region.integration.delta is None else t(region.integration.delta)
+            )
             self.integ = (ic, idelta)  # (w_j c_p(x_j), Δ_p(x_j))
             if idelta is None:
                 self.nominal = ic.sum(0)
@@ -211,12 +214,12 @@ class _Compiled:
     def ratio(
         self, theta: torch.Tensor, c: torch.Tensor, delta: torch.Tensor | None
     ) -> torch.Tensor:
-        """r(x|θ) for events with fractions ``c`` and coefficients ``delta``."""
+        """r(x|θ) for events with fractions ``c`` and per-process coefficient blocks ``delta``."""
         f = self.rate_factors(theta)
         if self.response is not None and delta is not None:
             nu = self.nu(theta)
             f = f * torch.exp(self.response.log_yield_torch(nu))
-            return (c * torch.exp(delta @ self.response.monomials_torch(nu))) @ f
+            return _shaped(c, delta, self.response.monomials_torch(nu)) @ f
         return c @ f
 
     # -------------------------------------------------------- fast path (reduced coordinates)
@@ -300,17 +303,22 @@ class _Compiled:
             ic, idelta = self.integ
             assert idelta is not None
             assert phi is not None
-            expected = (f * (ic * torch.exp(idelta @ phi)).sum(0)).sum()
+            expected = (f * _shaped(ic, idelta, phi).sum(0)).sum()
         else:
             assert self.nominal is not None
             expected = (f * self.nominal).sum()
         if self.c.shape[0] == 0:
             return 2.0 * expected
         if self.delta is not None and phi is not None:
-            r = (self.c * torch.exp(self.delta @ phi)) @ f
+            r = _shaped(self.c, self.delta, phi) @ f
         else:
             r = self.c @ f
         return 2.0 * (expected - (self.w * torch.log(r)).sum())
+
+
+def _shaped(c: torch.Tensor, delta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """c_p(x_i) exp(Δ_p(x_i)·φ) for (P, N, M) coefficients: (N, P), differentiable in φ."""
+    return c * torch.exp(delta @ phi).T
 
 
 class Likelihood:
@@ -372,7 +380,10 @@ class Likelihood:
         self._compiled = [_Compiled(r, spec, index) for r in regions]
         self._priors = PriorTerms.from_spec(spec, index, constraints)
         self._bounds = spec.bounds()
-        self._cache: tuple[bytes, float, npt.NDArray[np.float64]] | None = None
+        self._cache: (
+            tuple[bytes, int, float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
+            | None
+        ) = None
 
     # ------------------------------------------------------------------ core
     @property
@@ -416,69 +427,93 @@ class Likelihood:
 
     def value_and_grad(self, theta: npt.ArrayLike) -> tuple[float, npt.NDArray[np.float64]]:
         """q(θ) and its exact gradient; the last point is cached (MIGRAD asks for both)."""
-        x = self._theta(theta)
-        key = x.tobytes()
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1], self._cache[2].copy()
-        t = torch.tensor(x, dtype=_DTYPE, requires_grad=True)
-        small = self._small_q(t)
-        (g,) = torch.autograd.grad(small, t, allow_unused=True)
-        val = float(small.detach())
-        grad = np.zeros(self.npar) if g is None else g.detach().numpy().astype(np.float64)
-        for comp in self._compiled:
-            if not comp.has_events:
-                continue
-            z = comp.z(t)
-            v, gz, _ = comp.event_terms(z.detach(), 1)
-            assert gz is not None
-            (gt,) = torch.autograd.grad(z, t, grad_outputs=torch.from_numpy(gz))
-            val += v
-            grad = grad + gt.numpy()
-        if not math.isfinite(val) or not np.all(np.isfinite(grad)):
-            val = math.inf
-        self._cache = (key, val, grad)
-        return val, grad.copy()
+        val, grad, _ = self.evaluate(theta, order=1)
+        assert grad is not None
+        return val, grad
 
     def __call__(self, theta: npt.ArrayLike) -> float:
         """q(θ) at the parameter vector ``theta`` (no gradient: cheaper for line searches)."""
-        x = self._theta(theta)
-        if self._cache is not None and self._cache[0] == x.tobytes():
-            return self._cache[1]
-        with torch.no_grad():
-            t = torch.from_numpy(x)
-            val = float(self._small_q(t))
-            for comp in self._compiled:
-                if comp.has_events:
-                    val += comp.event_terms(comp.z(t), 0)[0]
-        return val if math.isfinite(val) else math.inf
+        return self.evaluate(theta, order=0)[0]
 
     def grad(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Exact gradient ∂q/∂θ."""
         return self.value_and_grad(theta)[1]
 
     def hessian(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Exact Hessian ∂²q/∂θ∂θ'.
+        """Exact Hessian ∂²q/∂θ∂θ' (see :meth:`evaluate`)."""
+        h = self.evaluate(theta, order=2)[2]
+        assert h is not None
+        return h
 
-        Event sums in closed form in the reduced coordinates z, combined by the
-        chain rule ∂²q/∂θ² = Jᵀ (∂²q/∂z²) J + Σ_k (∂q/∂z_k) ∂²z_k/∂θ², with J and
-        ∂²z/∂θ² of the small map θ → z by autodiff; the rest by autodiff.
+    def evaluate(
+        self, theta: npt.ArrayLike, order: int = 2
+    ) -> tuple[float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+        """q(θ) and, for ``order`` ≥ 1 and 2, its exact gradient and Hessian, in one pass.
+
+        The event sums are differentiated in closed form in z = (F, ν) and combined
+        by the chain rule ∂²q/∂θ² = Jᵀ (∂²q/∂z²) J + Σ_k (∂q/∂z_k) ∂²z_k/∂θ², with J
+        and ∂²z/∂θ² of the small map θ → z by autodiff; the terms without events by
+        autodiff.  The last result is cached: a Newton step that asks for q, ∇q and
+        ∇²q at the same point passes over the events once.  q = +inf where it is not
+        finite (e.g. a non-positive event density).
         """
-        x = torch.tensor(self._theta(theta), dtype=_DTYPE)
-        h = torch.autograd.functional.hessian(self._small_q, x).detach().numpy().copy()
+        if order not in (0, 1, 2):
+            raise ConfigError(f"order must be 0, 1 or 2, got {order!r}")
+        x = self._theta(theta)
+        key = x.tobytes()
+        cached = self._cache
+        if cached is not None and cached[0] == key and cached[1] >= order:
+            _, _, val, grad, hess = cached
+            return (
+                val,
+                None if order < 1 or grad is None else grad.copy(),
+                None if order < 2 or hess is None else hess.copy(),
+            )
+        val, grad, hess = self._evaluate(x, order)
+        if not math.isfinite(val) or (grad is not None and not np.all(np.isfinite(grad))):
+            val = math.inf
+        self._cache = (key, order, val, grad, hess)
+        return val, None if grad is None else grad.copy(), None if hess is None else hess.copy()
+
+    def _evaluate(
+        self, x: npt.NDArray[np.float64], order: int
+    ) -> tuple[float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+        if order == 0:
+            with torch.no_grad():
+                t = torch.from_numpy(x)
+                val = float(self._small_q(t))
+                for comp in self._compiled:
+                    if comp.has_events:
+                        val += comp.event_terms(comp.z(t), 0)[0]
+            return val, None, None
+        t = torch.tensor(x, dtype=_DTYPE, requires_grad=True)
+        small = self._small_q(t)
+        (g,) = torch.autograd.grad(small, t, allow_unused=True)
+        val = float(small.detach())
+        grad = np.zeros(self.npar) if g is None else g.detach().numpy().astype(np.float64)
+        hess: npt.NDArray[np.float64] | None = None
+        if order == 2:
+            xd = torch.tensor(x, dtype=_DTYPE)
+            hess = torch.autograd.functional.hessian(self._small_q, xd).detach().numpy().copy()
         for comp in self._compiled:
             if not comp.has_events:
                 continue
-            z = comp.z(x)
-            _, gz, hz = comp.event_terms(z.detach(), 2)
+            xd = torch.tensor(x, dtype=_DTYPE)
+            z = comp.z(xd)
+            v, gz, hz = comp.event_terms(z.detach(), order)
             assert gz is not None
-            assert hz is not None
-            jac = torch.autograd.functional.jacobian(comp.z, x).numpy()
-            gzt = torch.from_numpy(gz)
-            second = torch.autograd.functional.hessian(
-                lambda v, c=comp, g=gzt: (c.z(v) * g).sum(), x
-            )
-            h += jac.T @ hz @ jac + second.numpy()
-        return np.asarray(h, dtype=np.float64)
+            jac = torch.autograd.functional.jacobian(comp.z, xd).numpy()
+            val += v
+            grad = grad + jac.T @ gz
+            if order == 2:
+                assert hz is not None
+                assert hess is not None
+                gzt = torch.from_numpy(gz)
+                second = torch.autograd.functional.hessian(
+                    lambda v, c=comp, g=gzt: (c.z(v) * g).sum(), xd
+                )
+                hess += jac.T @ hz @ jac + second.numpy()
+        return val, grad, hess
 
     def values(self, theta: npt.ArrayLike) -> dict[str, float]:
         """Name → value mapping of a parameter vector."""
@@ -520,7 +555,7 @@ class Likelihood:
             with torch.no_grad():
                 c = torch.as_tensor(integ.fractions, dtype=_DTYPE)
                 d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)
-                r = comp.ratio(t, c, d).numpy()
+                r = comp.ratio(t, c, per_process(d)).numpy()
             regions.append(dataclasses.replace(reg, data=integ.with_weights(integ.weights * r)))
         return Likelihood(self.spec, regions, [c for _, c in self._priors.custom])
 
@@ -538,7 +573,7 @@ class Likelihood:
                         ic, idelta = comp.integ
                         assert idelta is not None
                         phi = comp.response.monomials_torch(nu)
-                        f = f * (ic * torch.exp(idelta @ phi)).sum(0)
+                        f = f * _shaped(ic, idelta, phi).sum(0)
                         out[comp.name] = f.numpy().copy()
                         continue
                 assert comp.nominal is not None
