@@ -107,12 +107,17 @@ def test_spec_yaml_round_trip_and_errors(tmp_path):
         ModelSpec.from_dict(bad)
 
 
-@pytest.mark.parametrize("with_integration", [True, False])
-def test_closed_form_derivatives_equal_autodiff(with_integration):
+@pytest.mark.parametrize("mode", ["integration", "nominal", "normalised"])
+def test_closed_form_derivatives_equal_autodiff(mode):
+    import dataclasses
+
     import torch
 
     lik = two_process()
-    if not with_integration:
+    if mode == "normalised":
+        sr = dataclasses.replace(lik.regions[0], normalised=True)
+        lik = Likelihood(lik.spec, [sr, lik.regions[1]])
+    if mode == "nominal":
         sr = lik.regions[0]
         nominal = np.array([100.0, 450.0])
         sr = UnbinnedRegion(
@@ -129,3 +134,24 @@ def test_closed_form_derivatives_equal_autodiff(with_integration):
     assert lik(x + 1e-3) == pytest.approx(float(lik.q_torch(torch.tensor(x + 1e-3))), rel=1e-12)
     np.testing.assert_allclose(grad, g.numpy(), rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(lik.hessian(x), h, rtol=1e-10, atol=1e-8)
+
+
+def test_normalised_region_yields_follow_the_yield_model():
+    import dataclasses
+
+    lik = two_process()
+    sr = dataclasses.replace(lik.regions[0], normalised=True)
+    norm = Likelihood(lik.spec, [sr, lik.regions[1]])
+    x = np.array([1.3, 0.4, 1.02])
+    s_p = sr.integration.fractions.T @ sr.integration.weights
+    resp = sr.response
+    nu = 0.4
+    y = np.exp(np.array(resp.a) * nu + np.array(resp.b) * nu**2)
+    expected = norm.expected_yields(x)["sr"]
+    np.testing.assert_allclose(expected, np.array([1.3, 1.02]) * y * s_p, rtol=1e-12)
+    # the Asimov dataset of a normalised region holds exactly the expected events
+    asimov = norm.asimov(x)
+    assert asimov.regions[0].data.sum_weights == pytest.approx(expected.sum(), rel=1e-12)
+    # at the nominal point the normalised and the plain integrated model coincide
+    x0 = lik.vector({"alpha": 0.0})
+    assert norm(x0) == pytest.approx(lik(x0), rel=1e-12)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["EventSum", "MonomialDerivatives", "per_process"]
+__all__ = ["EventSum", "MonomialDerivatives", "normalised_terms", "per_process", "to_nu"]
 
 _DTYPE = torch.float64
 
@@ -113,13 +113,32 @@ class EventSum:
         self, f: torch.Tensor, md: MonomialDerivatives | None, order: int
     ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """Value and (for order ≥ 1, 2) gradient and Hessian in (F, ν)."""
-        if self.weights is None:
-            val, g, h = self._integration(f, md, order)
-        else:
-            val, g, h = self._data(f, md, order)
+        val, g, h = self.evaluate_phi(f, md, order)
         if g is None or md is None or self.delta is None:
             return val, None if g is None else g.numpy(), None if h is None else h.numpy()
-        return (val, *_to_nu(g, h, md, self.p))
+        return (val, *to_nu(g, h, md, self.p))
+
+    def evaluate_phi(
+        self, f: torch.Tensor, md: MonomialDerivatives | None, order: int
+    ) -> tuple[float, torch.Tensor | None, torch.Tensor | None]:
+        """Value and (for order ≥ 1, 2) gradient and Hessian in (F, φ)."""
+        if self.weights is None:
+            return self._integration(f, md, order)
+        return self._data(f, md, order)
+
+    def process_sums(
+        self, md: MonomialDerivatives | None, order: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Per process I_p = Σ_j a_jp, ∂I_p/∂φ = T_p (P, M), ∂²I_p/∂φ² (P, M, M)."""
+        a = self._a(md)
+        total = a.sum(0)
+        if order == 0 or self.delta is None or md is None:
+            return total, None, None
+        t = self._weighted_sums(a)
+        if order == 1:
+            return total, t, None
+        h = torch.stack([_gram(self.delta[p], a[:, p]) for p in range(self.p)])
+        return total, t, h
 
     # --------------------------------------------------------------- data term
     def _data(
@@ -180,7 +199,54 @@ class EventSum:
         return value, grad, hess
 
 
-def _to_nu(
+def normalised_terms(
+    data: EventSum,
+    integ: EventSum,
+    s: torch.Tensor,
+    f: torch.Tensor,
+    md: MonomialDerivatives,
+    order: int,
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    r"""D + E of a region whose process densities are normalised over the integration sample.
+
+    With I_p(φ) = Σ_j w_j c_jp e_jp(φ) and s_p = I_p(0), the data term is D(G, φ)
+    with G_p = F_p s_p / I_p(φ) (each process's learned shape normalised to one
+    over the integration sample), and the expected yield is E = Σ_p F_p s_p.
+    Derivatives in (F, φ) by the chain rule through G: ∂G_p/∂F_p = s_p/I_p,
+    ∂G_p/∂φ = -G_p t_p, ∂²G_p/∂F_p∂φ = -(s_p/I_p) t_p,
+    ∂²G_p/∂φ² = G_p (2 t_p t_pᵀ - ∇²I_p / I_p), with t_p = ∇I_p / I_p; then to ν.
+    """
+    p = data.p
+    big_i, big_t, big_h = integ.process_sums(md, order)
+    ratio = s / big_i
+    g_rate = f * ratio
+    val, g, h = data.evaluate_phi(g_rate, md, order)
+    val += float((f * s).sum())
+    if order == 0 or g is None:
+        return val, None, None
+    assert big_t is not None
+    m = big_t.shape[1]
+    t = big_t / big_i[:, None]
+    jac = torch.eye(p + m, dtype=_DTYPE)
+    jac[:p, :p] = torch.diag(ratio)
+    jac[:p, p:] = -g_rate[:, None] * t
+    grad = jac.T @ g
+    grad[:p] += s
+    hess = None
+    if order == 2:
+        assert h is not None
+        assert big_h is not None
+        hess = jac.T @ h @ jac
+        g_g = g[:p]
+        cross = -(g_g * ratio)[:, None] * t  # Σ_p ∂D/∂G_p ∂²G_p/∂F_p∂φ, row p
+        hess[:p, p:] += cross
+        hess[p:, :p] += cross.T
+        second = 2.0 * t[:, :, None] * t[:, None, :] - big_h / big_i[:, None, None]
+        hess[p:, p:] += torch.einsum("p,pab->ab", g_g * g_rate, second)
+    return (val, *to_nu(grad, hess, md, p))
+
+
+def to_nu(
     g: torch.Tensor, h: torch.Tensor | None, md: MonomialDerivatives, p: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Chain rule from (F, φ) to (F, ν): φ = φ(ν) with Jacobian J and second derivatives K."""

@@ -29,7 +29,12 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.likelihood._events import EventSum, MonomialDerivatives, per_process
+from unbinned.likelihood._events import (
+    EventSum,
+    MonomialDerivatives,
+    normalised_terms,
+    per_process,
+)
 from unbinned.likelihood.priors import PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
@@ -73,6 +78,13 @@ class UnbinnedRegion:
         it (the consistent choice).
     response
         The learned response of the processes to the shape nuisances, or None.
+    normalised
+        Normalise every process's learned shape factor over the integration sample:
+        the density of process p is F_p s_p c_p(x) e^{Δ_p(x)·φ} / I_p(φ) with
+        I_p(φ) = Σ_j w_j c_p(x_j) e^{Δ_p(x_j)·φ} and s_p = I_p(0), so that its
+        expected yield is exactly F_p s_p = f_p Y_p(ν) s_p: the yield change comes
+        from the yield model Y_p alone, the network only shapes.  Needs integration
+        tensors.
     """
 
     name: str
@@ -81,9 +93,14 @@ class UnbinnedRegion:
     nominal_yields: npt.NDArray[np.float64] | None = None
     integration: EventTensors | None = None
     response: ResponseModel | None = None
+    normalised: bool = False
 
     def __post_init__(self) -> None:
         p = len(self.processes)
+        if self.normalised and self.integration is None:
+            raise ConfigError(
+                f"region {self.name!r}: normalised=True needs integration tensors to normalise over"
+            )
         if self.data.n_processes != p:
             raise DataError(
                 f"region {self.name!r}: data tensors have {self.data.n_processes} processes, "
@@ -182,7 +199,7 @@ class _Compiled:
             self.observed = float(region.observed)
             self.nominal = torch.as_tensor(region.nominal_yields, dtype=_DTYPE)
             return
-        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=_DTYPE)  # noqa: E731
+        t = lambda a: torch.as_tensor(np.require(a, np.float64, ["C", "W"]), dtype=_DTYPE)  # noqa: E731
         self.c = t(region.data.fractions)
         self.w = t(region.data.weights)
         # Δ as P contiguous (N, M) blocks: every event sum is then a BLAS call
@@ -200,6 +217,8 @@ class _Compiled:
                 self.integ = None
         self.data_sum = EventSum(self.c, self.delta, self.w)
         self.integ_sum = None if self.integ is None else EventSum(*self.integ, None)
+        self.normalised = bool(region.normalised) and self.integ is not None
+        self.s = None if self.integ is None else self.integ[0].sum(0)
 
     def rate_factors(self, theta: torch.Tensor) -> torch.Tensor:
         f = torch.ones(self.n_proc, dtype=_DTYPE)
@@ -219,8 +238,16 @@ class _Compiled:
         if self.response is not None and delta is not None:
             nu = self.nu(theta)
             f = f * torch.exp(self.response.log_yield_torch(nu))
-            return _shaped(c, delta, self.response.monomials_torch(nu)) @ f
+            phi = self.response.monomials_torch(nu)
+            return _shaped(c, delta, phi) @ self._normalise(f, phi)
         return c @ f
+
+    def _normalise(self, f: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """G_p = F_p s_p / I_p(φ) for a normalised region (F itself otherwise)."""
+        if not self.normalised or self.integ is None or self.integ[1] is None:
+            return f
+        assert self.s is not None
+        return f * self.s / _shaped(self.integ[0], self.integ[1], phi).sum(0)
 
     # -------------------------------------------------------- fast path (reduced coordinates)
     @property
@@ -275,6 +302,14 @@ class _Compiled:
         p = self.n_proc
         f, nu = z[:p], z[p:]
         md = self.monomial_derivatives(nu, order)
+        if self.normalised and md is not None and self.integ_sum is not None:
+            assert self.s is not None
+            val, g, h = normalised_terms(self.data_sum, self.integ_sum, self.s, f, md, order)
+            return (
+                2.0 * val,
+                None if g is None else 2.0 * g,
+                None if h is None else 2.0 * h,
+            )
         val, g, h = self.data_sum.evaluate(f, md, order)
         if self.integ_sum is not None:
             v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
@@ -299,7 +334,12 @@ class _Compiled:
             assert self.nominal is not None
             lam = (f * self.nominal).sum()
             return 2.0 * (lam - self.observed * torch.log(lam))
-        if self.integ is not None:
+        if self.integ is not None and self.normalised:
+            assert self.s is not None
+            assert phi is not None
+            expected = (f * self.s).sum()
+            f = self._normalise(f, phi)
+        elif self.integ is not None:
             ic, idelta = self.integ
             assert idelta is not None
             assert phi is not None
@@ -569,6 +609,10 @@ class Likelihood:
                 if comp.response is not None:
                     nu = comp.nu(t)
                     f = f * torch.exp(comp.response.log_yield_torch(nu))
+                    if not comp.counting and comp.normalised:
+                        assert comp.s is not None
+                        out[comp.name] = (f * comp.s).numpy().copy()
+                        continue
                     if not comp.counting and comp.integ is not None:
                         ic, idelta = comp.integ
                         assert idelta is not None

@@ -170,6 +170,7 @@ def pseudo_experiment(
     nuisances: Nuisances | None = None,
     draw_nuisances: bool = False,
     seed: int,
+    collapse: bool = False,
 ) -> PseudoExperiment:
     r"""Draw one unweighted pseudo-dataset from a weighted sample.
 
@@ -187,6 +188,10 @@ def pseudo_experiment(
         Draw the nuisances from :data:`~unbinned.sim.systematics.CHALLENGE_PRIORS`.
     seed
         Non-negative integer; the same seed gives the same pseudo-experiment.
+    collapse
+        Return every drawn event once with ``weights`` = k (how many times it was
+        drawn) instead of k rows of weight 1: the same dataset for an unbinned
+        likelihood (Σ_i k_i ln r(x_i)), with fewer rows to evaluate.
 
     Returns
     -------
@@ -234,11 +239,17 @@ def pseudo_experiment(
         )
     rng = np.random.default_rng(streams[_POISSON_STREAM])
     k = rng.poisson(w)
-    index = np.repeat(np.arange(len(varied)), k)
-    rng.shuffle(index)
-    out = varied.iloc[index].reset_index(drop=True)
-    if WEIGHT_COLUMN in out.columns:
-        out[WEIGHT_COLUMN] = np.ones(len(out), dtype=_float_dtype(varied[WEIGHT_COLUMN].dtype))
+    if collapse:
+        drawn = np.flatnonzero(k)
+        out = varied.iloc[drawn].reset_index(drop=True)
+        out[WEIGHT_COLUMN] = k[drawn].astype(np.float64)
+    else:
+        index = np.repeat(np.arange(len(varied)), k)
+        rng.shuffle(index)
+        out = varied.iloc[index].reset_index(drop=True)
+        if WEIGHT_COLUMN in out.columns:
+            dtype = _float_dtype(varied[WEIGHT_COLUMN].dtype)
+            out[WEIGHT_COLUMN] = np.ones(len(out), dtype=dtype)
     return PseudoExperiment(
         data=out,
         mu=mu,
