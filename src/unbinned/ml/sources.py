@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -186,6 +186,12 @@ class HTauTauSource:
         Feature columns (default: the 28 challenge features).
     seed
         Base seed of the soft-MET smearing.
+    systematics
+        The function that applies the nuisances to a frame, called as
+        ``systematics(frame, tes=..., jes=..., soft_met=..., seed=...)`` and returning
+        the re-selected frame with every input column kept (e.g. the challenge's own
+        function, as its ingestion program hands it over); default:
+        :func:`unbinned.sim.systematics.apply_systematics`.
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class HTauTauSource:
         feature_names: Sequence[str] = FEATURES,
         seed: int = 0,
         region: Region = HTAUTAU_REGION,
+        systematics: Callable[..., pd.DataFrame] | None = None,
     ) -> None:
         from unbinned.sim.systematics import NUISANCE_NAMES
 
@@ -225,6 +232,9 @@ class HTauTauSource:
         self._features = tuple(feature_names)
         self._region = region
         self.seed = int(seed)
+        if systematics is not None and not callable(systematics):
+            raise TypeError(f"systematics must be callable, got {type(systematics).__name__}")
+        self._systematics = systematics
         keep = [c for c in frame.columns if c != EVENT_ID]
         ids = (
             frame[EVENT_ID].to_numpy(np.int64)
@@ -283,7 +293,18 @@ class HTauTauSource:
         raw = self._raw[process]
         if event_ids is not None:
             raw = raw[np.isin(raw[EVENT_ID].to_numpy(), np.asarray(event_ids))]
-        out = apply_systematics(raw, Nuisances(**values), seed=seed)
+        if self._systematics is None:
+            out = apply_systematics(raw, Nuisances(**values), seed=seed)
+        else:
+            full = Nuisances(**values)
+            out = self._systematics(
+                raw.copy(), tes=full.tes, jes=full.jes, soft_met=full.soft_met, seed=seed
+            )
+            if not isinstance(out, pd.DataFrame) or EVENT_ID not in out.columns:
+                raise SchemaError(
+                    "the systematics function must return a DataFrame that keeps every input "
+                    f"column (the {EVENT_ID!r} column is missing from its output)"
+                )
         return self._to_events(out)
 
     def _check_process(self, process: str) -> None:

@@ -1,0 +1,607 @@
+r"""A trained analysis: the learned surrogates, the model declaration, and how to measure.
+
+:func:`train_analysis` turns simulation (a :class:`~unbinned.ml.sources.VariationSource`)
+into an :class:`AnalysisModel`:
+
+1. the surrogates of DESIGN.md §3 (:func:`~unbinned.ml.train_surrogate`): the
+   calibrated classifier c_p(x) and the response networks Δ_p(x) with the yield
+   models Y_p(ν);
+2. the *integration* tensors: the per-event tensors of the nominal simulation
+   (weights = expected events), over which the expected yield σ(θ) of the learned
+   density is integrated, so that it is consistent with the learned densities;
+3. the binned baseline of the same analysis: the classifier's signal fraction
+   c_sig(x) histogrammed in ``bins`` bins of equal expected signal, with
+   HistFactory templates from the simulation at nominal and at ±1σ of every shape
+   nuisance (:mod:`unbinned.binned`).
+
+:meth:`AnalysisModel.measure` then evaluates the surrogates once on the data,
+builds the unbinned :class:`~unbinned.likelihood.Likelihood` (and the binned
+one from the same per-event fractions), fits with the exact gradient and
+Hessian (:func:`~unbinned.infer.fit`) and returns the profiled interval of the
+parameter of interest (:func:`~unbinned.infer.profile_interval`), each fit's
+validity included.
+
+Model files: a directory with the surrogate's own directory (safetensors + JSON),
+``spec.yaml``, ``tensors.safetensors`` (integration tensors and templates) and
+``analysis.json`` (metadata and the SHA-256 of every file, checked on loading).
+Never pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from unbinned._io import atomic_path, atomic_write_text
+from unbinned._version import __version__
+from unbinned.binned.histograms import ScoredEvents
+from unbinned.binned.likelihood import BinnedLikelihood
+from unbinned.binned.templates import RegionTemplates, Templates, build_templates
+from unbinned.exceptions import ConfigError, DataError, ModelFileError
+from unbinned.infer.intervals import Interval, profile_interval
+from unbinned.infer.mle import FitResult, fit
+from unbinned.likelihood.nll import Likelihood, UnbinnedRegion
+from unbinned.likelihood.surrogate import event_tensors, surrogate_region
+from unbinned.likelihood.tensors import EventTensors
+from unbinned.model.spec import ModelSpec
+
+__all__ = ["AnalysisModel", "Measurement", "train_analysis"]
+
+FloatArray = npt.NDArray[np.float64]
+_FORMAT = "unbinned-analysis"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Measurement:
+    """The measurement of a parameter of interest on one dataset.
+
+    Attributes
+    ----------
+    poi
+        Parameter name.
+    value, lower, upper
+        Best fit and the profiled interval at ``cl`` (every other parameter
+        profiled).
+    cl
+        Confidence level of the interval.
+    method
+        ``"unbinned"`` or ``"binned"``.
+    valid
+        The fit and both interval edges are valid.
+    fit
+        The global fit (all parameters, covariance, status).
+    interval
+        The interval object (method used, notes).
+    n_events
+        Events (sum of weights) in the data.
+    seconds
+        Wall time of fit + interval.
+    binned
+        The binned baseline's measurement on the same data, if asked for.
+    """
+
+    poi: str
+    value: float
+    lower: float
+    upper: float
+    cl: float
+    method: str
+    valid: bool
+    fit: FitResult = field(repr=False)
+    interval: Interval = field(repr=False)
+    n_events: float
+    seconds: float
+    binned: Measurement | None = None
+
+    @property
+    def lo(self) -> float:
+        """Lower interval edge (alias of ``lower``)."""
+        return self.lower
+
+    @property
+    def hi(self) -> float:
+        """Upper interval edge (alias of ``upper``)."""
+        return self.upper
+
+    @property
+    def width(self) -> float:
+        """upper - lower."""
+        return self.upper - self.lower
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (JSON-ready), the binned baseline's under ``"binned"``."""
+        out: dict[str, Any] = {
+            "poi": self.poi,
+            "value": self.value,
+            "lower": self.lower,
+            "upper": self.upper,
+            "width": self.width,
+            "cl": self.cl,
+            "method": self.method,
+            "valid": self.valid,
+            "status": self.fit.status,
+            "interval_method": self.interval.method,
+            "n_events": self.n_events,
+            "seconds": self.seconds,
+            "parameters": dict(self.fit.values),
+            "errors": dict(self.fit.errors),
+        }
+        if self.binned is not None:
+            out["binned"] = self.binned.to_dict()
+        return out
+
+    def _row(self) -> str:
+        lo, hi = self.value - self.lower, self.upper - self.value
+        flag = "" if self.valid else "  INVALID"
+        return (
+            f"  {self.method:<9}{self.value:>10.4f}{-lo:>+10.4f}{hi:>+10.4f}"
+            f"{self.width:>10.4f}{self.seconds:>9.2f} s{flag}"
+        )
+
+    def __repr__(self) -> str:
+        head = (
+            f"Measurement({self.poi} at {100 * self.cl:.3g}% CL, {self.n_events:.6g} events)\n"
+            f"  {'method':<9}{'value':>10}{'-err':>10}{'+err':>10}{'width':>10}{'time':>11}"
+        )
+        rows = [self._row()] + ([self.binned._row()] if self.binned is not None else [])
+        if self.binned is not None and self.binned.width > 0:
+            rows.append(f"  width ratio unbinned/binned: {self.width / self.binned.width:.3f}")
+        return "\n".join([head, *rows])
+
+    def _repr_html_(self) -> str:
+        rows = [self] + ([self.binned] if self.binned is not None else [])
+        body = "".join(
+            f"<tr><td>{m.method}</td><td>{m.value:.4f}</td><td>[{m.lower:.4f}, {m.upper:.4f}]"
+            f"</td><td>{m.width:.4f}</td><td>{'valid' if m.valid else 'INVALID'}</td></tr>"
+            for m in rows
+        )
+        return (
+            f"<table><tr><th colspan=5>{self.poi} at {100 * self.cl:.3g}% CL</th></tr>"
+            "<tr><th>method</th><th>value</th><th>interval</th><th>width</th><th>fit</th></tr>"
+            f"{body}</table>"
+        )
+
+
+@dataclass(eq=False, repr=False)
+class AnalysisModel:
+    """A trained analysis (module docstring): surrogates, declaration, binned baseline.
+
+    Parameters
+    ----------
+    spec
+        The model declaration (its processes are the surrogate's; one unbinned region).
+    surrogate
+        The trained :class:`~unbinned.ml.SurrogateModel`.
+    integration
+        Per-event tensors of the nominal simulation (weights = expected events).
+    templates
+        The binned baseline's templates, or None.
+    metadata
+        Provenance (package version, seeds, settings).
+    """
+
+    spec: ModelSpec
+    surrogate: Any
+    integration: EventTensors
+    templates: Templates | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [p for p in self.surrogate.processes if p not in self.spec.process_names]
+        if missing:
+            raise ConfigError(
+                f"the surrogate's process(es) {missing} are not declared in the model "
+                f"({list(self.spec.process_names)})"
+            )
+        unbinned = [r.name for r in self.spec.regions if r.kind == "unbinned"]
+        if len(unbinned) != 1:
+            raise ConfigError(
+                f"an AnalysisModel has one unbinned region; the model declares {unbinned}"
+            )
+        self.region = unbinned[0]
+        signal = [p.name for p in self.spec.processes if p.signal]
+        if len(signal) != 1:
+            raise ConfigError(f"an AnalysisModel needs exactly one signal process, got {signal}")
+        self.signal = signal[0]
+        self.poi = self.spec.poi_names[0]
+
+    # ------------------------------------------------------------------ data
+    def tensors(self, events: Any) -> EventTensors:
+        """Per-event tensors of ``events`` (EventSet, DataFrame, or EventTensors as they are)."""
+        if isinstance(events, EventTensors):
+            return events
+        t = event_tensors(self.surrogate, events)
+        if t.n_events == 0:
+            return t
+        return t
+
+    def _region(self, tensors: EventTensors) -> UnbinnedRegion:
+        region = surrogate_region(
+            self.surrogate, tensors, name=self.region, integration=self.integration
+        )
+        return replace(region, normalised=region.response is not None)
+
+    def likelihood(self, events: Any) -> Likelihood:
+        """The unbinned likelihood of ``events``.
+
+        Each process's learned shape is normalised over the integration sample
+        (``UnbinnedRegion(normalised=True)``): its expected yield is f_p Y_p(ν) s_p
+        with s_p the classifier-weighted nominal yield, the yield change coming from
+        the yield model alone.  A shape network that does not average to one over the
+        nominal density by a few 10⁻³ would otherwise shift the expected yield of 10⁶
+        events by more than the whole signal.
+        """
+        return Likelihood(self.spec, [self._region(self.tensors(events))])
+
+    def scored(self, events: Any) -> ScoredEvents:
+        """The events reduced to the binned analysis's score c_sig(x) and weights."""
+        t = self.tensors(events)
+        k = list(self.surrogate.processes).index(self.signal)
+        return ScoredEvents(t.fractions[:, k], t.weights)
+
+    def binned_likelihood(self, events: Any) -> BinnedLikelihood:
+        """The binned baseline's likelihood of ``events`` (same classifier, same constraints)."""
+        if self.templates is None:
+            raise ConfigError("this analysis was trained without the binned baseline (bins=0)")
+        observed = self.templates.histogram_observed(self.scored(events))
+        return BinnedLikelihood(self.spec, self.templates, observed)
+
+    # ------------------------------------------------------------------ measuring
+    def measure(
+        self,
+        events: Any,
+        *,
+        binned: bool = True,
+        cl: float = 0.6827,
+        seed: int = 0,
+    ) -> Measurement:
+        """Fit ``events`` and return the profiled interval of the POI (and the binned one).
+
+        Parameters
+        ----------
+        events
+            Observed or pseudo data: EventSet, DataFrame with the feature columns
+            (weights 1 unless a ``weights`` column is given), or EventTensors.
+        binned
+            Also measure with the binned baseline on the same events.
+        cl
+            Confidence level (0.6827 = one sigma).
+        seed
+            Seed of restarts in the fits (the result is deterministic).
+        """
+        tensors = self.tensors(events)
+        out = _measure(self.likelihood(tensors), self.poi, cl, seed, "unbinned", tensors)
+        if binned and self.templates is not None:
+            b = _measure(self.binned_likelihood(tensors), self.poi, cl, seed, "binned", tensors)
+            out = _with_binned(out, b)
+        return out
+
+    def measure_asimov(
+        self,
+        theta: Mapping[str, float] | None = None,
+        *,
+        binned: bool = True,
+        cl: float = 0.6827,
+    ) -> Measurement:
+        """The expected measurement: fit the Asimov dataset at θ (default: the start values)."""
+        lik = Likelihood(self.spec, [self._region(self.integration)])
+        point = lik.vector(dict(theta or {}))
+        asimov = lik.asimov(point)
+        n = float(sum(v.sum() for v in asimov.expected_yields(point).values()))
+        out = _measure(asimov, self.poi, cl, 0, "unbinned", None, n_events=n)
+        if binned and self.templates is not None:
+            blik = BinnedLikelihood(self.spec, self.templates, "asimov").asimov(point)
+            out = _with_binned(out, _measure(blik, self.poi, cl, 0, "binned", None, n_events=n))
+        return out
+
+    def scaled(self, luminosity_scale: float) -> AnalysisModel:
+        """The same analysis for ``luminosity_scale`` times the integrated luminosity.
+
+        Multiplies the expected events: the integration weights and the templates
+        (their Monte-Carlo variances by the square).
+        """
+        s = float(luminosity_scale)
+        if not (math.isfinite(s) and s > 0):
+            raise ConfigError(f"luminosity_scale={luminosity_scale!r}; expected a positive number")
+        integ = self.integration.with_weights(self.integration.weights * s)
+        templates = None
+        if self.templates is not None:
+            regions = tuple(
+                RegionTemplates(
+                    r.name, r.edges, r.processes, r.nominal * s, r.sumw2 * s**2,
+                    {k: v * s for k, v in r.down.items()}, {k: v * s for k, v in r.up.items()},
+                )
+                for r in self.templates.regions
+            )  # fmt: skip
+            templates = Templates(
+                regions, self.templates.shape_nuisances, self.templates.variation_points
+            )
+        meta = {**self.metadata, "luminosity_scale": s * self.metadata.get("luminosity_scale", 1.0)}
+        return AnalysisModel(self.spec, self.surrogate, integ, templates, meta)
+
+    def __repr__(self) -> str:
+        bins = "none" if self.templates is None else str(self.templates.regions[0].n_bins)
+        return (
+            f"AnalysisModel(POI {self.poi!r}, processes {list(self.surrogate.processes)}, "
+            f"shape nuisances {list(self.surrogate.nuisance_names)}, integration sample "
+            f"{self.integration.n_events} events, binned baseline bins: {bins})"
+        )
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the analysis to ``directory`` (module docstring); atomic per file."""
+        from safetensors.numpy import save_file
+
+        path = Path(directory)
+        if path.exists() and any(path.iterdir()) and not overwrite:
+            raise ModelFileError(f"{path} exists and is not empty; pass overwrite=True")
+        path.mkdir(parents=True, exist_ok=True)
+        sur = path / "surrogate"
+        if sur.exists():
+            shutil.rmtree(sur)
+        self.surrogate.save(sur)
+        atomic_write_text(path / "spec.yaml", self.spec.to_yaml())
+        arrays: dict[str, FloatArray] = {
+            "integration.fractions": np.ascontiguousarray(self.integration.fractions),
+            "integration.weights": np.ascontiguousarray(self.integration.weights),
+        }
+        if self.integration.delta is not None:
+            arrays["integration.delta"] = np.ascontiguousarray(self.integration.delta)
+        tmeta: list[dict[str, Any]] = []
+        if self.templates is not None:
+            for i, r in enumerate(self.templates.regions):
+                arrays[f"templates.{i}.edges"] = r.edges
+                arrays[f"templates.{i}.nominal"] = r.nominal
+                arrays[f"templates.{i}.sumw2"] = r.sumw2
+                for k in self.templates.shape_nuisances:
+                    arrays[f"templates.{i}.down.{k}"] = r.down[k]
+                    arrays[f"templates.{i}.up.{k}"] = r.up[k]
+                tmeta.append({"name": r.name, "processes": list(r.processes)})
+        with atomic_path(path / "tensors.safetensors") as tmp:
+            save_file({k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, str(tmp))
+        content = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "package_version": __version__,
+            "metadata": self.metadata,
+            "templates": None
+            if self.templates is None
+            else {
+                "regions": tmeta,
+                "shape_nuisances": list(self.templates.shape_nuisances),
+                "variation_points": {
+                    k: list(v) for k, v in self.templates.variation_points.items()
+                },
+            },
+            "sha256": {name: _sha256(path / name) for name in ("spec.yaml", "tensors.safetensors")},
+        }
+        atomic_write_text(path / "analysis.json", json.dumps(content, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> AnalysisModel:
+        """Read an analysis written by :meth:`save`, verifying checksums (never unpickles)."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        from unbinned.ml.surrogate import SurrogateModel
+
+        path = Path(directory)
+        meta_path = path / "analysis.json"
+        if not meta_path.is_file():
+            raise ModelFileError(f"{path} is not an analysis directory: analysis.json is missing")
+        try:
+            content = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(
+                f"{meta_path} is not valid JSON ({exc}); the file is damaged"
+            ) from exc
+        if not isinstance(content, dict) or content.get("format") != _FORMAT:
+            raise ModelFileError(f"{meta_path} is not an unbinned analysis file")
+        if content.get("format_version") != _FORMAT_VERSION:
+            raise ModelFileError(
+                f"{meta_path} has format version {content.get('format_version')}; this "
+                f"version of unbinned reads version {_FORMAT_VERSION}"
+            )
+        for name, digest in dict(content.get("sha256", {})).items():
+            file = path / name
+            if not file.is_file():
+                raise ModelFileError(f"{file} is missing from the analysis directory")
+            if _sha256(file) != digest:
+                raise ModelFileError(
+                    f"{file} does not match its recorded SHA-256: the file was modified or "
+                    "damaged; retrain or restore it"
+                )
+        spec = ModelSpec.from_yaml(path / "spec.yaml")
+        surrogate = SurrogateModel.load(path / "surrogate")
+        try:
+            arrays = load_file(str(path / "tensors.safetensors"))
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{path / 'tensors.safetensors'} cannot be read: {exc}") from exc
+        arrays = {k: np.array(v) for k, v in arrays.items()}  # writable copies
+        integration = EventTensors(
+            arrays["integration.fractions"],
+            arrays["integration.weights"],
+            arrays.get("integration.delta"),
+        )
+        templates = None
+        tinfo = content.get("templates")
+        if tinfo:
+            shape = tuple(tinfo["shape_nuisances"])
+            regions = []
+            for i, r in enumerate(tinfo["regions"]):
+                regions.append(
+                    RegionTemplates(
+                        r["name"],
+                        arrays[f"templates.{i}.edges"],
+                        tuple(r["processes"]),
+                        arrays[f"templates.{i}.nominal"],
+                        arrays[f"templates.{i}.sumw2"],
+                        {k: arrays[f"templates.{i}.down.{k}"] for k in shape},
+                        {k: arrays[f"templates.{i}.up.{k}"] for k in shape},
+                    )
+                )
+            points = {k: (float(v[0]), float(v[1])) for k, v in tinfo["variation_points"].items()}
+            templates = Templates(tuple(regions), shape, points)
+        return cls(spec, surrogate, integration, templates, dict(content.get("metadata", {})))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _measure(
+    lik: Any,
+    poi: str,
+    cl: float,
+    seed: int,
+    method: str,
+    tensors: EventTensors | None,
+    n_events: float | None = None,
+) -> Measurement:
+    t0 = time.perf_counter()
+    best = fit(lik, seed=seed)
+    iv = profile_interval(lik, poi, cl=cl, best=best, seed=seed)
+    seconds = time.perf_counter() - t0
+    n = n_events if n_events is not None else (tensors.sum_weights if tensors else math.nan)
+    return Measurement(
+        poi=poi,
+        value=best.values[poi],
+        lower=iv.lower,
+        upper=iv.upper,
+        cl=cl,
+        method=method,
+        valid=bool(best.valid and iv.valid),
+        fit=best,
+        interval=iv,
+        n_events=float(n),
+        seconds=seconds,
+    )
+
+
+def _with_binned(unbinned: Measurement, binned: Measurement) -> Measurement:
+    return replace(unbinned, binned=binned)
+
+
+def train_analysis(
+    source: Any,
+    spec: ModelSpec | None = None,
+    *,
+    reference: Any | None = None,
+    surrogate_config: Any | None = None,
+    design: Any | None = None,
+    bins: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    num_threads: int | None = None,
+    device: str | None = "cpu",
+) -> AnalysisModel:
+    """Train the surrogates and build the integration tensors and the binned baseline.
+
+    Parameters
+    ----------
+    source
+        Nominal and varied simulation (:class:`~unbinned.ml.sources.HTauTauSource`
+        for the simulator or challenge data, :class:`~unbinned.ml.sources.OracleSource`, ...).
+    spec
+        The model declaration (default: :func:`~unbinned.analysis.challenge_spec` for
+        the source's shape nuisances).
+    reference
+        A second, independent source for the integration tensors and the templates
+        (default: ``source``; an independent sample avoids evaluating the networks on
+        their own training events).
+    surrogate_config, design
+        Passed to :func:`~unbinned.ml.train_surrogate`.
+    bins
+        Bins of the binned baseline (equal expected signal per bin); 0 skips it.
+    seed
+        Seed of the training (deterministic on CPU).
+    progress
+        Progress bars on stderr.
+    checkpoint_dir
+        Checkpoints of the networks: an interrupted training resumes.
+    num_threads
+        Torch threads during the training (None: unchanged).
+    device
+        Training device (``"auto"``: a GPU when present).
+    """
+    from unbinned.ml.surrogate import train_surrogate
+
+    if spec is None:
+        from unbinned.analysis.spec import challenge_spec
+
+        spec = challenge_spec(tuple(n.name for n in source.nuisances))
+    if not isinstance(bins, int) or bins < 0:
+        raise ConfigError(f"bins={bins!r}; expected a non-negative integer (0: no binned baseline)")
+    surrogate = train_surrogate(
+        source,
+        design=design,
+        config=surrogate_config,
+        seed=seed,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        num_threads=num_threads,
+        device=device,
+    )
+    ref = reference if reference is not None else source
+    nominal = ref.nominal()
+    integration = event_tensors(surrogate, nominal)
+    if integration.sum_weights <= 0:
+        raise DataError("the nominal simulation has zero total weight; check the weights")
+    model = AnalysisModel(spec, surrogate, integration, None, {})
+    templates = _templates(model, ref, bins) if bins else None
+    meta = {
+        "package_version": __version__,
+        "seed": seed,
+        "bins": bins,
+        "integration_events": integration.n_events,
+        "trained": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return AnalysisModel(spec, surrogate, integration, templates, meta)
+
+
+def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
+    """HistFactory templates of c_sig(x) at the nominal point and ±1σ of each shape nuisance."""
+    spec, sur = model.spec, model.surrogate
+    by_name = {n.name: n for n in sur.nuisances}
+    floating = [n for n in spec.shape_nuisances if n.floating and n.name in by_name]
+    nominal_point = {n.name: n.nominal for n in spec.shape_nuisances if n.name in by_name}
+
+    def scored_at(point: Mapping[str, float]) -> ScoredEvents:
+        nu = np.array([by_name[n.name].standardize(point.get(n.name, n.nominal))
+                       for n in sur.nuisances])  # fmt: skip
+        if np.allclose(nu, 0.0):
+            ev = source.nominal()
+        else:
+            from unbinned.data.events import EventSet
+
+            ev = EventSet.concat([source.varied(p, nu) for p in sur.processes])
+        sc = model.scored(ev)
+        return ScoredEvents(sc.score, sc.weights, ev.process_labels)
+
+    nominal = scored_at(nominal_point)
+    variations = []
+    for n in floating:
+        if n.width is None:
+            continue
+        for sign in (-1.0, 1.0):
+            value = n.nominal + sign * n.width
+            variations.append(({n.name: value}, scored_at({**nominal_point, n.name: value})))
+    return build_templates(spec, nominal, variations, binning="quantile-signal", n_bins=bins)

@@ -1,0 +1,121 @@
+"""Pseudo-experiments of the H→ττ analysis, as tasks for :func:`unbinned.infer.run_toys`.
+
+One task = one pseudo-experiment of the challenge's protocol (DESIGN.md §2): the
+true μ drawn from U(0.1, 3) and the true nuisances from the challenge priors
+(seeded by the toy's seed), the systematics applied to a large simulated test
+sample, every event drawn k ~ Poisson(w) times, then measured by the trained
+analysis (unbinned and binned, same events).  The analysis and the test sample
+are read from files once per worker process, so the task pickles as a small
+``functools.partial`` and runs on local processes or a Dask cluster alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unbinned.exceptions import ConfigError
+
+__all__ = ["MU_RANGE", "htautau_toy_task"]
+
+MU_RANGE = (0.1, 3.0)
+"""The challenge's range of true signal strengths, drawn uniformly."""
+
+
+@functools.lru_cache(maxsize=2)
+def _analysis(path: str, luminosity_scale: float) -> Any:
+    from unbinned.analysis.model import AnalysisModel
+
+    model = AnalysisModel.load(path)
+    return model if luminosity_scale == 1.0 else model.scaled(luminosity_scale)
+
+
+@functools.lru_cache(maxsize=2)
+def _pool(path: str, luminosity_scale: float) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    if "weights" not in frame.columns or "detailed_labels" not in frame.columns:
+        raise ConfigError(f"{path}: the test sample needs 'weights' and 'detailed_labels' columns")
+    if luminosity_scale != 1.0:
+        frame["weights"] = frame["weights"] * luminosity_scale
+    return frame
+
+
+def htautau_toy_task(
+    seed: int,
+    *,
+    analysis: str | os.PathLike[str],
+    test_sample: str | os.PathLike[str],
+    luminosity_scale: float = 1.0,
+    mu: float | None = None,
+    binned: bool = True,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """One pseudo-experiment of the challenge protocol, measured by a saved analysis.
+
+    Parameters
+    ----------
+    seed
+        The pseudo-experiment's seed: true μ, true nuisances, soft-MET smearing and
+        the Poisson draws all derive from it.
+    analysis
+        Directory of a saved :class:`~unbinned.analysis.AnalysisModel`.
+    test_sample
+        Parquet file of raw simulated events (``weights`` = expected events at the
+        nominal luminosity, ``detailed_labels``), independent of the training sample.
+    luminosity_scale
+        Multiplies the expected events of the test sample and of the analysis
+        (e.g. 0.25 for a quarter of the luminosity).
+    mu
+        A fixed true μ instead of drawing it from U(0.1, 3).
+    binned
+        Also measure with the binned baseline.
+    threads
+        Torch threads in this task (1 when several tasks share the cores).
+
+    Returns
+    -------
+    dict
+        seed, mu_true, mu_hat, p16, p84, valid, the binned ``binned_*`` counterparts,
+        the true nuisances ``true_*``, fitted ``fit_*``, n_events, seconds.
+    """
+    import torch
+
+    from unbinned.sim.pseudo import pseudo_experiment
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    t0 = time.perf_counter()
+    model = _analysis(str(analysis), float(luminosity_scale))
+    pool = _pool(str(test_sample), float(luminosity_scale))
+    rng = np.random.default_rng([int(seed), 20241])
+    mu_true = float(rng.uniform(*MU_RANGE)) if mu is None else float(mu)
+    pe = pseudo_experiment(pool, mu=mu_true, draw_nuisances=True, seed=int(seed), collapse=True)
+    m = model.measure(pe.data, binned=binned, seed=int(seed))
+    row: dict[str, Any] = {
+        "seed": int(seed),
+        "mu_true": mu_true,
+        "mu_hat": m.value,
+        "p16": m.lower,
+        "p84": m.upper,
+        "valid": m.valid,
+        "n_events": m.n_events,
+        "fit_seconds": m.seconds,
+    }
+    for name in ("tes", "jes", "soft_met", "ttbar_scale", "diboson_scale", "bkg_scale"):
+        row[f"true_{name}"] = float(getattr(pe.nuisances, name))
+        if name in m.fit.values:
+            row[f"fit_{name}"] = m.fit.values[name]
+    if m.binned is not None:
+        row.update(
+            binned_mu_hat=m.binned.value,
+            binned_p16=m.binned.lower,
+            binned_p84=m.binned.upper,
+            binned_valid=m.binned.valid,
+        )
+    row["seconds"] = time.perf_counter() - t0
+    return row

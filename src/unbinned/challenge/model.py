@@ -1,0 +1,200 @@
+"""The FAIR Universe HiggsML Uncertainty Challenge's model interface, backed by this library.
+
+The challenge's ingestion program builds ``Model(get_train_set=..., systematics=...)``,
+calls ``fit()`` once, then ``predict(test_set)`` for every pseudo-experiment and
+scores the returned 68 % intervals (:func:`unbinned.challenge.challenge_score`).
+Here ``fit`` trains the whole unbinned analysis (:func:`unbinned.analysis.train_analysis`:
+calibrated classifier, response networks for tes, jes and soft_met, yield models,
+the integration sample) on the training set, with the nuisances applied by the
+challenge's own ``systematics`` function; ``predict`` fits the unbinned profile
+likelihood with every nuisance profiled and returns the profiled interval.
+
+The training set is split by row parity: even rows train the networks, odd rows are
+the independent nominal sample the learned density is integrated over (their
+weights doubled, so that both halves keep the expected yields).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
+from unbinned.exceptions import ConfigError, DataError, SchemaError
+
+__all__ = ["ChallengeSettings", "Model", "challenge_systematics"]
+
+
+def challenge_systematics(
+    frame: pd.DataFrame,
+    tes: float = 1.0,
+    jes: float = 1.0,
+    soft_met: float = 0.0,
+    seed: int = 31415,
+    **_: Any,
+) -> pd.DataFrame:
+    """The challenge's ``systematics`` calling convention on this library's implementation.
+
+    (:func:`unbinned.sim.systematics.apply_systematics`: the nuisances of DESIGN.md §2,
+    re-selection, every DER feature recomputed; all input columns kept.)
+    """
+    from unbinned.sim.systematics import Nuisances, apply_systematics
+
+    return apply_systematics(frame, Nuisances(tes=tes, jes=jes, soft_met=soft_met), seed=seed)
+
+
+@dataclass
+class ChallengeSettings:
+    """Settings of :class:`Model` (defaults: the full-size training).
+
+    Parameters
+    ----------
+    surrogate
+        :class:`~unbinned.ml.SurrogateConfig` of the networks (None: its defaults).
+    bins
+        Bins of the binned baseline that is trained alongside (0: none).
+    seed
+        Training seed.
+    progress
+        Progress bars on stderr.
+    num_threads
+        Torch threads during training and evaluation (None: unchanged).
+    model_dir
+        Save the trained analysis here (and reuse it if it is already there).
+    """
+
+    surrogate: Any | None = None
+    bins: int = 0
+    seed: int = 0
+    progress: bool = True
+    num_threads: int | None = None
+    model_dir: str | os.PathLike[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Model:
+    """The challenge's model interface (module docstring).
+
+    Parameters
+    ----------
+    get_train_set
+        Callable returning the training set: a DataFrame with the 28 feature
+        columns, ``weights``, ``labels`` and ``detailed_labels`` (31 columns), before
+        the 26 GeV re-selection.
+    systematics
+        The challenge's systematics function (see :func:`challenge_systematics` for
+        the calling convention); default: this library's.
+    settings
+        :class:`ChallengeSettings`.
+    """
+
+    def __init__(
+        self,
+        get_train_set: Callable[[], pd.DataFrame] | None = None,
+        systematics: Callable[..., pd.DataFrame] | None = None,
+        settings: ChallengeSettings | None = None,
+    ) -> None:
+        if get_train_set is not None and not callable(get_train_set):
+            raise TypeError("get_train_set must be a callable returning the training DataFrame")
+        self.get_train_set = get_train_set
+        self.systematics = systematics or challenge_systematics
+        self.settings = settings or ChallengeSettings()
+        self.analysis: Any | None = None
+
+    def fit(self) -> None:
+        """Train the analysis on the training set (or load it from ``settings.model_dir``)."""
+        from unbinned.analysis import AnalysisModel, train_analysis
+        from unbinned.ml.sources import HTauTauSource
+        from unbinned.ml.training import torch_threads
+
+        st = self.settings
+        if st.model_dir is not None and (
+            os.path.isfile(os.path.join(st.model_dir, "analysis.json"))
+        ):
+            self.analysis = AnalysisModel.load(st.model_dir)
+            return
+        if self.get_train_set is None:
+            raise ConfigError("Model needs get_train_set to train (or a saved model_dir)")
+        frame = self.get_train_set()
+        _check_train_set(frame)
+        frame = frame.reset_index(drop=True)
+        even = frame.iloc[0::2].copy()
+        odd = frame.iloc[1::2].copy()
+        for half in (even, odd):
+            half[WEIGHT_COLUMN] = half[WEIGHT_COLUMN] * 2.0
+        source = HTauTauSource(even, seed=st.seed, systematics=self.systematics)
+        reference = HTauTauSource(odd, seed=st.seed + 1, systematics=self.systematics)
+        with torch_threads(st.num_threads):
+            self.analysis = train_analysis(
+                source, reference=reference, surrogate_config=st.surrogate, bins=st.bins,
+                seed=st.seed, progress=st.progress,
+            )  # fmt: skip
+        if st.model_dir is not None:
+            self.analysis.save(st.model_dir, overwrite=True)
+
+    def predict(self, test_set: Mapping[str, Any] | pd.DataFrame) -> dict[str, float]:
+        """Measure μ on one pseudo-experiment.
+
+        Parameters
+        ----------
+        test_set
+            ``{"data": DataFrame of the 28 features, "weights": per-event weights}``
+            (the ingestion program's form; weights are ones for unweighted data), or
+            a DataFrame (weights 1 unless it has a ``weights`` column).
+
+        Returns
+        -------
+        dict
+            ``mu_hat``, ``delta_mu_hat`` (half the interval width), ``p16``, ``p84``
+            (the profiled 68.27 % interval), and ``valid`` (the fit's validity).
+        """
+        from unbinned.data.events import EventSet
+        from unbinned.ml.training import torch_threads
+
+        if self.analysis is None:
+            raise ConfigError("call fit() before predict()")
+        if isinstance(test_set, pd.DataFrame):
+            data, weights = test_set, test_set.get(WEIGHT_COLUMN)
+        elif isinstance(test_set, Mapping) and "data" in test_set:
+            data, weights = test_set["data"], test_set.get("weights")
+        else:
+            raise TypeError(
+                "test_set must be {'data': DataFrame, 'weights': array} or a DataFrame, got "
+                f"{type(test_set).__name__}"
+            )
+        missing = [c for c in FEATURES if c not in data.columns]
+        if missing:
+            raise SchemaError(f"the test data lack feature column(s) {missing}")
+        w = np.ones(len(data)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(data),):
+            raise DataError(f"weights have shape {w.shape}; expected ({len(data)},)")
+        frame = data[list(FEATURES)].copy()
+        frame[WEIGHT_COLUMN] = w
+        events = EventSet.from_pandas(frame, feature_columns=FEATURES, weight_column=WEIGHT_COLUMN)
+        with torch_threads(self.settings.num_threads):
+            m = self.analysis.measure(events, binned=False)
+        half = 0.5 * (m.upper - m.lower) if math.isfinite(m.width) else math.nan
+        return {
+            "mu_hat": float(m.value),
+            "delta_mu_hat": float(half),
+            "p16": float(m.lower),
+            "p84": float(m.upper),
+            "valid": bool(m.valid),
+        }
+
+
+def _check_train_set(frame: Any) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"get_train_set() must return a DataFrame, got {type(frame).__name__}")
+    need = [*FEATURES, WEIGHT_COLUMN, PROCESS_COLUMN]
+    missing = [c for c in need if c not in frame.columns and not c.startswith("DER_")]
+    if missing:
+        raise SchemaError(f"the training set lacks column(s) {missing}")
+    if len(frame) < 4:
+        raise DataError(f"the training set has {len(frame)} rows; too few to train on")

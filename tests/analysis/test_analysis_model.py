@@ -1,0 +1,99 @@
+"""The trained-analysis object: training, measuring, saving, luminosity scaling, bad files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from unbinned.analysis import AnalysisModel, Measurement, challenge_spec, train_analysis
+from unbinned.exceptions import ConfigError, ModelFileError
+from unbinned.ml import SurrogateConfig, TrainConfig
+from unbinned.ml.sources import GaussianToySource
+from unbinned.model import ModelSpec
+
+SPEC = {
+    "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
+    "nuisances": [
+        {"name": "scale", "nominal": 0.0, "width": 1.0, "bounds": [-3, 3], "acts_on": "shape"},
+        {"name": "shift", "nominal": 0.0, "width": 1.0, "bounds": [-3, 3], "acts_on": "shape"},
+        {"name": "bnorm", "nominal": 1.0, "width": 0.05, "bounds": [0.5, 1.5]},
+    ],
+    "processes": [
+        {"name": "sig", "signal": True, "modifiers": [{"parameter": "mu"}]},
+        {"name": "bkg", "modifiers": [{"parameter": "bnorm"}]},
+    ],
+    "regions": [{"name": "toy"}],
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> AnalysisModel:
+    cfg = SurrogateConfig(
+        classifier=TrainConfig(hidden=(16, 16), epochs=3, batch_size=1024, patience=2),
+        response=TrainConfig(hidden=(16, 16), epochs=3, batch_size=2048, patience=2),
+        max_events_per_point=2000,
+    )
+    source = GaussianToySource(3000, seed=1)
+    reference = GaussianToySource(3000, seed=2)
+    return train_analysis(
+        source, ModelSpec.from_dict(SPEC), reference=reference, surrogate_config=cfg,
+        bins=4, progress=False,
+    )  # fmt: skip
+
+
+def _data(seed: int = 5):
+    return GaussianToySource(2000, seed=seed).nominal()
+
+
+def test_measure_gives_valid_unbinned_and_binned_intervals(model):
+    m = model.measure(_data())
+    assert isinstance(m, Measurement)
+    assert m.valid, m.fit
+    assert m.lower < m.value < m.upper
+    assert m.binned is not None
+    assert m.binned.valid
+    assert "width ratio unbinned/binned" in repr(m)
+    assert "<table>" in m._repr_html_()
+    d = m.to_dict()
+    assert d["binned"]["method"] == "binned"
+    json.dumps(d)
+
+
+def test_asimov_returns_the_point_and_scaling_narrows(model):
+    a = model.measure_asimov({"mu": 1.0})
+    assert a.value == pytest.approx(1.0, abs=1e-4)
+    big = model.scaled(4.0).measure_asimov({"mu": 1.0})
+    # 4x the luminosity: the statistical part halves, the constrained systematics do not
+    assert 0.45 * a.width < big.width < 0.95 * a.width
+    with pytest.raises(ConfigError, match="luminosity_scale"):
+        model.scaled(0.0)
+
+
+def test_save_load_round_trip_and_tampering(model, tmp_path):
+    path = model.save(tmp_path / "analysis")
+    again = AnalysisModel.load(path)
+    data = _data(7)
+    a, b = model.measure(data, binned=False), again.measure(data, binned=False)
+    assert a.value == pytest.approx(b.value, rel=1e-9, abs=1e-12)
+    with pytest.raises(ModelFileError, match="not empty"):
+        model.save(path)
+    raw = bytearray((path / "tensors.safetensors").read_bytes())
+    raw[-5] ^= 0xFF
+    (path / "tensors.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        AnalysisModel.load(path)
+    with pytest.raises(ModelFileError, match="analysis.json is missing"):
+        AnalysisModel.load(tmp_path)
+
+
+def test_challenge_spec_fixes_untrained_shape_nuisances():
+    spec = challenge_spec(("tes",))
+    priors = {n.name: n.prior for n in spec.nuisances}
+    assert priors["jes"] == "fixed"
+    assert priors["soft_met"] == "fixed"
+    assert priors["tes"] == "gaussian"
+    full = challenge_spec()
+    assert {n.name for n in full.shape_nuisances} == {"tes", "jes", "soft_met"}
+    assert np.isclose(full.init_values()["soft_met"], 1.0)

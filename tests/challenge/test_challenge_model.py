@@ -1,0 +1,65 @@
+"""The challenge's model interface: fit on a training set, predict on pseudo-experiments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unbinned.challenge import ChallengeSettings, Model, challenge_systematics
+from unbinned.exceptions import ConfigError, SchemaError
+from unbinned.ml import SurrogateConfig, TrainConfig
+from unbinned.sim.htautau import simulate
+from unbinned.sim.pseudo import pseudo_experiment
+
+SMALL = SurrogateConfig(
+    classifier=TrainConfig(hidden=(16, 16), epochs=4, batch_size=2048, patience=2),
+    response=TrainConfig(hidden=(16, 16), epochs=5, batch_size=2048, patience=3),
+    max_events_per_point=4000,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    calls = []
+
+    def systematics(frame, **kwargs):
+        calls.append(kwargs)
+        return challenge_systematics(frame, **kwargs)
+
+    train = simulate(4000, seed=11, progress=False)
+    train["weights"] *= 0.02  # the training weights are expected events of the test luminosity
+    settings = ChallengeSettings(
+        surrogate=SMALL, progress=False, model_dir=tmp_path_factory.mktemp("m") / "analysis"
+    )
+    model = Model(get_train_set=lambda: train, systematics=systematics, settings=settings)
+    model.fit()
+    return model, calls
+
+
+def test_fit_uses_the_given_systematics_and_predict_follows_the_interface(trained):
+    model, calls = trained
+    assert calls, "the caller's systematics function was not used"
+    assert {"tes", "jes", "soft_met", "seed"} <= set(calls[0])
+    pool = simulate(4000, seed=12, progress=False)
+    pool["weights"] *= 0.02
+    pe = pseudo_experiment(pool, mu=1.0, draw_nuisances=True, seed=3)
+    features = pe.data.drop(columns=["weights", "labels", "detailed_labels"], errors="ignore")
+    out = model.predict({"data": features, "weights": np.ones(len(features))})
+    assert set(out) >= {"mu_hat", "delta_mu_hat", "p16", "p84"}
+    assert out["valid"]
+    assert out["p16"] <= out["mu_hat"] <= out["p84"]
+    assert out["delta_mu_hat"] == pytest.approx(0.5 * (out["p84"] - out["p16"]))
+
+
+def test_saved_model_is_reused_and_bad_input_is_named(trained):
+    model, _ = trained
+    again = Model(settings=ChallengeSettings(model_dir=model.settings.model_dir, progress=False))
+    again.fit()  # loads, no training set needed
+    assert again.analysis is not None
+    with pytest.raises(ConfigError, match="fit"):
+        Model().predict({"data": None})
+    pool = simulate(500, seed=13, progress=False)
+    with pytest.raises(SchemaError, match="PRI_met"):
+        again.predict({"data": pool.drop(columns=["PRI_met"]), "weights": None})
+    with pytest.raises(TypeError, match="test_set"):
+        again.predict([1, 2, 3])  # type: ignore[arg-type]
