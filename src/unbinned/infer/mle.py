@@ -423,7 +423,9 @@ def _chord(
 
     For the nearly quadratic q of a large sample each step takes the distance to
     the minimum down by a large factor at the cost of one gradient (a pass over the
-    events) instead of a Hessian.  Steps are halved until they stay inside the
+    events) instead of a Hessian.  Where a step shrinks the EDM by less than a
+    factor 20 (the Hessian has changed along the way), the next point is evaluated
+    with its exact Hessian, which the following steps then use.  Steps are halved until they stay inside the
     bounds and lower q.  Stops at EDM = ½ gᵀH⁻¹g < ``edm_tol``.  Where the Hessian
     is not positive definite it falls back to :func:`_polish` (exact Newton with a
     Levenberg shift).  ``cov`` is 2H⁻¹ of the Hessian used (from the start point).
@@ -439,16 +441,26 @@ def _chord(
     lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
     hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
     nfcn = 1
+    refresh = False  # evaluate the next point with its exact Hessian (slow contraction)
+    edm_before = math.inf
     for _ in range(max_steps):
         step = inv @ g[idx]
-        if not np.all(np.isfinite(step)) or 0.5 * float(g[idx] @ step) < edm_tol:
+        edm = 0.5 * float(g[idx] @ step)
+        if not np.all(np.isfinite(step)) or edm < edm_tol:
             break
+        if edm > 0.05 * edm_before and hasattr(lik, "evaluate"):
+            refresh = True  # the Hessian has changed along the way: a full Newton step next
+        edm_before = edm
         accepted = False
+        h_new = None
         for _half in range(12):
             trial = x.copy()
             trial[idx] -= step
             if np.all(trial >= lo) and np.all(trial <= hi):
-                q_new, g_new = lik.value_and_grad(trial)
+                if refresh:
+                    q_new, g_new, h_new = _evaluate2(lik, trial)
+                else:
+                    q_new, g_new = lik.value_and_grad(trial)
                 nfcn += 1
                 if q_new <= q:
                     accepted = True
@@ -457,6 +469,11 @@ def _chord(
         if not accepted:
             break
         x, q, g = trial, q_new, g_new
+        if refresh and h_new is not None:
+            inv_new = _inverse_hessian(h_new[np.ix_(idx, idx)])
+            if inv_new is not None:
+                inv, edm_before = inv_new, math.inf
+            refresh = False
     cov = np.zeros((len(names), len(names)))
     cov[np.ix_(idx, idx)] = 2.0 * lik.errordef * inv
     return _Polished(x, float(q), cov, True, nfcn)

@@ -1,0 +1,139 @@
+"""Speed of a whole measurement on 10⁶ events: surrogate evaluation, fit and interval.
+
+Figures (one JSON line on stdout, progress on stderr):
+
+* ``precompute_s_1M``: per-event evaluation of every surrogate (classifier +
+  four response networks, 9 monomials) on a 10⁶-event dataset
+  (:meth:`unbinned.ml.SurrogateModel.precompute`, best of 3).
+* ``fit_s_1M``: the MLE with all 7 parameters (μ and 6 nuisances: tes, jes, soft_met
+  through the learned shapes, three normalisations) plus the profiled 68 % interval of
+  μ, on those 10⁶ events, with the H→ττ analysis's likelihood (normalised
+  per-process shapes over an integration sample of ``--integration`` nominal events);
+  median of ``--repeats``; the numbers of likelihood evaluations by order are reported.
+* ``pyhf_time_ratio``: our binned fit / pyhf's (numpy backend, minuit), same
+  workspace, same run (``benchmarks/binned_vs_pyhf.py``'s problem).
+* ``peak_rss_gb``: the process's peak resident memory.
+
+The surrogate has the default architecture, trained one epoch on the simulator (its
+accuracy is not the point here; speed does not depend on it).  The dataset is a real
+pseudo-experiment of the simulator at 10 fb⁻¹ (one row per event, ≈1.05 M rows), the
+integration sample the nominal simulation it was drawn from.
+
+Run: ``.venv/bin/python benchmarks/fit_speed.py`` (about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events-per-process", type=int, default=80_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pyhf-repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from surrogate_eval_speed import build_model
+    from unbinned.analysis import AnalysisModel, challenge_spec
+    from unbinned.likelihood import event_tensors
+    from unbinned.sim.htautau import simulate
+    from unbinned.sim.pseudo import pseudo_experiment
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    model, nominal = build_model(args.events_per_process, seed=1)
+    log(f"surrogate trained in {time.perf_counter() - t0:.0f} s")
+    raw = simulate(args.events_per_process, seed=2, progress=False)
+    pe = pseudo_experiment(raw, mu=1.0, draw_nuisances=True, seed=7)
+    data = pe.data
+    log(f"pseudo-experiment: {len(data)} events")
+
+    pre = []
+    for _ in range(3):
+        t1 = time.perf_counter()
+        tensors = event_tensors(model, data)
+        pre.append(time.perf_counter() - t1)
+    precompute_s = min(pre) * 1e6 / len(data)
+    log(f"precompute: {min(pre):.2f} s for {len(data)} events")
+
+    from unbinned.ml.sources import HTauTauSource
+
+    integ_events = HTauTauSource(raw, seed=2).nominal()
+    integration = event_tensors(model, integ_events)
+    analysis = AnalysisModel(challenge_spec(), model, integration, None)
+
+    from unbinned.likelihood import Likelihood
+
+    counts: collections.Counter[int] = collections.Counter()
+    seconds: collections.Counter[int] = collections.Counter()
+    inner = Likelihood._evaluate
+
+    def counted(self: Any, x: Any, order: int) -> Any:
+        t = time.perf_counter()
+        out = inner(self, x, order)
+        seconds[order] += time.perf_counter() - t
+        counts[order] += 1
+        return out
+
+    Likelihood._evaluate = counted  # type: ignore[method-assign]
+    times, results = [], []
+    for i in range(args.repeats):
+        counts.clear()
+        seconds.clear()
+        t1 = time.perf_counter()
+        m = analysis.measure(tensors, binned=False)
+        times.append(time.perf_counter() - t1)
+        results.append(m)
+        log(f"  repeat {i}: {times[-1]:.2f} s, valid {m.valid}, evaluations {dict(counts)}, "
+            f"{m.value:.4f} [{m.lower:.4f}, {m.upper:.4f}] ({m.interval.method})")  # fmt: skip
+    m = results[-1]
+
+    from binned_vs_pyhf import _measure as pyhf_measure
+
+    pyhf = pyhf_measure(False, args.pyhf_repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    out = {
+        "precompute_s_1M": round(precompute_s, 3),
+        "fit_s_1M": round(statistics.median(times) * 1e6 / len(data), 3),
+        "fit_s_raw": [round(t, 3) for t in times],
+        "n_events": len(data),
+        "integration_events": integration.n_events,
+        "evaluations_last_fit": {str(k): v for k, v in sorted(counts.items())},
+        "evaluation_seconds_last_fit": {str(k): round(v, 3) for k, v in sorted(seconds.items())},
+        "fit_valid": bool(m.valid),
+        "interval_method": m.interval.method,
+        "mu_hat": round(m.value, 5),
+        "interval": [round(m.lower, 5), round(m.upper, 5)],
+        "pyhf_time_ratio": round(pyhf["ratio"], 4),
+        "pyhf_s": round(pyhf["pyhf_s"], 4),
+        "ours_binned_s": round(pyhf["ours_s"], 4),
+        "peak_rss_gb": round(peak, 3),
+        "threads": args.threads,
+        "loadavg": round(os.getloadavg()[0], 2),
+        "numpy": np.__version__,
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
