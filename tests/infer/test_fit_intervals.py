@@ -154,3 +154,39 @@ def test_declared_fixed_nuisance_is_not_fitted():
     assert res.values["bnorm"] == 1.0
     assert res.errors["bnorm"] == 0.0
     assert "bnorm" in res.fixed
+
+
+def test_boundary_minimum_is_held_at_the_limit_and_the_interval_starts_there():
+    from scipy.optimize import brentq
+
+    from unbinned.likelihood import CountingRegion, Likelihood
+    from unbinned.model import ModelSpec
+
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
+            "processes": [
+                {"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]},
+                {"name": "b"},
+            ],
+            "regions": [{"name": "c", "kind": "counting"}],
+        }
+    )
+    n, s, b = 40.0, 20.0, 50.0  # the unconstrained MLE would be mu = -0.5
+    lik = Likelihood(spec, [CountingRegion("c", ("s", "b"), n, np.array([s, b]))])
+    best = fit(lik)
+    assert best.valid, best
+    assert best.values["mu"] == 0.0
+    assert best.at_limit == ("mu",)
+    assert "at limit" in repr(best)
+    assert best.nfcn < 50
+
+    def q(mu: float) -> float:
+        lam = mu * s + b
+        return 2 * (lam - n * np.log(lam))
+
+    upper = brentq(lambda m: q(m) - q(0.0) - 1.0, 0.0, 5.0)
+    iv = profile_interval(lik, "mu", best=best)
+    assert iv.valid
+    assert iv.lower == 0.0
+    assert iv.upper == pytest.approx(upper, abs=1e-6)

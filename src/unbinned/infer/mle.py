@@ -73,6 +73,11 @@ class FitResult:
         covariance.
     status
         Human-readable account of what happened, retries included.
+    at_limit
+        Parameters whose minimum lies on a bound (e.g. μ̂ = 0 at a physical
+        boundary): the gradient there points out of the allowed range (the KKT
+        condition of a boundary minimum); they are held at the bound while the others
+        are minimised, and their rows of the covariance are zero.
     """
 
     parameter_names: tuple[str, ...]
@@ -87,6 +92,7 @@ class FitResult:
     status: str
     fixed: tuple[str, ...] = ()
     minuit: Minuit | None = field(default=None, repr=False, compare=False)
+    at_limit: tuple[str, ...] = ()
 
     @property
     def x(self) -> npt.NDArray[np.float64]:
@@ -107,7 +113,9 @@ class FitResult:
         )
         rows = [f"  {'parameter':<16}{'value':>14}{'error':>12}"]
         for n in self.parameter_names:
-            flag = "  (fixed)" if n in self.fixed else ""
+            flag = (
+                "  (fixed)" if n in self.fixed else ("  (at limit)" if n in self.at_limit else "")
+            )
             rows.append(f"  {n:<16}{self.values[n]:>14.6g}{self.errors[n]:>12.4g}{flag}")
         return "\n".join([head, *rows])
 
@@ -239,6 +247,23 @@ def fit(
     # Hessian, then gradients only): MIGRAD then starts next to the minimum and
     # needs few calls (each call is a pass over the events)
     pre = _chord(likelihood, x0, floating, limits, names)
+    at_limit = _at_limit(likelihood, pre.x, floating, limits, names)
+    if at_limit:
+        # a boundary minimum: hold those parameters at their bound (MIGRAD's internal
+        # transformation has a zero derivative exactly there) and minimise the rest
+        fixed_run = fixed_names + tuple(names[i] for i in at_limit)
+        floating = [i for i in floating if i not in at_limit]
+        x0 = x0.copy()
+        x0[at_limit] = pre.x[at_limit]
+        if not floating:
+            q_b = float(likelihood(pre.x))
+            zeros = np.zeros((len(names), len(names)))
+            return FitResult(names, dict(zip(names, pre.x.tolist(), strict=True)),
+                             dict.fromkeys(names, 0.0), zeros, q_b, True, 0.0, pre.nfcn, 1,
+                             "converged (every parameter at a limit)", fixed_names,
+                             at_limit=tuple(names[i] for i in at_limit))  # fmt: skip
+    else:
+        fixed_run = fixed_names
     plan: list[tuple[npt.NDArray[np.float64], int, bool]] = [(pre.x, strategy, True)]
     plan.append((x0, max(strategy, 2), False))
     m: Minuit | None = None
@@ -249,9 +274,9 @@ def fit(
         if attempts < len(plan):
             x, strat, use_h = plan[attempts]
         else:
-            x, strat, use_h = _jitter(x0, likelihood, limits, fixed_names, rng), 2, False
+            x, strat, use_h = _jitter(x0, likelihood, limits, fixed_run, rng), 2, False
         attempts += 1
-        m = _make_minuit(likelihood, x, fixed_names, limits, use_hessian=use_h)
+        m = _make_minuit(likelihood, x, fixed_run, limits, use_hessian=use_h)
         _start_errors(likelihood, m)
         if attempts == 1 and pre.posdef:
             for i in floating:
@@ -277,10 +302,11 @@ def fit(
         notes.append(f"attempt {attempts} (strategy {strat}): {why}")
     assert m is not None
     valid = polished is not None and _migrad_ok(m) and polished.posdef
+    limit_note = f"; at a limit: {', '.join(names[i] for i in at_limit)}" if at_limit else ""
     if valid and attempts == 1:
-        status = "converged"
+        status = "converged" + limit_note
     elif valid:
-        status = f"converged after {attempts} attempts ({'; '.join(notes)})"
+        status = f"converged after {attempts} attempts ({'; '.join(notes)}){limit_note}"
     else:
         status = "; ".join(notes) or "failed"
     if not valid and raise_on_failure:
@@ -304,6 +330,7 @@ def fit(
         status=status,
         fixed=fixed_names,
         minuit=m,
+        at_limit=tuple(names[i] for i in at_limit),
     )
 
 
@@ -425,10 +452,12 @@ def _chord(
     the minimum down by a large factor at the cost of one gradient (a pass over the
     events) instead of a Hessian.  Where a step shrinks the EDM by less than a
     factor 20 (the Hessian has changed along the way), the next point is evaluated
-    with its exact Hessian, which the following steps then use.  Steps are halved until they stay inside the
-    bounds and lower q.  Stops at EDM = ½ gᵀH⁻¹g < ``edm_tol``.  Where the Hessian
-    is not positive definite it falls back to :func:`_polish` (exact Newton with a
-    Levenberg shift).  ``cov`` is 2H⁻¹ of the Hessian used (from the start point).
+    with its exact Hessian, which the following steps then use.  Steps are projected
+    onto the bounds (a parameter whose minimum lies on its bound lands there; the
+    Newton step then moves only the others) and halved until they lower q.  Stops
+    at EDM = ½ gᵀH⁻¹g < ``edm_tol``.  Where the Hessian is not positive definite
+    it falls back to :func:`_polish` (exact Newton with a Levenberg shift).
+    ``cov`` is 2H⁻¹ of the Hessian last used.
     """
     idx = np.array(floating)
     if hessian is None:
@@ -445,6 +474,12 @@ def _chord(
     edm_before = math.inf
     for _ in range(max_steps):
         step = inv @ g[idx]
+        free = ~(((x[idx] <= lo[idx]) & (g[idx] > 0)) | ((x[idx] >= hi[idx]) & (g[idx] < 0)))
+        if not free.all():  # Newton step of the parameters off their bounds only
+            sub = _inverse_hessian(np.asarray(np.linalg.inv(inv)[np.ix_(free, free)], np.float64))
+            step = np.zeros_like(step)
+            if sub is not None:
+                step[free] = sub @ g[idx][free]
         edm = 0.5 * float(g[idx] @ step)
         if not np.all(np.isfinite(step)) or edm < edm_tol:
             break
@@ -455,16 +490,15 @@ def _chord(
         h_new = None
         for _half in range(12):
             trial = x.copy()
-            trial[idx] -= step
-            if np.all(trial >= lo) and np.all(trial <= hi):
-                if refresh:
-                    q_new, g_new, h_new = _evaluate2(lik, trial)
-                else:
-                    q_new, g_new = lik.value_and_grad(trial)
-                nfcn += 1
-                if q_new <= q:
-                    accepted = True
-                    break
+            trial[idx] = np.clip(trial[idx] - step, lo[idx], hi[idx])  # projected onto the box
+            if refresh:
+                q_new, g_new, h_new = _evaluate2(lik, trial)
+            else:
+                q_new, g_new = lik.value_and_grad(trial)
+            nfcn += 1
+            if q_new <= q:
+                accepted = True
+                break
             step = step / 2.0
         if not accepted:
             break
@@ -477,6 +511,25 @@ def _chord(
     cov = np.zeros((len(names), len(names)))
     cov[np.ix_(idx, idx)] = 2.0 * lik.errordef * inv
     return _Polished(x, float(q), cov, True, nfcn)
+
+
+def _at_limit(
+    lik: Fittable,
+    x: npt.NDArray[np.float64],
+    floating: list[int],
+    limits: Mapping[str, tuple[float, float] | None],
+    names: tuple[str, ...],
+) -> list[int]:
+    """Floating parameters on a bound whose gradient points out of the range (KKT)."""
+    out = []
+    _, g = lik.value_and_grad(x)
+    for i in floating:
+        b = limits.get(names[i])
+        if b is None:
+            continue
+        if (x[i] <= b[0] and g[i] > 0) or (x[i] >= b[1] and g[i] < 0):
+            out.append(i)
+    return out
 
 
 def _jitter(
