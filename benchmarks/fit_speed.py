@@ -61,7 +61,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    model, nominal = build_model(args.events_per_process, seed=1)
+    model, _nominal = build_model(args.events_per_process, seed=1)
     log(f"surrogate trained in {time.perf_counter() - t0:.0f} s")
     raw = simulate(args.events_per_process, seed=2, progress=False)
     pe = pseudo_experiment(raw, mu=1.0, draw_nuisances=True, seed=7)

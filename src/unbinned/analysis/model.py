@@ -51,6 +51,7 @@ from unbinned.binned.templates import RegionTemplates, Templates, build_template
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.infer.intervals import Interval, profile_interval
 from unbinned.infer.mle import FitResult, fit
+from unbinned.likelihood.moments import IntegrationMoments, MomentAccumulator
 from unbinned.likelihood.nll import Likelihood, UnbinnedRegion
 from unbinned.likelihood.surrogate import event_tensors, surrogate_region
 from unbinned.likelihood.tensors import EventTensors
@@ -185,7 +186,9 @@ class AnalysisModel:
     surrogate
         The trained :class:`~unbinned.ml.SurrogateModel`.
     integration
-        Per-event tensors of the nominal simulation (weights = expected events).
+        Per-event tensors of the nominal simulation (weights = expected events), or
+        their moments (:class:`~unbinned.likelihood.moments.IntegrationMoments`, for
+        a large sample: the fit's cost then does not grow with it).
     templates
         The binned baseline's templates, or None.
     metadata
@@ -194,7 +197,7 @@ class AnalysisModel:
 
     spec: ModelSpec
     surrogate: Any
-    integration: EventTensors
+    integration: EventTensors | IntegrationMoments
     templates: Templates | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -226,6 +229,14 @@ class AnalysisModel:
         if t.n_events == 0:
             return t
         return t
+
+    def _integration_events(self) -> EventTensors:
+        integ = self.integration
+        if isinstance(integ, IntegrationMoments):
+            if integ.sample is None:
+                raise ConfigError("the integration moments were kept without an event sample")
+            return integ.sample
+        return integ
 
     def _region(self, tensors: EventTensors) -> UnbinnedRegion:
         region = surrogate_region(
@@ -296,7 +307,7 @@ class AnalysisModel:
         cl: float = 0.6827,
     ) -> Measurement:
         """The expected measurement: fit the Asimov dataset at θ (default: the start values)."""
-        lik = Likelihood(self.spec, [self._region(self.integration)])
+        lik = Likelihood(self.spec, [self._region(self._integration_events())])
         point = lik.vector(dict(theta or {}))
         asimov = lik.asimov(point)
         n = float(sum(v.sum() for v in asimov.expected_yields(point).values()))
@@ -315,7 +326,14 @@ class AnalysisModel:
         s = float(luminosity_scale)
         if not (math.isfinite(s) and s > 0):
             raise ConfigError(f"luminosity_scale={luminosity_scale!r}; expected a positive number")
-        integ = self.integration.with_weights(self.integration.weights * s)
+        integ: EventTensors | IntegrationMoments
+        if isinstance(self.integration, IntegrationMoments):
+            mo = self.integration
+            sample = None if mo.sample is None else mo.sample.with_weights(mo.sample.weights * s)
+            integ = IntegrationMoments(mo.m0 * s, mo.m1 * s, mo.m2 * s, mo.m3 * s, mo.m4 * s,
+                                       mo.n_events, mo.max_rel_error, sample)  # fmt: skip
+        else:
+            integ = self.integration.with_weights(self.integration.weights * s)
         templates = None
         if self.templates is not None:
             regions = tuple(
@@ -336,7 +354,9 @@ class AnalysisModel:
         return (
             f"AnalysisModel(POI {self.poi!r}, processes {list(self.surrogate.processes)}, "
             f"shape nuisances {list(self.surrogate.nuisance_names)}, integration sample "
-            f"{self.integration.n_events} events, binned baseline bins: {bins})"
+            f"{self.integration.n_events} events"
+            f"{' (moments)' if isinstance(self.integration, IntegrationMoments) else ''}, "
+            f"binned baseline bins: {bins})"
         )
 
     # ------------------------------------------------------------------ files
@@ -353,12 +373,23 @@ class AnalysisModel:
             shutil.rmtree(sur)
         self.surrogate.save(sur)
         atomic_write_text(path / "spec.yaml", self.spec.to_yaml())
-        arrays: dict[str, FloatArray] = {
-            "integration.fractions": np.ascontiguousarray(self.integration.fractions),
-            "integration.weights": np.ascontiguousarray(self.integration.weights),
-        }
-        if self.integration.delta is not None:
-            arrays["integration.delta"] = np.ascontiguousarray(self.integration.delta)
+        arrays: dict[str, FloatArray] = {}
+        integ_meta: dict[str, Any] = {"kind": "events"}
+        events: EventTensors | None
+        if isinstance(self.integration, IntegrationMoments):
+            mo = self.integration
+            for order in range(5):
+                arrays[f"moments.m{order}"] = np.ascontiguousarray(getattr(mo, f"m{order}"))
+            integ_meta = {"kind": "moments", "n_events": mo.n_events,
+                          "max_rel_error": mo.max_rel_error}  # fmt: skip
+            events = mo.sample
+        else:
+            events = self.integration
+        if events is not None:
+            arrays["integration.fractions"] = np.ascontiguousarray(events.fractions)
+            arrays["integration.weights"] = np.ascontiguousarray(events.weights)
+            if events.delta is not None:
+                arrays["integration.delta"] = np.ascontiguousarray(events.delta)
         tmeta: list[dict[str, Any]] = []
         if self.templates is not None:
             for i, r in enumerate(self.templates.regions):
@@ -376,6 +407,7 @@ class AnalysisModel:
             "format_version": _FORMAT_VERSION,
             "package_version": __version__,
             "metadata": self.metadata,
+            "integration": integ_meta,
             "templates": None
             if self.templates is None
             else {
@@ -431,11 +463,30 @@ class AnalysisModel:
         except (SafetensorError, OSError) as exc:
             raise ModelFileError(f"{path / 'tensors.safetensors'} cannot be read: {exc}") from exc
         arrays = {k: np.array(v) for k, v in arrays.items()}  # writable copies
-        integration = EventTensors(
-            arrays["integration.fractions"],
-            arrays["integration.weights"],
-            arrays.get("integration.delta"),
-        )
+        events = None
+        if "integration.fractions" in arrays:
+            events = EventTensors(
+                arrays["integration.fractions"],
+                arrays["integration.weights"],
+                arrays.get("integration.delta"),
+            )
+        imeta = dict(content.get("integration") or {"kind": "events"})
+        integration: EventTensors | IntegrationMoments
+        if imeta.get("kind") == "moments":
+            integration = IntegrationMoments(
+                arrays["moments.m0"],
+                arrays["moments.m1"],
+                arrays["moments.m2"],
+                arrays["moments.m3"],
+                arrays["moments.m4"],
+                n_events=int(imeta["n_events"]),
+                max_rel_error=float(imeta["max_rel_error"]),
+                sample=events,
+            )
+        elif events is None:
+            raise ModelFileError(f"{path}: the integration tensors are missing")
+        else:
+            integration = events
         templates = None
         tinfo = content.get("templates")
         if tinfo:
@@ -512,6 +563,8 @@ def train_analysis(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     num_threads: int | None = None,
     device: str | None = "cpu",
+    integration: str = "events",
+    keep: float = 0.05,
 ) -> AnalysisModel:
     """Train the surrogates and build the integration tensors and the binned baseline.
 
@@ -541,6 +594,14 @@ def train_analysis(
         Torch threads during the training (None: unchanged).
     device
         Training device (``"auto"``: a GPU when present).
+    integration
+        ``"events"``: keep the per-event tensors of the nominal reference sample;
+        ``"moments"``: keep their fourth-order moments (:mod:`unbinned.likelihood.moments`;
+        the fit's cost no longer grows with the reference sample, which can then be
+        made much larger than the data) and a ``keep`` fraction of the events (for
+        Asimov datasets).  The measured truncation error is in ``metadata``.
+    keep
+        Fraction of the reference events kept alongside the moments.
     """
     from unbinned.ml.surrogate import train_surrogate
 
@@ -560,21 +621,36 @@ def train_analysis(
         num_threads=num_threads,
         device=device,
     )
+    if integration not in ("events", "moments"):
+        raise ConfigError(f"integration={integration!r}; expected 'events' or 'moments'")
     ref = reference if reference is not None else source
     nominal = ref.nominal()
-    integration = event_tensors(surrogate, nominal)
-    if integration.sum_weights <= 0:
+    integ_events = event_tensors(surrogate, nominal)
+    if integ_events.sum_weights <= 0:
         raise DataError("the nominal simulation has zero total weight; check the weights")
-    model = AnalysisModel(spec, surrogate, integration, None, {})
+    integ: EventTensors | IntegrationMoments = integ_events
+    if integration == "moments":
+        acc = MomentAccumulator()
+        if surrogate.design is not None:
+            acc.set_test_points(surrogate.monomials(nu) for nu in surrogate.design.points)
+        step = 200_000
+        for start in range(0, integ_events.n_events, step):
+            rows = np.arange(start, min(start + step, integ_events.n_events))
+            acc.add(integ_events.select(rows), keep=keep, seed=seed)
+        integ = acc.result()
+    model = AnalysisModel(spec, surrogate, integ_events, None, {})
     templates = _templates(model, ref, bins) if bins else None
     meta = {
         "package_version": __version__,
         "seed": seed,
         "bins": bins,
-        "integration_events": integration.n_events,
+        "integration_events": integ_events.n_events,
+        "integration": integration,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return AnalysisModel(spec, surrogate, integration, templates, meta)
+    if isinstance(integ, IntegrationMoments):
+        meta["moments_max_rel_error"] = integ.max_rel_error
+    return AnalysisModel(spec, surrogate, integ, templates, meta)
 
 
 def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:

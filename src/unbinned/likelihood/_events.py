@@ -27,6 +27,7 @@ autodiff through the whole graph costs many more.  Exact: no finite differences.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -201,7 +202,7 @@ class EventSum:
 
 def normalised_terms(
     data: EventSum,
-    integ: EventSum,
+    integ: Any,
     s: torch.Tensor,
     f: torch.Tensor,
     md: MonomialDerivatives,

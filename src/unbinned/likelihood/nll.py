@@ -35,6 +35,7 @@ from unbinned.likelihood._events import (
     normalised_terms,
     per_process,
 )
+from unbinned.likelihood.moments import IntegrationMoments, MomentSum, series
 from unbinned.likelihood.priors import PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
@@ -91,12 +92,17 @@ class UnbinnedRegion:
     processes: tuple[str, ...]
     data: EventTensors
     nominal_yields: npt.NDArray[np.float64] | None = None
-    integration: EventTensors | None = None
+    integration: EventTensors | IntegrationMoments | None = None
     response: ResponseModel | None = None
     normalised: bool = False
 
     def __post_init__(self) -> None:
         p = len(self.processes)
+        if isinstance(self.integration, IntegrationMoments) and not self.normalised:
+            raise ConfigError(
+                f"region {self.name!r}: integration moments need normalised=True (the "
+                "plain integrated model needs the events themselves)"
+            )
         if self.normalised and self.integration is None:
             raise ConfigError(
                 f"region {self.name!r}: normalised=True needs integration tensors to normalise over"
@@ -118,7 +124,10 @@ class UnbinnedRegion:
                 f"region {self.name!r}: per-event response coefficients and a response model "
                 "must be given together"
             )
-        if self.integration is not None and (self.integration.delta is not None) != has_delta:
+        if (
+            isinstance(self.integration, EventTensors)
+            and (self.integration.delta is not None) != has_delta
+        ):
             raise ConfigError(
                 f"region {self.name!r}: integration tensors must have response coefficients "
                 "exactly when the data tensors do"
@@ -206,7 +215,10 @@ class _Compiled:
         self.delta = None if region.data.delta is None else per_process(t(region.data.delta))
         self.nominal = None if region.nominal_yields is None else t(region.nominal_yields)
         self.integ: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        if region.integration is not None:
+        self.moments: MomentSum | None = None
+        if isinstance(region.integration, IntegrationMoments):
+            self.moments = MomentSum(region.integration)
+        elif region.integration is not None:
             ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
             idelta = per_process(
                 None if region.integration.delta is None else t(region.integration.delta)
@@ -216,9 +228,14 @@ class _Compiled:
                 self.nominal = ic.sum(0)
                 self.integ = None
         self.data_sum = EventSum(self.c, self.delta, self.w)
-        self.integ_sum = None if self.integ is None else EventSum(*self.integ, None)
-        self.normalised = bool(region.normalised) and self.integ is not None
+        self.integ_sum: EventSum | MomentSum | None = (
+            None if self.integ is None else EventSum(*self.integ, None)
+        )
         self.s = None if self.integ is None else self.integ[0].sum(0)
+        if self.moments is not None:
+            self.integ_sum = self.moments
+            self.s = self.moments.tensors[0]
+        self.normalised = bool(region.normalised) and self.integ_sum is not None
 
     def rate_factors(self, theta: torch.Tensor) -> torch.Tensor:
         f = torch.ones(self.n_proc, dtype=_DTYPE)
@@ -244,9 +261,13 @@ class _Compiled:
 
     def _normalise(self, f: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """G_p = F_p s_p / I_p(φ) for a normalised region (F itself otherwise)."""
-        if not self.normalised or self.integ is None or self.integ[1] is None:
+        if not self.normalised:
             return f
         assert self.s is not None
+        if self.moments is not None:
+            return f * self.s / series(self.moments.tensors, phi, 0)[0]
+        if self.integ is None or self.integ[1] is None:
+            return f
         return f * self.s / _shaped(self.integ[0], self.integ[1], phi).sum(0)
 
     # -------------------------------------------------------- fast path (reduced coordinates)
@@ -311,7 +332,7 @@ class _Compiled:
                 None if h is None else 2.0 * h,
             )
         val, g, h = self.data_sum.evaluate(f, md, order)
-        if self.integ_sum is not None:
+        if isinstance(self.integ_sum, EventSum):
             v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
             val += v2
             g = None if g is None or g2 is None else g + g2
@@ -334,7 +355,7 @@ class _Compiled:
             assert self.nominal is not None
             lam = (f * self.nominal).sum()
             return 2.0 * (lam - self.observed * torch.log(lam))
-        if self.integ is not None and self.normalised:
+        if self.integ_sum is not None and self.normalised:
             assert self.s is not None
             assert phi is not None
             expected = (f * self.s).sum()
@@ -592,6 +613,13 @@ class Likelihood:
                     "(a nominal simulation sample); build the region with integration="
                 )
             integ = reg.integration
+            if isinstance(integ, IntegrationMoments):
+                if integ.sample is None:
+                    raise ConfigError(
+                        f"region {reg.name!r}: an Asimov dataset needs integration events; "
+                        "these moments were accumulated without a sample (keep > 0)"
+                    )
+                integ = integ.sample
             with torch.no_grad():
                 c = torch.as_tensor(integ.fractions, dtype=_DTYPE)
                 d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unbinned.likelihood.moments import IntegrationMoments
 from unbinned.likelihood.nll import UnbinnedRegion
 from unbinned.likelihood.tensors import EventTensors, ShapeParameter
 
@@ -100,13 +101,15 @@ def surrogate_region(
         surrogate's nominal yields.
     """
 
-    def tensors_of(events: Any) -> EventTensors:
-        if isinstance(events, EventTensors):
+    def tensors_of(events: Any) -> Any:
+        if isinstance(events, (EventTensors, IntegrationMoments)):
             return events
         return event_tensors(surrogate, events, batch_size=batch_size)
 
     tensors = tensors_of(data)
     integ = None if integration is None else tensors_of(integration)
+    if isinstance(tensors, IntegrationMoments):
+        raise TypeError("the data must be events or EventTensors, not integration moments")
     has_shape = len(surrogate.nuisances) > 0
     return UnbinnedRegion(
         name or surrogate.region.name,
@@ -115,4 +118,5 @@ def surrogate_region(
         nominal_yields=np.array([surrogate.nominal_yields[p] for p in surrogate.processes]),
         integration=integ,
         response=SurrogateResponse(surrogate) if has_shape else None,
+        normalised=isinstance(integ, IntegrationMoments) and has_shape,
     )
