@@ -59,6 +59,12 @@ def main() -> None:
     parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
     parser.add_argument("--work-dir", default="benchmarks/.cache/coverage")
     parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument(
+        "--integration-mode",
+        choices=("events", "moments"),
+        default="moments",
+        help="keep the integration sample as events or as its moments",
+    )
     args = parser.parse_args()
     if args.quick:
         args.toys, args.train_events = min(args.toys, 40), 30_000
@@ -76,7 +82,7 @@ def main() -> None:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     tag = (f"tr{args.train_events}_in{args.integration_events}_te{args.test_events}"
-           f"_ep{args.epochs}_b{args.bins}")  # fmt: skip
+           f"_ep{args.epochs}_b{args.bins}_{args.integration_mode}")  # fmt: skip
     analysis_dir = work / f"analysis_{tag}"
     test_path = work / f"test_{args.test_events}.parquet"
     t0 = time.perf_counter()
@@ -92,7 +98,7 @@ def main() -> None:
         model = train_analysis(
             HTauTauSource(train, seed=101), reference=HTauTauSource(integ, seed=102),
             surrogate_config=cfg, bins=args.bins, seed=0, progress=True, num_threads=1,
-            checkpoint_dir=work / f"checkpoints_{tag}",
+            checkpoint_dir=work / f"checkpoints_{tag}", integration=args.integration_mode,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
         del train, integ
@@ -106,6 +112,7 @@ def main() -> None:
             test.to_parquet(tmp)
     analysis = AnalysisModel.load(analysis_dir)
     integration_events = analysis.integration.n_events
+    moments_error = getattr(analysis.integration, "max_rel_error", None)
     task = functools.partial(
         htautau_toy_task,
         analysis=str(analysis_dir),
@@ -123,26 +130,29 @@ def main() -> None:
         executor.close()
     toys_s = time.perf_counter() - t1
     summary = study.summary()
-    rows = [r for r in study.rows if r.get("error") is None]
     import numpy as np
 
     from unbinned.challenge import challenge_score
 
-    b_ok = [r for r in rows if r.get("binned_valid")]
-    b_mu = np.array([r["mu_true"] for r in b_ok])
-    b_lo = np.array([r["binned_p16"] for r in b_ok])
-    b_hi = np.array([r["binned_p84"] for r in b_ok])
-    b_cov = float(np.mean((b_lo <= b_mu) & (b_mu <= b_hi))) if b_ok else float("nan")
-    b_width = float(np.mean(b_hi - b_lo)) if b_ok else float("nan")
-    b_score = challenge_score(b_mu, b_lo, b_hi).score if b_ok else float("nan")
-    data_events = float(np.mean([r["n_events"] for r in rows])) if rows else float("nan")
+    frame = study.rows
+    ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
+    b_ok = ok[ok["binned_valid"].fillna(False).astype(bool)] if "binned_valid" in ok else ok[:0]
+    b_mu = b_ok["mu_true"].to_numpy(float) if len(b_ok) else np.zeros(0)
+    b_lo = b_ok["binned_p16"].to_numpy(float) if len(b_ok) else np.zeros(0)
+    b_hi = b_ok["binned_p84"].to_numpy(float) if len(b_ok) else np.zeros(0)
+    has_b = len(b_ok) > 0
+    b_cov = float(np.mean((b_lo <= b_mu) & (b_mu <= b_hi))) if has_b else float("nan")
+    b_width = float(np.mean(b_hi - b_lo)) if has_b else float("nan")
+    b_score = challenge_score(b_mu, b_lo, b_hi).score if has_b else float("nan")
+    rows = len(ok)
+    data_events = float(ok["n_events"].mean()) if rows else float("nan")
     out = {
         "coverage": round(summary.coverage, 4),
         "coverage_error": round(summary.coverage_error, 4),
         "coverage_binned": round(b_cov, 4),
         "mean_width_unbinned": round(summary.mean_width, 4),
         "mean_width_binned": round(b_width, 4),
-        "width_ratio": round(summary.mean_width / b_width, 4) if b_ok else None,
+        "width_ratio": round(summary.mean_width / b_width, 4) if has_b else None,
         "score": None if summary.score is None else round(summary.score.score, 4),
         "score_binned": round(b_score, 4),
         "bias": round(summary.bias, 4),
@@ -156,6 +166,8 @@ def main() -> None:
         "data_events_mean": round(data_events),
         "integration_events": integration_events,
         "integration_over_data": round(integration_events / data_events, 2) if rows else None,
+        "integration_mode": args.integration_mode,
+        "moments_max_rel_error": moments_error,
         "train_events_per_process": args.train_events,
         "train_s": round(train_s, 1),
         "toys_s": round(toys_s, 1),
