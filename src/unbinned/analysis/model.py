@@ -29,7 +29,6 @@ Never pickle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -55,6 +54,7 @@ from unbinned.likelihood.moments import IntegrationMoments, MomentAccumulator
 from unbinned.likelihood.nll import Likelihood, UnbinnedRegion
 from unbinned.likelihood.surrogate import event_tensors, surrogate_region
 from unbinned.likelihood.tensors import EventTensors
+from unbinned.ml.serialization import _sha256_file
 from unbinned.model.spec import ModelSpec
 
 __all__ = ["AnalysisModel", "Measurement", "train_analysis"]
@@ -417,7 +417,9 @@ class AnalysisModel:
                     k: list(v) for k, v in self.templates.variation_points.items()
                 },
             },
-            "sha256": {name: _sha256(path / name) for name in ("spec.yaml", "tensors.safetensors")},
+            "sha256": {
+                name: _sha256_file(path / name) for name in ("spec.yaml", "tensors.safetensors")
+            },
         }
         atomic_write_text(path / "analysis.json", json.dumps(content, indent=2))
         return path
@@ -451,7 +453,7 @@ class AnalysisModel:
             file = path / name
             if not file.is_file():
                 raise ModelFileError(f"{file} is missing from the analysis directory")
-            if _sha256(file) != digest:
+            if _sha256_file(file) != digest:
                 raise ModelFileError(
                     f"{file} does not match its recorded SHA-256: the file was modified or "
                     "damaged; retrain or restore it"
@@ -507,14 +509,6 @@ class AnalysisModel:
             points = {k: (float(v[0]), float(v[1])) for k, v in tinfo["variation_points"].items()}
             templates = Templates(tuple(regions), shape, points)
         return cls(spec, surrogate, integration, templates, dict(content.get("metadata", {})))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _measure(

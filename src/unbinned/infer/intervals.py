@@ -36,7 +36,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from unbinned.exceptions import ConfigError, FitError
-from unbinned.infer.mle import FitResult, Fittable, _limits, conditional_fit, fit
+from unbinned.infer.mle import FitResult, Fittable, _box, _limits, conditional_fit, fit
 
 __all__ = [
     "Interval",
@@ -291,8 +291,7 @@ def _edge(
     except np.linalg.LinAlgError:
         return None
     limits = _limits(lik)
-    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
-    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
+    lo, hi = _box(limits, names)
     lo[k], hi[k] = max(lo[k], bounds[0]), min(hi[k], bounds[1])
     others = [j for j in range(len(floating)) if j != kk]
     x = best.x.copy()

@@ -364,8 +364,7 @@ def _polish(
     the Hessian is not recomputed after the last step (for a final polish whose
     step is tiny): the covariance is then the one at the starting point.
     """
-    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
-    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
+    lo, hi = _box(limits, names)
     q, g, h = _evaluate2(lik, x)
     nfcn = 1
     idx = np.array(floating)
@@ -409,6 +408,15 @@ def _polish(
     else:
         cov[np.ix_(idx, idx)] = math.nan
     return _Polished(x, float(q), cov, posdef, nfcn)
+
+
+def _box(
+    limits: Mapping[str, tuple[float, float] | None], names: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Lower and upper bounds as arrays in parameter order (±inf where unbounded)."""
+    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names], dtype=np.float64)
+    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names], dtype=np.float64)
+    return lo, hi
 
 
 def _evaluate2(
@@ -467,8 +475,7 @@ def _chord(
     inv = _inverse_hessian(h[np.ix_(idx, idx)])
     if inv is None:
         return _polish(lik, x, floating, limits, names, max_steps=8)
-    lo = np.array([(limits.get(n) or (-math.inf, math.inf))[0] for n in names])
-    hi = np.array([(limits.get(n) or (-math.inf, math.inf))[1] for n in names])
+    lo, hi = _box(limits, names)
     nfcn = 1
     refresh = False  # evaluate the next point with its exact Hessian (slow contraction)
     edm_before = math.inf
