@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from unbinned._version import __version__
-from unbinned.cli import _sim
+from unbinned.cli import _sim, _workflow
 from unbinned.exceptions import UnbinnedError
 
 __all__ = ["main"]
@@ -21,6 +21,7 @@ EXIT_USAGE = 2
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _sim.add_commands,
+    _workflow.add_commands,
 )
 
 

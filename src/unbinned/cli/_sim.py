@@ -1,4 +1,4 @@
-"""``unbinned simulate``, ``unbinned pseudo-experiment`` and the provisional ``demo``."""
+"""``unbinned simulate`` (options, or a workflow config) and ``unbinned pseudo-experiment``."""
 
 from __future__ import annotations
 
@@ -31,14 +31,23 @@ def _finite(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative" if minimum == 0 else f">= {minimum}"
+        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def _count(text: str) -> int:
+    return _integer(text, 0)
 
 
 def _out_path(text: str) -> Path:
@@ -103,8 +112,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             "are applied; --raw writes the sample before them, as the challenge stores it."
         ),
     )
+    p.add_argument(
+        "config",
+        nargs="?",
+        type=_in_path,
+        help="an analysis config (YAML): run its simulate step instead (see `unbinned init`)",
+    )
     _add_sample_options(p)
-    p.add_argument("--out", type=_out_path, required=True, help="output .parquet file")
+    p.add_argument(
+        "--out", help="output .parquet file; with a config, the output folder (default: its own)"
+    )
     p.add_argument("--raw", action="store_true", help="write the raw sample (no systematics)")
     p.add_argument("--truth", action="store_true", help="add generator-level gen_* columns")
     _add_nuisance_options(p)
@@ -131,11 +148,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="draw the nuisances from the challenge priors (seeded)",
     )
     p.set_defaults(func=_cmd_pseudo)
-
-    p = sub.add_parser("demo", help="run the end-to-end demonstration")
-    p.add_argument("--quick", action="store_true", help="a small, fast version")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_demo)
 
 
 def _simulate(args: argparse.Namespace) -> Any:
@@ -184,6 +196,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from unbinned.sim.systematics import apply_systematics
 
+    if args.config is not None:
+        return _simulate_config(args)
+    if args.out is None:
+        raise ValueError(
+            "give --out FILE.parquet, or an analysis config (unbinned simulate CONFIG)"
+        )
+    try:
+        args.out = _out_path(args.out)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+
     nuis = _nuisances(args)
     frame = _simulate(args)
     if not args.raw:
@@ -225,22 +248,16 @@ def _cmd_pseudo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from unbinned.sim.htautau import simulate
-    from unbinned.sim.pseudo import pseudo_experiment
-    from unbinned.sim.systematics import Nuisances, apply_systematics
+def _simulate_config(args: argparse.Namespace) -> int:
+    from unbinned.workflow import Analysis, load_config
 
-    n = 20_000 if args.quick else 200_000
-    print(f"[1/3] simulating {n} raw events per process ...", file=sys.stderr)
-    raw = simulate(n, seed=args.seed, progress=True)
-    print("[2/3] applying the nominal systematics and a +3 sigma tes shift ...", file=sys.stderr)
-    nominal = _to_events(apply_systematics(raw, Nuisances(), seed=args.seed))
-    shifted = _to_events(apply_systematics(raw, Nuisances(tes=1.03), seed=args.seed))
-    print("nominal selection:")
-    print(nominal.summary())
-    print("tes = 1.03:")
-    print(shifted.summary())
-    print("[3/3] drawing a pseudo-experiment at mu = 1 with nuisances from the priors ...")
-    pe = pseudo_experiment(raw, mu=1.0, draw_nuisances=True, seed=args.seed)
-    print(pe)
+    cfg = load_config(args.config)
+    analysis = Analysis(cfg, output=None if args.out is None else Path(args.out))
+    rec = analysis.simulate().record
+    if args.json:
+        print(json.dumps(rec.to_dict()))
+    else:
+        print(f"simulate: outputs in {analysis.workspace.step_dir('simulate')}")
+        for k, v in rec.info.items():
+            print(f"  {k}: {v}")
     return 0

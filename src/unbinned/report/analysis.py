@@ -1,0 +1,389 @@
+"""Assemble the report of a finished analysis from its step outputs.
+
+:func:`build_report` reads the outputs of the ``fit``, ``scan``, ``toys`` and
+``validate`` steps, draws the plots (:mod:`unbinned.plot`), and writes
+``report.html`` (plots embedded) and ``summary.json`` (every number on the page,
+under the key the page's ``data-key`` attributes name) plus the plots as PNG files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unbinned._version import __version__
+from unbinned.report.html import Cell, Figure, Section, Table, figure_png, write_report
+
+__all__ = ["build_report", "result_rows"]
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def result_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(dataset, method, key prefix) of each measurement in the summary's ``results``."""
+    rows = []
+    for ds in ("asimov", "observed"):
+        for method in ("unbinned", "binned"):
+            if summary["results"][ds].get(method):
+                rows.append((ds, method, f"results.{ds}.{method}"))
+    return rows
+
+
+def _pct(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or not math.isfinite(a) or not math.isfinite(b):
+        return None
+    return 100.0 * (1.0 - a / b)
+
+
+def _png(draw: Any, **subplots: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    from unbinned.plot import style
+
+    with style():
+        fig, ax = plt.subplots(**subplots)
+        draw(ax)
+        fig.tight_layout()
+        return figure_png(fig)
+
+
+def _results_section(summary: dict[str, Any], scan: Any) -> Section:
+    from unbinned.infer import ProfileScan
+    from unbinned.plot import plot_scan
+
+    poi = summary["poi"]
+    rows: list[list[Cell | str]] = []
+    for ds, method, k in result_rows(summary):
+        rows.append([
+            "Asimov (expected)" if ds == "asimov" else "observed",
+            method,
+            Cell(key=f"{k}.value"), Cell(key=f"{k}.err_lo"), Cell(key=f"{k}.err_hi"),
+            Cell(key=f"{k}.lo"), Cell(key=f"{k}.hi"), Cell(key=f"{k}.valid"),
+        ])  # fmt: skip
+    tables = [
+        Table(
+            f"Best fit and 68 % profile-likelihood interval of {poi}",
+            ["dataset", "method", f"{poi} best fit", "−σ", "+σ", "68 % low", "68 % high", "valid"],
+            rows,
+        )
+    ]
+    cmp_rows: list[list[Cell | str]] = [
+        [ds, Cell(key=f"comparison.{ds}.unbinned_width"), Cell(key=f"comparison.{ds}.binned_width"),
+         Cell(key=f"comparison.{ds}.gain_percent")]
+        for ds in summary["comparison"]
+    ]  # fmt: skip
+    if cmp_rows:
+        tables.append(
+            Table(
+                "Unbinned against binned: width of the 68 % interval",
+                ["dataset", "unbinned", "binned", "unbinned narrower by (%)"],
+                cmp_rows,
+            )
+        )
+    truth = summary["results"].get("truth")
+    if truth:
+        tables.append(
+            Table(
+                "True parameter values of the pseudo-experiment",
+                ["parameter", "true value"],
+                [[n, Cell(key=f"results.truth.{n}")] for n in truth],
+            )
+        )
+    figures = []
+    if scan:
+        scans = {
+            m: ProfileScan(
+                poi,
+                np.asarray(scan[m]["values"]),
+                np.asarray(scan[m]["delta_q"]),
+                np.asarray(scan[m]["valid"], dtype=bool),
+                scan[m]["best"],
+            )
+            for m in ("unbinned", "binned")
+            if m in scan
+        }
+        figures.append(
+            Figure(
+                "scan",
+                f"Profile-likelihood scan of {poi} on the observed data, unbinned and binned, "
+                "with the 68 % and 95 % lines",
+                _png(lambda ax: plot_scan(scans, ax=ax)),
+            )
+        )
+    text = (
+        "The unbinned likelihood uses every event's learned density ratio; the binned "
+        "baseline histograms the classifier's signal fraction with the same nuisances."
+    )
+    return Section("Result", text, tables, figures)
+
+
+def _fisher_section(summary: dict[str, Any], fisher: Mapping[str, Any]) -> Section:
+    from unbinned.infer import FisherResult
+    from unbinned.plot import plot_fisher_comparison
+
+    poi = summary["poi"]
+    rows: list[list[Cell | str]] = [
+        [m, Cell(key=f"fisher.{m}.sigma_stat"), Cell(key=f"fisher.{m}.sigma")]
+        for m in summary["fisher"]
+    ]
+    res = {
+        m: FisherResult(
+            tuple(f["parameter_names"]),
+            tuple(f["floating"]),
+            np.asarray(f["information"], dtype=np.float64),
+            dict(f["point"]),
+        )
+        for m, f in fisher.items()
+    }
+    fig = Figure(
+        "fisher",
+        f"Expected uncertainty of {poi} from the Fisher information on the Asimov dataset",
+        _png(lambda ax: plot_fisher_comparison(res, poi, ax=ax)),
+    )
+    table = Table(
+        f"Expected σ({poi}) from the Fisher information (Asimov)",
+        ["method", "nuisances fixed", "nuisances profiled"],
+        rows,
+    )
+    return Section("Expected precision", "", [table], [fig])
+
+
+def _nuisance_section(summary: dict[str, Any]) -> Section | None:
+    from unbinned.infer import Impact, Pull
+    from unbinned.plot import plot_impacts, plot_pulls
+
+    pulls = summary["pulls"]
+    imps = summary["impacts"]
+    if not pulls and not imps:
+        return None
+    tables = []
+    figures = []
+    if pulls:
+        tables.append(
+            Table(
+                "Pulls (θ̂ − θ₀)/σ_prior and constraints σ_post/σ_prior",
+                ["nuisance", "pull", "constraint"],
+                [[p["nuisance"], Cell(key=f"pulls.{i}.pull"), Cell(key=f"pulls.{i}.constraint")]
+                 for i, p in enumerate(pulls)],
+            )
+        )  # fmt: skip
+        objs = [Pull(p["nuisance"], p["pull"], p["constraint"]) for p in pulls]
+        figures.append(
+            Figure(
+                "pulls", "Nuisance pulls and constraints", _png(lambda ax: plot_pulls(objs, ax=ax))
+            )
+        )
+    if imps:
+        nan = math.nan
+        objs_i = [
+            Impact(i["nuisance"], i["up"] if i["up"] is not None else nan,
+                   i["down"] if i["down"] is not None else nan,
+                   i["prefit_up"] if i["prefit_up"] is not None else nan,
+                   i["prefit_down"] if i["prefit_down"] is not None else nan)
+            for i in imps
+        ]  # fmt: skip
+        tables.append(
+            Table(
+                f"Impacts on {summary['poi']} (post-fit ±1σ)",
+                ["nuisance", "+1σ", "−1σ"],
+                [[i["nuisance"], Cell(key=f"impacts.{k}.up"), Cell(key=f"impacts.{k}.down")]
+                 for k, i in enumerate(imps)],
+            )
+        )  # fmt: skip
+        figures.append(
+            Figure(
+                "impacts",
+                "Impact ranking of the nuisances",
+                _png(lambda ax: plot_impacts(objs_i, ax=ax, poi=summary["poi"])),
+            )
+        )
+    return Section("Nuisance parameters", "", tables, figures)
+
+
+def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
+    from unbinned.plot import plot_coverage, plot_mu_hat_vs_mu
+
+    t = summary.get("toys")
+    if not t:
+        return None
+    keys = [
+        ("pseudo-experiments", "n"), ("valid", "n_valid"), ("failed", "n_failed"),
+        ("coverage of the 68 % interval", "coverage"), ("± (binomial)", "coverage_error"),
+        ("bias of μ̂", "bias"), ("± (bias)", "bias_error"), ("pull mean", "pull_mean"),
+        ("pull width", "pull_width"), ("mean interval width", "mean_width"),
+    ]  # fmt: skip
+    binned = t.get("binned")
+    rows: list[list[Cell | str]] = []
+    for label, k in keys:
+        if k in t:
+            rows.append([label, Cell(key=f"toys.{k}")])
+            if binned:
+                rows[-1].append(Cell(key=f"toys.binned.{k}"))
+    table = Table(
+        "Pseudo-experiment study",
+        ["quantity", "unbinned"] + (["binned"] if binned else []),
+        rows,
+    )
+    figures = []
+    if toy_rows is not None and t.get("n_valid"):
+        figures.append(
+            Figure("mu_hat_vs_mu", "μ̂ and its 68 % interval against the true μ",
+                   _png(lambda ax: plot_mu_hat_vs_mu(toy_rows, ax=ax)))
+        )  # fmt: skip
+        figures.append(
+            Figure("coverage", "Coverage of the 68 % intervals in bins of the true μ",
+                   _png(lambda ax: plot_coverage(toy_rows, ax=ax)))
+        )  # fmt: skip
+    return Section("Pseudo-experiments", "", [table], figures)
+
+
+def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Section | None:
+    from unbinned.ml.diagnostics import ReliabilityDiagram
+    from unbinned.plot import plot_calibration, plot_reweighting
+
+    if not diag:
+        return None
+    rel = diag["reliability"]
+    arr = {k: np.asarray(rel[k]) for k in ("predicted", "observed", "observed_error", "bin_weight")}
+    diagram = ReliabilityDiagram(
+        tuple(rel["processes"]), **arr, calibration_error=dict(rel["calibration_error"])
+    )
+    figures = [
+        Figure("calibration", "Classifier calibration on held-out nominal simulation",
+               _png(lambda ax: plot_calibration(diagram, ax=ax)))
+    ]  # fmt: skip
+    tables = [
+        Table(
+            "Calibration error (weight-averaged |predicted − observed|)",
+            ["process", "calibration error"],
+            [[p, Cell(key=f"validation.calibration_error.{p}")] for p in rel["processes"]],
+        )
+    ]
+    closure = diag["closure"]
+    if closure:
+        tables.append(
+            Table(
+                "Reweighting closure: χ²/ndf of nominal × R against varied simulation",
+                ["process", "nuisance", "value", "feature", "χ²/ndf"],
+                [[c["process"], c["nuisance"], Cell(key=f"validation.closure.{i}.value"),
+                  c["feature"], Cell(key=f"validation.closure.{i}.chi2_ndf")]
+                 for i, c in enumerate(closure)],
+            )
+        )  # fmt: skip
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for c in closure:
+            groups.setdefault((c["process"], c["nuisance"]), []).append(c)
+        shown = list(dict.fromkeys(c["process"] for c in closure))[:2]
+        for (proc, nuis), entries in groups.items():
+            if proc not in shown:
+                continue
+
+            def draw(axes: Any, entries: list[dict[str, Any]] = entries) -> None:
+                for ax, c in zip(np.atleast_1d(axes), entries, strict=False):
+                    plot_reweighting(
+                        c["edges"], c["nominal"], c["varied"], c["reweighted"],
+                        varied_error=c["varied_error"], feature=c["feature"],
+                        label=f"{c['nuisance']} = {c['value']:.4g}", ax=ax,
+                    )  # fmt: skip
+
+            figures.append(
+                Figure(
+                    f"closure-{proc}-{nuis}",
+                    f"{proc}: nominal and varied ({nuis}) distributions with the learned "
+                    "reweighting overlaid",
+                    _png(draw, ncols=len(entries), figsize=(5.0 * len(entries), 4.2)),
+                )
+            )
+    return Section("Surrogate validation", "", tables, figures)
+
+
+def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -> tuple[Path, Path]:
+    """Write the report of a finished :class:`~unbinned.workflow.Analysis` into ``directory``.
+
+    Returns
+    -------
+    tuple of Path
+        ``report.html`` and ``summary.json``.
+    """
+    import pandas as pd
+
+    ws = analysis.workspace
+    cfg = analysis.config
+    fit = analysis.fit_result()
+    scan = _read(ws.step_dir("scan") / "scan.json")
+    toys = _read(ws.step_dir("toys") / "summary.json") or None
+    toy_rows_path = ws.step_dir("toys") / "toys.jsonl"
+    toy_rows = (
+        pd.read_json(toy_rows_path, lines=True)
+        if toy_rows_path.is_file() and toy_rows_path.stat().st_size
+        else None
+    )
+    diag = _read(ws.step_dir("validate") / "diagnostics.json")
+    comparison = {}
+    for ds in ("asimov", "observed"):
+        u, b = fit[ds]["unbinned"], fit[ds]["binned"]
+        if u and b:
+            comparison[ds] = {
+                "unbinned_width": u["width"],
+                "binned_width": b["width"],
+                "gain_percent": _pct(u["width"], b["width"]),
+            }
+    summary: dict[str, Any] = {
+        "name": cfg.name,
+        "title": cfg.report.title or f"unbinned analysis: {cfg.name}",
+        "unbinned_version": __version__,
+        "poi": fit["poi"],
+        "n_observed": fit["n_observed"],
+        "results": {
+            "asimov": fit["asimov"],
+            "observed": fit["observed"],
+            "truth": fit["truth"],
+            "asimov_point": fit["asimov_point"],
+        },
+        "comparison": comparison,
+        "fisher": {
+            m: {"sigma": f["sigma"], "sigma_stat": f["sigma_stat"]}
+            for m, f in fit["fisher"].items()
+        },
+        "pulls": fit["pulls"],
+        "impacts": fit["impacts"],
+        "toys": toys,
+        "validation": {
+            "calibration_error": (diag or {}).get("reliability", {}).get("calibration_error"),
+            "closure": [
+                {k: c[k] for k in ("process", "nuisance", "value", "feature", "chi2_ndf")}
+                for c in (diag or {}).get("closure", [])
+            ],
+        },
+        "steps_seconds": dict(seconds),
+        "config": cfg.model_dump(mode="json"),
+    }
+    sections = [_results_section(summary, scan), _fisher_section(summary, fit["fisher"])]
+    for s in (
+        _nuisance_section(summary),
+        _toys_section(summary, toy_rows),
+        _validation_section(summary, diag or {}),
+    ):
+        if s is not None:
+            sections.append(s)
+    sections.append(
+        Section(
+            "Run",
+            f"Output folder {ws.root}; unbinned {__version__}.",
+            [Table("Wall time of the steps (s)", ["step", "seconds"],
+                   [[s, Cell(key=f"steps_seconds.{s}")] for s in seconds])],
+        )
+    )  # fmt: skip
+    plots = directory / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    for s in sections:
+        for f in s.figures:
+            (plots / f"{f.name}.png").write_bytes(f.png)
+    return write_report(directory, summary["title"], sections, summary, meta=f"config: {cfg.name}")

@@ -1,0 +1,476 @@
+r"""The analysis configuration: one YAML file describes a whole analysis.
+
+Sections (every key is checked; an unknown or mistyped key is an error that names
+it and the keys expected there)::
+
+    name: htautau-challenge          # a label for the report
+    output: htautau-output           # output folder (relative to the config file)
+    seed: 0                          # base seed of every step
+    data:                            # where nominal and varied simulation come from
+      kind: simulator                # simulator | parquet | root | oracle | toy
+      events_per_process: 200000
+    model: challenge                 # a preset name, or a full model declaration
+    training: {...}                  # surrogate networks and the variation design
+    binned: {bins: 10}               # the binned baseline
+    inference: {...}                 # Asimov point, pseudo-experiment, scan, toys
+    report: {title: ...}
+
+``model`` is either the name of a preset (``challenge``: the H→ττ challenge model,
+see :func:`unbinned.analysis.challenge_spec`) or a declaration in the form of
+:class:`unbinned.model.ModelSpec` (``pois``, ``nuisances`` with their priors,
+``processes`` with their rate modifiers, ``regions``).
+
+Examples
+--------
+>>> cfg = AnalysisConfig.from_yaml_string("data: {kind: toy}\\nmodel: challenge")
+>>> cfg.data.kind, cfg.training.design.steps
+('toy', (1.0, 2.0, 3.0))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from unbinned.exceptions import ConfigError
+from unbinned.model.spec import ModelSpec
+
+__all__ = [
+    "PRESETS",
+    "AnalysisConfig",
+    "BinnedSettings",
+    "DataFiles",
+    "DesignSettings",
+    "InferenceSettings",
+    "NetworkSettings",
+    "OracleData",
+    "PseudoExperimentSettings",
+    "ReportSettings",
+    "ScanSettings",
+    "SimulatorData",
+    "ToyData",
+    "ToySettings",
+    "TrainingSettings",
+    "load_config",
+    "section_digest",
+]
+
+PRESETS = ("challenge",)
+"""Names accepted for ``model:`` instead of a declaration."""
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- data
+class SimulatorData(_Strict):
+    """The built-in H→ττ simulator (:func:`unbinned.sim.htautau.simulate`).
+
+    ``events_per_process`` raw events per process are simulated for training and
+    as many again (``test_events_per_process``), with another seed, as the large
+    weighted sample pseudo-experiments are drawn from; ``reference_events_per_process``
+    (default 4 × ``events_per_process``), with a third seed, is the nominal sample the
+    learned densities are integrated over and the binned templates are filled from.
+    Its Monte-Carlo statistics must far exceed the data's: μ̂ fluctuates with it by
+    about √(data events / reference events) standard deviations, the same for every
+    pseudo-experiment.
+    """
+
+    kind: Literal["simulator"]
+    events_per_process: PositiveInt = 200_000
+    test_events_per_process: PositiveInt | None = None
+    reference_events_per_process: PositiveInt | None = None
+    luminosity: PositiveFloat = 10.0
+
+
+class DataFiles(_Strict):
+    """Challenge-format files (weighted, before the 26 GeV re-selection).
+
+    ``train`` is the training sample; ``test`` the sample pseudo-experiments are
+    drawn from (default: ``train``); ``observed`` an unweighted dataset to measure
+    instead of a pseudo-experiment.  Relative paths are relative to the config file.
+    ``tree`` names the TTree of ROOT files.
+    """
+
+    kind: Literal["parquet", "root"]
+    train: Path
+    test: Path | None = None
+    observed: Path | None = None
+    tree: str = "tree"
+
+
+class OracleData(_Strict):
+    """An analytic oracle model (:mod:`unbinned.sim.oracle`) as the simulation."""
+
+    kind: Literal["oracle"]
+    model: Literal["resonance"] = "resonance"
+    events_per_process: PositiveInt = 20_000
+    mode: Literal["vary", "reweight"] = "vary"
+
+
+class ToyData(_Strict):
+    """The two-feature Gaussian toy (:class:`unbinned.ml.GaussianToySource`), for tests."""
+
+    kind: Literal["toy"]
+    events_per_process: Annotated[int, Field(ge=10)] = 2000
+
+
+DataSettings = Annotated[
+    SimulatorData | DataFiles | OracleData | ToyData, Field(discriminator="kind")
+]
+
+
+# ---------------------------------------------------------------------------- training
+class NetworkSettings(_Strict):
+    """Hyper-parameters of one network (:class:`unbinned.ml.TrainConfig`).
+
+    Unset keys keep the library defaults.
+    """
+
+    hidden: tuple[PositiveInt, ...] | None = None
+    activation: str | None = None
+    epochs: PositiveInt | None = None
+    batch_size: PositiveInt | None = None
+    learning_rate: PositiveFloat | None = None
+    final_lr_factor: Annotated[float, Field(gt=0, le=1)] | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    patience: PositiveInt | None = None
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The keys that are set."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class DesignSettings(_Strict):
+    """The variation design (:func:`unbinned.ml.default_design`).
+
+    Training points at ±steps σ on each axis, pairs of axes at (±l, ±l) for l in
+    ``mixed``, optionally every corner.
+    """
+
+    steps: tuple[PositiveFloat, ...] = (1.0, 2.0, 3.0)
+    mixed: tuple[PositiveFloat, ...] = (1.0,)
+    corners: bool | None = None
+
+
+class TrainingSettings(_Strict):
+    """The surrogates: classifier, response networks, variation design."""
+
+    classifier: NetworkSettings = NetworkSettings()
+    response: NetworkSettings = NetworkSettings()
+    calibration_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    max_events_per_point: PositiveInt | None = 60_000
+    design: DesignSettings = DesignSettings()
+    device: str | None = None
+    threads: PositiveInt | None = 1
+    integration: Literal["events", "moments"] = "moments"
+
+
+class BinnedSettings(_Strict):
+    """The binned baseline: number of bins of the classifier score."""
+
+    bins: Annotated[int, Field(ge=2)] = 10
+
+
+# ---------------------------------------------------------------------------- inference
+class PseudoExperimentSettings(_Strict):
+    """The pseudo-experiment that ``fit`` measures (unless ``data.observed`` is given).
+
+    Either ``draw_nuisances: true`` (values from the priors) or explicit ``nuisances``
+    (physical values by name; missing ones nominal).
+    """
+
+    mu: Annotated[float, Field(ge=0)] = 1.0
+    seed: Annotated[int, Field(ge=0)] = 7
+    draw_nuisances: bool = False
+    nuisances: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> PseudoExperimentSettings:
+        if self.draw_nuisances and self.nuisances:
+            raise ValueError("give either draw_nuisances: true or explicit nuisances, not both")
+        return self
+
+
+class ScanSettings(_Strict):
+    """The profile-likelihood scan of the POI.
+
+    ``points`` values over ``range`` (default: from the lowest to the highest of the
+    unbinned and binned best fits ± ``width`` times their larger 68 % error).
+    """
+
+    points: Annotated[int, Field(ge=3, le=401)] = 21
+    range: tuple[float, float] | None = None
+    width: PositiveFloat = 2.5
+
+    @model_validator(mode="after")
+    def _check(self) -> ScanSettings:
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range {list(self.range)} is empty; expected [low, high], low < high")
+        return self
+
+
+class ToySettings(_Strict):
+    """The pseudo-experiment study: ``n`` toys with seeds ``first_seed, first_seed + 1, ...``.
+
+    ``mu: null`` draws the true μ of each toy uniformly in ``mu_range`` (the challenge's
+    U(0.1, 3)); the nuisances are drawn from their priors unless ``draw_nuisances`` is
+    false.  ``executor``: ``serial``, ``processes`` or ``dask`` (``scheduler:
+    tcp://HOST:PORT`` for an existing Dask cluster); ``workers`` worker processes.
+    """
+
+    n: Annotated[int, Field(ge=0)] = 20
+    first_seed: Annotated[int, Field(ge=0)] = 1000
+    mu: Annotated[float, Field(ge=0)] | None = None
+    mu_range: tuple[float, float] = (0.1, 3.0)
+    draw_nuisances: bool = True
+    binned: bool = False
+    executor: Literal["serial", "processes", "dask"] = "serial"
+    workers: PositiveInt | None = None
+    scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ToySettings:
+        lo, hi = self.mu_range
+        if not 0 <= lo < hi:
+            raise ValueError(f"mu_range {[lo, hi]} must satisfy 0 <= low < high")
+        if self.scheduler is not None:
+            if self.executor != "dask":
+                raise ValueError(f"scheduler {self.scheduler!r} needs executor: dask")
+            if not self.scheduler.startswith("tcp://"):
+                raise ValueError(f"scheduler {self.scheduler!r} must look like tcp://HOST:PORT")
+        return self
+
+
+class InferenceSettings(_Strict):
+    """Fits, intervals, scans, impacts and the toy study.
+
+    ``asimov`` holds the parameter values of the Asimov dataset (missing ones: POI
+    init and nuisance nominal); ``interval`` the method of the 68 % intervals.
+    """
+
+    poi: str | None = None
+    interval: Literal["scan", "minos"] = "scan"
+    asimov: dict[str, float] = {}
+    pseudo_experiment: PseudoExperimentSettings = PseudoExperimentSettings()
+    scan: ScanSettings = ScanSettings()
+    impacts: bool = True
+    toys: ToySettings = ToySettings()
+
+
+class ReportSettings(_Strict):
+    """The HTML report."""
+
+    title: str | None = None
+    closure_features: tuple[str, ...] | None = None
+
+
+# ---------------------------------------------------------------------------- the whole
+class AnalysisConfig(_Strict):
+    """A whole analysis (see the module docstring).
+
+    ``base_dir`` is where relative paths are resolved (the folder of the config file);
+    it is set by :meth:`from_yaml` and not part of the file.
+    """
+
+    name: str = "analysis"
+    output: Path = Path("unbinned-output")
+    seed: Annotated[int, Field(ge=0)] = 0
+    data: DataSettings
+    model: str | ModelSpec = "challenge"
+    training: TrainingSettings = TrainingSettings()
+    binned: BinnedSettings = BinnedSettings()
+    inference: InferenceSettings = InferenceSettings()
+    report: ReportSettings = ReportSettings()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_section(cls, data: Any) -> Any:
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, str) and model not in PRESETS:
+            raise ValueError(
+                f"model: unknown preset {model!r}; expected one of {list(PRESETS)} "
+                "or a declaration with pois, nuisances, processes and regions"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> AnalysisConfig:
+        if self.model == "challenge" and self.data.kind in ("oracle", "toy"):
+            raise ValueError(
+                f"model: the 'challenge' preset fits H→ττ data, but data.kind is "
+                f"{self.data.kind!r}; declare the model (pois, nuisances, processes, regions)"
+            )
+        poi = self.inference.poi
+        if (
+            poi is not None
+            and isinstance(self.model, ModelSpec)
+            and poi not in self.model.poi_names
+        ):
+            raise ValueError(
+                f"inference.poi: {poi!r} is not a POI of the model; "
+                f"declared: {list(self.model.poi_names)}"
+            )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def resolve(self, path: Path) -> Path:
+        """``path`` relative to the config file's folder (absolute paths unchanged)."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def output_dir(self) -> Path:
+        """The output folder, resolved."""
+        return self.resolve(self.output)
+
+    def section(self, *keys: str) -> Any:
+        """The JSON form of some sections, by dotted key (what a step's cache key hashes)."""
+        dumped = self.model_dump(mode="json")
+        out = {}
+        for k in keys:
+            node: Any = dumped
+            for part in k.split("."):
+                node = node[part]
+            out[k] = node
+        return out
+
+    def replace(self, **changes: Any) -> AnalysisConfig:
+        """A validated copy with some keys changed (nested dicts are merged)."""
+        data = _merge(self.model_dump(mode="json"), changes)
+        return AnalysisConfig.from_dict(data, base_dir=self.base_dir)
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: Path | str = ".") -> AnalysisConfig:
+        """Validate a mapping; errors name the key, the problem and the value found."""
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"the analysis config must be a mapping of sections (data, model, ...), "
+                f"got {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate({**data, "base_dir": Path(base_dir)})
+        except ValidationError as exc:
+            raise ConfigError(_format(exc)) from None
+
+    @classmethod
+    def from_yaml_string(cls, text: str, *, base_dir: Path | str = ".") -> AnalysisConfig:
+        """Read a config from YAML text."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()
+            raise ConfigError(f"not valid YAML: {' '.join(s.strip() for s in first)}") from None
+        return cls.from_dict(data, base_dir=base_dir)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> AnalysisConfig:
+        """Read a config file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"no config file {str(path)!r}; write one with `unbinned init {path}`"
+            )
+        try:
+            return cls.from_yaml_string(
+                path.read_text(encoding="utf-8"), base_dir=path.resolve().parent
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_yaml(self) -> str:
+        """The config as YAML (round-trips through :meth:`from_yaml_string`)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(path: str | Path) -> AnalysisConfig:
+    """Read and validate an analysis config file (:meth:`AnalysisConfig.from_yaml`)."""
+    return AnalysisConfig.from_yaml(path)
+
+
+def section_digest(obj: Any) -> str:
+    """SHA-256 of the canonical JSON of ``obj`` (the cache key of a config section)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+_TAGS = {"simulator": SimulatorData, "parquet": DataFiles, "root": DataFiles,
+         "oracle": OracleData, "toy": ToyData}  # fmt: skip
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> list[str]:
+    """Drop pydantic's internal path parts (union tags, validator names)."""
+    out: list[str] = []
+    for part in loc:
+        text = str(part)
+        if text in _TAGS and out == ["data"]:
+            out.append(f"<{text}>")
+        elif "[" in text or text in ("str", "ModelSpec"):
+            continue
+        else:
+            out.append(text)
+    return out
+
+
+def _expected_keys(path: list[str]) -> list[str] | None:
+    """The keys allowed at ``path`` (the parent of an unknown key), or None."""
+    model: Any = AnalysisConfig
+    for part in path:
+        if part.startswith("<"):
+            model = _TAGS[part[1:-1]]
+            continue
+        if isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:
+            ann = model.model_fields[part].annotation
+            cands = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
+            model = next((a for a in cands if issubclass(a, BaseModel)), None)
+        elif part.isdigit():
+            continue
+        else:
+            return None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [k for k in model.model_fields if k != "base_dir"]
+    return None
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        if err["loc"][-1:] == ("str",) and isinstance(err.get("input"), dict):
+            continue  # a declaration given for model: the preset-name branch does not apply
+        loc = _clean_loc(err["loc"])
+        where = ".".join(p for p in loc if not p.startswith("<")) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        if err["type"] == "extra_forbidden":
+            keys = _expected_keys(loc[:-1])
+            msg = "unknown key" + (f"; expected one of {keys}" if keys else "")
+            shown = ""
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        if not loc and ":" in msg:  # a whole-config check names its own key
+            lines.append(msg)
+        else:
+            lines.append(f"{where}: {msg}{shown}")
+    return "invalid analysis config: " + "; ".join(lines)

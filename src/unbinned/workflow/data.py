@@ -1,0 +1,296 @@
+"""Where an analysis's events come from: training sources, test samples, pseudo-data.
+
+The ``data`` section of the config chooses the kind:
+
+* ``simulator``: the built-in H→ττ simulator; the ``simulate`` step writes a raw
+  training sample and, with another seed, a raw test sample (parquet);
+* ``parquet`` / ``root``: challenge-format files given by the user;
+* ``oracle``: an analytic oracle model (:class:`unbinned.ml.OracleSource`);
+* ``toy``: the two-feature Gaussian toy (:class:`unbinned.ml.GaussianToySource`).
+
+Pseudo-experiments of the challenge kinds use
+:func:`unbinned.sim.pseudo.pseudo_experiment` (systematics applied, events drawn
+Poisson(w) times from the test sample); those of the other kinds draw each event of
+the test source's varied simulation Poisson(w f_p) times, f_p the rate factor of its
+process (:func:`source_pseudo_data`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unbinned.data import EventSet
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.model import ModelSpec
+from unbinned.workflow.config import AnalysisConfig, DataFiles, OracleData, ToyData
+
+__all__ = [
+    "CHALLENGE_KINDS",
+    "draw_parameters",
+    "load_frame",
+    "model_spec",
+    "observed_events",
+    "pseudo_data",
+    "rate_factors",
+    "source_pseudo_data",
+    "test_frame",
+    "test_source",
+    "training_source",
+]
+
+CHALLENGE_KINDS = ("simulator", "parquet", "root")
+"""Data kinds in the challenge format (H→ττ features, challenge systematics)."""
+
+TEST_SEED_OFFSET = 7919
+REFERENCE_SEED_OFFSET = 104729
+"""The test sample uses seed + this (never the training seed)."""
+
+
+def model_spec(cfg: AnalysisConfig) -> ModelSpec:
+    """The model declaration: the preset's, or the one spelled out in the config."""
+    if isinstance(cfg.model, ModelSpec):
+        return cfg.model
+    from unbinned.analysis import challenge_spec
+
+    spec: ModelSpec = challenge_spec()
+    return spec
+
+
+def load_frame(path: Path, cfg: AnalysisConfig) -> pd.DataFrame:
+    """Read a challenge-format file (parquet or ROOT) as a DataFrame."""
+    if not path.is_file():
+        raise ConfigError(f"data file {str(path)!r} does not exist; fix the path in data:")
+    data = cfg.data
+    if isinstance(data, DataFiles) and data.kind == "root":
+        ev = EventSet.read_root(path, data.tree)
+        frame = ev.to_pandas()
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise DataError(f"cannot read {str(path)!r} as parquet: {exc}") from None
+    return frame
+
+
+def _challenge_path(cfg: AnalysisConfig, data_dir: Path, which: str) -> Path:
+    data = cfg.data
+    if data.kind == "simulator":
+        return data_dir / f"{which}.parquet"
+    assert isinstance(data, DataFiles)
+    if which == "test" and data.test is not None:
+        return cfg.resolve(data.test)
+    return cfg.resolve(data.train)
+
+
+def test_frame(cfg: AnalysisConfig, data_dir: Path) -> pd.DataFrame:
+    """The raw weighted sample pseudo-experiments are drawn from (challenge kinds)."""
+    return load_frame(_challenge_path(cfg, data_dir, "test"), cfg)
+
+
+def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) -> Any:
+    """The :class:`~unbinned.ml.VariationSource` of the training (or, ``test``, held-out) data."""
+    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource
+
+    data = cfg.data
+    seed = cfg.seed + (TEST_SEED_OFFSET if test else 0)
+    if data.kind in CHALLENGE_KINDS:
+        frame = load_frame(_challenge_path(cfg, data_dir, "test" if test else "train"), cfg)
+        return HTauTauSource(frame, seed=seed)
+    if isinstance(data, OracleData):
+        from unbinned.sim.oracle import ResonanceModel
+
+        return OracleSource(ResonanceModel(), data.events_per_process, seed=seed, mode=data.mode)
+    assert isinstance(data, ToyData)
+    return GaussianToySource(data.events_per_process, seed=seed)
+
+
+def reference_source(cfg: AnalysisConfig, data_dir: Path) -> Any | None:
+    """The independent nominal sample the densities are integrated over (None: the training one).
+
+    The simulator's ``reference`` sample; another seed of an oracle or toy model; for
+    files, none (the training sample serves).
+    """
+    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource
+
+    data = cfg.data
+    seed = cfg.seed + REFERENCE_SEED_OFFSET
+    if data.kind == "simulator":
+        return HTauTauSource(load_frame(data_dir / "reference.parquet", cfg), seed=seed)
+    if isinstance(data, OracleData):
+        from unbinned.sim.oracle import ResonanceModel
+
+        return OracleSource(
+            ResonanceModel(), 4 * data.events_per_process, seed=seed, mode=data.mode
+        )
+    if isinstance(data, ToyData):
+        return GaussianToySource(4 * data.events_per_process, seed=seed)
+    return None
+
+
+def test_source(cfg: AnalysisConfig, data_dir: Path) -> Any:
+    """The held-out source (another seed, or the test file)."""
+    return training_source(cfg, data_dir, test=True)
+
+
+# ---------------------------------------------------------------------------- parameters
+def draw_parameters(
+    spec: ModelSpec, rng: np.random.Generator, *, names: Any = None
+) -> dict[str, float]:
+    """Nuisance values drawn from the declared priors (clipped to the bounds).
+
+    Gaussian: N(nominal, width); log-normal: nominal·exp(N(0, width)); uniform:
+    U(bounds); free and fixed: the nominal value.
+    """
+    out: dict[str, float] = {}
+    for n in spec.nuisances:
+        if names is not None and n.name not in names:
+            continue
+        if n.prior == "gaussian":
+            assert n.width is not None
+            v = float(rng.normal(n.nominal, n.width))
+        elif n.prior == "lognormal":
+            assert n.width is not None
+            v = float(n.nominal * math.exp(rng.normal(0.0, n.width)))
+        elif n.prior == "uniform":
+            assert n.bounds is not None
+            v = float(rng.uniform(*n.bounds))
+        else:
+            v = float(n.nominal)
+        if n.bounds is not None:
+            v = float(np.clip(v, *n.bounds))
+        out[n.name] = v
+    return out
+
+
+def rate_factors(spec: ModelSpec, values: Mapping[str, float]) -> dict[str, float]:
+    """The rate factor f_p of each process at the parameter ``values`` (missing: init/nominal)."""
+    full = {**spec.init_values(), **values}
+    out = {}
+    for p in spec.processes:
+        f = 1.0
+        for m in p.modifiers:
+            v = full[m.parameter]
+            if m.kind == "normfactor":
+                f *= v
+            else:
+                assert m.kappa is not None
+                f *= m.kappa**v
+        out[p.name] = f
+    return out
+
+
+def source_pseudo_data(
+    source: Any, spec: ModelSpec, values: Mapping[str, float], seed: int
+) -> EventSet:
+    """A pseudo-dataset from a variation source at the parameter ``values``.
+
+    Every event of the source's simulation at ν (the shape nuisances standardised
+    by the source's own parametrisation) is drawn k ~ Poisson(w f_p) times; the drawn
+    events are returned once each with weight k (the same dataset for the likelihood).
+    """
+    rng = np.random.default_rng(seed)
+    full = {**spec.init_values(), **values}
+    nu = np.array([n.standardize(full.get(n.name, n.nominal)) for n in source.nuisances])
+    factors = rate_factors(spec, full)
+    sets = []
+    for p in source.processes:
+        if p not in factors:
+            raise ConfigError(
+                f"the data has process {p!r}, which the model does not declare "
+                f"(processes: {list(factors)})"
+            )
+        ev = source.varied(p, nu) if nu.size else source.nominal(p)
+        k = rng.poisson(np.clip(ev.weights * factors[p], 0.0, None))
+        drawn = np.flatnonzero(k)
+        sets.append(ev.select(drawn).with_weights(k[drawn].astype(np.float64)))
+    return EventSet.concat(sets)
+
+
+def pseudo_data(
+    cfg: AnalysisConfig,
+    data_dir: Path,
+    *,
+    mu: float,
+    seed: int,
+    nuisances: Mapping[str, float] | None = None,
+    draw: bool = False,
+    frame: pd.DataFrame | None = None,
+    source: Any = None,
+) -> tuple[EventSet, dict[str, float]]:
+    """One pseudo-experiment and its true parameter values.
+
+    Parameters
+    ----------
+    cfg, data_dir
+        The analysis and the folder of the ``simulate`` step's outputs.
+    mu
+        True signal strength.
+    seed
+        Seed of the pseudo-experiment (and of the nuisance draw).
+    nuisances
+        True nuisance values (physical; missing ones nominal).
+    draw
+        Draw the nuisances from the priors instead.
+    frame, source
+        The test sample (challenge kinds) or test source (others), if already loaded.
+    """
+    spec = model_spec(cfg)
+    poi = cfg.inference.poi or spec.poi_names[0]
+    if cfg.data.kind in CHALLENGE_KINDS:
+        from dataclasses import asdict
+
+        from unbinned.sim.pseudo import pseudo_experiment
+        from unbinned.sim.systematics import Nuisances
+
+        raw = test_frame(cfg, data_dir) if frame is None else frame
+        given = dict(nuisances or {})
+        unknown = sorted(set(given) - set(Nuisances.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(
+                f"inference.pseudo_experiment.nuisances: unknown {unknown}; expected some of "
+                f"{sorted(Nuisances.__dataclass_fields__)}"
+            )
+        pe = pseudo_experiment(
+            raw,
+            mu=mu,
+            nuisances=None if draw else Nuisances(**given),
+            draw_nuisances=draw,
+            seed=seed,
+            collapse=True,
+        )
+        truth = {poi: float(mu), **{k: float(v) for k, v in asdict(pe.nuisances).items()}}
+        return _challenge_events(pe.data), truth
+    src = test_source(cfg, data_dir) if source is None else source
+    values = (
+        draw_parameters(spec, np.random.default_rng([seed, 1])) if draw else dict(nuisances or {})
+    )
+    truth = {**{n.name: n.nominal for n in spec.nuisances}, **values, poi: float(mu)}
+    return source_pseudo_data(src, spec, truth, seed), truth
+
+
+def _challenge_events(frame: pd.DataFrame) -> EventSet:
+    from unbinned.data.schema import FEATURES, PROCESSES
+
+    return EventSet.from_pandas(frame, feature_columns=FEATURES, process_names=PROCESSES)
+
+
+def observed_events(cfg: AnalysisConfig) -> EventSet | None:
+    """The user's observed dataset (``data.observed``), or None."""
+    data = cfg.data
+    if not isinstance(data, DataFiles) or data.observed is None:
+        return None
+    from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
+
+    frame = load_frame(cfg.resolve(data.observed), cfg)
+    if PROCESS_COLUMN in frame.columns:
+        return _challenge_events(frame)
+    weights = WEIGHT_COLUMN if WEIGHT_COLUMN in frame.columns else None
+    return EventSet.from_pandas(
+        frame, feature_columns=FEATURES, weight_column=weights, process_column=None
+    )

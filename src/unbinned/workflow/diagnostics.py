@@ -1,0 +1,139 @@
+"""The ``validate`` step: classifier calibration and reweighting closure on held-out simulation.
+
+For the calibration, :func:`unbinned.ml.reliability` of the classifier on the
+held-out nominal simulation.  For the closure, per process with a learned response
+and per shape nuisance a, the held-out nominal events reweighted by
+R_p(x|ν) = Y_p(ν) exp(Δ_p(x)·φ(ν)) at ν = +2σ on axis a are histogrammed next to
+the same events simulated at that ν (and the nominal ones), in a few features;
+the χ²/ndf of reweighted against varied is recorded (statistical errors of the
+varied histogram only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unbinned.workflow.config import AnalysisConfig
+
+__all__ = ["CLOSURE_SHIFT", "DEFAULT_CLOSURE_FEATURES", "diagnostics", "surrogate_of"]
+
+DEFAULT_CLOSURE_FEATURES = ("DER_mass_vis", "PRI_had_pt", "PRI_met")
+"""Features of the H→ττ closure plots (never missing, shifted by tes, jes and soft MET)."""
+
+CLOSURE_SHIFT = 2.0
+"""The closure point: +2σ (standardised) on one nuisance axis at a time."""
+
+_MAX_EVENTS = 40_000
+_BINS = 20
+
+
+def surrogate_of(model: Any) -> Any:
+    """The :class:`~unbinned.ml.SurrogateModel` inside an analysis model (its first region)."""
+    for name in ("surrogate", "surrogate_model"):
+        s = getattr(model, name, None)
+        if s is not None:
+            return s
+    many = getattr(model, "surrogates", None)
+    if isinstance(many, dict) and many:
+        return next(iter(many.values()))
+    if isinstance(many, list | tuple) and many:
+        return many[0]
+    raise TypeError(f"cannot find the surrogate of {type(model).__name__}")
+
+
+def _subset(source: Any, process: str, rng: np.random.Generator) -> Any:
+    ids = np.asarray(source.generated_ids(process))
+    if len(ids) <= _MAX_EVENTS:
+        return None
+    return np.sort(rng.choice(ids, size=_MAX_EVENTS, replace=False))
+
+
+def _hist(values: Any, weights: Any, edges: Any) -> tuple[list[float], list[float]]:
+    h, _ = np.histogram(values, bins=edges, weights=weights)
+    v, _ = np.histogram(values, bins=edges, weights=np.asarray(weights) ** 2)
+    return h.tolist(), np.sqrt(v).tolist()
+
+
+def diagnostics(
+    model: Any,
+    cfg: AnalysisConfig,
+    data_dir: Path,
+    *,
+    features: Sequence[str] | None = None,
+    say: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Calibration and closure numbers and histograms (JSON-able; see the module docstring)."""
+    from unbinned.ml import monomials, reliability
+    from unbinned.workflow.data import test_source
+
+    sur = surrogate_of(model)
+    source = test_source(cfg, data_dir)
+    rng = np.random.default_rng([cfg.seed, 77])
+    say("  calibration on held-out nominal simulation ...")
+    nominal_all = source.nominal()
+    rel = reliability(sur.classifier, nominal_all)
+    out: dict[str, Any] = {
+        "reliability": {
+            "processes": list(rel.processes),
+            "predicted": rel.predicted.tolist(),
+            "observed": rel.observed.tolist(),
+            "observed_error": rel.observed_error.tolist(),
+            "bin_weight": rel.bin_weight.tolist(),
+            "calibration_error": dict(rel.calibration_error),
+        },
+        "closure": [],
+    }
+    del nominal_all
+    names = tuple(sur.feature_names)
+    feats = [f for f in (features or DEFAULT_CLOSURE_FEATURES) if f in names]
+    if not feats:
+        feats = list(names[:3])
+    nuis = list(sur.nuisances)
+    for p in sur.processes:
+        resp = sur.responses.get(p)
+        if resp is None or not nuis:
+            continue
+        subset = _subset(source, p, rng)
+        nominal = source.nominal(p, event_ids=subset)
+        delta = resp.delta(nominal)
+        for a, n in enumerate(nuis):
+            nu = np.zeros(len(nuis))
+            lo, hi = n.standardized_range
+            nu[a] = min(CLOSURE_SHIFT, hi) if hi > 0 else max(-CLOSURE_SHIFT, lo)
+            say(f"  closure of {p} at {n.name} = {float(n.physical(nu[a])):.4g} ...")
+            varied = source.varied(p, nu, event_ids=subset)
+            r = np.exp(delta @ monomials(nu) + resp.log_yield(nu))
+            for f in feats:
+                xn = nominal.features[f].to_numpy()
+                xv = varied.features[f].to_numpy()
+                both = np.concatenate([xn, xv])
+                lo_q, hi_q = np.quantile(both, [0.005, 0.995])
+                edges = np.linspace(float(lo_q), float(hi_q), _BINS + 1)
+                nom, _ = _hist(xn, nominal.weights, edges)
+                rew, _ = _hist(xn, nominal.weights * r, edges)
+                var, err = _hist(xv, varied.weights, edges)
+                e = np.asarray(err)
+                ok = e > 0
+                chi2 = float(
+                    (((np.asarray(rew) - np.asarray(var)) / np.where(ok, e, 1)) ** 2)[ok].sum()
+                )
+                out["closure"].append(
+                    {
+                        "process": p,
+                        "nuisance": n.name,
+                        "value": float(n.physical(nu[a])),
+                        "nu": nu.tolist(),
+                        "feature": f,
+                        "edges": edges.tolist(),
+                        "nominal": nom,
+                        "reweighted": rew,
+                        "varied": var,
+                        "varied_error": err,
+                        "chi2_ndf": chi2 / max(int(ok.sum()), 1),
+                    }
+                )
+    return out

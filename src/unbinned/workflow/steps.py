@@ -1,0 +1,604 @@
+"""The steps of an analysis, run in order, each skipped when its inputs have not changed.
+
+=========  =====================================================  ==========================
+step       what it does                                           outputs (``<output>/<step>/``)
+=========  =====================================================  ==========================
+simulate   simulate the training and test samples (or check the   ``train.parquet``,
+           user's files)                                          ``test.parquet``, ``data.json``
+train      train the surrogates and the binned baseline           ``model/``, ``training.json``
+validate   classifier calibration and reweighting closure on      ``diagnostics.json``
+           held-out simulation
+fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
+           binned; pulls, impacts, Fisher information             ``observed.parquet``
+scan       profile-likelihood scans of the POI, both methods      ``scan.json``
+toys       a pseudo-experiment study (resumable)                  ``toys.jsonl``, ``summary.json``
+report     the HTML page and the JSON summary                     ``report.html``, ``summary.json``
+=========  =====================================================  ==========================
+
+A step's cache key hashes the config sections it reads and the output checksums of
+the steps it depends on (:mod:`unbinned.workflow.cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from unbinned.exceptions import ConfigError
+from unbinned.workflow.cache import StepRecord, Workspace, file_digest, write_json_atomic
+from unbinned.workflow.config import AnalysisConfig, DataFiles, section_digest
+
+__all__ = ["STEPS", "Analysis", "StepOutcome", "measurement_dict"]
+
+STEPS = ("simulate", "train", "validate", "fit", "scan", "toys", "report")
+"""Every step, in order."""
+
+_DEPENDS: dict[str, tuple[str, ...]] = {
+    "simulate": (),
+    "train": ("simulate",),
+    "validate": ("simulate", "train"),
+    "fit": ("simulate", "train"),
+    "scan": ("train", "fit"),
+    "toys": ("simulate", "train"),
+    "report": ("simulate", "train", "validate", "fit", "scan", "toys"),
+}
+
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "simulate": ("data", "seed"),
+    "train": ("data", "model", "training", "binned", "seed"),
+    "validate": ("report", "seed"),
+    "fit": (
+        "inference.poi",
+        "inference.interval",
+        "inference.asimov",
+        "inference.pseudo_experiment",
+        "inference.impacts",
+    ),
+    "scan": ("inference.poi", "inference.interval", "inference.scan"),
+    "toys": ("inference.poi", "inference.interval"),  # + the study settings (see toys())
+    "report": ("name", "report"),
+}
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What happened to a step: ``ran`` or ``skipped`` (up to date), and its record."""
+
+    step: str
+    status: str
+    record: StepRecord
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run that made the outputs."""
+        return self.record.seconds
+
+
+def measurement_dict(m: Any) -> dict[str, Any]:
+    """The numbers of a :class:`unbinned.analysis.Measurement` (without the binned one)."""
+    value, lo, hi = float(m.value), float(m.lo), float(m.hi)
+    return {
+        "poi": str(m.poi),
+        "value": value,
+        "lo": lo,
+        "hi": hi,
+        "err_lo": value - lo,
+        "err_hi": hi - value,
+        "width": hi - lo,
+        "valid": bool(m.valid),
+    }
+
+
+def _fisher_dict(f: Any) -> dict[str, Any]:
+    return {
+        "parameter_names": list(f.parameter_names),
+        "floating": list(f.floating),
+        "information": np.asarray(f.information).tolist(),
+        "point": dict(f.point),
+    }
+
+
+def _binned_study(study: Any) -> Any:
+    """The binned baseline's rows of a toy study as a study of their own."""
+    from unbinned.infer import ToyStudy
+
+    rows = study.rows.drop(columns=["mu_hat", "p16", "p84", "valid"]).rename(
+        columns={f"binned_{k}": k for k in ("mu_hat", "p16", "p84", "valid")}
+    )
+    rows["valid"] = rows["valid"].fillna(False).astype(bool)
+    return ToyStudy(rows, study.store, study.task + " (binned)")
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+class Analysis:
+    """Runs the steps of one analysis config into its output folder.
+
+    Parameters
+    ----------
+    config
+        The validated config (:func:`unbinned.workflow.load_config`).
+    output
+        Output folder (default: the config's ``output``).
+    force
+        Re-run steps even when they are up to date.
+    progress
+        Progress bars (stderr).
+    log
+        Where step messages go (default: stderr).
+    """
+
+    def __init__(
+        self,
+        config: AnalysisConfig,
+        *,
+        output: str | Path | None = None,
+        force: bool | Sequence[str] = False,
+        progress: bool = True,
+        log: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.workspace = Workspace(Path(output) if output is not None else config.output_dir)
+        self.force = set(STEPS) if force is True else set(force or ())
+        self.progress = progress
+        self._log = log if log is not None else sys.stderr
+        self._model: Any = None
+
+    # ------------------------------------------------------------------ plumbing
+    def _bar(self, items: Iterable[Any], desc: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            list(items), desc=f"  {desc}", file=self._log, disable=not self.progress, leave=False
+        )
+
+    @property
+    def root(self) -> Path:
+        """The output folder."""
+        return self.workspace.root
+
+    def say(self, text: str) -> None:
+        """A progress message on the log stream."""
+        print(text, file=self._log, flush=True)
+
+    def _key(self, step: str, extra: Mapping[str, Any] | None = None) -> str:
+        deps = {d: self.workspace.require(d).digest for d in _DEPENDS[step]}
+        return section_digest(
+            {
+                "step": step,
+                "config": self.config.section(*_SECTIONS[step]),
+                "inputs": deps,
+                "extra": dict(extra or {}),
+            }
+        )
+
+    def _run(
+        self,
+        step: str,
+        body: Callable[[Path], Mapping[str, Any] | None],
+        extra: Mapping[str, Any] | None = None,
+    ) -> StepOutcome:
+        key = self._key(step, extra)
+        rec = None if step in self.force else self.workspace.up_to_date(step, key)
+        if rec is not None:
+            self.say(f"[{step}] up to date, skipped (outputs in {self.workspace.step_dir(step)})")
+            return StepOutcome(step, "skipped", rec)
+        self.say(f"[{step}] running ...")
+        if step != "simulate" and self.config.training.threads is not None:
+            import torch
+
+            torch.set_num_threads(int(self.config.training.threads))
+        t0 = time.perf_counter()
+        with self.workspace.staging(step) as tmp:
+            info = body(tmp)
+            rec = self.workspace.commit(step, tmp, key, seconds=time.perf_counter() - t0, info=info)
+        self.say(f"[{step}] done in {rec.seconds:.1f} s")
+        return StepOutcome(step, "ran", rec)
+
+    def run(self, steps: Iterable[str] = STEPS) -> dict[str, StepOutcome]:
+        """Run ``steps`` (default: all) in order; returns what happened to each."""
+        wanted = list(steps)
+        unknown = [s for s in wanted if s not in STEPS]
+        if unknown:
+            raise ConfigError(f"unknown step(s) {unknown}; the steps are {list(STEPS)}")
+        out = {}
+        for s in STEPS:
+            if s in wanted:
+                out[s] = getattr(self, s)()
+        return out
+
+    def model(self) -> Any:
+        """The trained :class:`unbinned.analysis.AnalysisModel` (loaded once)."""
+        if self._model is None:
+            from unbinned.analysis import AnalysisModel
+
+            rec = self.workspace.require("train")
+            self._model = AnalysisModel.load(self.workspace.step_dir("train") / "model")
+            self._model_key = rec.key
+        return self._model
+
+    @property
+    def data_dir(self) -> Path:
+        """The ``simulate`` step's folder."""
+        return self.workspace.step_dir("simulate")
+
+    @property
+    def poi(self) -> str:
+        """The parameter of interest."""
+        from unbinned.workflow.data import model_spec
+
+        return self.config.inference.poi or model_spec(self.config).poi_names[0]
+
+    # ------------------------------------------------------------------ simulate
+    def simulate(self) -> StepOutcome:
+        """Simulate the samples (simulator), or record the checksums of the user's files."""
+        data = self.config.data
+        extra: dict[str, Any] = {}
+        if isinstance(data, DataFiles):
+            for name in ("train", "test", "observed"):
+                p = getattr(data, name)
+                if p is not None:
+                    path = self.config.resolve(p)
+                    if not path.is_file():
+                        raise ConfigError(
+                            f"data.{name}: file {str(path)!r} does not exist; fix the path"
+                        )
+                    extra[name] = file_digest(path)
+
+        def body(tmp: Path) -> dict[str, Any]:
+            info: dict[str, Any] = {"kind": data.kind}
+            if data.kind == "simulator":
+                from unbinned.sim.htautau import simulate
+
+                n_test = data.test_events_per_process or data.events_per_process
+                n_ref = data.reference_events_per_process or 4 * data.events_per_process
+                from unbinned.workflow.data import REFERENCE_SEED_OFFSET, TEST_SEED_OFFSET
+
+                for which, n, seed in (
+                    ("train", data.events_per_process, self.config.seed),
+                    ("test", n_test, self.config.seed + TEST_SEED_OFFSET),
+                    ("reference", n_ref, self.config.seed + REFERENCE_SEED_OFFSET),
+                ):
+                    self.say(f"  simulating {n} raw events per process ({which}, seed {seed})")
+                    frame = simulate(
+                        n, seed=seed, luminosity=data.luminosity, progress=self.progress
+                    )
+                    frame.to_parquet(tmp / f"{which}.parquet")
+                    info[f"{which}_events"] = len(frame)
+            else:
+                info.update({k: v for k, v in extra.items()})
+            write_json_atomic(tmp / "data.json", info)
+            return info
+
+        return self._run("simulate", body, extra)
+
+    # ------------------------------------------------------------------ train
+    def _surrogate_config(self) -> Any:
+        from unbinned.ml import SurrogateConfig, TrainConfig
+
+        t = self.config.training
+        base = SurrogateConfig()
+        return SurrogateConfig(
+            classifier=TrainConfig.from_dict(
+                {**base.classifier.to_dict(), **t.classifier.overrides()}
+            ),
+            response=TrainConfig.from_dict({**base.response.to_dict(), **t.response.overrides()}),
+            calibration_fraction=t.calibration_fraction,
+            max_events_per_point=t.max_events_per_point,
+        )
+
+    def train(self) -> StepOutcome:
+        """Train the analysis model (surrogates and binned baseline), resumably."""
+
+        def body(tmp: Path) -> dict[str, Any]:
+            from unbinned.analysis import train_analysis
+            from unbinned.ml import default_design
+            from unbinned.workflow.data import model_spec, reference_source, training_source
+
+            cfg = self.config
+            source = training_source(cfg, self.data_dir)
+            reference = reference_source(cfg, self.data_dir)
+            spec = model_spec(cfg)
+            ckpt = self.workspace.work_dir("train") / self._key("train")[:16]
+            kwargs: dict[str, Any] = {
+                "surrogate_config": self._surrogate_config(),
+                "bins": cfg.binned.bins,
+                "seed": cfg.seed,
+                "progress": self.progress,
+                "checkpoint_dir": ckpt,
+                "reference": reference,
+                "integration": cfg.training.integration,
+            }
+            params = inspect.signature(train_analysis).parameters
+            d = cfg.training.design
+            if "design" in params and source.nuisances:
+                kwargs["design"] = default_design(
+                    source.nuisances, steps=d.steps, mixed=d.mixed, corners=d.corners
+                )
+            for name, value in (
+                ("device", cfg.training.device),
+                ("num_threads", cfg.training.threads),
+            ):
+                if name in params and value is not None:
+                    kwargs[name] = value
+            t0 = time.perf_counter()
+            model = train_analysis(source, spec, **kwargs)
+            seconds = time.perf_counter() - t0
+            model.save(tmp / "model")
+            self._model = None
+            info = {"seconds": seconds, "source": repr(source), "model": repr(model)}
+            write_json_atomic(tmp / "training.json", info)
+            shutil.rmtree(ckpt, ignore_errors=True)
+            return info
+
+        return self._run("train", body)
+
+    # ------------------------------------------------------------------ validate
+    def validate(self) -> StepOutcome:
+        """Classifier calibration and reweighting closure on held-out simulation."""
+
+        def body(tmp: Path) -> dict[str, Any]:
+            from unbinned.workflow.diagnostics import diagnostics
+
+            diag = diagnostics(
+                self.model(),
+                self.config,
+                self.data_dir,
+                features=self.config.report.closure_features,
+                say=self.say,
+            )
+            write_json_atomic(tmp / "diagnostics.json", diag)
+            return {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
+
+        return self._run("validate", body)
+
+    # ------------------------------------------------------------------ fit
+    def observed(self) -> tuple[Any, dict[str, float] | None]:
+        """The dataset ``fit`` measures (the user's, or the configured pseudo-experiment)."""
+        from unbinned.workflow.data import observed_events, pseudo_data
+
+        events = observed_events(self.config)
+        if events is not None:
+            return events, None
+        pe = self.config.inference.pseudo_experiment
+        return pseudo_data(
+            self.config,
+            self.data_dir,
+            mu=pe.mu,
+            seed=pe.seed,
+            nuisances=pe.nuisances,
+            draw=pe.draw_nuisances,
+        )
+
+    def asimov_point(self) -> dict[str, float]:
+        """The parameter values of the Asimov dataset."""
+        from unbinned.workflow.data import model_spec
+
+        spec = model_spec(self.config)
+        unknown = sorted(set(self.config.inference.asimov) - set(spec.parameter_names))
+        if unknown:
+            raise ConfigError(
+                f"inference.asimov: unknown parameter(s) {unknown}; "
+                f"the model has {list(spec.parameter_names)}"
+            )
+        return {**spec.init_values(), **self.config.inference.asimov}
+
+    def fit(self) -> StepOutcome:
+        """Measure the Asimov dataset and the observed (pseudo-)data, unbinned and binned."""
+
+        def body(tmp: Path) -> dict[str, Any]:
+            from unbinned.infer import fisher_information, impacts, pulls
+
+            model = self.model()
+            poi = self.poi
+            theta = self.asimov_point()
+            self.say("  Asimov dataset ...")
+            asimov = model.measure_asimov(theta, binned=True)
+            self.say("  observed dataset ...")
+            events, truth = self.observed()
+            events.to_parquet(tmp / "observed.parquet")
+            obs = model.measure(events, binned=True)
+            lik = model.likelihood(events)
+            result: dict[str, Any] = {
+                "poi": poi,
+                "truth": truth,
+                "n_observed": float(events.sum_weights),
+                "asimov_point": theta,
+                "asimov": {
+                    "unbinned": measurement_dict(asimov),
+                    "binned": measurement_dict(asimov.binned) if asimov.binned else None,
+                },
+                "observed": {
+                    "unbinned": measurement_dict(obs),
+                    "binned": measurement_dict(obs.binned) if obs.binned else None,
+                },
+                "fit": {
+                    "values": dict(obs.fit.values),
+                    "errors": dict(obs.fit.errors),
+                    "fval": float(obs.fit.fval),
+                    "valid": bool(obs.fit.valid),
+                    "status": str(obs.fit.status),
+                },
+            }
+            result["pulls"] = [dataclasses.asdict(p) for p in pulls(lik, obs.fit)]
+            if self.config.inference.impacts:
+                names = [p["nuisance"] for p in result["pulls"]]
+                found = []
+                for name in self._bar(names, "impacts"):
+                    found += impacts(lik, poi, obs.fit, nuisances=[name])
+                found.sort(key=lambda i: -i.size if math.isfinite(i.size) else 0.0)
+                result["impacts"] = [
+                    {k: _finite(v) if isinstance(v, float) else v
+                     for k, v in dataclasses.asdict(i).items()}
+                    for i in found
+                ]  # fmt: skip
+            else:
+                result["impacts"] = []
+            self.say("  Fisher information (Asimov) ...")
+            fisher = {}
+            for label, make in (
+                ("unbinned", model.likelihood),
+                ("binned", model.binned_likelihood),
+            ):
+                f = fisher_information(make(events).asimov(theta), theta)
+                fisher[label] = {
+                    **_fisher_dict(f),
+                    "sigma": f.sigma(poi),
+                    "sigma_stat": f.sigma_fixed(poi),
+                }
+            result["fisher"] = fisher
+            write_json_atomic(tmp / "result.json", result)
+            return {"mu_hat": result["observed"]["unbinned"]["value"]}
+
+        return self._run("fit", body)
+
+    def fit_result(self) -> dict[str, Any]:
+        """The ``fit`` step's ``result.json``."""
+        self.workspace.require("fit")
+        out: dict[str, Any] = json.loads(
+            (self.workspace.step_dir("fit") / "result.json").read_text()
+        )
+        return out
+
+    # ------------------------------------------------------------------ scan
+    def scan(self) -> StepOutcome:
+        """Profile-likelihood scans of the POI on the observed data, unbinned and binned."""
+
+        def body(tmp: Path) -> dict[str, Any]:
+            from unbinned.data import EventSet
+            from unbinned.infer import fit as do_fit
+            from unbinned.infer import profile_scan
+
+            model = self.model()
+            poi = self.poi
+            res = self.fit_result()
+            events = EventSet.read_parquet(self.workspace.step_dir("fit") / "observed.parquet")
+            sc = self.config.inference.scan
+            if sc.range is not None:
+                lo, hi = sc.range
+            else:
+                # every method's best fit ± width × its larger error
+                vals = [res["observed"][k] for k in ("unbinned", "binned") if res["observed"][k]]
+                lo = min(v["value"] - sc.width * max(v["err_lo"], v["err_hi"]) for v in vals)
+                hi = max(v["value"] + sc.width * max(v["err_lo"], v["err_hi"]) for v in vals)
+            bounds = self.model_bounds().get(poi)
+            if bounds is not None:
+                lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+            grid = np.linspace(lo, hi, sc.points)
+            out: dict[str, Any] = {"poi": poi}
+            for label, make in (
+                ("unbinned", model.likelihood),
+                ("binned", model.binned_likelihood),
+            ):
+                lik = make(events)
+                best = do_fit(lik)
+                dq = np.empty(grid.size)
+                valid = np.empty(grid.size, dtype=bool)
+                order = np.argsort(np.abs(grid - best.values[poi]))  # outward from the minimum
+                for i in self._bar(order, f"{label} scan"):
+                    s = profile_scan(lik, poi, [float(grid[i])], best=best)
+                    dq[i], valid[i] = s.delta_q[0], s.valid[0]
+                out[label] = {
+                    "values": grid.tolist(),
+                    "delta_q": dq.tolist(),
+                    "valid": valid.tolist(),
+                    "best": float(best.values[poi]),
+                }
+            write_json_atomic(tmp / "scan.json", out)
+            return {"points": sc.points, "range": [float(lo), float(hi)]}
+
+        return self._run("scan", body)
+
+    def model_bounds(self) -> dict[str, tuple[float, float] | None]:
+        """Declared parameter bounds."""
+        from unbinned.workflow.data import model_spec
+
+        return model_spec(self.config).bounds()
+
+    # ------------------------------------------------------------------ toys
+    def toys(
+        self,
+        *,
+        n: int | None = None,
+        executor: str | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+    ) -> StepOutcome:
+        """A resumable pseudo-experiment study (executor options override the config)."""
+        cfg = self.config
+        t = cfg.inference.toys
+        changes: dict[str, Any] = {}
+        if n is not None:
+            changes["n"] = n
+        if executor is not None:
+            changes["executor"] = executor
+        if workers is not None:
+            changes["workers"] = workers
+        if scheduler is not None:
+            changes["scheduler"] = scheduler
+            changes.setdefault("executor", "dask")
+        if changes:
+            cfg = cfg.replace(inference={"toys": changes})
+            t = cfg.inference.toys
+        # where the toys run does not change their results: not part of the key
+        study = {k: v for k, v in t.model_dump(mode="json").items()
+                 if k not in ("executor", "workers", "scheduler")}  # fmt: skip
+
+        def body(tmp: Path) -> dict[str, Any]:
+            import functools
+
+            from unbinned.infer import make_executor, run_toys
+            from unbinned.workflow.toys import config_json, workflow_toy_task
+
+            # the store does not depend on n: a larger study reuses the toys already run
+            key = self._key("toys", {"study": {k: v for k, v in study.items() if k != "n"}})
+            store = self.workspace.work_dir("toys") / f"{key[:16]}.jsonl"
+            # neither the number of toys nor where they run changes a toy: not in the task
+            neutral = {"n": 0, "executor": "serial", "workers": None, "scheduler": None}
+            task = functools.partial(
+                workflow_toy_task,
+                config=config_json(cfg.replace(inference={"toys": neutral})),
+                model_dir=str(self.workspace.step_dir("train") / "model"),
+                data_dir=str(self.data_dir),
+                key=key[:16],
+            )
+            seeds = range(t.first_seed, t.first_seed + t.n)
+            summary: dict[str, Any] = {}
+            if t.n:
+                with make_executor(t.executor, scheduler=t.scheduler, n_workers=t.workers) as ex:
+                    self.say(f"  {t.n} pseudo-experiments on {ex!r} (store {store})")
+                    result = run_toys(task, seeds, store=store, executor=ex, progress=self.progress)
+                result.rows.to_json(tmp / "toys.jsonl", orient="records", lines=True)
+                summary = result.summary().as_dict()
+                if "binned_mu_hat" in result.rows.columns:
+                    summary["binned"] = _binned_study(result).summary().as_dict()
+            write_json_atomic(tmp / "summary.json", summary)
+            return {"n": t.n, "coverage": summary.get("coverage")}
+
+        return self._run("toys", body, {"study": study})
+
+    # ------------------------------------------------------------------ report
+    def report(self) -> StepOutcome:
+        """Write the HTML report and the JSON summary."""
+
+        def body(tmp: Path) -> dict[str, Any]:
+            from unbinned.report.analysis import build_report
+
+            seconds = {s: self.workspace.require(s).seconds for s in _DEPENDS["report"]}
+            html_path, _ = build_report(self, tmp, seconds)
+            return {"html": html_path.name}
+
+        return self._run("report", body)
