@@ -123,5 +123,7 @@ def test_moments_integration_matches_events(model):
     assert b.value == pytest.approx(a.value, abs=1e-3 * a.width)
     assert b.width == pytest.approx(a.width, rel=1e-3)
     assert "moments" in repr(compressed)
-    assert compressed.measure_asimov({"mu": 1.0}).valid
+    asimov = compressed.measure_asimov({"mu": 1.0})
+    assert asimov.valid
+    assert asimov.value == pytest.approx(1.0, abs=1e-4)
     assert compressed.scaled(2.0).integration.m0 == pytest.approx(2.0 * moments.m0)

@@ -238,10 +238,11 @@ class AnalysisModel:
             return integ.sample
         return integ
 
-    def _region(self, tensors: EventTensors) -> UnbinnedRegion:
-        region = surrogate_region(
-            self.surrogate, tensors, name=self.region, integration=self.integration
-        )
+    def _region(
+        self, tensors: EventTensors, integration: EventTensors | None = None
+    ) -> UnbinnedRegion:
+        integ = self.integration if integration is None else integration
+        region = surrogate_region(self.surrogate, tensors, name=self.region, integration=integ)
         return replace(region, normalised=region.response is not None)
 
     def likelihood(self, events: Any) -> Likelihood:
@@ -307,7 +308,10 @@ class AnalysisModel:
         cl: float = 0.6827,
     ) -> Measurement:
         """The expected measurement: fit the Asimov dataset at θ (default: the start values)."""
-        lik = Likelihood(self.spec, [self._region(self._integration_events())])
+        # the Asimov dataset reweights integration events; with moments it is their kept
+        # sample, which then also serves as the integration, so that the fit returns θ
+        events = self._integration_events()
+        lik = Likelihood(self.spec, [self._region(events, integration=events)])
         point = lik.vector(dict(theta or {}))
         asimov = lik.asimov(point)
         n = float(sum(v.sum() for v in asimov.expected_yields(point).values()))
