@@ -176,9 +176,12 @@ class Analysis:
 
     def _key(self, step: str, extra: Mapping[str, Any] | None = None) -> str:
         deps = {d: self.workspace.require(d).digest for d in _DEPENDS[step]}
+        from unbinned._version import __version__
+
         return section_digest(
             {
                 "step": step,
+                "version": __version__,  # a new release recomputes every step
                 "config": self.config.section(*_SECTIONS[step]),
                 "inputs": deps,
                 "extra": dict(extra or {}),
