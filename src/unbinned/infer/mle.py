@@ -147,6 +147,7 @@ def _make_minuit(
     fixed: Sequence[str],
     limits: Mapping[str, tuple[float, float] | None],
     use_hessian: bool = True,
+    seed_hessian: npt.NDArray[np.float64] | None = None,
 ) -> Minuit:
     def fcn(x: npt.NDArray[np.float64]) -> float:
         return float(lik(x))
@@ -156,8 +157,14 @@ def _make_minuit(
 
     kwargs: dict[str, Any] = {}
     if use_hessian:
-        # the exact Hessian seeds MIGRAD (no numerical second derivatives)
-        kwargs["hessian"] = lambda x: lik.hessian(x)
+        # an exact Hessian seeds MIGRAD (no numerical second derivatives): the one the
+        # Newton pre-fit last used (``seed_hessian``) for the first call, exact after
+        pending = [seed_hessian] if seed_hessian is not None else []
+
+        def hessian(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            return pending.pop() if pending else lik.hessian(x)
+
+        kwargs["hessian"] = hessian
     m = Minuit(fcn, start, grad=grad, name=list(lik.parameter_names), **kwargs)
     m.errordef = lik.errordef
     m.print_level = 0
@@ -283,7 +290,8 @@ def fit(
         else:
             x, strat, use_h = _jitter(x0, likelihood, limits, fixed_run, rng), 2, False
         attempts += 1
-        m = _make_minuit(likelihood, x, fixed_run, limits, use_hessian=use_h)
+        seed_h = pre.hessian if attempts == 1 else None
+        m = _make_minuit(likelihood, x, fixed_run, limits, use_hessian=use_h, seed_hessian=seed_h)
         _start_errors(likelihood, m)
         if attempts == 1 and pre.posdef:
             for i in floating:
@@ -348,6 +356,7 @@ class _Polished:
     cov: npt.NDArray[np.float64]
     posdef: bool
     nfcn: int
+    hessian: npt.NDArray[np.float64] | None = None
 
 
 def _polish(
@@ -524,7 +533,9 @@ def _chord(
             refresh = False
     cov = np.zeros((len(names), len(names)))
     cov[np.ix_(idx, idx)] = 2.0 * lik.errordef * inv
-    return _Polished(x, float(q), cov, True, nfcn)
+    hess_used = np.zeros((len(names), len(names)))
+    hess_used[np.ix_(idx, idx)] = np.linalg.inv(inv)
+    return _Polished(x, float(q), cov, True, nfcn, hess_used)
 
 
 def _at_limit(
