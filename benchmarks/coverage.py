@@ -55,6 +55,13 @@ def main() -> None:
     parser.add_argument("--luminosity-scale", type=float, default=1.0)
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument(
+        "--max-events-per-point",
+        type=int,
+        default=60_000,
+        help="generated events per process at each variation point",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
     parser.add_argument("--work-dir", default="benchmarks/.cache/coverage")
@@ -83,6 +90,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     tag = (f"tr{args.train_events}_in{args.integration_events}_te{args.test_events}"
            f"_ep{args.epochs}_b{args.bins}_{args.integration_mode}")  # fmt: skip
+    if args.max_events_per_point != 60_000:
+        tag += f"_pp{args.max_events_per_point}"
     analysis_dir = work / f"analysis_{tag}"
     test_path = work / f"test_{args.test_events}.parquet"
     t0 = time.perf_counter()
@@ -94,10 +103,12 @@ def main() -> None:
             classifier=TrainConfig(epochs=args.epochs, batch_size=4096, patience=4),
             response=TrainConfig(hidden=(32, 32), epochs=args.epochs, batch_size=16384,
                                  learning_rate=1e-3, patience=4),
+            max_events_per_point=args.max_events_per_point,
         )  # fmt: skip
         model = train_analysis(
             HTauTauSource(train, seed=101), reference=HTauTauSource(integ, seed=102),
-            surrogate_config=cfg, bins=args.bins, seed=0, progress=True, num_threads=1,
+            surrogate_config=cfg, bins=args.bins, seed=0, progress=True,
+            num_threads=args.threads,
             checkpoint_dir=work / f"checkpoints_{tag}", integration=args.integration_mode,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
@@ -169,6 +180,7 @@ def main() -> None:
         "integration_mode": args.integration_mode,
         "moments_max_rel_error": moments_error,
         "train_events_per_process": args.train_events,
+        "max_events_per_point": args.max_events_per_point,
         "train_s": round(train_s, 1),
         "toys_s": round(toys_s, 1),
         "executor": kind,
