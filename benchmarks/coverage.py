@@ -62,6 +62,12 @@ def main() -> None:
         help="generated events per process at each variation point",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    parser.add_argument(
+        "--yield-locality",
+        type=float,
+        default=None,
+        help="weight the yield fit towards nominal (scale in sigma)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
     parser.add_argument("--work-dir", default="benchmarks/.cache/coverage")
@@ -83,6 +89,7 @@ def main() -> None:
     from unbinned.analysis import AnalysisModel, htautau_toy_task, train_analysis
     from unbinned.infer import make_executor, run_toys
     from unbinned.ml import HTauTauSource, SurrogateConfig, TrainConfig
+    from unbinned.ml.yields import PolynomialYieldModel
     from unbinned.sim.htautau import simulate
 
     torch.set_num_threads(1)
@@ -92,6 +99,8 @@ def main() -> None:
            f"_ep{args.epochs}_b{args.bins}_{args.integration_mode}")  # fmt: skip
     if args.max_events_per_point != 60_000:
         tag += f"_pp{args.max_events_per_point}"
+    if args.yield_locality is not None:
+        tag += f"_loc{args.yield_locality:g}"
     analysis_dir = work / f"analysis_{tag}"
     test_path = work / f"test_{args.test_events}.parquet"
     t0 = time.perf_counter()
@@ -110,6 +119,8 @@ def main() -> None:
             surrogate_config=cfg, bins=args.bins, seed=0, progress=True,
             num_threads=args.threads,
             checkpoint_dir=work / f"checkpoints_{tag}", integration=args.integration_mode,
+            yield_model=None if args.yield_locality is None else functools.partial(
+                PolynomialYieldModel, 3, locality=args.yield_locality),
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
         del train, integ
@@ -181,6 +192,7 @@ def main() -> None:
         "moments_max_rel_error": moments_error,
         "train_events_per_process": args.train_events,
         "max_events_per_point": args.max_events_per_point,
+        "yield_locality": args.yield_locality,
         "train_s": round(train_s, 1),
         "toys_s": round(toys_s, 1),
         "executor": kind,

@@ -106,3 +106,16 @@ def test_polynomial_dict_round_trip():
         PolynomialYieldModel.from_dict(bad)
     with pytest.raises(ConfigError, match="kind"):
         PolynomialYieldModel.from_dict(model.to_dict() | {"kind": "gp_yield"})
+
+
+def test_locality_weighting_recovers_the_slope_at_nominal():
+    from unbinned.ml.yields import PolynomialYieldModel
+
+    pts = np.array([[v] for v in (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)])
+    ln_y = 0.012 * pts[:, 0] - 0.0005 * pts[:, 0] ** 3  # a cubic part
+    plain = PolynomialYieldModel(1).fit(pts, ln_y)
+    local = PolynomialYieldModel(1, locality=1.0).fit(pts, ln_y)
+    slope = lambda m: float(m.coefficients[0])  # noqa: E731
+    assert abs(slope(local) - 0.012) < 0.5 * abs(slope(plain) - 0.012)
+    with pytest.raises(ConfigError, match="locality"):
+        PolynomialYieldModel(1, locality=0.0)

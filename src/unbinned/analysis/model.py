@@ -563,6 +563,7 @@ def train_analysis(
     device: str | None = "cpu",
     integration: str = "events",
     keep: float = 0.05,
+    yield_model: Any | None = None,
 ) -> AnalysisModel:
     """Train the surrogates and build the integration tensors and the binned baseline.
 
@@ -600,6 +601,9 @@ def train_analysis(
         Asimov datasets).  The measured truncation error is in ``metadata``.
     keep
         Fraction of the reference events kept alongside the moments.
+    yield_model
+        Factory of the yield models (:func:`~unbinned.ml.train_surrogate`'s
+        ``yield_model``; default: the quadratic least-squares fit).
     """
     from unbinned.ml.surrogate import train_surrogate
 
@@ -618,6 +622,7 @@ def train_analysis(
         checkpoint_dir=checkpoint_dir,
         num_threads=num_threads,
         device=device,
+        yield_model=yield_model,
     )
     if integration not in ("events", "moments"):
         raise ConfigError(f"integration={integration!r}; expected 'events' or 'moments'")
