@@ -101,6 +101,8 @@ def main() -> None:
         tag += f"_pp{args.max_events_per_point}"
     if args.yield_locality is not None:
         tag += f"_loc{args.yield_locality:g}"
+    if args.tag:
+        tag += f"_{args.tag}"
     analysis_dir = work / f"analysis_{tag}"
     test_path = work / f"test_{args.test_events}.parquet"
     t0 = time.perf_counter()
