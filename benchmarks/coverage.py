@@ -62,6 +62,7 @@ def main() -> None:
         help="generated events per process at each variation point",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    parser.add_argument("--tag", default="", help="extra name of the cached analysis/toys")
     parser.add_argument(
         "--yield-locality",
         type=float,
