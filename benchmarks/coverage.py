@@ -155,42 +155,39 @@ def main() -> None:
         executor.close()
     toys_s = time.perf_counter() - t1
     summary = study.summary()
-    import numpy as np
+    # the binned baseline's intervals, summarised by the same code as the unbinned ones
+    from unbinned.infer import ToyStudy
 
-    from unbinned.challenge import challenge_score
-
-    frame = study.rows
-    ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
-    b_ok = ok[ok["binned_valid"].fillna(False).astype(bool)] if "binned_valid" in ok else ok[:0]
-    b_mu = b_ok["mu_true"].to_numpy(float) if len(b_ok) else np.zeros(0)
-    b_lo = b_ok["binned_p16"].to_numpy(float) if len(b_ok) else np.zeros(0)
-    b_hi = b_ok["binned_p84"].to_numpy(float) if len(b_ok) else np.zeros(0)
-    has_b = len(b_ok) > 0
-    b_cov = float(np.mean((b_lo <= b_mu) & (b_mu <= b_hi))) if has_b else float("nan")
-    b_width = float(np.mean(b_hi - b_lo)) if has_b else float("nan")
-    b_score = challenge_score(b_mu, b_lo, b_hi).score if has_b else float("nan")
-    rows = len(ok)
-    data_events = float(ok["n_events"].mean()) if rows else float("nan")
+    rows = study.rows
+    binned_cols = {"binned_mu_hat": "mu_hat", "binned_p16": "p16", "binned_p84": "p84",
+                   "binned_valid": "valid"}  # fmt: skip
+    has_b = set(binned_cols) <= set(rows.columns)
+    b_frame = rows.drop(columns=["mu_hat", "p16", "p84", "valid"]).rename(columns=binned_cols)
+    b_summary = ToyStudy(b_frame.assign(valid=b_frame["valid"].fillna(False).astype(bool)))
+    binned = b_summary.summary() if has_b else None
+    ok = rows[rows["error"].isna()] if "error" in rows.columns else rows
+    data_events = float(ok["n_events"].mean()) if len(ok) else float("nan")
+    nan = float("nan")
     out = {
         "coverage": round(summary.coverage, 4),
         "coverage_error": round(summary.coverage_error, 4),
-        "coverage_binned": round(b_cov, 4),
+        "coverage_binned": round(binned.coverage, 4) if binned else nan,
         "mean_width_unbinned": round(summary.mean_width, 4),
-        "mean_width_binned": round(b_width, 4),
-        "width_ratio": round(summary.mean_width / b_width, 4) if has_b else None,
+        "mean_width_binned": round(binned.mean_width, 4) if binned else nan,
+        "width_ratio": round(summary.mean_width / binned.mean_width, 4) if binned else None,
         "score": None if summary.score is None else round(summary.score.score, 4),
-        "score_binned": round(b_score, 4),
+        "score_binned": round(binned.score.score, 4) if binned and binned.score else nan,
         "bias": round(summary.bias, 4),
         "pull_mean": round(summary.pull_mean, 3),
         "pull_width": round(summary.pull_width, 3),
         "n_toys": summary.n,
         "n_valid": summary.n_valid,
-        "n_valid_binned": len(b_ok),
+        "n_valid_binned": binned.n_valid if binned else 0,
         "n_failed": summary.n_failed,
         "luminosity_scale": args.luminosity_scale,
         "data_events_mean": round(data_events),
         "integration_events": integration_events,
-        "integration_over_data": round(integration_events / data_events, 2) if rows else None,
+        "integration_over_data": round(integration_events / data_events, 2) if len(ok) else None,
         "integration_mode": args.integration_mode,
         "moments_max_rel_error": moments_error,
         "train_events_per_process": args.train_events,
