@@ -225,10 +225,7 @@ class AnalysisModel:
         """Per-event tensors of ``events`` (EventSet, DataFrame, or EventTensors as they are)."""
         if isinstance(events, EventTensors):
             return events
-        t = event_tensors(self.surrogate, events)
-        if t.n_events == 0:
-            return t
-        return t
+        return event_tensors(self.surrogate, events)
 
     def _integration_events(self) -> EventTensors:
         integ = self.integration
@@ -297,7 +294,7 @@ class AnalysisModel:
         out = _measure(self.likelihood(tensors), self.poi, cl, seed, "unbinned", tensors)
         if binned and self.templates is not None:
             b = _measure(self.binned_likelihood(tensors), self.poi, cl, seed, "binned", tensors)
-            out = _with_binned(out, b)
+            out = replace(out, binned=b)
         return out
 
     def measure_asimov(
@@ -318,7 +315,7 @@ class AnalysisModel:
         out = _measure(asimov, self.poi, cl, 0, "unbinned", None, n_events=n)
         if binned and self.templates is not None:
             blik = BinnedLikelihood(self.spec, self.templates, "asimov").asimov(point)
-            out = _with_binned(out, _measure(blik, self.poi, cl, 0, "binned", None, n_events=n))
+            out = replace(out, binned=_measure(blik, self.poi, cl, 0, "binned", None, n_events=n))
         return out
 
     def scaled(self, luminosity_scale: float) -> AnalysisModel:
@@ -542,10 +539,6 @@ def _measure(
         n_events=float(n),
         seconds=seconds,
     )
-
-
-def _with_binned(unbinned: Measurement, binned: Measurement) -> Measurement:
-    return replace(unbinned, binned=binned)
 
 
 def train_analysis(

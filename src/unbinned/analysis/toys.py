@@ -21,18 +21,41 @@ import pandas as pd
 
 from unbinned.exceptions import ConfigError
 
-__all__ = ["MU_RANGE", "htautau_toy_task"]
+__all__ = ["MU_RANGE", "cached_analysis", "htautau_toy_task", "measurement_row"]
 
 MU_RANGE = (0.1, 3.0)
 """The challenge's range of true signal strengths, drawn uniformly."""
 
 
 @functools.lru_cache(maxsize=2)
-def _analysis(path: str, luminosity_scale: float) -> Any:
+def cached_analysis(path: str, luminosity_scale: float = 1.0) -> Any:
+    """A saved analysis, loaded once per process (tasks of a study share it)."""
     from unbinned.analysis.model import AnalysisModel
 
     model = AnalysisModel.load(path)
     return model if luminosity_scale == 1.0 else model.scaled(luminosity_scale)
+
+
+def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
+    """The row :func:`unbinned.infer.run_toys` stores for a :class:`Measurement`.
+
+    seed, mu_true, mu_hat, p16, p84, valid, n_events, and the binned baseline's
+    ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid`` if measured.
+    """
+    row: dict[str, Any] = {
+        "seed": int(seed),
+        "mu_true": float(mu_true),
+        "mu_hat": float(m.value),
+        "p16": float(m.lower),
+        "p84": float(m.upper),
+        "valid": bool(m.valid),
+        "n_events": float(m.n_events),
+    }
+    if m.binned is not None:
+        b = m.binned
+        row.update(binned_mu_hat=float(b.value), binned_p16=float(b.lower),
+                   binned_p84=float(b.upper), binned_valid=bool(b.valid))  # fmt: skip
+    return row
 
 
 @functools.lru_cache(maxsize=2)
@@ -90,32 +113,17 @@ def htautau_toy_task(
     if threads is not None:
         torch.set_num_threads(int(threads))
     t0 = time.perf_counter()
-    model = _analysis(str(analysis), float(luminosity_scale))
+    model = cached_analysis(str(analysis), float(luminosity_scale))
     pool = _pool(str(test_sample), float(luminosity_scale))
     rng = np.random.default_rng([int(seed), 20241])
     mu_true = float(rng.uniform(*MU_RANGE)) if mu is None else float(mu)
     pe = pseudo_experiment(pool, mu=mu_true, draw_nuisances=True, seed=int(seed), collapse=True)
     m = model.measure(pe.data, binned=binned, seed=int(seed))
-    row: dict[str, Any] = {
-        "seed": int(seed),
-        "mu_true": mu_true,
-        "mu_hat": m.value,
-        "p16": m.lower,
-        "p84": m.upper,
-        "valid": m.valid,
-        "n_events": m.n_events,
-        "fit_seconds": m.seconds,
-    }
+    row = measurement_row(seed, mu_true, m)
+    row["fit_seconds"] = m.seconds
     for name in ("tes", "jes", "soft_met", "ttbar_scale", "diboson_scale", "bkg_scale"):
         row[f"true_{name}"] = float(getattr(pe.nuisances, name))
         if name in m.fit.values:
             row[f"fit_{name}"] = m.fit.values[name]
-    if m.binned is not None:
-        row.update(
-            binned_mu_hat=m.binned.value,
-            binned_p16=m.binned.lower,
-            binned_p84=m.binned.upper,
-            binned_valid=m.binned.valid,
-        )
     row["seconds"] = time.perf_counter() - t0
     return row

@@ -22,13 +22,6 @@ __all__ = ["workflow_toy_task"]
 
 
 @functools.lru_cache(maxsize=2)
-def _model(model_dir: str) -> Any:
-    from unbinned.analysis import AnalysisModel
-
-    return AnalysisModel.load(model_dir)
-
-
-@functools.lru_cache(maxsize=2)
 def _config(config_json: str) -> AnalysisConfig:
     data = json.loads(config_json)
     base = data.pop("base_dir", ".")
@@ -77,6 +70,7 @@ def workflow_toy_task(
         nuisances (``true_<name>``), ``n_events`` and, with ``toys.binned``, the binned
         ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid``.
     """
+    from unbinned.analysis.toys import cached_analysis, measurement_row
     from unbinned.workflow.data import pseudo_data
 
     cfg = _config(config)
@@ -93,24 +87,7 @@ def workflow_toy_task(
         frame=frame,
         source=source,
     )
-    model = _model(model_dir)
-    m = model.measure(events, binned=toys.binned)
-    row: dict[str, Any] = {
-        "seed": seed,
-        "mu_true": mu,
-        "mu_hat": float(m.value),
-        "p16": float(m.lo),
-        "p84": float(m.hi),
-        "valid": bool(m.valid),
-        "n_events": float(events.sum_weights),
-    }
+    m = cached_analysis(model_dir).measure(events, binned=toys.binned)
+    row = measurement_row(seed, mu, m)
     row.update({f"true_{k}": float(v) for k, v in truth.items() if k != m.poi})
-    if toys.binned and m.binned is not None:
-        b = m.binned
-        row.update(
-            binned_mu_hat=float(b.value),
-            binned_p16=float(b.lo),
-            binned_p84=float(b.hi),
-            binned_valid=bool(b.valid),
-        )
     return row
