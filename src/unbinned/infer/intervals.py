@@ -39,7 +39,15 @@ import numpy.typing as npt
 from scipy import stats
 
 from unbinned.exceptions import ConfigError, FitError
-from unbinned.infer.mle import FitResult, Fittable, _box, _limits, conditional_fit, fit
+from unbinned.infer.mle import (
+    FitResult,
+    Fittable,
+    _box,
+    _evaluate2,
+    _limits,
+    conditional_fit,
+    fit,
+)
 
 __all__ = [
     "Interval",
@@ -302,11 +310,11 @@ def _edge(
     target = best.fval + threshold
     exact = False
     merits: list[float] = []
-    for _ in range(max_iter):
+    for it in range(max_iter):
         if not (np.all(x >= lo) and np.all(x <= hi)):
             return None
         if exact:
-            q, g, h = lik.evaluate(x, 2)  # type: ignore[attr-defined]
+            q, g, h = _evaluate2(lik, x)
             hess = h[np.ix_(idx, idx)]
         else:
             q, g = lik.value_and_grad(x)
@@ -329,7 +337,7 @@ def _edge(
             # own metric, so ∂²q/∂ν² at the edge is positive definite like the global
             # one and the edge is a conditional minimum without a new Hessian
             return float(x[k])
-        if done or _ == max_iter - 2:
+        if done or it == max_iter - 2:
             exact = hasattr(lik, "evaluate")
             if not exact and done:
                 return float(x[k])

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import DataError
+from unbinned.likelihood._events import MonomialDerivatives
 from unbinned.likelihood.tensors import EventTensors
 
 __all__ = ["IntegrationMoments", "MomentAccumulator", "MomentSum", "series"]
@@ -76,21 +77,10 @@ class IntegrationMoments:
         """Number of monomials M."""
         return int(self.m1.shape[1])
 
-    @property
-    def nominal(self) -> FloatArray:
-        """s_p = I_p(0) = Σ_j w_j c_p(x_j)."""
-        return self.m0
-
     def torch(self) -> tuple[torch.Tensor, ...]:
         """The moments as float64 tensors."""
         return tuple(torch.as_tensor(np.ascontiguousarray(m), dtype=_DTYPE)
                      for m in (self.m0, self.m1, self.m2, self.m3, self.m4))  # fmt: skip
-
-    def value(self, phi: npt.ArrayLike) -> FloatArray:
-        """The series I_p(φ), shape (P,)."""
-        t = self.torch()
-        i, _, _ = series(t, torch.as_tensor(np.asarray(phi, np.float64)), 0)
-        return np.asarray(i.numpy())
 
 
 def series(
@@ -119,11 +109,10 @@ class MomentSum:
         self.p = moments.n_processes
 
     def process_sums(
-        self, md: object, order: int
+        self, md: MonomialDerivatives, order: int
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """I_p, ∂I_p/∂φ (P, M), ∂²I_p/∂φ² (P, M, M) at md.phi."""
-        phi = md.phi  # type: ignore[attr-defined]
-        return series(self.tensors, phi, order)
+        return series(self.tensors, md.phi, order)
 
 
 class MomentAccumulator:
