@@ -31,6 +31,7 @@ from unbinned.sim.htautau._config import (
     SimulationConfig,
 )
 from unbinned.sim.htautau._processes import TRUTH_COLUMNS
+from unbinned.sim.htautau._pseudo import raw_rates, simulate_pseudo_experiment
 from unbinned.sim.htautau._simulate import CHALLENGE_COLUMNS, PRODUCTION_MODE_COLUMN, simulate
 
 __all__ = [
@@ -41,5 +42,7 @@ __all__ = [
     "RAW_LEP_PT_MIN",
     "TRUTH_COLUMNS",
     "SimulationConfig",
+    "raw_rates",
     "simulate",
+    "simulate_pseudo_experiment",
 ]

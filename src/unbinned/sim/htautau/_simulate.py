@@ -218,25 +218,42 @@ def simulate(
     frames = []
     for process in procs:
         rng = np.random.Generator(np.random.PCG64(children[PROCESSES.index(process)]))
-        cols = _generate_process(process, n, rng, cfg, with_truth, progress)
-        had_pt = np.asarray(cols["PRI_had_pt"], dtype=np.float64)
-        lep_pt = np.asarray(cols["PRI_lep_pt"], dtype=np.float64)
-        n_nominal = int(np.count_nonzero((had_pt >= HAD_PT_MIN) & (lep_pt >= LEP_PT_MIN)))
+        frame, n_nominal = process_frame(process, n, rng, cfg, with_truth, progress)
         if n_nominal == 0:
             raise ConfigError(
                 f"none of the {n} simulated {process} events passes the nominal selection "
                 "(had_pt >= 26, lep_pt >= 20): increase events_per_process"
             )
-        weight = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
-        der = compute_derived(cols)
-        data: dict[str, object] = {k: cols[k] for k in PRI_FEATURES}
-        data[WEIGHT_COLUMN] = np.full(n, weight)
-        data[PROCESS_COLUMN] = pd.array([process] * n, dtype="str")
-        data[LABEL_COLUMN] = np.full(n, 1.0 if process in SIGNAL_PROCESSES else 0.0)
-        data.update(der)
-        modes = np.asarray(cols[PRODUCTION_MODE_COLUMN], dtype=np.intp)
-        data[PRODUCTION_MODE_COLUMN] = pd.array(_MODE_NAMES[modes], dtype="str")
-        if with_truth:
-            data.update({k: cols[k] for k in TRUTH_COLUMNS})
-        frames.append(pd.DataFrame(data))
+        frame[WEIGHT_COLUMN] = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def process_frame(
+    process: str,
+    n_events: int,
+    rng: np.random.Generator,
+    cfg: SimulationConfig,
+    with_truth: bool = False,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, int]:
+    """``n_events`` raw events of one process in the challenge format, weights 1.
+
+    Returns the frame (columns as :func:`simulate` returns them) and how many of
+    its events pass the nominal selection (τ_h pT ≥ 26 GeV, lepton pT ≥ 20 GeV).
+    """
+    cols = _generate_process(process, n_events, rng, cfg, with_truth, progress)
+    had_pt = np.asarray(cols["PRI_had_pt"], dtype=np.float64)
+    lep_pt = np.asarray(cols["PRI_lep_pt"], dtype=np.float64)
+    n_nominal = int(np.count_nonzero((had_pt >= HAD_PT_MIN) & (lep_pt >= LEP_PT_MIN)))
+    der = compute_derived(cols)
+    data: dict[str, object] = {k: cols[k] for k in PRI_FEATURES}
+    data[WEIGHT_COLUMN] = np.ones(n_events)
+    data[PROCESS_COLUMN] = pd.array([process] * n_events, dtype="str")
+    data[LABEL_COLUMN] = np.full(n_events, 1.0 if process in SIGNAL_PROCESSES else 0.0)
+    data.update(der)
+    modes = np.asarray(cols[PRODUCTION_MODE_COLUMN], dtype=np.intp)
+    data[PRODUCTION_MODE_COLUMN] = pd.array(_MODE_NAMES[modes], dtype="str")
+    if with_truth:
+        data.update({k: cols[k] for k in TRUTH_COLUMNS})
+    return pd.DataFrame(data), n_nominal
