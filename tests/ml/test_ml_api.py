@@ -8,9 +8,10 @@ def test_public_api_is_deliberate():
             "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",
             "OracleComparison", "OracleSource", "PerEventTensors", "PolynomialYieldModel",
             "ProcessClassifier", "ProcessResponse", "Region", "ReliabilityDiagram",
-            "ResponseNet", "ShapeNuisance", "SurrogateConfig", "SurrogateModel", "TrainConfig",
-            "TrainHistory", "VariationSource", "YieldClosure", "calibrate", "closure_test",
-            "default_design", "load", "monomial_names", "monomials", "monomials_torch",
+            "ResponseNet", "ScoreCalibration", "ShapeNuisance", "SurrogateConfig",
+            "SurrogateModel", "TrainConfig", "TrainHistory", "VariationSource", "YieldClosure",
+            "calibrate", "closure_test", "default_design", "fit_score_calibration", "load",
+            "monomial_names", "monomials", "monomials_torch",
             "oracle_comparison", "reliability", "resolve_device", "save", "train_classifier",
             "train_response", "train_surrogate", "validation_design", "yield_closure",
         ]

@@ -10,6 +10,7 @@ The pieces, one concern per module:
 - :mod:`~unbinned.ml.sources`: nominal/varied simulation (H→ττ, oracle, toy).
 - :mod:`~unbinned.ml.training`: the runner (seeds, device, progress, checkpoints).
 - :mod:`~unbinned.ml.surrogate`: the assembled model and :func:`train_surrogate`.
+- :mod:`~unbinned.ml.calibration`: residual calibration of the responses in score bins.
 - :mod:`~unbinned.ml.serialization`: model directories (safetensors + JSON).
 - :mod:`~unbinned.ml.diagnostics`: reliability, yield closure, held-out closure, oracle RMS.
 
@@ -25,6 +26,7 @@ Examples
 """
 
 from unbinned.ml._features import FeatureTransform, MissingGroup
+from unbinned.ml.calibration import ScoreCalibration, fit_score_calibration
 from unbinned.ml.classifier import ProcessClassifier, calibrate, train_classifier
 from unbinned.ml.design import Design, ShapeNuisance, default_design, validation_design
 from unbinned.ml.diagnostics import (
@@ -71,6 +73,7 @@ __all__ = [
     "Region",
     "ReliabilityDiagram",
     "ResponseNet",
+    "ScoreCalibration",
     "ShapeNuisance",
     "SurrogateConfig",
     "SurrogateModel",
@@ -81,6 +84,7 @@ __all__ = [
     "calibrate",
     "closure_test",
     "default_design",
+    "fit_score_calibration",
     "load",
     "monomial_names",
     "monomials",

@@ -491,7 +491,8 @@ def closure_test(
             generated = subset
         nominal = source.nominal(p, event_ids=subset)
         ids = nominal.extras[EVENT_ID].to_numpy(np.int64)
-        delta = resp.delta(nominal)
+        # the model's coefficients, with its score calibration when it has one
+        delta = model.precompute(nominal).delta[:, list(model.processes).index(p), :]
         nom_vals = _feature_values(model, nominal, feats)
         half_a = None
         if pairing == "independent":
@@ -643,7 +644,7 @@ def oracle_comparison(
         hi = np.quantile(x, 1 - bulk_quantile, axis=0)
         bulk = np.all((x >= lo) & (x <= hi), axis=1)
         xb = x[bulk]
-        delta = resp.delta(nominal)[bulk]
+        delta = model.precompute(nominal).delta[bulk, list(model.processes).index(p), :]
         for k, nu in enumerate(pts):
             learned = delta @ monomials(nu) + resp.log_yield(nu)
             exact = source.exact_log_ratio(xb, p, nu)

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from unbinned.exceptions import ConfigError, ModelFileError
+from unbinned.ml.calibration import ScoreCalibration
 from unbinned.ml.classifier import ProcessClassifier, classifier_from_state, classifier_to_state
 from unbinned.ml.design import ShapeNuisance
 from unbinned.ml.networks import MLP, build_network
@@ -117,6 +118,8 @@ def _to_state(obj: Savable) -> tuple[str, dict[str, Any], dict[str, torch.Tensor
             "responses": responses,
             "metadata": obj.metadata,
         }
+        if obj.calibration is not None:
+            content["score_calibration"] = obj.calibration.to_dict()
         return "surrogate", content, tensors
     if isinstance(obj, ProcessClassifier):
         meta, t = classifier_to_state(obj)
@@ -352,6 +355,7 @@ def _surrogate(content: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) 
         _check_network(meta["architecture"], t, f"response of {p!r}")
         tf = None if "transform" in meta else clf.transform
         responses[p] = response_from_state(meta, t, tf)
+    cal = content.get("score_calibration")
     model = SurrogateModel(
         tuple(content["processes"]),
         tuple(ShapeNuisance.from_dict(n) for n in content["nuisances"]),
@@ -361,6 +365,7 @@ def _surrogate(content: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) 
         responses,
         {str(k): float(v) for k, v in content.get("simulated_yields", {}).items()},
         dict(content.get("metadata", {})),
+        None if cal is None else ScoreCalibration.from_dict(cal),
     )
     stored = content.get("trained_range")
     if stored is not None and not all(

@@ -43,6 +43,7 @@ from unbinned.exceptions import ConfigError, DataError, OutOfRangeWarning
 from unbinned.ml._evaluator import CHUNK as FUSED_CHUNK
 from unbinned.ml._evaluator import FusedEvaluator
 from unbinned.ml._features import FeatureTransform, feature_matrix, feature_view
+from unbinned.ml.calibration import ScoreCalibration
 from unbinned.ml.classifier import ProcessClassifier, train_classifier
 from unbinned.ml.design import Design, ShapeNuisance, default_design
 from unbinned.ml.networks import MLP, StackedMLP
@@ -154,6 +155,7 @@ class SurrogateModel:
     responses: dict[str, ProcessResponse | None]
     simulated_yields: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    calibration: ScoreCalibration | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.classifier.processes) != tuple(self.processes):
@@ -177,6 +179,15 @@ class SurrogateModel:
                 )
             if r.feature_names != self.feature_names:
                 raise ConfigError(f"response of {p!r} uses other features than the classifier")
+        cal = self.calibration
+        if cal is not None and (
+            cal.processes != tuple(self.processes) or cal.table.shape[2] != self.n_monomials
+        ):
+            raise ConfigError(
+                f"the score calibration is for processes {list(cal.processes)} and "
+                f"{cal.table.shape[2]} monomials; expected {list(self.processes)} and "
+                f"{self.n_monomials}"
+            )
 
     # ------------------------------------------------------------------ declaration
     @property
@@ -310,6 +321,7 @@ class SurrogateModel:
         feature_names: Sequence[str] | None = None,
         device: str | torch.device | None = "cpu",
         num_threads: int | None = None,
+        calibrated: bool = True,
     ) -> PerEventTensors:
         """Evaluate every network once per event: c_p(x_i) and Δ_p(x_i), float64.
 
@@ -334,6 +346,9 @@ class SurrogateModel:
             Worker threads of the fused CPU path, each evaluating a contiguous share of
             the events with one torch intra-op thread (default: ``torch.get_num_threads()``;
             torch's thread setting is restored afterwards).
+        calibrated
+            Add the score calibration of the responses (:mod:`unbinned.ml.calibration`)
+            when the model has one.
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r}; expected a positive integer")
@@ -361,9 +376,7 @@ class SurrogateModel:
                 chunk=min(batch_size, FUSED_CHUNK),
             )
             evaluator.run(base, columns, targets, threads=threads)
-            return PerEventTensors(
-                fractions, delta, self.processes, self.nuisance_names, self.monomial_names
-            )
+            return self._tensors(fractions, delta, calibrated)
         x = _Rows(base, columns)
         logits = np.empty((n, p), dtype=np.float64)
         delta = np.zeros((n, p, m), dtype=np.float64)
@@ -381,6 +394,13 @@ class SurrogateModel:
                         delta[sl, j, :] = r.net(xr.to(_dtype(r.net))).cpu().numpy()
         z = torch.from_numpy(logits)
         fractions = torch.exp(self.classifier.log_fractions_from_logits(z)).numpy()
+        return self._tensors(fractions, delta, calibrated)
+
+    def _tensors(
+        self, fractions: FloatArray, delta: FloatArray, calibrated: bool
+    ) -> PerEventTensors:
+        if calibrated and self.calibration is not None:
+            fractions, delta = self.calibration.apply(fractions, delta)
         return PerEventTensors(
             fractions, delta, self.processes, self.nuisance_names, self.monomial_names
         )
@@ -464,7 +484,8 @@ class SurrogateModel:
         return (
             f"SurrogateModel(region={self.region.name!r}, {len(self.feature_names)} features, "
             f"processes={list(self.processes)}, nuisances={list(self.nuisance_names)}, "
-            f"responses for {resp}; nominal yields: {yields})"
+            f"responses for {resp}{'' if self.calibration is None else ', score-calibrated'}; "
+            f"nominal yields: {yields})"
         )
 
 
