@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from unbinned.analysis import AnalysisModel, Measurement, challenge_spec, train_analysis
+from unbinned.analysis import (
+    AnalysisModel,
+    Measurement,
+    build_analysis,
+    challenge_spec,
+    train_analysis,
+)
 from unbinned.exceptions import ConfigError, ModelFileError
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.sources import GaussianToySource
@@ -127,3 +133,20 @@ def test_moments_integration_matches_events(model):
     assert asimov.valid
     assert asimov.value == pytest.approx(1.0, abs=1e-4)
     assert compressed.scaled(2.0).integration.m0 == pytest.approx(2.0 * moments.m0)
+
+
+def test_build_analysis_with_score_calibration(model, tmp_path):
+    calibrated = build_analysis(
+        model.surrogate, GaussianToySource(3000, seed=2), model.spec, bins=4, calibrate=True,
+        progress=False,
+    )  # fmt: skip
+    assert calibrated.metadata["score_calibration"] is True
+    assert calibrated.surrogate.calibration is not None
+    assert model.surrogate.calibration is None  # the trained surrogate is not modified
+    m = calibrated.measure(_data(11))
+    assert m.valid
+    assert m.lower < m.value < m.upper
+    again = AnalysisModel.load(calibrated.save(tmp_path / "cal"))
+    assert again.surrogate.calibration is not None
+    b = again.measure(_data(11), binned=False)
+    assert b.value == pytest.approx(m.value, rel=1e-9, abs=1e-12)

@@ -63,3 +63,27 @@ def test_saved_model_is_reused_and_bad_input_is_named(trained):
         again.predict({"data": pool.drop(columns=["PRI_met"]), "weights": None})
     with pytest.raises(TypeError, match="test_set"):
         again.predict([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_toy_task_simulates_afresh_or_draws_from_a_sample(trained, tmp_path):
+    from unbinned.analysis import htautau_toy_task
+    from unbinned.sim.htautau import raw_rates
+
+    model, _ = trained
+    analysis = str(model.settings.model_dir)
+    rates = raw_rates(0.2, events_per_process=20_000, seed=3)  # the analysis's 0.2 fb⁻¹
+    row = htautau_toy_task(21, analysis=analysis, rates=rates, mu=1.5, binned=False)
+    assert row["mu_true"] == 1.5
+    assert row["valid"]
+    assert row["p16"] <= row["mu_hat"] <= row["p84"]
+    # ≈ 0.02 × 1.05 M events; the same seed draws the same truth as the sample method
+    assert 15_000 < row["n_events"] < 27_000
+    pool = simulate(3000, seed=13, progress=False)
+    pool["weights"] *= 0.02
+    pool.to_parquet(tmp_path / "pool.parquet")
+    drawn = htautau_toy_task(21, analysis=analysis, test_sample=tmp_path / "pool.parquet",
+                             mu=1.5, binned=False)  # fmt: skip
+    assert drawn["true_tes"] == row["true_tes"]
+    assert drawn["true_jes"] == row["true_jes"]
+    with pytest.raises(ConfigError, match="exactly one"):
+        htautau_toy_task(21, analysis=analysis)

@@ -5,7 +5,7 @@
 >>> model.measure(observed_events)                                  # doctest: +SKIP
 """
 
-from unbinned.analysis.model import AnalysisModel, Measurement, train_analysis
+from unbinned.analysis.model import AnalysisModel, Measurement, build_analysis, train_analysis
 from unbinned.analysis.spec import CHALLENGE_MODEL, challenge_spec
 from unbinned.analysis.toys import htautau_toy_task
 
@@ -13,6 +13,7 @@ __all__ = [
     "CHALLENGE_MODEL",
     "AnalysisModel",
     "Measurement",
+    "build_analysis",
     "challenge_spec",
     "htautau_toy_task",
     "train_analysis",

@@ -47,6 +47,7 @@ from unbinned._version import __version__
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.likelihood import BinnedLikelihood
 from unbinned.binned.templates import RegionTemplates, Templates, build_templates
+from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.infer.intervals import Interval, profile_interval
 from unbinned.infer.mle import FitResult, fit
@@ -57,10 +58,12 @@ from unbinned.likelihood.tensors import EventTensors
 from unbinned.ml.serialization import _sha256_file
 from unbinned.model.spec import ModelSpec
 
-__all__ = ["AnalysisModel", "Measurement", "train_analysis"]
+__all__ = ["AnalysisModel", "Measurement", "build_analysis", "train_analysis"]
 
 FloatArray = npt.NDArray[np.float64]
 _FORMAT = "unbinned-analysis"
+_CHUNK = 200_000
+"""Events per chunk when a large sample is evaluated (bounds the (N, P, M) tensors)."""
 _FORMAT_VERSION = 1
 
 
@@ -256,8 +259,14 @@ class AnalysisModel:
 
     def scored(self, events: Any) -> ScoredEvents:
         """The events reduced to the binned analysis's score c_sig(x) and weights."""
-        t = self.tensors(events)
         k = list(self.surrogate.processes).index(self.signal)
+        if isinstance(events, EventSet) and len(events) > _CHUNK:
+            # in chunks: the (N, P, M) tensors of a large sample need not exist at once
+            parts = [self.scored(events.select(np.arange(i, min(i + _CHUNK, len(events)))))
+                     for i in range(0, len(events), _CHUNK)]  # fmt: skip
+            return ScoredEvents(np.concatenate([p.score for p in parts]),
+                                np.concatenate([p.weights for p in parts]))  # fmt: skip
+        t = self.tensors(events)
         return ScoredEvents(t.fractions[:, k], t.weights)
 
     def binned_likelihood(self, events: Any) -> BinnedLikelihood:
@@ -557,6 +566,7 @@ def train_analysis(
     integration: str = "events",
     keep: float = 0.05,
     yield_model: Any | None = None,
+    calibrate: bool = False,
 ) -> AnalysisModel:
     """Train the surrogates and build the integration tensors and the binned baseline.
 
@@ -597,15 +607,16 @@ def train_analysis(
     yield_model
         Factory of the yield models (:func:`~unbinned.ml.train_surrogate`'s
         ``yield_model``; default: the quadratic least-squares fit).
+    calibrate
+        Fit the residual calibration of the responses in bins of the signal score
+        (:mod:`unbinned.ml.calibration`) to the reference sample.
     """
     from unbinned.ml.surrogate import train_surrogate
 
-    if spec is None:
-        from unbinned.analysis.spec import challenge_spec
-
-        spec = challenge_spec(tuple(n.name for n in source.nuisances))
     if not isinstance(bins, int) or bins < 0:
         raise ConfigError(f"bins={bins!r}; expected a non-negative integer (0: no binned baseline)")
+    if integration not in ("events", "moments"):
+        raise ConfigError(f"integration={integration!r}; expected 'events' or 'moments'")
     surrogate = train_surrogate(
         source,
         design=design,
@@ -617,31 +628,91 @@ def train_analysis(
         device=device,
         yield_model=yield_model,
     )
+    return build_analysis(
+        surrogate,
+        reference if reference is not None else source,
+        spec,
+        bins=bins,
+        integration=integration,
+        keep=keep,
+        calibrate=calibrate,
+        seed=seed,
+        progress=progress,
+    )
+
+
+def build_analysis(
+    surrogate: Any,
+    reference: Any,
+    spec: ModelSpec | None = None,
+    *,
+    bins: int = 10,
+    integration: str = "events",
+    keep: float = 0.05,
+    calibrate: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> AnalysisModel:
+    """An analysis from a trained surrogate: integration sample, calibration, templates.
+
+    Parameters
+    ----------
+    surrogate
+        A trained :class:`~unbinned.ml.SurrogateModel` (its own score calibration is
+        replaced when ``calibrate``).
+    reference
+        Nominal and varied simulation, best independent of the surrogate's training:
+        the integration sample, the calibration and the binned templates come from it.
+    spec, bins, integration, keep, seed, progress
+        As in :func:`train_analysis`.
+    calibrate
+        Fit the score calibration of the responses (:mod:`unbinned.ml.calibration`)
+        to ``reference``.
+    """
+    from dataclasses import replace as _replace
+
+    from unbinned.ml.calibration import fit_score_calibration
+
+    if spec is None:
+        from unbinned.analysis.spec import challenge_spec
+
+        spec = challenge_spec(tuple(surrogate.nuisance_names))
+    if not isinstance(bins, int) or bins < 0:
+        raise ConfigError(f"bins={bins!r}; expected a non-negative integer (0: no binned baseline)")
     if integration not in ("events", "moments"):
         raise ConfigError(f"integration={integration!r}; expected 'events' or 'moments'")
-    ref = reference if reference is not None else source
-    nominal = ref.nominal()
-    integ_events = event_tensors(surrogate, nominal)
-    if integ_events.sum_weights <= 0:
-        raise DataError("the nominal simulation has zero total weight; check the weights")
-    integ: EventTensors | IntegrationMoments = integ_events
+    if calibrate:
+        signal = [p.name for p in spec.processes if p.signal]
+        if len(signal) != 1:
+            raise ConfigError(f"the calibration needs exactly one signal process, got {signal}")
+        cal = fit_score_calibration(surrogate, reference, signal[0], seed=seed, progress=progress)
+        surrogate = _replace(surrogate, calibration=cal)
+    nominal = reference.nominal()
+    integ: EventTensors | IntegrationMoments
     if integration == "moments":
+        # streamed: the per-event tensors of a large reference never exist at once
         acc = MomentAccumulator()
         if surrogate.design is not None:
             acc.set_test_points(surrogate.monomials(nu) for nu in surrogate.design.points)
-        step = 200_000
-        for start in range(0, integ_events.n_events, step):
-            rows = np.arange(start, min(start + step, integ_events.n_events))
-            acc.add(integ_events.select(rows), keep=keep, seed=seed)
+        for start in range(0, len(nominal), _CHUNK):
+            rows = np.arange(start, min(start + _CHUNK, len(nominal)))
+            acc.add(event_tensors(surrogate, nominal.select(rows)), keep=keep, seed=seed)
         integ = acc.result()
-    model = AnalysisModel(spec, surrogate, integ_events, None, {})
-    templates = _templates(model, ref, bins) if bins else None
+        n_integ, total = len(nominal), float(integ.m0.sum())
+    else:
+        integ = event_tensors(surrogate, nominal)
+        n_integ, total = integ.n_events, integ.sum_weights
+    if not total > 0:
+        raise DataError("the nominal simulation has zero total weight; check the weights")
+    model = AnalysisModel(spec, surrogate, integ, None, {})
+    templates = _templates(model, reference, bins) if bins else None
     meta = {
         "package_version": __version__,
         "seed": seed,
         "bins": bins,
-        "integration_events": integ_events.n_events,
+        "integration_events": n_integ,
         "integration": integration,
+        "score_calibration": surrogate.calibration is not None,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if isinstance(integ, IntegrationMoments):
@@ -662,8 +733,6 @@ def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
         if np.allclose(nu, 0.0):
             ev = source.nominal()
         else:
-            from unbinned.data.events import EventSet
-
             ev = EventSet.concat([source.varied(p, nu) for p in sur.processes])
         sc = model.scored(ev)
         return ScoredEvents(sc.score, sc.weights, ev.process_labels)

@@ -2,11 +2,20 @@
 
 One task = one pseudo-experiment of the challenge's protocol (DESIGN.md §2): the
 true μ drawn from U(0.1, 3) and the true nuisances from the challenge priors
-(seeded by the toy's seed), the systematics applied to a large simulated test
-sample, every event drawn k ~ Poisson(w) times, then measured by the trained
-analysis (unbinned and binned, same events).  The analysis and the test sample
-are read from files once per worker process, so the task pickles as a small
-``functools.partial`` and runs on local processes or a Dask cluster alike.
+(seeded by the toy's seed), then measured by the trained analysis (unbinned and
+binned, same events).  The events are either
+
+* simulated afresh for every pseudo-experiment
+  (:func:`unbinned.sim.htautau.simulate_pseudo_experiment`, given the expected raw
+  event counts ``rates``): independent data, the right choice for a coverage study;
+* or, as in the challenge, drawn from one large simulated test sample (the
+  systematics applied, every event taken k ~ Poisson(w) times): every
+  pseudo-experiment then shares that sample's fluctuation, a common bias of about
+  √(N_data / N_sample) standard deviations.
+
+The analysis and the test sample are read from files once per worker process, so
+the task pickles as a small ``functools.partial`` and runs on local processes or
+a Dask cluster alike.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -72,7 +82,8 @@ def htautau_toy_task(
     seed: int,
     *,
     analysis: str | os.PathLike[str],
-    test_sample: str | os.PathLike[str],
+    test_sample: str | os.PathLike[str] | None = None,
+    rates: Mapping[str, float] | None = None,
     luminosity_scale: float = 1.0,
     mu: float | None = None,
     binned: bool = True,
@@ -89,10 +100,14 @@ def htautau_toy_task(
         Directory of a saved :class:`~unbinned.analysis.AnalysisModel`.
     test_sample
         Parquet file of raw simulated events (``weights`` = expected events at the
-        nominal luminosity, ``detailed_labels``), independent of the training sample.
+        nominal luminosity, ``detailed_labels``), independent of the training sample,
+        to draw the events from; exclusive with ``rates``.
+    rates
+        Expected raw events per process at the nominal luminosity
+        (:func:`unbinned.sim.htautau.raw_rates`): simulate the events afresh.
     luminosity_scale
-        Multiplies the expected events of the test sample and of the analysis
-        (e.g. 0.25 for a quarter of the luminosity).
+        Multiplies the expected events (of the test sample or the rates) and those
+        of the analysis (e.g. 0.25 for a quarter of the luminosity).
     mu
         A fixed true μ instead of drawing it from U(0.1, 3).
     binned
@@ -108,19 +123,29 @@ def htautau_toy_task(
     """
     import torch
 
+    from unbinned.sim.htautau import simulate_pseudo_experiment
     from unbinned.sim.pseudo import pseudo_experiment
 
+    if (test_sample is None) == (rates is None):
+        raise ConfigError("give exactly one of test_sample= (a file to draw from) and rates=")
     if threads is not None:
         torch.set_num_threads(int(threads))
     t0 = time.perf_counter()
     model = cached_analysis(str(analysis), float(luminosity_scale))
-    pool = _pool(str(test_sample), float(luminosity_scale))
+    t1 = time.perf_counter()
     rng = np.random.default_rng([int(seed), 20241])
     mu_true = float(rng.uniform(*MU_RANGE)) if mu is None else float(mu)
-    pe = pseudo_experiment(pool, mu=mu_true, draw_nuisances=True, seed=int(seed), collapse=True)
+    if rates is not None:
+        scaled = {p: float(r) * float(luminosity_scale) for p, r in rates.items()}
+        pe = simulate_pseudo_experiment(scaled, mu=mu_true, draw_nuisances=True, seed=int(seed))
+    else:
+        pool = _pool(str(test_sample), float(luminosity_scale))
+        pe = pseudo_experiment(pool, mu=mu_true, draw_nuisances=True, seed=int(seed), collapse=True)
+    t_data = time.perf_counter() - t1
     m = model.measure(pe.data, binned=binned, seed=int(seed))
     row = measurement_row(seed, mu_true, m)
     row["fit_seconds"] = m.seconds
+    row["data_seconds"] = t_data
     for name in ("tes", "jes", "soft_met", "ttbar_scale", "diboson_scale", "bkg_scale"):
         row[f"true_{name}"] = float(getattr(pe.nuisances, name))
         if name in m.fit.values:

@@ -164,7 +164,11 @@ class DesignSettings(_Strict):
 
 
 class TrainingSettings(_Strict):
-    """The surrogates: classifier, response networks, variation design."""
+    """The surrogates: classifier, response networks, variation design.
+
+    ``score_calibration`` adds the residual calibration of the responses in bins of
+    the signal score, fitted to the reference sample (:mod:`unbinned.ml.calibration`).
+    """
 
     classifier: NetworkSettings = NetworkSettings()
     response: NetworkSettings = NetworkSettings()
@@ -174,6 +178,7 @@ class TrainingSettings(_Strict):
     device: str | None = None
     threads: PositiveInt | None = 1
     integration: Literal["events", "moments"] = "moments"
+    score_calibration: bool = False
 
 
 class BinnedSettings(_Strict):

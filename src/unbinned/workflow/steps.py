@@ -324,6 +324,7 @@ class Analysis:
                 "checkpoint_dir": ckpt,
                 "reference": reference,
                 "integration": cfg.training.integration,
+                "calibrate": cfg.training.score_calibration,
             }
             params = inspect.signature(train_analysis).parameters
             d = cfg.training.design
