@@ -18,3 +18,11 @@ def test_public_api_is_deliberate():
     )  # fmt: skip
     for name in unbinned.ml.__all__:
         assert hasattr(unbinned.ml, name), name
+
+
+def test_precise_surrogate_settings():
+    cfg = unbinned.ml.SurrogateConfig.precise()
+    assert cfg.response.hidden == (64, 64)
+    assert cfg.response.epochs == 30
+    assert cfg.max_events_per_point is None
+    assert cfg.classifier == unbinned.ml.SurrogateConfig().classifier

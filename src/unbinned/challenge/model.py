@@ -56,7 +56,9 @@ class ChallengeSettings:
     Parameters
     ----------
     surrogate
-        :class:`~unbinned.ml.SurrogateConfig` of the networks (None: its defaults).
+        :class:`~unbinned.ml.SurrogateConfig` of the networks (None:
+        :meth:`SurrogateConfig.precise() <unbinned.ml.SurrogateConfig.precise>`, the
+        settings validated for coverage).
     bins
         Bins of the binned baseline that is trained alongside (0: none).
     seed
@@ -110,6 +112,7 @@ class Model:
     def fit(self) -> None:
         """Train the analysis on the training set (or load it from ``settings.model_dir``)."""
         from unbinned.analysis import AnalysisModel, train_analysis
+        from unbinned.ml import SurrogateConfig
         from unbinned.ml.sources import HTauTauSource
         from unbinned.ml.training import torch_threads
 
@@ -132,7 +135,8 @@ class Model:
         reference = HTauTauSource(odd, seed=st.seed + 1, systematics=self.systematics)
         with torch_threads(st.num_threads):
             self.analysis = train_analysis(
-                source, reference=reference, surrogate_config=st.surrogate, bins=st.bins,
+                source, reference=reference,
+                surrogate_config=st.surrogate or SurrogateConfig.precise(), bins=st.bins,
                 seed=st.seed, progress=st.progress,
             )  # fmt: skip
         if st.model_dir is not None:
