@@ -14,16 +14,25 @@ Figures (one JSON line):
 * ``mean_width_unbinned``, ``mean_width_binned``, ``width_ratio`` = unbinned/binned;
 * ``score``: the challenge score of the unbinned intervals (and ``score_binned``).
 
-Steps (each cached under ``--work-dir``, so a rerun resumes): simulate the training,
-integration and test samples; train the analysis (:func:`unbinned.analysis.train_analysis`);
+Steps (each cached under ``--work-dir``, so a rerun resumes): simulate the training
+sample and train the surrogates (:func:`unbinned.ml.train_surrogate`); simulate the
+reference (integration) sample and build the analysis on them
+(:func:`unbinned.analysis.build_analysis`; variants of this step reuse the surrogates);
+measure the expected raw event counts (``--events fresh``, the default: every
+pseudo-experiment is simulated afresh, :func:`unbinned.sim.htautau.simulate_pseudo_experiment`)
+or simulate one test sample to draw them all from (``--events pool``, the challenge's way,
+whose Monte-Carlo fluctuation is then common to every pseudo-experiment);
 run the pseudo-experiments (:func:`unbinned.infer.run_toys`, results appended to a
 JSON-lines store: an interrupted study resumes without repeating a seed) on local
 processes (``--workers``) or a Dask cluster (``--scheduler tcp://HOST:PORT``).
 
 The integration sample's Monte-Carlo statistics must exceed the data's by a good
-factor (the expected signal-like yield is estimated from it; at 10 fb⁻¹ the data
-have ≈1.05 M events): ``--luminosity-scale`` reduces the data's luminosity for a
-study that fits a machine's time, and ``integration_over_data`` is reported.
+factor, process by process (the expected signal-like yield is estimated from it; μ̂
+moves with its fluctuation by about √(N_data/N_reference) σ in every pseudo-experiment
+alike).  Z→ττ makes 95 % of the data (≈1.0 M of 1.05 M events at 10 fb⁻¹), so
+``--integration-process-events ztautau=N`` enlarges its part alone.
+``--luminosity-scale`` reduces the data's luminosity for a study that fits a
+machine's time; ``integration_over_data`` (all processes) is reported.
 
 Run: ``.venv/bin/python benchmarks/coverage.py`` (full size: hours; ``--quick``
 for a small check).
@@ -51,6 +60,13 @@ def main() -> None:
     parser.add_argument("--toys", type=int, default=1000)
     parser.add_argument("--train-events", type=int, default=300_000, help="per process")
     parser.add_argument("--integration-events", type=int, default=1_000_000, help="per process")
+    parser.add_argument(
+        "--integration-process-events",
+        nargs="*",
+        default=[],
+        metavar="PROCESS=N",
+        help="another size of the reference for a process (e.g. ztautau=5000000)",
+    )
     parser.add_argument("--test-events", type=int, default=300_000, help="per process")
     parser.add_argument("--luminosity-scale", type=float, default=1.0)
     parser.add_argument("--bins", type=int, default=10)
@@ -58,8 +74,23 @@ def main() -> None:
     parser.add_argument(
         "--max-events-per-point",
         type=int,
-        default=60_000,
-        help="generated events per process at each variation point",
+        default=0,
+        help="generated events per process at each variation point (0: all)",
+    )
+    parser.add_argument("--response-hidden", default="64,64", help="widths of the response MLPs")
+    parser.add_argument("--response-epochs", type=int, default=30)
+    parser.add_argument("--calibrate", action="store_true", help="score-calibrate the responses")
+    parser.add_argument(
+        "--events",
+        choices=("fresh", "pool"),
+        default="fresh",
+        help="simulate every pseudo-experiment afresh, or draw from one sample",
+    )
+    parser.add_argument(
+        "--rate-events",
+        type=int,
+        default=2_000_000,
+        help="raw events per process to measure the expected counts (fresh)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--tag", default="", help="extra name of the cached analysis/toys")
@@ -84,67 +115,111 @@ def main() -> None:
         args.toys, args.train_events = min(args.toys, 40), 30_000
         args.integration_events, args.test_events = 60_000, 30_000
         args.luminosity_scale, args.epochs, args.bins = 0.02, 4, 5
+        args.response_hidden, args.response_epochs, args.rate_events = "32,32", 4, 200_000
+    hidden = tuple(int(h) for h in args.response_hidden.split(","))
 
+    import pandas as pd
     import torch
 
-    from unbinned.analysis import AnalysisModel, htautau_toy_task, train_analysis
+    from unbinned.analysis import AnalysisModel, build_analysis, htautau_toy_task
+    from unbinned.data.schema import PROCESSES
     from unbinned.infer import make_executor, run_toys
-    from unbinned.ml import HTauTauSource, SurrogateConfig, TrainConfig
+    from unbinned.ml import (
+        HTauTauSource,
+        SurrogateConfig,
+        TrainConfig,
+        load,
+        save,
+        train_surrogate,
+    )
     from unbinned.ml.yields import PolynomialYieldModel
     from unbinned.sim.htautau import simulate
 
     torch.set_num_threads(1)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    tag = (f"tr{args.train_events}_in{args.integration_events}_te{args.test_events}"
-           f"_ep{args.epochs}_b{args.bins}_{args.integration_mode}")  # fmt: skip
-    if args.max_events_per_point != 60_000:
-        tag += f"_pp{args.max_events_per_point}"
+    # the surrogates (trained once) and the analysis built on them (reference sample,
+    # calibration, templates) are cached separately: variants of the second reuse the first
+    train_tag = (f"tr{args.train_events}_ep{args.epochs}"
+                 f"_r{'x'.join(map(str, hidden))}e{args.response_epochs}")  # fmt: skip
+    if args.max_events_per_point:
+        train_tag += f"_pp{args.max_events_per_point}"
     if args.yield_locality is not None:
-        tag += f"_loc{args.yield_locality:g}"
+        train_tag += f"_loc{args.yield_locality:g}"
+    extra = dict(item.split("=") for item in args.integration_process_events)
+    tag = f"{train_tag}_in{args.integration_events}"
+    tag += "".join(f"_{p}{int(n)}" for p, n in sorted(extra.items()))
+    tag += f"_b{args.bins}_{args.integration_mode}"
+    if args.calibrate:
+        tag += "_cal"
     if args.tag:
         tag += f"_{args.tag}"
+    surrogate_dir = work / f"surrogate_{train_tag}"
     analysis_dir = work / f"analysis_{tag}"
     test_path = work / f"test_{args.test_events}.parquet"
+    rates_path = work / f"rates_{args.rate_events}.json"
     t0 = time.perf_counter()
     if not (analysis_dir / "analysis.json").is_file():
-        log("simulating the training and integration samples ...")
-        train = simulate(args.train_events, seed=101, progress=True)
-        integ = simulate(args.integration_events, seed=102, progress=True)
-        cfg = SurrogateConfig(
-            classifier=TrainConfig(epochs=args.epochs, batch_size=4096, patience=4),
-            response=TrainConfig(hidden=(32, 32), epochs=args.epochs, batch_size=16384,
-                                 learning_rate=1e-3, patience=4),
-            max_events_per_point=args.max_events_per_point,
-        )  # fmt: skip
-        model = train_analysis(
-            HTauTauSource(train, seed=101), reference=HTauTauSource(integ, seed=102),
-            surrogate_config=cfg, bins=args.bins, seed=0, progress=True,
-            num_threads=args.threads,
-            checkpoint_dir=work / f"checkpoints_{tag}", integration=args.integration_mode,
-            yield_model=None if args.yield_locality is None else functools.partial(
-                PolynomialYieldModel, 3, locality=args.yield_locality),
+        if not (surrogate_dir / "model.json").is_file():
+            log("simulating the training sample ...")
+            train = simulate(args.train_events, seed=101, progress=True)
+            cfg = SurrogateConfig(
+                classifier=TrainConfig(epochs=args.epochs, batch_size=4096, patience=4),
+                response=TrainConfig(hidden=hidden, epochs=args.response_epochs,
+                                     batch_size=16384, learning_rate=2e-3, patience=6),
+                max_events_per_point=args.max_events_per_point or None,
+            )  # fmt: skip
+            surrogate = train_surrogate(
+                HTauTauSource(train, seed=101), config=cfg, seed=0, progress=True,
+                num_threads=args.threads, checkpoint_dir=work / f"checkpoints_{train_tag}",
+                yield_model=None if args.yield_locality is None else functools.partial(
+                    PolynomialYieldModel, 3, locality=args.yield_locality),
+            )  # fmt: skip
+            save(surrogate, surrogate_dir, overwrite=True)
+            del train
+        log("simulating the reference sample and building the analysis ...")
+        parts = [simulate(args.integration_events, seed=102, progress=True,
+                          processes=[p for p in PROCESSES if p not in extra])]  # fmt: skip
+        parts += [simulate(int(n), seed=102, progress=True, processes=[p])
+                  for p, n in sorted(extra.items())]  # fmt: skip
+        integ = pd.concat(parts, ignore_index=True)
+        del parts
+        model = build_analysis(
+            load(surrogate_dir), HTauTauSource(integ, seed=102), bins=args.bins,
+            integration=args.integration_mode, calibrate=args.calibrate, progress=True,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
-        del train, integ
+        del integ
     train_s = time.perf_counter() - t0
-    if not test_path.is_file():
-        log("simulating the test sample ...")
-        from unbinned._io import atomic_path
+    from unbinned._io import atomic_path
 
+    if args.events == "pool" and not test_path.is_file():
+        log("simulating the test sample ...")
         test = simulate(args.test_events, seed=103, progress=True)
         with atomic_path(test_path) as tmp:
             test.to_parquet(tmp)
+    if args.events == "fresh" and not rates_path.is_file():
+        log("measuring the selection efficiencies (expected raw event counts) ...")
+        from unbinned.sim.htautau import raw_rates
+
+        rates = raw_rates(10.0, events_per_process=args.rate_events, seed=104)
+        with atomic_path(rates_path) as tmp:
+            Path(tmp).write_text(json.dumps(rates))
     analysis = AnalysisModel.load(analysis_dir)
     integration_events = analysis.integration.n_events
     moments_error = getattr(analysis.integration, "max_rel_error", None)
+    source: dict[str, Any] = (
+        {"test_sample": str(test_path)} if args.events == "pool"
+        else {"rates": json.loads(rates_path.read_text())}
+    )  # fmt: skip
     task = functools.partial(
         htautau_toy_task,
         analysis=str(analysis_dir),
-        test_sample=str(test_path),
         luminosity_scale=args.luminosity_scale,
+        **source,
     )
-    store = work / f"toys_{tag}_lumi{args.luminosity_scale:g}.jsonl"
+    events_tag = f"te{args.test_events}" if args.events == "pool" else "fresh"
+    store = work / f"toys_{tag}_{events_tag}_lumi{args.luminosity_scale:g}.jsonl"
     seeds = range(args.first_seed, args.first_seed + args.toys)
     kind = "dask" if args.scheduler else ("processes" if args.workers > 1 else "serial")
     executor = make_executor(kind, scheduler=args.scheduler, n_workers=args.workers)  # type: ignore[arg-type]
@@ -189,9 +264,14 @@ def main() -> None:
         "integration_events": integration_events,
         "integration_over_data": round(integration_events / data_events, 2) if len(ok) else None,
         "integration_mode": args.integration_mode,
+        "integration_process_events": extra or None,
         "moments_max_rel_error": moments_error,
+        "events": args.events,
         "train_events_per_process": args.train_events,
-        "max_events_per_point": args.max_events_per_point,
+        "max_events_per_point": args.max_events_per_point or None,
+        "response_hidden": list(hidden),
+        "response_epochs": args.response_epochs,
+        "calibrated": args.calibrate,
         "yield_locality": args.yield_locality,
         "train_s": round(train_s, 1),
         "toys_s": round(toys_s, 1),

@@ -29,6 +29,7 @@ Usage::
 
     python benchmarks/surrogate_eval_speed.py                  # 1 M events, 1 and 2 threads
     python benchmarks/surrogate_eval_speed.py --threads 2 --events 2000000
+    python benchmarks/surrogate_eval_speed.py --precise   # SurrogateConfig.precise() networks
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
-def build_model(events_per_process: int, seed: int) -> tuple[Any, Any]:
-    """A default-architecture surrogate trained one epoch, and the nominal events."""
+def build_model(events_per_process: int, seed: int, precise: bool = False) -> tuple[Any, Any]:
+    """A default- (or precise-) architecture surrogate trained one epoch, and the events."""
     from unbinned.ml import HTauTauSource, SurrogateConfig, TrainConfig, train_surrogate
     from unbinned.sim.htautau import simulate
 
-    default = SurrogateConfig()
+    default = SurrogateConfig.precise() if precise else SurrogateConfig()
     cfg = SurrogateConfig(
         classifier=TrainConfig(
             hidden=default.classifier.hidden,
@@ -120,6 +121,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8192, help="precompute batch size")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--precise",
+        action="store_true",
+        help="the architecture of SurrogateConfig.precise() (responses (64, 64))",
+    )
     args = parser.parse_args()
 
     from unbinned.data import EventSet
@@ -127,7 +133,7 @@ def main() -> None:
     load0 = os.getloadavg()
     threads_before = torch.get_num_threads()
     t0 = time.perf_counter()
-    model, nominal = build_model(args.events_per_process, seed=1)
+    model, nominal = build_model(args.events_per_process, seed=1, precise=args.precise)
     log(f"built {model!r} in {time.perf_counter() - t0:.1f} s; {len(nominal)} nominal events")
     reps = int(np.ceil(args.events / len(nominal)))
     big = EventSet.concat([nominal] * reps).select(np.arange(args.events))
