@@ -2,9 +2,12 @@
 
 From a toy store of ``benchmarks/coverage.py`` and its trained analysis:
 
-* ``dmu_per_sigma``: slope of μ̂ − μ_true against each true nuisance, per prior σ;
-  ``pull_corr``: correlation of the pull with it; ``fit_minus_true``: mean and spread of
-  the fitted minus the true nuisance;
+* ``dmu_per_sigma``: slope of μ̂ − μ_true against each true nuisance, per prior σ
+  (per GeV for soft_met); ``pull_corr``: correlation of the pull with it;
+  ``fit_minus_true``: mean and spread of the fitted minus the true tes and jes;
+* ``spread_over_halfwidth``: the spread of μ̂ − μ_true over the mean interval
+  half-width, and the same after removing its linear dependence on the true tes,
+  jes and soft_met (what those slopes add to the spread);
 * ``ln_yield_pct``: the learned ln Y_p (per cent) at shifts of tes and jes, next to the
   simulated ratio on an independent sample (``--events`` raw events per process,
   ``--seed``), and their difference.
@@ -21,6 +24,9 @@ import json
 import numpy as np
 
 WIDTHS = {"tes": 0.01, "jes": 0.01}
+SLOPES = {"tes": 0.01, "jes": 0.01, "soft_met": 1.0, "ttbar_scale": 0.02, "diboson_scale": 0.25,
+          "bkg_scale": 0.001}  # fmt: skip
+"""Prior widths (soft_met: per GeV) for the slopes of μ̂ − μ against the true nuisances."""
 
 
 def main() -> None:
@@ -42,14 +48,25 @@ def main() -> None:
     lo, hi = rows["p16"].to_numpy(float), rows["p84"].to_numpy(float)
     pull = (mu_hat - mu) / np.where(mu_hat > mu, mu_hat - lo, hi - mu_hat)
     out: dict[str, object] = {"n_toys": len(rows)}
-    for name, width in WIDTHS.items():
+    for name, width in SLOPES.items():
         true = rows[f"true_{name}"].to_numpy(float)
-        fitted = rows[f"fit_{name}"].to_numpy(float)
         slope = np.polyfit(true, mu_hat - mu, 1)[0]
         out[f"dmu_per_sigma_{name}"] = round(float(slope * width), 3)
         out[f"pull_corr_{name}"] = round(float(np.corrcoef(true, pull)[0, 1]), 3)
-        out[f"fit_minus_true_{name}"] = [round(float(np.mean(fitted - true)), 5),
-                                         round(float(np.std(fitted - true)), 5)]  # fmt: skip
+        if f"fit_{name}" in rows.columns and name in WIDTHS:
+            fitted = rows[f"fit_{name}"].to_numpy(float)
+            out[f"fit_minus_true_{name}"] = [round(float(np.mean(fitted - true)), 5),
+                                             round(float(np.std(fitted - true)), 5)]  # fmt: skip
+    # the spread of μ̂ − μ in units of the mean half-width, before and after removing
+    # its linear dependence on the true shape nuisances
+    half = np.where(mu_hat > mu, mu_hat - lo, hi - mu_hat)
+    shape = np.column_stack([rows[f"true_{n}"].to_numpy(float) for n in ("tes", "jes", "soft_met")]
+                            + [np.ones(len(rows))])  # fmt: skip
+    resid = (mu_hat - mu) - shape @ np.linalg.lstsq(shape, mu_hat - mu, rcond=None)[0]
+    out["spread_over_halfwidth"] = round(float(np.std(mu_hat - mu) / np.mean(half)), 3)
+    out["spread_over_halfwidth_without_shape_slopes"] = round(
+        float(np.std(resid) / np.mean(half)), 3
+    )
 
     surrogate = AnalysisModel.load(args.analysis).surrogate
     procs = list(surrogate.processes)
