@@ -275,7 +275,16 @@ def fit_score_calibration(
             raise ConfigError(f"process(es) {unknown} have no learned response to calibrate")
         chosen = list(processes)
     nominal_all = source.nominal()
-    fractions = surrogate.precompute(nominal_all, calibrated=False).fractions
+    if len(nominal_all) == 0:
+        raise DataError("the source has no nominal events to calibrate on")
+    # the fractions only, in chunks: the (N, P, M) coefficients of a large sample
+    # need not exist at once
+    step = 200_000
+    fractions = np.concatenate([
+        surrogate.precompute(nominal_all.select(np.arange(i, min(i + step, len(nominal_all)))),
+                             calibrated=False).fractions
+        for i in range(0, len(nominal_all), step)
+    ])  # fmt: skip
     w_all = nominal_all.weights
     is_signal = nominal_all.process_mask(score_process)
     score = fractions[:, procs.index(score_process)]
