@@ -127,3 +127,13 @@ def test_read_root(tmp_path):
     assert ev.yields() == {"data": 8.0}
     with pytest.raises(SchemaError, match="no tree 'nope'"):
         EventSet.read_root(path, "nope")
+
+
+def test_chunks_cover_the_events_in_order():
+    x = np.arange(10.0).reshape(5, 2)
+    ev = EventSet.from_numpy(x, np.arange(5.0), feature_names=["a", "b"])
+    parts = list(ev.chunks(2))
+    assert [len(p) for p in parts] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([p.weights for p in parts]), ev.weights)
+    with pytest.raises(DataError, match="chunk size"):
+        list(ev.chunks(0))

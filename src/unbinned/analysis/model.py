@@ -262,8 +262,7 @@ class AnalysisModel:
         k = list(self.surrogate.processes).index(self.signal)
         if isinstance(events, EventSet) and len(events) > _CHUNK:
             # in chunks: the (N, P, M) tensors of a large sample need not exist at once
-            parts = [self.scored(events.select(np.arange(i, min(i + _CHUNK, len(events)))))
-                     for i in range(0, len(events), _CHUNK)]  # fmt: skip
+            parts = [self.scored(chunk) for chunk in events.chunks(_CHUNK)]
             return ScoredEvents(np.concatenate([p.score for p in parts]),
                                 np.concatenate([p.weights for p in parts]))  # fmt: skip
         t = self.tensors(events)
@@ -694,9 +693,8 @@ def build_analysis(
         acc = MomentAccumulator()
         if surrogate.design is not None:
             acc.set_test_points(surrogate.monomials(nu) for nu in surrogate.design.points)
-        for start in range(0, len(nominal), _CHUNK):
-            rows = np.arange(start, min(start + _CHUNK, len(nominal)))
-            acc.add(event_tensors(surrogate, nominal.select(rows)), keep=keep, seed=seed)
+        for chunk in nominal.chunks(_CHUNK):
+            acc.add(event_tensors(surrogate, chunk), keep=keep, seed=seed)
         integ = acc.result()
         n_integ, total = len(nominal), float(integ.m0.sum())
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -512,6 +512,13 @@ class EventSet:
             self.process_names,
             extras,
         )
+
+    def chunks(self, size: int) -> Iterator[EventSet]:
+        """Consecutive slices of at most ``size`` events (to bound per-event memory)."""
+        if not isinstance(size, int) or size < 1:
+            raise DataError(f"chunk size {size!r}; expected a positive integer")
+        for start in range(0, len(self), size):
+            yield self.select(np.arange(start, min(start + size, len(self))))
 
     def for_process(self, name: str) -> EventSet:
         """The events of one process."""

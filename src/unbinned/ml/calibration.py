@@ -64,6 +64,7 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
+from unbinned.ml.diagnostics import _weighted_quantile_edges
 from unbinned.ml.yields import monomials
 
 __all__ = ["ScoreCalibration", "fit_score_calibration"]
@@ -185,19 +186,13 @@ def _edges(
     score: FloatArray, weights: FloatArray, is_signal: npt.NDArray[np.bool_], n: int
 ) -> FloatArray:
     """Half the edges at quantiles of the signal, half at quantiles of the background."""
-
-    def quantiles(mask: npt.NDArray[np.bool_], k: int) -> FloatArray:
-        if k < 1 or not mask.any():
-            return np.zeros(0)
-        v, w = score[mask], weights[mask]
-        order = np.argsort(v, kind="stable")
-        cw = np.cumsum(w[order])
-        targets = cw[-1] * np.arange(1, k + 1) / (k + 1)
-        return np.asarray(v[order][np.minimum(np.searchsorted(cw, targets), len(v) - 1)])
-
     n_sig = (n - 1) // 2
-    inner = [quantiles(is_signal, n_sig), quantiles(~is_signal, n - 1 - n_sig)]
-    return np.unique(np.concatenate(inner))
+    inner = [
+        _weighted_quantile_edges(score[mask], weights[mask], k + 1)
+        for mask, k in ((is_signal, n_sig), (~is_signal, n - 1 - n_sig))
+        if k >= 1 and mask.any()
+    ]
+    return np.unique(np.concatenate(inner)) if inner else np.zeros(0)
 
 
 def _solve(phi: FloatArray, t: FloatArray, var: FloatArray) -> FloatArray:
@@ -279,12 +274,8 @@ def fit_score_calibration(
         raise DataError("the source has no nominal events to calibrate on")
     # the fractions only, in chunks: the (N, P, M) coefficients of a large sample
     # need not exist at once
-    step = 200_000
-    fractions = np.concatenate([
-        surrogate.precompute(nominal_all.select(np.arange(i, min(i + step, len(nominal_all)))),
-                             calibrated=False).fractions
-        for i in range(0, len(nominal_all), step)
-    ])  # fmt: skip
+    fractions = np.concatenate([surrogate.precompute(chunk, calibrated=False).fractions
+                                for chunk in nominal_all.chunks(200_000)])  # fmt: skip
     w_all = nominal_all.weights
     is_signal = nominal_all.process_mask(score_process)
     score = fractions[:, procs.index(score_process)]
