@@ -26,10 +26,11 @@ class PolyResponse:
     scale: float = 1.0
     a: tuple[float, ...] = (0.0,)
     b: tuple[float, ...] = (0.0,)
+    power: int = 1
 
     @property
     def shape_parameters(self) -> tuple[ShapeParameter, ...]:
-        return (ShapeParameter(self.name, self.nominal, self.scale),)
+        return (ShapeParameter(self.name, self.nominal, self.scale, self.power),)
 
     def monomials_torch(self, nu: torch.Tensor) -> torch.Tensor:
         return torch.stack([nu[0], nu[0] ** 2])
@@ -65,8 +66,11 @@ def gaussian_location(
     return Likelihood(spec, [region]), x
 
 
-def two_process(seed: int = 1, n_sim: int = 3000, n_data: int = 600) -> Likelihood:
-    """Signal + background with a shape nuisance, a rate nuisance, integration tensors."""
+def two_process(seed: int = 1, n_sim: int = 3000, n_data: int = 600, power: int = 1) -> Likelihood:
+    """Signal + background with a shape nuisance, a rate nuisance, integration tensors.
+
+    ``power`` 2 makes the surrogate input ν = alpha² (a smearing width's parametrisation).
+    """
     rng = np.random.default_rng(seed)
     spec = ModelSpec.from_dict(
         {
@@ -95,7 +99,7 @@ def two_process(seed: int = 1, n_sim: int = 3000, n_data: int = 600) -> Likeliho
         delta = rng.normal(0.0, 0.1, (n, 2, 2))
         return EventTensors(c, np.full(n, total / n), delta)
 
-    resp = PolyResponse(a=(0.02, -0.03), b=(0.001, 0.004))
+    resp = PolyResponse(a=(0.02, -0.03), b=(0.001, 0.004), power=power)
     sr = UnbinnedRegion(
         "sr", ("s", "b"), tensors(n_data, n_data), integration=tensors(n_sim, 550.0), response=resp
     )

@@ -28,6 +28,18 @@ def test_gradient_and_hessian_match_finite_differences():
     assert np.allclose(h, h_fd, rtol=1e-5, atol=1e-4)
 
 
+def test_powered_shape_parameter_enters_as_its_square():
+    """ν = alpha² (ShapeParameter.power = 2): same event terms as ν = alpha at alpha²."""
+    linear, squared = two_process(), two_process(power=2)
+    x = np.array([1.3, 0.7, 1.02])
+    # the Gaussian constraint of alpha (width 1) is alpha²; remove it from both
+    assert squared(x) - 0.7**2 == pytest.approx(linear([1.3, 0.49, 1.02]) - 0.49**2, rel=1e-12)
+    assert np.allclose(squared.grad(x), _fd_grad(squared, x), rtol=1e-6, atol=1e-5)
+    h = squared.hessian(x)
+    h_fd = np.stack([_fd_grad(lambda y, i=i: squared.grad(y)[i], x, 1e-5) for i in range(3)])
+    assert np.allclose(h, h_fd, rtol=1e-5, atol=1e-4)
+
+
 def test_gaussian_location_is_quadratic():
     lik, x = gaussian_location()
     n = x.size

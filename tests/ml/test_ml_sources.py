@@ -98,7 +98,10 @@ def test_designs():
     assert len(d.varied_points) >= 9
     soft = d.points[:, 2]
     assert soft.min() == 0.0
-    assert soft.max() == pytest.approx(5.0)
+    # soft_met enters as ν = (s/GeV)²; the axis points are even in s, 5/6 GeV apart
+    assert soft.max() == pytest.approx(25.0)
+    axis = np.sort(d.points[(d.points[:, 0] == 0) & (d.points[:, 1] == 0), 2])
+    np.testing.assert_allclose(np.sqrt(axis[1:]), np.arange(1, 7) * 5 / 6)
     lo, _hi = d.trained_range.T
     np.testing.assert_array_equal(lo, [-3, -3, 0])
     val = validation_design(HTAUTAU_SHAPE_NUISANCES)
@@ -111,6 +114,22 @@ def test_designs():
         type(one)(np.array([[0.0], [1.0]]), ("a",)).check()
     with pytest.raises(ConfigError, match="scale"):
         ShapeNuisance("a", 0.0, 0.0)
+
+
+def test_shape_nuisance_power():
+    soft = ShapeNuisance("s", 0.0, 1.0, 0.0, 5.0, power=2)
+    assert soft.standardize(3.0) == pytest.approx(9.0)
+    assert soft.physical(9.0) == pytest.approx(3.0)
+    assert soft.standardized_range == (0.0, 25.0)
+    assert soft.linear_range == (0.0, 5.0)
+    assert ShapeNuisance.from_dict(soft.to_dict()) == soft
+    # files written before the power existed read as power 1
+    old = {k: v for k, v in soft.to_dict().items() if k != "power"}
+    assert ShapeNuisance.from_dict(old).power == 1
+    with pytest.raises(ConfigError, match="one-sided"):
+        ShapeNuisance("t", 1.0, 0.01, 0.9, 1.1, power=2)
+    with pytest.raises(ConfigError, match="power"):
+        ShapeNuisance("s", 0.0, 1.0, 0.0, 5.0, power=3)
 
 
 @pytest.mark.data

@@ -191,6 +191,8 @@ class _Compiled:
         self.shape_idx: list[int] = []
         self.shape_nominal = torch.zeros(0, dtype=_DTYPE)
         self.shape_scale = torch.ones(0, dtype=_DTYPE)
+        self.shape_power = torch.ones(0, dtype=_DTYPE)
+        self.powered = False
         if region.response is not None:
             sp = region.response.shape_parameters
             missing = [s.name for s in sp if s.name not in index]
@@ -202,6 +204,8 @@ class _Compiled:
             self.shape_idx = [index[s.name] for s in sp]
             self.shape_nominal = torch.tensor([s.nominal for s in sp], dtype=_DTYPE)
             self.shape_scale = torch.tensor([s.scale for s in sp], dtype=_DTYPE)
+            self.shape_power = torch.tensor([float(s.power) for s in sp], dtype=_DTYPE)
+            self.powered = any(s.power != 1 for s in sp)
         self.counting = isinstance(region, CountingRegion)
         self.nominal: torch.Tensor | None
         if isinstance(region, CountingRegion):
@@ -245,7 +249,8 @@ class _Compiled:
         return f
 
     def nu(self, theta: torch.Tensor) -> torch.Tensor:
-        return (theta[self.shape_idx] - self.shape_nominal) / self.shape_scale
+        u = (theta[self.shape_idx] - self.shape_nominal) / self.shape_scale
+        return u.pow(self.shape_power) if self.powered else u
 
     def ratio(
         self, theta: torch.Tensor, c: torch.Tensor, delta: torch.Tensor | None

@@ -40,12 +40,13 @@ class SurrogateResponse:
             for p in surrogate.processes
         ]
         self._shape = tuple(
-            ShapeParameter(n.name, float(n.nominal), float(n.scale)) for n in surrogate.nuisances
+            ShapeParameter(n.name, float(n.nominal), float(n.scale), int(getattr(n, "power", 1)))
+            for n in surrogate.nuisances
         )
 
     @property
     def shape_parameters(self) -> tuple[ShapeParameter, ...]:
-        """The surrogate's nuisances: ν = (θ − nominal)/scale."""
+        """The surrogate's nuisances: ν = ((θ − nominal)/scale) ** power."""
         return self._shape
 
     def monomials_torch(self, nu: torch.Tensor) -> torch.Tensor:

@@ -25,11 +25,12 @@ __all__ = ["EventTensors", "ResponseModel", "ShapeParameter"]
 
 @dataclass(frozen=True)
 class ShapeParameter:
-    """How a model parameter maps onto a surrogate input: ν = (θ - nominal) / scale."""
+    """How a model parameter maps onto a surrogate input: ν = ((θ - nominal) / scale) ** power."""
 
     name: str
     nominal: float
     scale: float
+    power: int = 1
 
 
 @runtime_checkable

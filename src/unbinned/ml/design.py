@@ -1,8 +1,12 @@
 """Shape nuisances in their declared parametrisation, and designs of variation points.
 
 A :class:`ShapeNuisance` declares how a physical nuisance value maps to the
-standardised ν the networks and φ(ν) use: ``nu = (value - nominal) / scale``
-(e.g. tes: nominal 1, scale 0.01; soft_met: nominal 0, scale 1 GeV, range [0, 5]).
+standardised ν the networks and φ(ν) use: ``nu = ((value - nominal) / scale) ** power``
+(e.g. tes: nominal 1, scale 0.01, power 1; soft_met: nominal 0, scale 1 GeV, range
+[0, 5], power 2).  A power of 2 suits a smearing width s: the smeared densities depend
+on s only through the added variance s², so ln p(x|s)/p(x|0) is linear in s² near 0
+and a quadratic φ(ν) in ν = s² reproduces it there, where a quadratic in s cannot
+(it has a spurious linear term).
 
 A :class:`Design` is the set of standardised variation points ν_k at which varied
 simulation is produced to train the responses.  :func:`default_design` gives the
@@ -47,6 +51,10 @@ class ShapeNuisance:
         Physical value of one unit of ν (the 1σ width, or 1 GeV for soft_met).
     low, high
         Physically allowed range (e.g. soft_met ≥ 0); the design stays inside it.
+    power
+        ν = u ** power with u = (value − nominal)/scale: 1 (the default) or 2 (a
+        width such as soft_met, see the module docstring); a power other than 1 needs
+        a one-sided range, ``low == nominal``, so that ν is monotonic in the value.
     """
 
     name: str
@@ -54,6 +62,7 @@ class ShapeNuisance:
     scale: float
     low: float = -math.inf
     high: float = math.inf
+    power: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -65,14 +74,27 @@ class ShapeNuisance:
                 f"nuisance {self.name!r}: nominal {self.nominal} must lie in its range "
                 f"[{self.low}, {self.high}]"
             )
+        if self.power not in (1, 2):
+            raise ConfigError(f"nuisance {self.name!r}: power {self.power!r} must be 1 or 2")
+        if self.power != 1 and self.low != self.nominal:
+            raise ConfigError(
+                f"nuisance {self.name!r}: power {self.power} needs a one-sided range starting "
+                f"at the nominal (low == nominal); got low={self.low}, nominal={self.nominal}"
+            )
 
     def standardize(self, value: Any) -> Any:
-        """ν = (value - nominal) / scale."""
-        return (value - self.nominal) / self.scale
+        """ν = ((value - nominal) / scale) ** power."""
+        u = (value - self.nominal) / self.scale
+        return u if self.power == 1 else u**self.power
 
     def physical(self, nu: Any) -> Any:
-        """value = nominal + scale ν."""
-        return self.nominal + self.scale * nu
+        """value = nominal + scale ν^(1/power) (the inverse of :meth:`standardize`)."""
+        return self.nominal + self.scale * (nu if self.power == 1 else nu ** (1.0 / self.power))
+
+    @property
+    def linear_range(self) -> tuple[float, float]:
+        """The allowed range of u = (value − nominal)/scale (before the power)."""
+        return ((self.low - self.nominal) / self.scale, (self.high - self.nominal) / self.scale)
 
     @property
     def standardized_range(self) -> tuple[float, float]:
@@ -87,6 +109,7 @@ class ShapeNuisance:
             "scale": self.scale,
             "low": self.low if math.isfinite(self.low) else None,
             "high": self.high if math.isfinite(self.high) else None,
+            "power": self.power,
         }
 
     @classmethod
@@ -99,6 +122,7 @@ class ShapeNuisance:
             float(data["scale"]),
             -math.inf if low is None else float(low),
             math.inf if high is None else float(high),
+            int(data.get("power", 1)),
         )
 
 
@@ -170,8 +194,10 @@ class Design:
         return f"Design({len(self)} points; {rng})"
 
 
+# Both helpers place points in u = (value − nominal)/scale, evenly in the physical
+# value, and return them as ν = u ** power.
 def _axis_values(nuis: ShapeNuisance, steps: Sequence[float], shift: float) -> list[float]:
-    lo, hi = nuis.standardized_range
+    lo, hi = nuis.linear_range
     two_sided = lo < 0 < hi
     if two_sided:
         vals = [s * sign for s in steps for sign in (-1.0, 1.0) if lo <= s * sign <= hi]
@@ -180,19 +206,19 @@ def _axis_values(nuis: ShapeNuisance, steps: Sequence[float], shift: float) -> l
     if not math.isfinite(top):
         top = math.copysign(2 * max(steps), top)
     n = 2 * len(steps)
-    return [top * (i + 1 - shift) / n for i in range(n)]
+    return [(top * (i + 1 - shift) / n) ** nuis.power for i in range(n)]
 
 
 def _mixed_levels(
     nuis: ShapeNuisance, levels: Sequence[float], one_sided: Sequence[float]
 ) -> list[float]:
-    lo, hi = nuis.standardized_range
+    lo, hi = nuis.linear_range
     if lo < 0 < hi:
         return [v * s for v in levels for s in (-1.0, 1.0) if lo <= v * s <= hi]
     top = hi if hi > 0 else lo
     if not math.isfinite(top):
         top = math.copysign(2 * max(levels), top)
-    return [top * f for f in one_sided]
+    return [(top * f) ** nuis.power for f in one_sided]
 
 
 def _assemble(
@@ -269,7 +295,7 @@ def validation_design(
         raise ConfigError("a design needs at least one shape nuisance")
     axis = [_axis_values(n, [s + 0.5 for s in steps], 0.5) for n in nuisances]
     for a, n in enumerate(nuisances):
-        lo, hi = n.standardized_range
+        lo, hi = n.linear_range
         if lo < 0 < hi:
             axis[a] = _axis_values(n, steps, 0.0)
     levels = [_mixed_levels(n, mixed, (0.5,)) for n in nuisances]

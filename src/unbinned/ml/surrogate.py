@@ -21,8 +21,9 @@ With ``t = model.precompute(events)`` the likelihood engine evaluates
 
 from ``t.fractions`` (N, P), ``t.delta`` (N, P, M), ``model.log_yield_torch(nu)``
 (P,) and ``model.monomials_torch(nu)`` (M,), all in float64 and differentiable in ν.
-ν is standardised: ν_a = (value_a − nominal_a)/scale_a (:meth:`SurrogateModel.standardize`);
-a ν outside the trained range warns with :class:`~unbinned.exceptions.OutOfRangeWarning`.
+ν is standardised: ν_a = ((value_a − nominal_a)/scale_a)^power_a
+(:meth:`SurrogateModel.standardize`); a ν outside the trained range warns with
+:class:`~unbinned.exceptions.OutOfRangeWarning`.
 """
 
 from __future__ import annotations
