@@ -31,6 +31,10 @@ factor, process by process (the expected signal-like yield is estimated from it;
 moves with its fluctuation by about √(N_data/N_reference) σ in every pseudo-experiment
 alike).  Z→ττ makes 95 % of the data (≈1.0 M of 1.05 M events at 10 fb⁻¹), so
 ``--integration-process-events ztautau=N`` enlarges its part alone.
+``--integration-batches K`` simulates the integration sample in K independent
+batches, each weighted to 1/K of the expected yields and streamed into the moments
+one at a time, so that it can exceed the memory (the binned templates and the
+calibration then use a separate reference of ``--integration-events`` per process).
 ``--luminosity-scale`` reduces the data's luminosity for a study that fits a
 machine's time; ``integration_over_data`` (all processes) is reported.
 
@@ -41,6 +45,7 @@ for a small check).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -67,6 +72,12 @@ def main() -> None:
         metavar="PROCESS=N",
         help="another size of the reference for a process (e.g. ztautau=5000000)",
     )
+    parser.add_argument(
+        "--integration-batches",
+        type=int,
+        default=1,
+        help="simulate the integration sample in this many batches (memory)",
+    )
     parser.add_argument("--test-events", type=int, default=300_000, help="per process")
     parser.add_argument("--luminosity-scale", type=float, default=1.0)
     parser.add_argument("--bins", type=int, default=10)
@@ -80,6 +91,13 @@ def main() -> None:
     parser.add_argument("--response-hidden", default="64,64", help="widths of the response MLPs")
     parser.add_argument("--response-epochs", type=int, default=30)
     parser.add_argument("--calibrate", action="store_true", help="score-calibrate the responses")
+    parser.add_argument(
+        "--soft-met-power",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="the responses' soft_met parametrisation, nu = (soft_met/GeV)**power",
+    )
     parser.add_argument(
         "--events",
         choices=("fresh", "pool"),
@@ -122,9 +140,10 @@ def main() -> None:
     import torch
 
     from unbinned.analysis import AnalysisModel, build_analysis, htautau_toy_task
-    from unbinned.data.schema import PROCESSES
+    from unbinned.data.schema import PROCESSES, WEIGHT_COLUMN
     from unbinned.infer import make_executor, run_toys
     from unbinned.ml import (
+        HTAUTAU_SHAPE_NUISANCES,
         HTauTauSource,
         SurrogateConfig,
         TrainConfig,
@@ -146,9 +165,13 @@ def main() -> None:
         train_tag += f"_pp{args.max_events_per_point}"
     if args.yield_locality is not None:
         train_tag += f"_loc{args.yield_locality:g}"
+    if args.soft_met_power != 1:  # caches without the suffix were trained in soft_met itself
+        train_tag += f"_sm{args.soft_met_power}"
     extra = dict(item.split("=") for item in args.integration_process_events)
     tag = f"{train_tag}_in{args.integration_events}"
     tag += "".join(f"_{p}{int(n)}" for p, n in sorted(extra.items()))
+    if args.integration_batches > 1:
+        tag += f"_k{args.integration_batches}"
     tag += f"_b{args.bins}_{args.integration_mode}"
     if args.calibrate:
         tag += "_cal"
@@ -169,8 +192,12 @@ def main() -> None:
                                      batch_size=16384, learning_rate=2e-3, patience=6),
                 max_events_per_point=args.max_events_per_point or None,
             )  # fmt: skip
+            shape = tuple(
+                dataclasses.replace(n, power=args.soft_met_power) if n.name == "soft_met" else n
+                for n in HTAUTAU_SHAPE_NUISANCES
+            )
             surrogate = train_surrogate(
-                HTauTauSource(train, seed=101), config=cfg, seed=0, progress=True,
+                HTauTauSource(train, seed=101, nuisances=shape), config=cfg, seed=0, progress=True,
                 num_threads=args.threads, checkpoint_dir=work / f"checkpoints_{train_tag}",
                 yield_model=None if args.yield_locality is None else functools.partial(
                     PolynomialYieldModel, 3, locality=args.yield_locality),
@@ -178,14 +205,30 @@ def main() -> None:
             save(surrogate, surrogate_dir, overwrite=True)
             del train
         log("simulating the reference sample and building the analysis ...")
-        parts = [simulate(args.integration_events, seed=102, progress=True,
-                          processes=[p for p in PROCESSES if p not in extra])]  # fmt: skip
-        parts += [simulate(int(n), seed=102, progress=True, processes=[p])
-                  for p, n in sorted(extra.items())]  # fmt: skip
-        integ = pd.concat(parts, ignore_index=True)
-        del parts
+        k = args.integration_batches
+        surrogate = load(surrogate_dir)
+
+        def reference(seed: int, fraction: float, sizes: dict[str, str]) -> pd.DataFrame:
+            others = [p for p in PROCESSES if p not in sizes]
+            parts = [simulate(int(args.integration_events * fraction), seed=seed,
+                              progress=True, processes=others)]  # fmt: skip
+            parts += [simulate(int(int(n) * fraction), seed=seed, progress=True, processes=[p])
+                      for p, n in sorted(sizes.items())]  # fmt: skip
+            frame = pd.concat(parts, ignore_index=True)
+            frame[WEIGHT_COLUMN] *= fraction  # simulate() weights each call to the full yield
+            return frame
+
+        def batches() -> Any:
+            for b in range(k):
+                log(f"integration batch {b + 1}/{k} ...")
+                frame = reference(1020 + b, 1.0 / k, extra)
+                yield HTauTauSource(frame, seed=1020 + b, nuisances=surrogate.nuisances).nominal()
+
+        integ = reference(102, 1.0, {} if k > 1 else extra)
         model = build_analysis(
-            load(surrogate_dir), HTauTauSource(integ, seed=102), bins=args.bins,
+            surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
+            integration_batches=batches() if k > 1 else None,
+            bins=args.bins,
             integration=args.integration_mode, calibrate=args.calibrate, progress=True,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)

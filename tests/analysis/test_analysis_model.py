@@ -14,7 +14,7 @@ from unbinned.analysis import (
     challenge_spec,
     train_analysis,
 )
-from unbinned.exceptions import ConfigError, ModelFileError
+from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.sources import GaussianToySource
 from unbinned.model import ModelSpec
@@ -150,3 +150,40 @@ def test_build_analysis_with_score_calibration(model, tmp_path):
     assert again.surrogate.calibration is not None
     b = again.measure(_data(11), binned=False)
     assert b.value == pytest.approx(m.value, rel=1e-9, abs=1e-12)
+
+
+def test_build_analysis_refuses_a_reference_with_another_parametrisation(model):
+    import dataclasses
+
+    ref = GaussianToySource(3000, seed=2)
+
+    class Rescaled:
+        nuisances = (dataclasses.replace(ref.nuisances[0], scale=2.0), *ref.nuisances[1:])
+
+        def __getattr__(self, name):
+            return getattr(ref, name)
+
+    with pytest.raises(ConfigError, match="declared differently"):
+        build_analysis(model.surrogate, Rescaled(), model.spec, bins=0, progress=False)
+
+
+def test_build_analysis_streams_integration_batches(model):
+    ref = GaussianToySource(3000, seed=2)
+    whole = build_analysis(
+        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
+        progress=False,
+    )  # fmt: skip
+    batched = build_analysis(
+        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
+        progress=False, integration_batches=ref.nominal().chunks(1000),
+    )  # fmt: skip
+    assert batched.metadata["integration_events"] == whole.metadata["integration_events"]
+    np.testing.assert_allclose(batched.integration.m0, whole.integration.m0, rtol=1e-12)
+    np.testing.assert_allclose(batched.integration.m4, whole.integration.m4, rtol=1e-9)
+    with pytest.raises(ConfigError, match="needs integration='moments'"):
+        build_analysis(model.surrogate, ref, model.spec, bins=0, integration_batches=[])
+    with pytest.raises(DataError, match="no events"):
+        build_analysis(
+            model.surrogate, ref, model.spec, bins=0, integration="moments",
+            integration_batches=[], progress=False,
+        )  # fmt: skip

@@ -34,7 +34,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -651,6 +651,7 @@ def build_analysis(
     calibrate: bool = False,
     seed: int = 0,
     progress: bool = True,
+    integration_batches: Iterable[EventSet] | None = None,
 ) -> AnalysisModel:
     """An analysis from a trained surrogate: integration sample, calibration, templates.
 
@@ -667,6 +668,12 @@ def build_analysis(
     calibrate
         Fit the score calibration of the responses (:mod:`unbinned.ml.calibration`)
         to ``reference``.
+    integration_batches
+        The nominal events of the integration moments, one batch at a time, instead
+        of ``reference.nominal()``: e.g. a generator of k successive simulations, each
+        weighted to 1/k of the expected yields.  Only one batch is in memory at once,
+        so the integration sample can be far larger than the reference.  Needs
+        ``integration="moments"``.
     """
     from dataclasses import replace as _replace
 
@@ -680,25 +687,33 @@ def build_analysis(
         raise ConfigError(f"bins={bins!r}; expected a non-negative integer (0: no binned baseline)")
     if integration not in ("events", "moments"):
         raise ConfigError(f"integration={integration!r}; expected 'events' or 'moments'")
+    if integration_batches is not None and integration != "moments":
+        raise ConfigError("integration_batches needs integration='moments'")
+    _check_parametrisation(surrogate, reference)
     if calibrate:
         signal = [p.name for p in spec.processes if p.signal]
         if len(signal) != 1:
             raise ConfigError(f"the calibration needs exactly one signal process, got {signal}")
         cal = fit_score_calibration(surrogate, reference, signal[0], seed=seed, progress=progress)
         surrogate = _replace(surrogate, calibration=cal)
-    nominal = reference.nominal()
     integ: EventTensors | IntegrationMoments
     if integration == "moments":
         # streamed: the per-event tensors of a large reference never exist at once
         acc = MomentAccumulator()
         if surrogate.design is not None:
             acc.set_test_points(surrogate.monomials(nu) for nu in surrogate.design.points)
-        for chunk in nominal.chunks(_CHUNK):
-            acc.add(event_tensors(surrogate, chunk), keep=keep, seed=seed)
+        batches = [reference.nominal()] if integration_batches is None else integration_batches
+        n_integ = 0
+        for batch in batches:
+            for chunk in batch.chunks(_CHUNK):
+                acc.add(event_tensors(surrogate, chunk), keep=keep, seed=seed)
+            n_integ += len(batch)
+        if n_integ == 0:
+            raise DataError("the integration sample has no events")
         integ = acc.result()
-        n_integ, total = len(nominal), float(integ.m0.sum())
+        total = float(integ.m0.sum())
     else:
-        integ = event_tensors(surrogate, nominal)
+        integ = event_tensors(surrogate, reference.nominal())
         n_integ, total = integ.n_events, integ.sum_weights
     if not total > 0:
         raise DataError("the nominal simulation has zero total weight; check the weights")
@@ -716,6 +731,19 @@ def build_analysis(
     if isinstance(integ, IntegrationMoments):
         meta["moments_max_rel_error"] = integ.max_rel_error
     return AnalysisModel(spec, surrogate, integ, templates, meta)
+
+
+def _check_parametrisation(surrogate: Any, reference: Any) -> None:
+    """The reference must map ν to physical values as the surrogate does (varied samples)."""
+    theirs = {n.name: n for n in getattr(reference, "nuisances", ())}
+    for n in surrogate.nuisances:
+        other = theirs.get(n.name)
+        if other is not None and other.to_dict() != n.to_dict():
+            raise ConfigError(
+                f"shape nuisance {n.name!r} is declared differently by the surrogate "
+                f"({n.to_dict()}) and the reference sample ({other.to_dict()}); build the "
+                "reference with nuisances=surrogate.nuisances"
+            )
 
 
 def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
