@@ -92,6 +92,12 @@ def main() -> None:
     parser.add_argument("--response-epochs", type=int, default=30)
     parser.add_argument("--calibrate", action="store_true", help="score-calibrate the responses")
     parser.add_argument(
+        "--calibration-events",
+        type=int,
+        default=300_000,
+        help="generated events per process of the calibration (0: the whole reference)",
+    )
+    parser.add_argument(
         "--soft-met-power",
         type=int,
         choices=(1, 2),
@@ -175,6 +181,8 @@ def main() -> None:
     tag += f"_b{args.bins}_{args.integration_mode}"
     if args.calibrate:
         tag += "_cal"
+        if args.calibration_events != 300_000:
+            tag += f"{args.calibration_events}"
     if args.tag:
         tag += f"_{args.tag}"
     surrogate_dir = work / f"surrogate_{train_tag}"
@@ -228,6 +236,7 @@ def main() -> None:
         model = build_analysis(
             surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
             integration_batches=batches() if k > 1 else None,
+            calibration_events=args.calibration_events or None,
             bins=args.bins,
             integration=args.integration_mode, calibrate=args.calibrate, progress=True,
         )  # fmt: skip
@@ -315,6 +324,7 @@ def main() -> None:
         "response_hidden": list(hidden),
         "response_epochs": args.response_epochs,
         "calibrated": args.calibrate,
+        "calibration_events": args.calibration_events if args.calibrate else None,
         "yield_locality": args.yield_locality,
         "train_s": round(train_s, 1),
         "toys_s": round(toys_s, 1),

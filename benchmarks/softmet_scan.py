@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--luminosity-scale", type=float, default=0.25)
     parser.add_argument("--events", type=int, default=300_000, help="raw events per process")
     parser.add_argument("--seed", type=int, default=104)
+    parser.add_argument("--smear-seed", type=int, default=1, help="seed of the soft-MET smearing")
     parser.add_argument("--values", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 3.0])
     args = parser.parse_args()
 
@@ -36,7 +37,7 @@ def main() -> None:
     sample = simulate(args.events, seed=args.seed, progress=False)
     rows = []
     for value in args.values:
-        data = apply_systematics(sample, Nuisances(soft_met=value), seed=1).copy()
+        data = apply_systematics(sample, Nuisances(soft_met=value), seed=args.smear_seed).copy()
         data["weights"] = _expected_weights(data, 1.0) * args.luminosity_scale
         m = model.measure(data, binned=model.templates is not None)
         rows.append({
@@ -47,6 +48,7 @@ def main() -> None:
             "valid": m.valid,
         })  # fmt: skip
     print(json.dumps({"analysis": args.analysis, "luminosity_scale": args.luminosity_scale,
+                      "seed": args.seed, "smear_seed": args.smear_seed,
                       "calibrated": model.surrogate.calibration is not None,
                       "scan": rows}))  # fmt: skip
 

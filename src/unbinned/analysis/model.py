@@ -652,6 +652,7 @@ def build_analysis(
     seed: int = 0,
     progress: bool = True,
     integration_batches: Iterable[EventSet] | None = None,
+    calibration_events: int | None = 300_000,
 ) -> AnalysisModel:
     """An analysis from a trained surrogate: integration sample, calibration, templates.
 
@@ -668,6 +669,10 @@ def build_analysis(
     calibrate
         Fit the score calibration of the responses (:mod:`unbinned.ml.calibration`)
         to ``reference``.
+    calibration_events
+        Generated events per process the calibration uses (None: all of the
+        reference's).  Its Monte-Carlo error is common to every measurement, so in
+        the signal-like bins it must be well below the data's statistical error.
     integration_batches
         The nominal events of the integration moments, one batch at a time, instead
         of ``reference.nominal()``: e.g. a generator of k successive simulations, each
@@ -694,7 +699,10 @@ def build_analysis(
         signal = [p.name for p in spec.processes if p.signal]
         if len(signal) != 1:
             raise ConfigError(f"the calibration needs exactly one signal process, got {signal}")
-        cal = fit_score_calibration(surrogate, reference, signal[0], seed=seed, progress=progress)
+        cal = fit_score_calibration(
+            surrogate, reference, signal[0], max_events=calibration_events, seed=seed,
+            progress=progress,
+        )  # fmt: skip
         surrogate = _replace(surrogate, calibration=cal)
     integ: EventTensors | IntegrationMoments
     if integration == "moments":

@@ -69,6 +69,9 @@ from unbinned.ml.yields import monomials
 
 __all__ = ["ScoreCalibration", "fit_score_calibration"]
 
+_CHUNK = 200_000
+"""Events per chunk of the surrogate's evaluation."""
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -275,7 +278,7 @@ def fit_score_calibration(
     # the fractions only, in chunks: the (N, P, M) coefficients of a large sample
     # need not exist at once
     fractions = np.concatenate([surrogate.precompute(chunk, calibrated=False).fractions
-                                for chunk in nominal_all.chunks(200_000)])  # fmt: skip
+                                for chunk in nominal_all.chunks(_CHUNK)])  # fmt: skip
     w_all = nominal_all.weights
     is_signal = nominal_all.process_mask(score_process)
     score = fractions[:, procs.index(score_process)]
@@ -295,13 +298,18 @@ def fit_score_calibration(
         if max_events is not None and max_events < len(generated):
             subset = np.sort(rng.choice(generated, size=int(max_events), replace=False))
         nominal = source.nominal(p, event_ids=subset)
-        t0 = surrogate.precompute(nominal, calibrated=False)
-        b0, d0, w0 = cal.bins(t0.fractions), t0.delta[:, j, :], nominal.weights
+        # in chunks, keeping only this process's coefficients (memory of a large sample)
+        parts = [surrogate.precompute(c, calibrated=False) for c in nominal.chunks(_CHUNK)]
+        b0 = np.concatenate([cal.bins(t.fractions) for t in parts])
+        d0 = np.concatenate([t.delta[:, j, :] for t in parts])
+        w0 = nominal.weights
+        del parts
         t = np.full((len(varied_pts), b), np.nan)
         var = np.zeros((len(varied_pts), b))
         for k, nu in enumerate(varied_pts):
             ev = source.varied(p, nu, event_ids=subset)
-            b1 = cal.bins(surrogate.precompute(ev, calibrated=False).fractions)
+            b1 = np.concatenate([cal.bins(surrogate.precompute(c, calibrated=False).fractions)
+                                 for c in ev.chunks(_CHUNK)])  # fmt: skip
             wp = w0 * np.exp(d0 @ phi[k])
             hp, hv = np.bincount(b0, wp, b), np.bincount(b1, ev.weights, b)
             if not (hp.sum() > 0 and hv.sum() > 0):
