@@ -34,7 +34,8 @@ alike).  Z→ττ makes 95 % of the data (≈1.0 M of 1.05 M events at 10 fb⁻�
 ``--integration-batches K`` simulates the integration sample in K independent
 batches, each weighted to 1/K of the expected yields and streamed into the moments
 one at a time, so that it can exceed the memory (the binned templates and the
-calibration then use a separate reference of ``--integration-events`` per process).
+calibration then use a separate reference of ``--integration-events`` per process,
+or ``--reference-process-events PROCESS=N`` for a process).
 ``--luminosity-scale`` reduces the data's luminosity for a study that fits a
 machine's time; ``integration_over_data`` (all processes) is reported.
 
@@ -71,6 +72,14 @@ def main() -> None:
         default=[],
         metavar="PROCESS=N",
         help="another size of the reference for a process (e.g. ztautau=5000000)",
+    )
+    parser.add_argument(
+        "--reference-process-events",
+        nargs="*",
+        default=[],
+        metavar="PROCESS=N",
+        help="with --integration-batches: another size of the reference (templates, "
+        "calibration) for a process",
     )
     parser.add_argument(
         "--integration-batches",
@@ -176,8 +185,10 @@ def main() -> None:
     extra = dict(item.split("=") for item in args.integration_process_events)
     tag = f"{train_tag}_in{args.integration_events}"
     tag += "".join(f"_{p}{int(n)}" for p, n in sorted(extra.items()))
+    ref_extra = dict(item.split("=") for item in args.reference_process_events)
     if args.integration_batches > 1:
         tag += f"_k{args.integration_batches}"
+        tag += "".join(f"_ref{p}{int(n)}" for p, n in sorted(ref_extra.items()))
     tag += f"_b{args.bins}_{args.integration_mode}"
     if args.calibrate:
         tag += "_cal"
@@ -232,7 +243,7 @@ def main() -> None:
                 frame = reference(1020 + b, 1.0 / k, extra)
                 yield HTauTauSource(frame, seed=1020 + b, nuisances=surrogate.nuisances).nominal()
 
-        integ = reference(102, 1.0, {} if k > 1 else extra)
+        integ = reference(102, 1.0, ref_extra if k > 1 else extra)
         model = build_analysis(
             surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
             integration_batches=batches() if k > 1 else None,
