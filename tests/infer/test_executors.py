@@ -120,3 +120,44 @@ def test_make_executor() -> None:
         make_executor("processes", scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(ConfigError, match="one worker"):
         make_executor("serial", n_workers=2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_process_workers_exit_when_the_parent_is_killed(tmp_path) -> None:
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import math, time\n"
+        "from unbinned.infer.executors import ProcessExecutor\n"
+        "if __name__ == '__main__':\n"
+        "    ex = ProcessExecutor(1)\n"
+        "    list(ex.map_unordered(math.sqrt, [4.0]))\n"
+        "    print(*ex._get_pool()._processes, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline().split()[0])
+        parent.kill()
+        parent.wait()
+
+    def alive() -> bool:
+        stat = Path(f"/proc/{worker}/stat")
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # zombies are gone
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.monotonic() + 20
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    still = alive()
+    if still:
+        os.kill(worker, 9)
+    assert not still, "the worker outlived its killed parent"

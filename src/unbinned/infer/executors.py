@@ -37,6 +37,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
@@ -135,12 +137,39 @@ class SerialExecutor(_Base):
 
 
 def _limit_threads(threads: int) -> None:
-    """Worker initializer: cap the threads of the numerical libraries started afterwards."""
+    """Cap the threads of the numerical libraries started afterwards."""
     for var in _THREAD_VARIABLES:
         os.environ[var] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None:  # already imported by the unpickling of the initializer
         torch.set_num_threads(threads)
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    """Exit this worker once the process that started the pool has gone."""
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(parent_pid, 0)  # signal 0: only checks that the process exists
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # exists, owned by another user (pid reused): keep going
+            pass
+
+
+def _init_worker(threads: int | None, parent_pid: int, interval: float = 2.0) -> None:
+    """Worker initializer: thread limits, and a watchdog on the parent process.
+
+    A killed parent (SIGKILL, out of memory, a terminated job) leaves the workers of
+    a :class:`concurrent.futures.ProcessPoolExecutor` waiting on its queue forever,
+    each holding its cached analysis in memory; the watchdog ends them within
+    ``interval`` seconds.
+    """
+    if threads is not None:
+        _limit_threads(threads)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, interval), name="parent-watchdog", daemon=True
+    ).start()
 
 
 class ProcessExecutor(_Base):
@@ -166,7 +195,8 @@ class ProcessExecutor(_Base):
     -----
     The pool starts on the first :meth:`map_unordered` and is reused until
     :meth:`close`.  Each worker imports the function's module when it receives
-    its first item (a few seconds for torch).  A worker that dies (killed, out of
+    its first item (a few seconds for torch).  Workers exit on their own within
+    two seconds when this process dies.  A worker that dies (killed, out of
     memory) breaks the pool: ``map_unordered`` raises
     :class:`concurrent.futures.process.BrokenProcessPool`; close this executor and
     make a new one.
@@ -201,15 +231,11 @@ class ProcessExecutor(_Base):
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            init: Callable[..., None] | None = None
-            args: tuple[Any, ...] = ()
-            if self.threads_per_worker is not None:
-                init, args = _limit_threads, (self.threads_per_worker,)
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.n_workers,
                 mp_context=multiprocessing.get_context(self.context),
-                initializer=init,
-                initargs=args,
+                initializer=_init_worker,
+                initargs=(self.threads_per_worker, os.getpid()),
             )
         return self._pool
 
