@@ -6,11 +6,13 @@ from unbinned.exceptions import ConfigError, DataError
 from unbinned.response import (
     DerivativeGP,
     GPHyperparameters,
+    anova_components,
     expected_trace_reduction,
     select_batch,
     sequential_design,
     sobol_points,
 )
+from unbinned.response.design import _default_candidates
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +152,39 @@ def test_batch_size_schedule():
     assert result.points.shape == (7, 1)
     with pytest.raises(ConfigError, match="batch_size"):
         sequential_design(simulate, [(-1, 1)], 3, batch_size=lambda n: 0)
+
+
+def test_score_with_components_and_log_warp_equals_the_brute_force_reduction():
+    # the design's covariances must use the GP's kernel components and input warp
+    bounds = [(0.5, 1.5), (0.5, 1.5)]
+    hyper = GPHyperparameters(
+        lengthscales=(0.3, 0.4),
+        outputscale=1.0,
+        value_noise=1e-4,
+        gradient_noise=1e-3,
+        mean=0.0,
+        component_weights=(0.3, 0.2, 0.5),
+    )
+    options = {"components": anova_components(2, (1, 2)), "input_warp": "log"}
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.5, 1.0, (5, 2))
+    y, g = np.sin(3 * x[:, 0]) * x[:, 1], rng.normal(size=(5, 2))
+    gp = DerivativeGP(bounds, **options).fit(x, y, g, hyperparameters=hyper)
+    utility = sobol_points(bounds, 64, seed=2)
+    candidate = np.array([[1.3, 0.7]])
+    score = expected_trace_reduction(gp, candidate, utility)[0]
+    _, var_before = gp.predict(utility, return_var=True)
+    gp2 = DerivativeGP(bounds, **options).fit(
+        np.vstack([x, candidate]),
+        np.append(y, 0.4),
+        np.vstack([g, [[0.1, 0.2]]]),
+        hyperparameters=hyper,
+    )
+    _, var_after = gp2.predict(utility, return_var=True)
+    expected = var_before.sum() - var_after.sum() * (gp._y_scale / gp2._y_scale) ** 2
+    assert score == pytest.approx(expected, rel=1e-6)
+    # default candidates are uniform in the warped coordinate ln x: denser at low x
+    batch = select_batch(gp, 2, n_candidates=256, seed=0)
+    assert np.all((batch >= 0.5) & (batch <= 1.5))
+    cand = _default_candidates(gp, None, 1024, 0)
+    assert np.mean(cand[:, 0] < 1.0) > 0.55

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unbinned.exceptions import ConfigError, DataError, FitError, ModelFileError
-from unbinned.response import DerivativeGP, GPHyperparameters
+from unbinned.response import DerivativeGP, GPHyperparameters, anova_components
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +146,122 @@ def test_input_checks():
         gp.fit(np.zeros((2, 2)), np.zeros(2), np.zeros((2, 3)))
     with pytest.raises(ModelFileError, match="derivative_gp"):
         DerivativeGP.from_dict({"kind": "other"})
+
+
+def test_anova_components():
+    assert anova_components(3, (1, 3)) == ((0,), (1,), (2,), (0, 1, 2))
+    assert len(anova_components(4, (1, 2, 4))) == 4 + 6 + 1
+    assert anova_components(2, (2, 1, 2)) == ((0,), (1,), (0, 1))
+    with pytest.raises(ConfigError, match="orders"):
+        anova_components(3, (4,))
+    with pytest.raises(ConfigError, match="orders"):
+        anova_components(3, ())
+
+
+def _additive(x):
+    # a sum of one- and two-dimensional pieces: no (0, 2) or three-way interaction
+    return np.sin(3 * x[:, 0]) + x[:, 1] * x[:, 2] + 0.5 * x[:, 2] ** 2
+
+
+def _additive_grad(x):
+    return np.stack([3 * np.cos(3 * x[:, 0]), x[:, 2], x[:, 1] + x[:, 2]], axis=1)
+
+
+def test_additive_components_fit_an_additive_function():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (12, 3))
+    test = rng.uniform(-1, 1, (2000, 3))
+    bounds = [(-1.0, 1.0)] * 3
+    comps = anova_components(3, (1, 2))
+    gp = DerivativeGP(bounds, seed=0, n_restarts=1, components=comps).fit(
+        x, _additive(x), _additive_grad(x)
+    )
+    full = DerivativeGP(bounds, seed=0, n_restarts=1).fit(x, _additive(x), _additive_grad(x))
+    weights = gp.hyperparameters.component_weights
+    assert weights is not None
+    assert len(weights) == len(comps)
+    assert sum(weights) == pytest.approx(1.0)
+    mse = np.mean((gp.predict(test) - _additive(test)) ** 2)
+    mse_full = np.mean((full.predict(test) - _additive(test)) ** 2)
+    assert mse < mse_full
+    assert mse < 1e-3
+    # the prior variance is the sum of the components' variances
+    _, var = gp.predict(np.array([[1e4, 1e4, 1e4]]), return_var=True)
+    assert var[0] == pytest.approx(gp.hyperparameters.outputscale * gp._y_scale**2, rel=1e-6)
+    assert "components=6" in repr(gp)
+
+
+def test_log_input_warp_converts_gradients_by_the_chain_rule():
+    # f = sin(2 ln x) is a stationary function of ln x
+    x = np.geomspace(0.5, 2.0, 6)[:, None]
+    y = np.sin(2 * np.log(x[:, 0]))
+    g = 2 * np.cos(2 * np.log(x)) / x
+    gp = DerivativeGP([(0.5, 2.0)], input_warp="log", seed=0, n_restarts=1).fit(x, y, g)
+    test = np.linspace(0.5, 2.0, 50)[:, None]
+    np.testing.assert_allclose(gp.predict(test), np.sin(2 * np.log(test[:, 0])), atol=2e-3)
+    np.testing.assert_allclose(
+        gp.predict_gradient(test), 2 * np.cos(2 * np.log(test)) / test, atol=2e-2
+    )
+    # internal coordinates: u = ln(x/0.5)/ln 4; length scales reported in units of ln x
+    np.testing.assert_allclose(gp._from_unit(gp._to_unit(torch.tensor(test)).numpy()), test)
+    assert gp.lengthscales[0] == pytest.approx(gp.hyperparameters.lengthscales[0] * np.log(4.0))
+    with pytest.raises(DataError, match="non-positive"):
+        gp.predict(np.array([[0.0]]))
+    with pytest.raises(ConfigError, match="positive bounds"):
+        DerivativeGP([(-1.0, 1.0)], input_warp="log")
+    with pytest.raises(ConfigError, match="input_warp"):
+        DerivativeGP([(1.0, 2.0)], input_warp="sqrt")
+
+
+def test_components_and_warp_survive_serialisation():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0.5, 1.5, (8, 3))
+    bounds = [(0.5, 1.5)] * 3
+    gp = DerivativeGP(
+        bounds, seed=2, n_restarts=0, components=anova_components(3, (1, 2)), input_warp="log"
+    ).fit(x, _additive(x), _additive_grad(x))
+    state = json.loads(json.dumps(gp.to_dict()))
+    assert state["version"] == 2
+    back = DerivativeGP.from_dict(state)
+    assert back.components == gp.components
+    assert back.input_warp == "log"
+    test = rng.uniform(0.5, 1.5, (20, 3))
+    np.testing.assert_allclose(back.predict(test), gp.predict(test), rtol=1e-12)
+    # a version-1 state (no components, no warp) is still read
+    plain = DerivativeGP(bounds, n_restarts=0).fit(x, _additive(x))
+    old = plain.to_dict()
+    old["version"] = 1
+    del old["options"]["components"], old["options"]["input_warp"]
+    np.testing.assert_allclose(DerivativeGP.from_dict(old).predict(test), plain.predict(test))
+
+
+def test_component_checks():
+    bounds = [(0.0, 1.0)] * 2
+    for bad in ([()], [(0, 0)], [(2,)], [(0,), (0,)], []):
+        with pytest.raises(ConfigError, match="component"):
+            DerivativeGP(bounds, components=bad)
+    gp = DerivativeGP(bounds, components=[(0,), (1,)])
+    x = np.array([[0.1, 0.2], [0.7, 0.4]])
+    with pytest.raises(ConfigError, match="component_weights"):
+        gp.fit(x, np.array([0.0, 1.0]), hyperparameters=_fixed([0.3, 0.3], 1.0, 1e-4))
+    with pytest.raises(ConfigError, match="one kernel"):
+        DerivativeGP(bounds).fit(
+            x,
+            np.array([0.0, 1.0]),
+            hyperparameters=GPHyperparameters(
+                lengthscales=(0.3, 0.3),
+                outputscale=1.0,
+                value_noise=1e-4,
+                gradient_noise=1e-4,
+                mean=0.0,
+                component_weights=(0.5, 0.5),
+            ),
+        )
+
+
+def test_component_weights_round_trip_through_the_optimiser_parameters():
+    # a warm start must begin exactly at the previous weights, tiny ones included
+    gp = DerivativeGP([(0.0, 1.0)] * 2, components=anova_components(2, (1, 2)))
+    weights = (0.7, 0.3 - 1e-10, 1e-10)
+    raw = torch.tensor(gp._weights_to_raw(weights), dtype=torch.float64)
+    np.testing.assert_allclose(gp._raw_to_weights(raw).numpy(), weights, rtol=1e-9)

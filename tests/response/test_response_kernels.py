@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from unbinned.response._kernels import joint_kernel, prior_block_diagonal
+from unbinned.response._kernels import component_masks, joint_kernel, prior_block_diagonal
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "matern52"])
@@ -49,3 +49,55 @@ def test_unknown_kernel():
     one = torch.ones(1, dtype=torch.float64)
     with pytest.raises(ValueError, match="unknown kernel"):
         joint_kernel("cubic", x, x, one, one[0], grad1=False, grad2=False)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern52"])
+def test_component_kernel_blocks_are_the_derivatives_of_the_sum(kernel):
+    # k = Σ_c s_c² h(q_c) with q_c over the masked dimensions: every block, including
+    # the gradient-gradient one, must equal the autograd derivatives of the scalar sum
+    gen = torch.Generator().manual_seed(1)
+    x1 = torch.rand(3, 3, dtype=torch.float64, generator=gen)
+    x2 = torch.rand(2, 3, dtype=torch.float64, generator=gen)
+    ls = torch.tensor([0.3, 0.5, 0.7], dtype=torch.float64)
+    masks = component_masks([(0,), (1, 2), (0, 1, 2)], 3)
+    scales = torch.tensor([0.4, 1.1, 0.3], dtype=torch.float64)
+    full = joint_kernel(kernel, x1, x2, ls, scales, grad1=True, grad2=True, masks=masks)
+
+    def k(a, b):
+        total = torch.zeros((), dtype=torch.float64)
+        for c, dims in enumerate([[0], [1, 2], [0, 1, 2]]):
+            sub = ls[dims]
+            total = (
+                total
+                + joint_kernel(
+                    kernel, a[None, dims], b[None, dims], sub, scales[c], grad1=False, grad2=False
+                )[0, 0]
+            )
+        return total
+
+    for i in range(3):
+        for j in range(2):
+            a0, b0 = x1[i], x2[j]
+            block = full[4 * i : 4 * i + 4, 4 * j : 4 * j + 4]
+            assert torch.isclose(block[0, 0], k(a0, b0))
+            torch.testing.assert_close(block[0, 1:], jacobian(lambda b, a0=a0: k(a0, b), b0))
+            torch.testing.assert_close(block[1:, 0], jacobian(lambda a, b0=b0: k(a, b0), a0))
+            hess = jacobian(lambda b, a0=a0: jacobian(lambda a: k(a, b), a0, create_graph=True), b0)
+            torch.testing.assert_close(block[1:, 1:], hess)
+    # the single-point prior block is the diagonal of the joint covariance
+    same = joint_kernel(kernel, x1[:1], x1[:1], ls, scales, grad1=True, grad2=True, masks=masks)
+    prior = prior_block_diagonal(kernel, ls, scales, with_gradients=True, masks=masks)
+    torch.testing.assert_close(same, torch.diag(prior))
+
+
+def test_one_full_mask_is_the_plain_kernel_and_scales_must_match():
+    x = torch.rand(4, 2, dtype=torch.float64)
+    ls = torch.tensor([0.3, 0.6], dtype=torch.float64)
+    s2 = torch.tensor(1.3, dtype=torch.float64)
+    plain = joint_kernel("rbf", x, x, ls, s2, grad1=True, grad2=True)
+    masked = joint_kernel(
+        "rbf", x, x, ls, s2.reshape(1), grad1=True, grad2=True, masks=component_masks([(0, 1)], 2)
+    )
+    torch.testing.assert_close(plain, masked)
+    with pytest.raises(ValueError, match="output scales"):
+        joint_kernel("rbf", x, x, ls, s2, grad1=False, grad2=False, masks=torch.ones(2, 2))

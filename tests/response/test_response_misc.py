@@ -17,6 +17,7 @@ def test_public_api_is_deliberate():
         "Simulator",
         "SqrtTransform",
         "YieldModel",
+        "anova_components",
         "design_yield_model",
         "expected_trace_reduction",
         "grid_design",

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unbinned.exceptions import DataError, FitError, ModelFileError, OutOfRangeWarning
-from unbinned.response import GPYieldModel, YieldModel, design_yield_model
+from unbinned.response import GPYieldModel, YieldModel, anova_components, design_yield_model
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +83,12 @@ def test_design_yield_model_chooses_its_points():
     assert result.points.shape == (6, 2)
     grid = np.stack(np.meshgrid(np.linspace(-1, 1, 7), np.linspace(-1, 1, 7)), -1).reshape(-1, 2)
     np.testing.assert_allclose(model(grid), _log_yield(grid), atol=0.01)
+    additive, _ = design_yield_model(
+        simulate,
+        [(-1, 1), (-1, 1)],
+        6,
+        seed=0,
+        gp_options={"components": anova_components(2, (1, 2))},
+    )
+    assert additive.gp.components == ((0,), (1,), (0, 1))
+    np.testing.assert_allclose(additive(grid), _log_yield(grid), atol=0.01)

@@ -20,6 +20,12 @@ NIPS 2003).  The profiles are
   h'' = (25/12) e^{-√5 r}; twice mean-square differentiable, so gradients are valid
   observations.
 
+A sum of components, k = Σ_c s_c² h(q_c) with q_c = Σ_a m_ca (x_a - x'_a)²/ℓ_a² and 0/1
+masks m_ca that select the dimensions of each component (an additive or ANOVA kernel:
+Duvenaud, Nickisch, Rasmussen, "Additive Gaussian processes", NIPS 2011), has the sum
+of the components' blocks as its blocks, with 1/ℓ_a² replaced by m_ca/ℓ_a² in each;
+they are computed for all components at once.
+
 An observation block of a point is its value, optionally followed by its d partial
 derivatives; blocks are laid out point-major: ``[f(x_1), ∂_1 f(x_1), ..., ∂_d f(x_1),
 f(x_2), ...]`` with gradients, ``[f(x_1), f(x_2), ...]`` without.  All functions are
@@ -29,11 +35,18 @@ plain torch operations, differentiable in the inputs and the hyperparameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 
-__all__ = ["KERNELS", "KernelName", "joint_kernel", "prior_block_diagonal"]
+__all__ = [
+    "KERNELS",
+    "KernelName",
+    "component_masks",
+    "joint_kernel",
+    "prior_block_diagonal",
+]
 
 KernelName = Literal["rbf", "matern52"]
 KERNELS: tuple[str, ...] = ("rbf", "matern52")
@@ -56,6 +69,14 @@ def _profile(kernel: str, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, 
     raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
 
 
+def _component_inv_l2(lengthscales: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+    """1/ℓ² per component, shape (C, d): the masks (C, d) zero the unused dimensions."""
+    inv_l2 = 1.0 / lengthscales**2
+    if masks is None:
+        return inv_l2.reshape(1, -1)
+    return masks * inv_l2
+
+
 def joint_kernel(
     kernel: str,
     x1: torch.Tensor,
@@ -65,6 +86,7 @@ def joint_kernel(
     *,
     grad1: bool,
     grad2: bool,
+    masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return the joint covariance of (value[, gradient]) blocks at ``x1`` and ``x2``.
 
@@ -75,11 +97,18 @@ def joint_kernel(
     x1, x2
         Points, shapes (n1, d) and (n2, d).
     lengthscales
-        ℓ, shape (d,).
+        ℓ, shape (d,), shared by all components.
     outputscale
-        s², a scalar tensor (the prior variance of f).
+        s², a scalar tensor (the prior variance of f); with ``masks``, one s_c² per
+        component, shape (C,).
     grad1, grad2
         Whether the blocks at ``x1`` (rows) and ``x2`` (columns) include the gradient.
+    masks
+        Optional 0/1 masks of shape (C, d) that make the kernel a sum of components,
+        k = Σ_c s_c² h(q_c) with q_c = Σ_{a: mask_ca = 1} (x_a - x'_a)²/ℓ_a² (an additive
+        or ANOVA kernel, see :func:`component_masks`); None: one component on all
+        dimensions.  Derivatives are linear, so every block is the sum of the
+        components' blocks.
 
     Returns
     -------
@@ -88,40 +117,65 @@ def joint_kernel(
     """
     n1, d = x1.shape
     n2 = x2.shape[0]
-    inv_l2 = 1.0 / lengthscales**2
     diff = x1[:, None, :] - x2[None, :, :]
-    r = diff * inv_l2
-    q = (diff * r).sum(-1)
+    inv_l2 = _component_inv_l2(lengthscales, masks)  # (C, d)
+    scales = outputscale.reshape(-1)
+    if scales.shape[0] != inv_l2.shape[0]:
+        raise ValueError(
+            f"{scales.shape[0]} output scales for {inv_l2.shape[0]} kernel components; pass "
+            "one per mask row"
+        )
+    # q_c = Σ_a Δ_a²/ℓ_ca² for all components at once, shape (n1, n2, C)
+    q = (diff * diff) @ inv_l2.T
     h, h1, h2 = _profile(kernel, q)
-    k = outputscale * h
+    k = h @ scales
     if not grad1 and not grad2:
         return k
+    # ∂k/∂x_a = 2 Δ_a Σ_c s_c² h'_c /ℓ_ca²
+    a1 = (h1 * scales) @ inv_l2  # (n1, n2, d)
+    g = 2.0 * a1 * diff
     b1 = 1 + d if grad1 else 1
     b2 = 1 + d if grad2 else 1
     out = k.new_empty(n1, b1, n2, b2)
     out[:, 0, :, 0] = k
-    g = (2.0 * outputscale * h1)[..., None] * r  # ∂k/∂x_a, shape (n1, n2, d)
     if grad2:
         out[:, 0, :, 1:] = -g
     if grad1:
         out[:, 1:, :, 0] = g.permute(0, 2, 1)
     if grad1 and grad2:
-        hess = -outputscale * (
-            (2.0 * h1)[..., None, None] * torch.diag_embed(inv_l2.expand(n1, n2, d))
-            + (4.0 * h2)[..., None, None] * (r[..., :, None] * r[..., None, :])
-        )
+        # ∂²k/∂x_a∂x'_b = -[2 δ_ab Σ_c s_c² h'_c/ℓ_ca² + 4 Δ_a Δ_b Σ_c s_c² h''_c/(ℓ_ca² ℓ_cb²)]
+        outer = (inv_l2[:, :, None] * inv_l2[:, None, :]).reshape(-1, d * d)
+        a2 = ((h2 * scales) @ outer).reshape(n1, n2, d, d)
+        hess = -(2.0 * torch.diag_embed(a1) + 4.0 * (diff[..., :, None] * diff[..., None, :]) * a2)
         out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
     return out.reshape(n1 * b1, n2 * b2)
 
 
 def prior_block_diagonal(
-    kernel: str, lengthscales: torch.Tensor, outputscale: torch.Tensor, *, with_gradients: bool
+    kernel: str,
+    lengthscales: torch.Tensor,
+    outputscale: torch.Tensor,
+    *,
+    with_gradients: bool,
+    masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Prior variances of one observation block: (s², -2 s² h'(0)/ℓ_a², ...), shape (b,).
+    """Prior variances of one observation block: (Σ s_c², -2 h'(0) Σ_c s_c² m_ca/ℓ_a², ...).
 
-    At a single point the value and the gradient are independent.
+    At a single point the value and the gradient are independent; ``masks`` as in
+    :func:`joint_kernel`.  Shape (b,).
     """
+    scales = outputscale.reshape(-1)
     if not with_gradients:
-        return outputscale.reshape(1)
+        return scales.sum().reshape(1)
     _, h1, _ = _profile(kernel, torch.zeros((), dtype=lengthscales.dtype))
-    return torch.cat([outputscale.reshape(1), -2.0 * h1 * outputscale / lengthscales**2])
+    inv_l2 = _component_inv_l2(lengthscales, masks)
+    grad_var = -2.0 * h1 * (scales[:, None] * inv_l2).sum(0)
+    return torch.cat([scales.sum().reshape(1), grad_var])
+
+
+def component_masks(components: Sequence[Sequence[int]], d: int) -> torch.Tensor:
+    """0/1 masks, shape (C, d), of kernel components given as tuples of dimensions."""
+    masks = torch.zeros(len(components), d, dtype=torch.float64)
+    for c, dims in enumerate(components):
+        masks[c, list(dims)] = 1.0
+    return masks

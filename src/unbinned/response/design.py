@@ -40,7 +40,6 @@ import torch
 from scipy.stats import qmc
 
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.response._kernels import joint_kernel, prior_block_diagonal
 from unbinned.response.gp import DerivativeGP, _cholesky, _GPState
 from unbinned.response.yield_model import GPYieldModel
 
@@ -77,22 +76,16 @@ def sobol_points(bounds: npt.ArrayLike, n: int, *, seed: int = 0) -> FloatArray:
     return np.asarray(b[:, 0] + unit * (b[:, 1] - b[:, 0]), dtype=np.float64)
 
 
-def _state_with(gp: DerivativeGP, st: _GPState, extra_unit: torch.Tensor) -> _GPState:
+def _state_with(st: _GPState, extra_unit: torch.Tensor) -> _GPState:
     """Return the GP state with fantasised observations at ``extra_unit`` (unit cube)."""
     x = torch.cat([st.x, extra_unit], dim=0)
-    k = joint_kernel(
-        gp.kernel,
-        x,
-        x,
-        st.lengthscales,
-        st.outputscale,
-        grad1=st.with_gradients,
-        grad2=st.with_gradients,
-    )
+    k = st.cov(x, x, grad1=st.with_gradients, grad2=st.with_gradients)
     chol = _cholesky(k + torch.diag(st.noise_diagonal(x.shape[0], st.with_gradients)))
     return _GPState(
         x=x,
         with_gradients=st.with_gradients,
+        kernel=st.kernel,
+        masks=st.masks,
         lengthscales=st.lengthscales,
         outputscale=st.outputscale,
         value_noise=st.value_noise,
@@ -104,7 +97,6 @@ def _state_with(gp: DerivativeGP, st: _GPState, extra_unit: torch.Tensor) -> _GP
 
 
 def _scores(
-    kernel: str,
     st: _GPState,
     cand: torch.Tensor,
     util: torch.Tensor,
@@ -115,17 +107,17 @@ def _scores(
     d = st.x.shape[1]
     wg = st.with_gradients
     b = 1 + d if wg else 1
-    k_ux = joint_kernel(kernel, util, st.x, st.lengthscales, st.outputscale, grad1=False, grad2=wg)
+    k_ux = st.cov(util, st.x, grad1=False, grad2=wg)
     a = torch.linalg.solve_triangular(st.chol, k_ux.T, upper=False)  # (nb, M)
     noise = st.noise_diagonal(1, wg)
-    prior = prior_block_diagonal(kernel, st.lengthscales, st.outputscale, with_gradients=wg)
+    prior = st.prior_block(wg)
     out = []
     for start in range(0, cand.shape[0], chunk):
         c = cand[start : start + chunk]
         nc = c.shape[0]
-        k_cx = joint_kernel(kernel, c, st.x, st.lengthscales, st.outputscale, grad1=wg, grad2=wg)
+        k_cx = st.cov(c, st.x, grad1=wg, grad2=wg)
         bm = torch.linalg.solve_triangular(st.chol, k_cx.T, upper=False)  # (nb, nc*b)
-        k_uc = joint_kernel(kernel, util, c, st.lengthscales, st.outputscale, grad1=False, grad2=wg)
+        k_uc = st.cov(util, c, grad1=False, grad2=wg)
         s_uc = (k_uc - a.T @ bm).reshape(-1, nc, b)  # (M, nc, b)
         bm3 = bm.reshape(-1, nc, b)
         s_cc = torch.diag_embed(prior + noise).expand(nc, b, b) - torch.einsum(
@@ -198,7 +190,7 @@ def expected_trace_reduction(
     util = _check_points(gp, utility, "utility")
     w = _check_weights(weights, util.shape[0])
     with torch.no_grad():
-        scores = _scores(gp.kernel, st, cand, util, chunk_size, w)
+        scores = _scores(st, cand, util, chunk_size, w)
     return np.asarray(scores.numpy() * gp._y_scale**2, dtype=np.float64)
 
 
@@ -246,10 +238,10 @@ def select_batch(
     chosen: list[int] = []
     with torch.no_grad():
         for _ in range(n_points):
-            scores = _scores(gp.kernel, st, cand, util, 256, w)
+            scores = _scores(st, cand, util, 256, w)
             best = int(torch.argmax(scores))
             chosen.append(best)
-            st = _state_with(gp, st, cand[best : best + 1])
+            st = _state_with(st, cand[best : best + 1])
     return np.asarray(np.asarray(cand_np, dtype=np.float64)[chosen], dtype=np.float64)
 
 
@@ -258,7 +250,8 @@ def _default_candidates(
 ) -> FloatArray:
     if candidates is not None:
         return np.asarray(candidates, dtype=np.float64)
-    pts = sobol_points(gp.bounds, n, seed=seed)
+    # Sobol points of the GP's internal unit cube (uniform in the warped coordinates)
+    pts = gp._from_unit(sobol_points(np.tile([0.0, 1.0], (gp.dim, 1)), n, seed=seed))
     corners = np.array(np.meshgrid(*gp.bounds, indexing="ij")).reshape(gp.dim, -1).T
     return np.concatenate([pts, corners], axis=0)
 
@@ -429,6 +422,7 @@ def design_yield_model(
     batch_size: int = 1,
     seed: int = 0,
     initial_points: npt.ArrayLike | None = None,
+    gp_options: dict[str, Any] | None = None,
 ) -> tuple[GPYieldModel, DesignResult]:
     """Build a region's :class:`GPYieldModel` with simulation points chosen by the design.
 
@@ -441,8 +435,9 @@ def design_yield_model(
         The nuisance domain, shape (d, 2).
     n_points
         Simulation budget (the nominal point included).
-    use_gradients, batch_size, seed, initial_points
-        See :func:`sequential_design`.
+    use_gradients, batch_size, seed, initial_points, gp_options
+        See :func:`sequential_design`; e.g. ``gp_options={"components":
+        anova_components(d, (1, 2))}`` for a yield made of one- and two-nuisance pieces.
 
     Returns
     -------
@@ -457,5 +452,6 @@ def design_yield_model(
         use_gradients=use_gradients,
         batch_size=batch_size,
         seed=seed,
+        gp_options=gp_options,
     )
     return GPYieldModel.from_gp(result.gp), result

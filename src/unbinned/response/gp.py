@@ -1,10 +1,22 @@
 """Gaussian-process response surfaces over nuisance space, with gradient observations.
 
 A response R(ν) (a selection efficiency, a yield, its logarithm) is modelled as a
-Gaussian process with a constant mean c and the RBF kernel of
+Gaussian process with a constant mean c and the RBF (or Matérn-5/2) kernel of
 :mod:`unbinned.response._kernels`.  Each simulation point contributes its value and,
 where available, its gradient ∂R/∂ν (from a simulation whose cuts are smoothed by
 sigmoids).  Values and gradients have separate Gaussian noise variances σ_v², σ_g².
+
+Optionally the kernel is additive, a sum of components on subsets S_c of the inputs,
+
+    k(x, x') = s² Σ_c w_c h(Σ_{a∈S_c} (x_a - x'_a)²/ℓ_a²),   Σ_c w_c = 1,
+
+e.g. every single input, every pair and all together (an ANOVA kernel, Duvenaud,
+Nickisch, Rasmussen, "Additive Gaussian processes", NIPS 2011, see
+:func:`anova_components`): a response made mostly of one- and two-nuisance pieces is
+then learnt from fewer points, and the weights w_c, fitted with the other
+hyperparameters, say which interactions the data need.  The inputs can also be
+warped to ln x before the map to the unit cube (``input_warp="log"``), for scale
+factors.
 
 With K the joint covariance of all observations y (values and gradients),
 m = (c for a value, 0 for a derivative) and k_* the covariance of R(ν_*) with y:
@@ -12,8 +24,9 @@ m = (c for a value, 0 for a derivative) and k_* the covariance of R(ν_*) with y
     mean(ν_*) = c + k_*ᵀ (K + Σ_noise)⁻¹ (y - m)
     var(ν_*)  = s² - k_*ᵀ (K + Σ_noise)⁻¹ k_*
 
-The hyperparameters (per-dimension length scales ℓ_a, output scale s², σ_v, σ_g, c)
-maximise the log marginal likelihood plus weak priors (a MAP estimate):
+The hyperparameters (per-dimension length scales ℓ_a, output scale s², σ_v, σ_g, c
+and the component weights w_c, with a flat Dirichlet prior) maximise the log marginal
+likelihood plus weak priors (a MAP estimate):
 
     ln p(y) = -½ (y - m)ᵀ (K + Σ_noise)⁻¹ (y - m) - ½ ln det(K + Σ_noise) - (N/2) ln 2π,
 
@@ -38,7 +51,9 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,18 +62,81 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError, FitError, ModelFileError
-from unbinned.response._kernels import KERNELS, joint_kernel
+from unbinned.response._kernels import (
+    KERNELS,
+    component_masks,
+    joint_kernel,
+    prior_block_diagonal,
+)
 
-__all__ = ["DerivativeGP", "GPHyperparameters"]
+__all__ = ["DerivativeGP", "GPHyperparameters", "anova_components"]
 
 FloatArray = npt.NDArray[np.float64]
 _DTYPE = torch.float64
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: kernel components; version 1 states are read too
+_READABLE_VERSIONS = (1, 2)
 
 # Boxes of the internal (unit-cube, standardised) hyperparameters.
 _LENGTHSCALE_BOX = (1e-2, 1e2)
 _OUTPUTSCALE_BOX = (1e-3, 1e3)
 _NOISE_BOX = (1e-8, 1e1)
+# Smallest component weight a warm start represents (weights are a softmax of logits).
+_WEIGHT_MIN = 1e-12
+INPUT_WARPS: tuple[str, ...] = ("identity", "log")
+
+
+def anova_components(d: int, orders: Iterable[int]) -> tuple[tuple[int, ...], ...]:
+    """All subsets of the d input dimensions whose sizes are in ``orders``.
+
+    The components of an additive (ANOVA) kernel, k(x, x') = Σ_S s_S² Π_{a∈S} k_a(x_a, x'_a)
+    (Duvenaud, Nickisch, Rasmussen, "Additive Gaussian processes", NIPS 2011): order 1
+    gives the first-order additive kernel Σ_a k_a, order d the full product kernel.
+
+    Parameters
+    ----------
+    d
+        Number of input dimensions.
+    orders
+        Subset sizes to include, each in 1..d.
+
+    Returns
+    -------
+    tuple of tuple of int
+        The subsets, by size and then lexicographically.
+
+    Examples
+    --------
+    >>> anova_components(3, (1, 3))
+    ((0,), (1,), (2,), (0, 1, 2))
+    """
+    sizes = sorted(set(int(k) for k in orders))
+    if d < 1 or not sizes or sizes[0] < 1 or sizes[-1] > d:
+        raise ConfigError(
+            f"orders must be non-empty subset sizes in 1..d={d}, got {list(orders)!r}"
+        )
+    return tuple(c for k in sizes for c in itertools.combinations(range(d), k))
+
+
+def _check_components(
+    components: Sequence[Sequence[int]] | None, d: int
+) -> tuple[tuple[int, ...], ...] | None:
+    if components is None:
+        return None
+    out: list[tuple[int, ...]] = []
+    for comp in components:
+        dims = tuple(int(a) for a in comp)
+        if not dims or len(set(dims)) != len(dims) or min(dims) < 0 or max(dims) >= d:
+            raise ConfigError(
+                f"every kernel component must be a non-empty tuple of distinct dimensions in "
+                f"0..{d - 1}, got {tuple(comp)!r}"
+            )
+        out.append(tuple(sorted(dims)))
+    if not out or len(set(out)) != len(out):
+        raise ConfigError(
+            f"components must be a non-empty sequence of distinct dimension tuples, got "
+            f"{components!r}; pass None for one kernel on all dimensions"
+        )
+    return tuple(out)
 
 
 def _as_bounds(bounds: npt.ArrayLike) -> FloatArray:
@@ -81,7 +159,7 @@ class GPHyperparameters:
 
     Internal coordinates: inputs mapped to the unit cube of the bounds, values
     standardised, ``(y - y_mean) / y_scale``, and gradients scaled by
-    ``width / y_scale``.
+    ``(dx/du) / y_scale`` (``width / y_scale`` without an input warp).
 
     Attributes
     ----------
@@ -95,6 +173,10 @@ class GPHyperparameters:
         σ_g², the noise variance of one gradient component.
     mean
         c, the constant prior mean.
+    component_weights
+        For a kernel with several components (``components`` of :class:`DerivativeGP`):
+        the fractions w_c (summing to 1) of the prior variance, component c having
+        s_c² = s² w_c; None for a single kernel.
     """
 
     lengthscales: tuple[float, ...]
@@ -102,16 +184,20 @@ class GPHyperparameters:
     value_noise: float
     gradient_noise: float
     mean: float
+    component_weights: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dictionary."""
-        return {
+        out: dict[str, Any] = {
             "lengthscales": [float(v) for v in self.lengthscales],
             "outputscale": float(self.outputscale),
             "value_noise": float(self.value_noise),
             "gradient_noise": float(self.gradient_noise),
             "mean": float(self.mean),
         }
+        if self.component_weights is not None:
+            out["component_weights"] = [float(v) for v in self.component_weights]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GPHyperparameters:
@@ -123,6 +209,11 @@ class GPHyperparameters:
                 value_noise=float(data["value_noise"]),
                 gradient_noise=float(data["gradient_noise"]),
                 mean=float(data["mean"]),
+                component_weights=(
+                    None
+                    if data.get("component_weights") is None
+                    else tuple(float(v) for v in data["component_weights"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
@@ -163,13 +254,38 @@ class _GPState:
 
     x: torch.Tensor  # (n, d) unit-cube inputs
     with_gradients: bool
+    kernel: str
+    masks: torch.Tensor | None  # (C, d) kernel components, None: one on all dimensions
     lengthscales: torch.Tensor  # (d,)
-    outputscale: torch.Tensor  # scalar
+    outputscale: torch.Tensor  # scalar, or (C,) with masks
     value_noise: torch.Tensor  # scalar variance
     gradient_noise: torch.Tensor  # scalar variance
     mean: torch.Tensor  # scalar
     chol: torch.Tensor  # Cholesky factor of K + noise
     alpha: torch.Tensor  # (K + noise)^-1 (y - m)
+
+    def cov(self, x1: torch.Tensor, x2: torch.Tensor, *, grad1: bool, grad2: bool) -> torch.Tensor:
+        """Prior joint covariance of observation blocks at unit-cube points x1 and x2."""
+        return joint_kernel(
+            self.kernel,
+            x1,
+            x2,
+            self.lengthscales,
+            self.outputscale,
+            grad1=grad1,
+            grad2=grad2,
+            masks=self.masks,
+        )
+
+    def prior_block(self, with_gradients: bool) -> torch.Tensor:
+        """Prior variances of one observation block, shape (b,)."""
+        return prior_block_diagonal(
+            self.kernel,
+            self.lengthscales,
+            self.outputscale,
+            with_gradients=with_gradients,
+            masks=self.masks,
+        )
 
     def noise_diagonal(self, n: int, with_gradients: bool) -> torch.Tensor:
         """Noise variances of n observation blocks, flattened point-major."""
@@ -215,6 +331,21 @@ class DerivativeGP:
         Initial (or fixed) noise variances in internal coordinates.
     kernel
         ``"rbf"`` (squared exponential, default) or ``"matern52"``.
+    components
+        None (default): one kernel on all dimensions.  Otherwise a sequence of tuples
+        of input dimensions: the kernel is the sum of one ``kernel`` per tuple, on
+        those dimensions only, k = s² Σ_c w_c h(q_c), with the length scales shared and
+        the weights w_c (Σ w_c = 1) fitted with the other hyperparameters (an additive
+        or ANOVA kernel, see :func:`anova_components`).
+    input_warp
+        ``"identity"`` (default): the internal coordinates are the inputs mapped
+        linearly to the unit cube of ``bounds``; ``"log"``: their logarithms,
+        u_a = ln(x_a/low_a)/ln(high_a/low_a) (positive bounds only), so that the
+        kernel is stationary in ln x, the natural coordinate of a scale factor such as
+        a jet energy scale (equal steps in ln x are equal relative changes).  Gradient
+        observations are converted by the chain rule, ∂f/∂u_a = (∂f/∂x_a) x_a
+        ln(high_a/low_a).  A fixed instance of input warping (Snoek et al., "Input
+        warping for Bayesian optimization of non-stationary functions", ICML 2014).
 
     Notes
     -----
@@ -233,11 +364,25 @@ class DerivativeGP:
         value_noise: float = 1e-3,
         gradient_noise: float = 1e-2,
         kernel: str = "rbf",
+        components: Sequence[Sequence[int]] | None = None,
+        input_warp: str = "identity",
     ) -> None:
         self.bounds = _as_bounds(bounds)
+        if input_warp not in INPUT_WARPS:
+            raise ConfigError(f"input_warp must be one of {INPUT_WARPS}, got {input_warp!r}")
+        if input_warp == "log" and np.any(self.bounds[:, 0] <= 0):
+            raise ConfigError(
+                f"input_warp='log' needs positive bounds, got {self.bounds.tolist()}; shift the "
+                "inputs or use input_warp='identity'"
+            )
+        self.input_warp = input_warp
         if kernel not in KERNELS:
             raise ConfigError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.kernel = kernel
+        self.components = _check_components(components, self.dim)
+        self._masks = (
+            None if self.components is None else component_masks(self.components, self.dim)
+        )
         if n_restarts < 0:
             raise ConfigError(f"n_restarts must be >= 0, got {n_restarts}")
         if max_iter < 1:
@@ -288,9 +433,8 @@ class DerivativeGP:
 
     @property
     def lengthscales(self) -> FloatArray:
-        """Length scales ℓ_a in the original units of the inputs."""
-        width = self.bounds[:, 1] - self.bounds[:, 0]
-        return np.asarray(self.hyperparameters.lengthscales, dtype=np.float64) * width
+        """Length scales ℓ_a in the original units of the inputs (of ln x with the log warp)."""
+        return np.asarray(self.hyperparameters.lengthscales, dtype=np.float64) * self._span()
 
     @property
     def log_marginal_likelihood(self) -> float:
@@ -310,8 +454,9 @@ class DerivativeGP:
             return f"DerivativeGP(d={self.dim}, kernel={self.kernel!r}, unfitted)"
         h = self.hyperparameters
         ls = ", ".join(f"{v:.3g}" for v in self.lengthscales)
+        comps = "" if self.components is None else f"components={len(self.components)}, "
         return (
-            f"DerivativeGP(d={self.dim}, kernel={self.kernel!r}, "
+            f"DerivativeGP(d={self.dim}, kernel={self.kernel!r}, {comps}"
             f"n_points={self._state.x.shape[0]}, "
             f"gradients={self._state.with_gradients}, lengthscales=[{ls}], "
             f"outputscale={h.outputscale * self._y_scale**2:.3g}, "
@@ -325,10 +470,32 @@ class DerivativeGP:
         return self._state
 
     # ------------------------------------------------------------------ transforms
+    def _span(self) -> FloatArray:
+        """Width of the box in the warped coordinate (x or ln x), shape (d,)."""
+        lo, hi = self.bounds[:, 0], self.bounds[:, 1]
+        return np.asarray(np.log(hi / lo) if self.input_warp == "log" else hi - lo)
+
     def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Internal (unit-cube) coordinates u of inputs x (differentiable)."""
         lo = torch.as_tensor(self.bounds[:, 0], dtype=_DTYPE)
-        width = torch.as_tensor(self.bounds[:, 1] - self.bounds[:, 0], dtype=_DTYPE)
-        return (x - lo) / width
+        span = torch.as_tensor(self._span(), dtype=_DTYPE)
+        if self.input_warp == "log":
+            return torch.log(x / lo) / span
+        return (x - lo) / span
+
+    def _from_unit(self, u: npt.ArrayLike) -> FloatArray:
+        """Inputs x of internal coordinates u (the inverse of :meth:`_to_unit`)."""
+        lo = self.bounds[:, 0]
+        arr = np.asarray(u, dtype=np.float64)
+        if self.input_warp == "log":
+            return np.asarray(lo * np.exp(arr * self._span()), dtype=np.float64)
+        return np.asarray(lo + arr * self._span(), dtype=np.float64)
+
+    def _dx_du(self, x: FloatArray) -> FloatArray:
+        """dx_a/du_a at inputs x, shape (n, d): converts gradients to internal coordinates."""
+        if self.input_warp == "log":
+            return np.asarray(x * self._span(), dtype=np.float64)
+        return np.broadcast_to(self._span(), x.shape).astype(np.float64)
 
     def _check_x(self, x: npt.ArrayLike, name: str) -> FloatArray:
         arr = np.asarray(x, dtype=np.float64)
@@ -340,6 +507,10 @@ class DerivativeGP:
             )
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{name} contains NaN or infinite values; remove those points")
+        if self.input_warp == "log" and np.any(arr <= 0):
+            raise DataError(
+                f"{name} has non-positive values, outside the domain of input_warp='log'"
+            )
         return arr
 
     # ------------------------------------------------------------------ fitting
@@ -395,10 +566,9 @@ class DerivativeGP:
         if not y_scale > 1e-12 * max(1.0, abs(y_mean)):
             y_scale = 1.0
 
-        width = self.bounds[:, 1] - self.bounds[:, 0]
         xt = self._to_unit(torch.as_tensor(xa, dtype=_DTYPE))
         yt = torch.as_tensor((ya - y_mean) / y_scale, dtype=_DTYPE)
-        gt = None if ga is None else torch.as_tensor(ga * width / y_scale, dtype=_DTYPE)
+        gt = None if ga is None else torch.as_tensor(ga * self._dx_du(xa) / y_scale, dtype=_DTYPE)
 
         if hyperparameters is not None:
             if len(hyperparameters.lengthscales) != self.dim:
@@ -418,6 +588,7 @@ class DerivativeGP:
 
     def _starts(self, warm_start: bool) -> list[GPHyperparameters]:
         gen = np.random.default_rng(self.seed)
+        n_comp = 0 if self.components is None else len(self.components)
         first = (
             self._hyper
             if warm_start and self._hyper is not None
@@ -427,6 +598,7 @@ class DerivativeGP:
                 value_noise=self._init_value_noise,
                 gradient_noise=self._init_gradient_noise,
                 mean=0.0,
+                component_weights=(1.0 / n_comp,) * n_comp if n_comp else None,
             )
         )
         starts = [first]
@@ -446,9 +618,29 @@ class DerivativeGP:
                         else self._init_gradient_noise
                     ),
                     mean=float(gen.normal(0.0, 0.5)),
+                    component_weights=(
+                        tuple(float(v) for v in gen.dirichlet(np.ones(n_comp))) if n_comp else None
+                    ),
                 )
             )
         return starts
+
+    def _weights_to_raw(self, weights: tuple[float, ...] | None) -> list[float]:
+        """Softmax logits of the component weights relative to the last one (C - 1 values)."""
+        if self.components is None:
+            return []
+        n_comp = len(self.components)
+        w = np.full(n_comp, 1.0 / n_comp) if weights is None else np.asarray(weights)
+        if w.shape != (n_comp,):
+            raise ConfigError(
+                f"{w.shape[0]} component weights for {n_comp} kernel components; pass one each"
+            )
+        logw = np.log(np.clip(w, _WEIGHT_MIN, None))
+        return [float(v) for v in logw[:-1] - logw[-1]]
+
+    @staticmethod
+    def _raw_to_weights(raw: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(torch.cat([raw, raw.new_zeros(1)]), dim=0)
 
     def _optimise(
         self, xt: torch.Tensor, yt: torch.Tensor, gt: torch.Tensor | None, *, warm_start: bool
@@ -457,6 +649,8 @@ class DerivativeGP:
         with_g = gt is not None
         obs = _observation_vector(yt, gt)
         log2pi = math.log(2.0 * math.pi)
+        masks = self._masks
+        multi = masks is not None
         best: tuple[float, GPHyperparameters] | None = None
         for start in self._starts(warm_start):
             raw = torch.tensor(
@@ -464,7 +658,8 @@ class DerivativeGP:
                 + [_box_to_raw(start.outputscale, _OUTPUTSCALE_BOX)]
                 + [_box_to_raw(start.value_noise, _NOISE_BOX)]
                 + [_box_to_raw(start.gradient_noise, _NOISE_BOX)]
-                + [start.mean],
+                + [start.mean]
+                + self._weights_to_raw(start.component_weights),
                 dtype=_DTYPE,
                 requires_grad=True,
             )
@@ -485,11 +680,22 @@ class DerivativeGP:
                 noise_raw = r[d + 1 : d + 3] if self.fit_noise else fixed_noise
                 nv = _raw_to_box(noise_raw[0], _NOISE_BOX)
                 ng = _raw_to_box(noise_raw[1], _NOISE_BOX)
-                return ls, s2, nv, ng, r[d + 3]
+                w = self._raw_to_weights(r[d + 4 :]) if multi else s2.new_ones(1)
+                return ls, s2, nv, ng, r[d + 3], w
 
             def loss_fn(r: torch.Tensor, unpack: Any = unpack) -> torch.Tensor:
-                ls, s2, nv, ng, c = unpack(r)
-                k = joint_kernel(self.kernel, xt, xt, ls, s2, grad1=with_g, grad2=with_g)
+                ls, s2, nv, ng, c, w = unpack(r)
+                scales = s2 * w if multi else s2
+                k = joint_kernel(
+                    self.kernel,
+                    xt,
+                    xt,
+                    ls,
+                    scales,
+                    grad1=with_g,
+                    grad2=with_g,
+                    masks=masks,
+                )
                 if with_g:
                     block = torch.cat([nv.reshape(1), ng.expand(d)])
                     noise = block.repeat(n)
@@ -499,7 +705,8 @@ class DerivativeGP:
                 resid = obs - _mean_vector(c, n, d, with_g)
                 a = torch.cholesky_solve(resid[:, None], chol)[:, 0]
                 nll = 0.5 * resid @ a + torch.log(chol.diagonal()).sum() + 0.5 * len(obs) * log2pi
-                # log priors (BoTorch legacy defaults), up to constants
+                # log priors (BoTorch legacy defaults), up to constants; flat (Dirichlet(1))
+                # prior on the component weights
                 lp = (2.0 * torch.log(ls) - 6.0 * ls).sum()
                 lp = lp + torch.log(s2) - 0.15 * s2
                 if self.fit_noise:
@@ -533,7 +740,7 @@ class DerivativeGP:
                 continue
             if best is None or final < best[0]:
                 with torch.no_grad():
-                    ls, s2, nv, ng, c = unpack(raw.detach())
+                    ls, s2, nv, ng, c, w = unpack(raw.detach())
                 best = (
                     final,
                     GPHyperparameters(
@@ -542,6 +749,7 @@ class DerivativeGP:
                         value_noise=float(nv),
                         gradient_noise=float(ng),
                         mean=float(c),
+                        component_weights=tuple(float(v) for v in w) if multi else None,
                     ),
                 )
         if best is None:
@@ -563,12 +771,28 @@ class DerivativeGP:
         with_g = gt is not None
         ls = torch.tensor(hyper.lengthscales, dtype=_DTYPE)
         s2 = torch.tensor(hyper.outputscale, dtype=_DTYPE)
+        if self.components is not None:
+            if hyper.component_weights is None or len(hyper.component_weights) != len(
+                self.components
+            ):
+                raise ConfigError(
+                    f"the GP has {len(self.components)} kernel components; the hyperparameters "
+                    f"need as many component_weights, got {hyper.component_weights!r}"
+                )
+            s2 = s2 * torch.tensor(hyper.component_weights, dtype=_DTYPE)
+        elif hyper.component_weights is not None:
+            raise ConfigError(
+                "the hyperparameters have component_weights but the GP has one kernel; pass "
+                "components to the GP or drop the weights"
+            )
         nv = torch.tensor(hyper.value_noise, dtype=_DTYPE)
         ng = torch.tensor(hyper.gradient_noise, dtype=_DTYPE)
         c = torch.tensor(hyper.mean, dtype=_DTYPE)
         state = _GPState(
             x=xt,
             with_gradients=with_g,
+            kernel=self.kernel,
+            masks=self._masks,
             lengthscales=ls,
             outputscale=s2,
             value_noise=nv,
@@ -577,7 +801,7 @@ class DerivativeGP:
             chol=torch.empty(0, dtype=_DTYPE),
             alpha=torch.empty(0, dtype=_DTYPE),
         )
-        k = joint_kernel(self.kernel, xt, xt, ls, s2, grad1=with_g, grad2=with_g)
+        k = state.cov(xt, xt, grad1=with_g, grad2=with_g)
         try:
             chol = _cholesky(k + torch.diag(state.noise_diagonal(n, with_g)))
         except torch.linalg.LinAlgError as exc:
@@ -601,15 +825,7 @@ class DerivativeGP:
         """Posterior mean at ``x`` (shape (m, d)) as a differentiable float64 tensor."""
         st = self._require_state()
         xu = self._to_unit(x.to(_DTYPE))
-        kx = joint_kernel(
-            self.kernel,
-            xu,
-            st.x,
-            st.lengthscales,
-            st.outputscale,
-            grad1=False,
-            grad2=st.with_gradients,
-        )
+        kx = st.cov(xu, st.x, grad1=False, grad2=st.with_gradients)
         return self._y_mean + self._y_scale * (st.mean + kx @ st.alpha)
 
     def predict(
@@ -628,7 +844,8 @@ class DerivativeGP:
         return_var
             Also return the posterior variance of the (noise-free) response.
         chunk_size
-            Number of points evaluated at once (memory bound).
+            Number of points evaluated at once (memory bound), divided by the number of
+            kernel components.
 
         Returns
         -------
@@ -639,22 +856,16 @@ class DerivativeGP:
         xa = self._check_x(x, "x")
         means: list[FloatArray] = []
         variances: list[FloatArray] = []
+        prior_var = st.outputscale.sum()
         with torch.no_grad():
-            for start in range(0, xa.shape[0], chunk_size):
-                xu = self._to_unit(torch.as_tensor(xa[start : start + chunk_size], dtype=_DTYPE))
-                kx = joint_kernel(
-                    self.kernel,
-                    xu,
-                    st.x,
-                    st.lengthscales,
-                    st.outputscale,
-                    grad1=False,
-                    grad2=st.with_gradients,
-                )
+            step = max(1, chunk_size // (1 if self.components is None else len(self.components)))
+            for start in range(0, xa.shape[0], step):
+                xu = self._to_unit(torch.as_tensor(xa[start : start + step], dtype=_DTYPE))
+                kx = st.cov(xu, st.x, grad1=False, grad2=st.with_gradients)
                 means.append((self._y_mean + self._y_scale * (st.mean + kx @ st.alpha)).numpy())
                 if return_var:
                     v = torch.linalg.solve_triangular(st.chol, kx.T, upper=False)
-                    var = (st.outputscale - (v * v).sum(0)).clamp_min(0.0)
+                    var = (prior_var - (v * v).sum(0)).clamp_min(0.0)
                     variances.append((self._y_scale**2 * var).numpy())
         mean = np.concatenate(means) if means else np.empty(0)
         if return_var:
@@ -691,6 +902,10 @@ class DerivativeGP:
                 "value_noise": self._init_value_noise,
                 "gradient_noise": self._init_gradient_noise,
                 "kernel": self.kernel,
+                "components": (
+                    None if self.components is None else [list(c) for c in self.components]
+                ),
+                "input_warp": self.input_warp,
             },
         }
 
@@ -702,10 +917,10 @@ class DerivativeGP:
                 "not a serialised DerivativeGP: expected a dict with kind='derivative_gp', got "
                 f"{type(data).__name__} with kind={getattr(data, 'get', lambda _k: None)('kind')!r}"
             )
-        if data.get("version") != _STATE_VERSION:
+        if data.get("version") not in _READABLE_VERSIONS:
             raise ModelFileError(
                 f"unsupported DerivativeGP state version {data.get('version')!r}; this version of "
-                f"unbinned reads version {_STATE_VERSION}"
+                f"unbinned reads versions {_READABLE_VERSIONS}"
             )
         try:
             options = dict(data["options"])
@@ -718,6 +933,8 @@ class DerivativeGP:
                 value_noise=float(options["value_noise"]),
                 gradient_noise=float(options["gradient_noise"]),
                 kernel=str(options["kernel"]),
+                components=options.get("components"),
+                input_warp=str(options.get("input_warp", "identity")),
             )
             hyper = GPHyperparameters.from_dict(data["hyperparameters"])
             gp.fit(data["x"], data["y"], data["gradients"], hyperparameters=hyper)
