@@ -242,6 +242,41 @@ def at(result: dict[str, Any], key: str, n: int) -> float | None:
     return None if value is None else float(value)
 
 
+#: the reference of DESIGN.md §6 (4 nuisances): derivative GP + design, and on-axis
+REFERENCE_DGP_BED = {25: 0.015, 97: 0.006}
+REFERENCE_ONAXIS = 0.08
+
+
+def plot_results(results: dict[str, Any], path: str) -> None:
+    """Write the MSE curves of every dimension, with the reference points for d = 4."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from unbinned.response.plot import plot_mse_curves
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items(), strict=True):
+        xs = {
+            key: res["points_used"].get(key.split("_")[0], res["n_points"]) for key in res["curves"]
+        }
+        plot_mse_curves(xs, res["curves"], ax=ax, title=f"3-jet efficiency, {name}")
+        if name == "d4":
+            ax.axhline(REFERENCE_ONAXIS, color="C0", ls=":", label="reference on-axis")
+            ax.plot(
+                list(REFERENCE_DGP_BED),
+                list(REFERENCE_DGP_BED.values()),
+                "k*",
+                markersize=9,
+                label="reference dgp_bed",
+            )
+        ax.legend(fontsize="small", ncol=2, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plot", default=None, help="write the MSE curves to this path")
@@ -303,22 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out["results"] = results
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from unbinned.response.plot import plot_mse_curves
-
-        fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
-        for ax, (name, res) in zip(axes[0], results.items(), strict=True):
-            xs = {
-                key: res["points_used"].get(key.split("_")[0], res["n_points"])
-                for key in res["curves"]
-            }
-            plot_mse_curves(xs, res["curves"], ax=ax, title=f"3-jet efficiency, {name}")
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
+        plot_results(results, args.plot)
         log(f"plot written to {args.plot}")
     print(json.dumps(out))
     return 0
