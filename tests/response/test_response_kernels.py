@@ -5,6 +5,20 @@ from torch.autograd.functional import jacobian
 from unbinned.response._kernels import component_masks, joint_kernel, prior_block_diagonal
 
 
+def _assert_blocks_are_derivatives(full, k, x1, x2):
+    """Every (value, gradient) block of ``full`` equals autograd derivatives of k(a, b)."""
+    b = 1 + x1.shape[1]
+    for i in range(x1.shape[0]):
+        for j in range(x2.shape[0]):
+            a0, b0 = x1[i], x2[j]
+            block = full[b * i : b * i + b, b * j : b * j + b]
+            assert torch.isclose(block[0, 0], k(a0, b0))
+            torch.testing.assert_close(block[0, 1:], jacobian(lambda y, a0=a0: k(a0, y), b0))
+            torch.testing.assert_close(block[1:, 0], jacobian(lambda x, b0=b0: k(x, b0), a0))
+            hess = jacobian(lambda y, a0=a0: jacobian(lambda x: k(x, y), a0, create_graph=True), b0)
+            torch.testing.assert_close(block[1:, 1:], hess)
+
+
 @pytest.mark.parametrize("kernel", ["rbf", "matern52"])
 def test_joint_kernel_blocks_are_the_derivatives_of_the_kernel(kernel):
     gen = torch.Generator().manual_seed(0)
@@ -18,15 +32,7 @@ def test_joint_kernel_blocks_are_the_derivatives_of_the_kernel(kernel):
     def k(a, b):
         return joint_kernel(kernel, a[None], b[None], ls, s2, grad1=False, grad2=False)[0, 0]
 
-    for i in range(3):
-        for j in range(4):
-            a0, b0 = x1[i], x2[j]
-            block = full[3 * i : 3 * i + 3, 3 * j : 3 * j + 3]
-            assert torch.isclose(block[0, 0], k(a0, b0))
-            torch.testing.assert_close(block[0, 1:], jacobian(lambda b, a0=a0: k(a0, b), b0))
-            torch.testing.assert_close(block[1:, 0], jacobian(lambda a, b0=b0: k(a, b0), a0))
-            hess = jacobian(lambda b, a0=a0: jacobian(lambda a: k(a, b), a0, create_graph=True), b0)
-            torch.testing.assert_close(block[1:, 1:], hess)
+    _assert_blocks_are_derivatives(full, k, x1, x2)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "matern52"])
@@ -75,15 +81,7 @@ def test_component_kernel_blocks_are_the_derivatives_of_the_sum(kernel):
             )
         return total
 
-    for i in range(3):
-        for j in range(2):
-            a0, b0 = x1[i], x2[j]
-            block = full[4 * i : 4 * i + 4, 4 * j : 4 * j + 4]
-            assert torch.isclose(block[0, 0], k(a0, b0))
-            torch.testing.assert_close(block[0, 1:], jacobian(lambda b, a0=a0: k(a0, b), b0))
-            torch.testing.assert_close(block[1:, 0], jacobian(lambda a, b0=b0: k(a, b0), a0))
-            hess = jacobian(lambda b, a0=a0: jacobian(lambda a: k(a, b), a0, create_graph=True), b0)
-            torch.testing.assert_close(block[1:, 1:], hess)
+    _assert_blocks_are_derivatives(full, k, x1, x2)
     # the single-point prior block is the diagonal of the joint covariance
     same = joint_kernel(kernel, x1[:1], x1[:1], ls, scales, grad1=True, grad2=True, masks=masks)
     prior = prior_block_diagonal(kernel, ls, scales, with_gradients=True, masks=masks)
