@@ -111,7 +111,14 @@ def main() -> None:
         type=int,
         choices=(1, 2),
         default=2,
-        help="the responses' soft_met parametrisation, nu = (soft_met/GeV)**power",
+        help="the responses' soft_met parametrisation, nu = (soft_met/scale)**power",
+    )
+    parser.add_argument(
+        "--soft-met-scale",
+        type=float,
+        default=None,
+        help="GeV per unit of soft_met/scale; default 1 for power 1, the library's "
+        "(sqrt(5), nu in [0, 5]) for power 2",
     )
     parser.add_argument(
         "--events",
@@ -180,8 +187,14 @@ def main() -> None:
         train_tag += f"_pp{args.max_events_per_point}"
     if args.yield_locality is not None:
         train_tag += f"_loc{args.yield_locality:g}"
+    soft_default = next(n for n in HTAUTAU_SHAPE_NUISANCES if n.name == "soft_met")
+    soft_scale = args.soft_met_scale
+    if soft_scale is None:
+        soft_scale = 1.0 if args.soft_met_power == 1 else soft_default.scale
     if args.soft_met_power != 1:  # caches without the suffix were trained in soft_met itself
         train_tag += f"_sm{args.soft_met_power}"
+    if soft_scale != 1.0:  # "_sm2" alone: soft_met² in GeV² (nu up to 25)
+        train_tag += f"s{soft_scale:.3g}"
     extra = dict(item.split("=") for item in args.integration_process_events)
     tag = f"{train_tag}_in{args.integration_events}"
     tag += "".join(f"_{p}{int(n)}" for p, n in sorted(extra.items()))
@@ -212,7 +225,9 @@ def main() -> None:
                 max_events_per_point=args.max_events_per_point or None,
             )  # fmt: skip
             shape = tuple(
-                dataclasses.replace(n, power=args.soft_met_power) if n.name == "soft_met" else n
+                dataclasses.replace(n, power=args.soft_met_power, scale=soft_scale)
+                if n.name == "soft_met"
+                else n
                 for n in HTAUTAU_SHAPE_NUISANCES
             )
             surrogate = train_surrogate(
@@ -334,6 +349,8 @@ def main() -> None:
         "max_events_per_point": args.max_events_per_point or None,
         "response_hidden": list(hidden),
         "response_epochs": args.response_epochs,
+        "soft_met_power": args.soft_met_power,
+        "soft_met_scale": soft_scale,
         "calibrated": args.calibrate,
         "calibration_events": args.calibration_events if args.calibrate else None,
         "yield_locality": args.yield_locality,

@@ -98,10 +98,10 @@ def test_designs():
     assert len(d.varied_points) >= 9
     soft = d.points[:, 2]
     assert soft.min() == 0.0
-    # soft_met enters as ν = (s/GeV)²; the axis points are even in s, 5/6 GeV apart
-    assert soft.max() == pytest.approx(25.0)
+    # soft_met enters as ν = s²/(5 GeV²) in [0, 5]; the axis points are even in s, 5/6 GeV apart
+    assert soft.max() == pytest.approx(5.0)
     axis = np.sort(d.points[(d.points[:, 0] == 0) & (d.points[:, 1] == 0), 2])
-    np.testing.assert_allclose(np.sqrt(axis[1:]), np.arange(1, 7) * 5 / 6)
+    np.testing.assert_allclose(np.sqrt(5.0 * axis[1:]), np.arange(1, 7) * 5 / 6)
     lo, _hi = d.trained_range.T
     np.testing.assert_array_equal(lo, [-3, -3, 0])
     val = validation_design(HTAUTAU_SHAPE_NUISANCES)

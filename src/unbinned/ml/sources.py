@@ -77,12 +77,13 @@ class Region:
 HTAUTAU_SHAPE_NUISANCES: tuple[ShapeNuisance, ...] = (
     ShapeNuisance("tes", 1.0, 0.01, 0.9, 1.1),
     ShapeNuisance("jes", 1.0, 0.01, 0.9, 1.1),
-    ShapeNuisance("soft_met", 0.0, 1.0, 0.0, 5.0, power=2),
+    ShapeNuisance("soft_met", 0.0, math.sqrt(5.0), 0.0, 5.0, power=2),
 )
-"""The challenge's shape nuisances: ν = (tes - 1)/0.01, (jes - 1)/0.01, (soft_met/GeV)².
+"""The challenge's shape nuisances: ν = (tes - 1)/0.01, (jes - 1)/0.01, soft_met²/(5 GeV²).
 
 soft_met is the width of a Gaussian smearing of the MET components, so the varied
-densities depend on it only through soft_met² (see :class:`ShapeNuisance`).
+densities depend on it only through soft_met² (see :class:`ShapeNuisance`); its scale
+maps the range [0, 5] GeV to ν in [0, 5].
 """
 
 HTAUTAU_REGION = Region(
