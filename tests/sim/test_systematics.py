@@ -364,6 +364,7 @@ def test_normalisations_applied_to_the_right_processes(toy):
     out = apply_systematics(toy, nu)
     ref = apply_systematics(toy, Nuisances())
     factor = {"htautau": 1.0, "ztautau": 1.01, "ttbar": 1.2 * 1.01, "diboson": 0.5 * 1.01}
+    assert {p: nu.rate_factor(p) for p in factor} == pytest.approx(factor, rel=1e-15)
     expected = ref.weights * ref.detailed_labels.map(factor).astype(float)
     np.testing.assert_allclose(out.weights, expected, rtol=1e-15)
     pd.testing.assert_frame_equal(out.drop(columns="weights"), ref.drop(columns="weights"))

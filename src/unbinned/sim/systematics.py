@@ -258,8 +258,27 @@ class Nuisances:
         """Whether every value is nominal (scales 1, soft_met 0)."""
         return self == Nuisances()
 
+    def rate_factor(self, process: str) -> float:
+        """The normalisation nuisances' factor on a process's rate (1 for the signal).
+
+        ``bkg_scale`` multiplies every background, ``ttbar_scale`` and
+        ``diboson_scale`` their own process on top (DESIGN.md §2).  The one statement of
+        that rule: event weights (:func:`apply_systematics`) and simulated counts
+        (:func:`unbinned.sim.htautau.simulate_pseudo_experiment`) both use it.
+        """
+        if process in SIGNAL_PROCESSES:
+            return 1.0
+        own = _PROCESS_SCALES.get(process)
+        return self.bkg_scale * (float(getattr(self, own)) if own else 1.0)
+
 
 # ---------------------------------------------------------------------------- helpers
+_PROCESS_SCALES: Final[Mapping[str, str]] = MappingProxyType(
+    {"ttbar": "ttbar_scale", "diboson": "diboson_scale"}
+)
+"""Background processes with a normalisation nuisance of their own (the attribute)."""
+
+
 def _missing_columns_error(missing: list[str], columns: list[str]) -> SchemaError:
     return SchemaError(
         f"the data lack the challenge column(s) {missing}; apply_systematics needs the 16 "
@@ -327,18 +346,19 @@ def _weight_factors(
             "but the data have none. Fix: add the weights, or leave ttbar_scale, "
             "diboson_scale and bkg_scale at 1"
         )
-    background = ~_signal_mask(data, rows)
-    factor = np.where(background, nuisances.bkg_scale, 1.0)
-    for name, scale in (("ttbar", nuisances.ttbar_scale), ("diboson", nuisances.diboson_scale)):
-        if scale == 1.0:
-            continue
-        if PROCESS_COLUMN not in data.columns:
+    if PROCESS_COLUMN in data.columns:
+        process = data[PROCESS_COLUMN].to_numpy()[rows]
+        factor = np.ones(len(process))
+        for name in pd.unique(process):
+            factor[process == name] = nuisances.rate_factor(str(name))
+        return factor
+    for name, own in _PROCESS_SCALES.items():
+        if getattr(nuisances, own) != 1.0:
             raise SchemaError(
-                f"{name}_scale={scale} needs the {PROCESS_COLUMN!r} column to find the "
-                f"{name} events. Fix: add it or leave {name}_scale at 1"
+                f"{own}={getattr(nuisances, own)} needs the {PROCESS_COLUMN!r} column to "
+                f"find the {name} events. Fix: add it or leave {own} at 1"
             )
-        factor = np.where(data[PROCESS_COLUMN].eq(name).to_numpy()[rows], factor * scale, factor)
-    return factor
+    return np.where(_signal_mask(data, rows), 1.0, nuisances.bkg_scale)
 
 
 # ---------------------------------------------------------------------------- main

@@ -89,17 +89,6 @@ def raw_rates(
     return out
 
 
-def _rate_factor(process: str, mu: float, nu: Nuisances) -> float:
-    if process in SIGNAL_PROCESSES:
-        return mu
-    factor = nu.bkg_scale
-    if process == "ttbar":
-        factor *= nu.ttbar_scale
-    elif process == "diboson":
-        factor *= nu.diboson_scale
-    return factor
-
-
 def simulate_pseudo_experiment(
     rates: Mapping[str, float],
     *,
@@ -154,7 +143,7 @@ def simulate_pseudo_experiment(
             raise ConfigError(f"unknown process {p!r} in rates; expected {list(PROCESSES)}")
         if not (math.isfinite(rate) and rate >= 0):
             raise ConfigError(f"rate of {p!r} = {rate!r}; expected a finite number >= 0")
-        expected[p] = _rate_factor(p, mu, nu) * rate
+        expected[p] = (mu if p in SIGNAL_PROCESSES else nu.rate_factor(p)) * rate
         n = int(counts_rng.poisson(expected[p]))
         if n == 0:
             continue
