@@ -36,6 +36,10 @@ batches, each weighted to 1/K of the expected yields and streamed into the momen
 one at a time, so that it can exceed the memory (the binned templates and the
 calibration then use a separate reference of ``--integration-events`` per process,
 or ``--reference-process-events PROCESS=N`` for a process).
+``--recalibrate-classifier`` refits the classifier's temperature scaling on the
+reference sample before the rest is built, so that its fractions integrate to the
+simulated yields there (the training's calibration split is too small for the signal's:
+:func:`unbinned.analysis.build_analysis`).
 ``--luminosity-scale`` reduces the data's luminosity for a study that fits a
 machine's time; ``integration_over_data`` (all processes) is reported.
 
@@ -100,6 +104,11 @@ def main() -> None:
     parser.add_argument("--response-hidden", default="64,64", help="widths of the response MLPs")
     parser.add_argument("--response-epochs", type=int, default=30)
     parser.add_argument("--calibrate", action="store_true", help="score-calibrate the responses")
+    parser.add_argument(
+        "--recalibrate-classifier",
+        action="store_true",
+        help="refit the classifier's temperature scaling on the reference sample",
+    )
     parser.add_argument(
         "--calibration-events",
         type=int,
@@ -207,6 +216,8 @@ def main() -> None:
         tag += "_cal"
         if args.calibration_events != 300_000:
             tag += f"{args.calibration_events}"
+    if args.recalibrate_classifier:
+        tag += "_rc"
     if args.tag:
         tag += f"_{args.tag}"
     surrogate_dir = work / f"surrogate_{train_tag}"
@@ -265,6 +276,7 @@ def main() -> None:
             calibration_events=args.calibration_events or None,
             bins=args.bins,
             integration=args.integration_mode, calibrate=args.calibrate, progress=True,
+            recalibrate_classifier=args.recalibrate_classifier,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
         del integ
@@ -352,6 +364,7 @@ def main() -> None:
         "soft_met_power": args.soft_met_power,
         "soft_met_scale": soft_scale,
         "calibrated": args.calibrate,
+        "classifier_recalibrated": args.recalibrate_classifier,
         "calibration_events": args.calibration_events if args.calibrate else None,
         "yield_locality": args.yield_locality,
         "train_s": round(train_s, 1),

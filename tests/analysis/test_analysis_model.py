@@ -152,6 +152,27 @@ def test_build_analysis_with_score_calibration(model, tmp_path):
     assert b.value == pytest.approx(m.value, rel=1e-9, abs=1e-12)
 
 
+def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path):
+    ref = GaussianToySource(3000, seed=2)
+    nominal = ref.nominal()
+    truth = [float(nominal.weights[nominal.process_mask(p)].sum()) for p in model.spec.process_names]
+    plain = build_analysis(
+        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0, progress=False
+    )
+    fixed = build_analysis(
+        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
+        progress=False, recalibrate_classifier=True,
+    )  # fmt: skip
+    assert fixed.metadata["classifier_recalibrated_events"] == len(nominal)
+    assert plain.metadata["classifier_recalibrated_events"] == 0
+    # at the calibration's minimum, sum_i w_i c_p(x_i) = the process's weight on that sample
+    np.testing.assert_allclose(fixed.integration.m0, truth, rtol=1e-5)
+    assert not np.allclose(plain.integration.m0, truth, rtol=1e-5)
+    assert model.surrogate.classifier.temperature != fixed.surrogate.classifier.temperature
+    again = AnalysisModel.load(fixed.save(tmp_path / "recal"))
+    assert again.surrogate.classifier.bias == pytest.approx(fixed.surrogate.classifier.bias)
+
+
 def test_build_analysis_refuses_a_reference_with_another_parametrisation(model):
     import dataclasses
 
