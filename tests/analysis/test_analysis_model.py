@@ -155,7 +155,8 @@ def test_build_analysis_with_score_calibration(model, tmp_path):
 def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path):
     ref = GaussianToySource(3000, seed=2)
     nominal = ref.nominal()
-    truth = [float(nominal.weights[nominal.process_mask(p)].sum()) for p in model.spec.process_names]
+    names = model.spec.process_names
+    truth = [float(nominal.weights[nominal.process_mask(p)].sum()) for p in names]
     plain = build_analysis(
         model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0, progress=False
     )

@@ -30,6 +30,7 @@ training:
   classifier: {hidden: [8], epochs: 2}
   response: {hidden: [8], epochs: 2}
   design: {steps: [1], mixed: [1]}
+  classifier_recalibration: true
 binned: {bins: 4}
 inference:
   scan: {points: 5}
@@ -134,6 +135,12 @@ def finished_run(tmp_path_factory):
     second = _run("run", str(cfg), "--no-progress", cwd=d)
     assert second.returncode == 0, second.stderr
     return d, cfg, out, killed, second
+
+
+def test_classifier_recalibrated_on_the_reference(finished_run):
+    _, _, out, _, _ = finished_run
+    meta = json.loads((out / "train" / "model" / "analysis.json").read_text())["metadata"]
+    assert meta["classifier_recalibrated_events"] > 0
 
 
 def test_interrupted_run_resumes_without_redoing_steps(finished_run):

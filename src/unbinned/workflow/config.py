@@ -168,6 +168,9 @@ class TrainingSettings(_Strict):
 
     ``score_calibration`` adds the residual calibration of the responses in bins of
     the signal score, fitted to the reference sample (:mod:`unbinned.ml.calibration`).
+    ``classifier_recalibration`` refits the classifier's temperature scaling on the
+    reference sample, so that its fractions integrate to the simulated yields
+    (``recalibrate_classifier`` of :func:`unbinned.analysis.build_analysis`).
     """
 
     classifier: NetworkSettings = NetworkSettings()
@@ -179,6 +182,7 @@ class TrainingSettings(_Strict):
     threads: PositiveInt | None = 1
     integration: Literal["events", "moments"] = "moments"
     score_calibration: bool = False
+    classifier_recalibration: bool = False
 
 
 class BinnedSettings(_Strict):

@@ -325,6 +325,7 @@ class Analysis:
                 "reference": reference,
                 "integration": cfg.training.integration,
                 "calibrate": cfg.training.score_calibration,
+                "recalibrate_classifier": cfg.training.classifier_recalibration,
             }
             params = inspect.signature(train_analysis).parameters
             d = cfg.training.design
