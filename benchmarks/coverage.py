@@ -105,6 +105,11 @@ def main() -> None:
     parser.add_argument("--response-epochs", type=int, default=30)
     parser.add_argument("--calibrate", action="store_true", help="score-calibrate the responses")
     parser.add_argument(
+        "--calibrate-odds",
+        action="store_true",
+        help="with --calibrate: also the signal fraction's odds per score bin",
+    )
+    parser.add_argument(
         "--recalibrate-classifier",
         action="store_true",
         help="refit the classifier's temperature scaling on the reference sample",
@@ -218,6 +223,8 @@ def main() -> None:
             tag += f"{args.calibration_events}"
     if args.recalibrate_classifier:
         tag += "_rc"
+    if args.calibrate_odds:
+        tag += "_odds"
     if args.tag:
         tag += f"_{args.tag}"
     surrogate_dir = work / f"surrogate_{train_tag}"
@@ -276,7 +283,7 @@ def main() -> None:
             calibration_events=args.calibration_events or None,
             bins=args.bins,
             integration=args.integration_mode, calibrate=args.calibrate, progress=True,
-            recalibrate_classifier=args.recalibrate_classifier,
+            recalibrate_classifier=args.recalibrate_classifier, calibrate_odds=args.calibrate_odds,
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
         del integ
@@ -365,6 +372,7 @@ def main() -> None:
         "soft_met_scale": soft_scale,
         "calibrated": args.calibrate,
         "classifier_recalibrated": args.recalibrate_classifier,
+        "odds_calibrated": args.calibrate_odds,
         "calibration_events": args.calibration_events if args.calibrate else None,
         "yield_locality": args.yield_locality,
         "train_s": round(train_s, 1),

@@ -174,6 +174,18 @@ def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path
     assert again.surrogate.classifier.bias == pytest.approx(fixed.surrogate.classifier.bias)
 
 
+def test_build_analysis_with_odds_calibration(model):
+    ref = GaussianToySource(3000, seed=2)
+    with pytest.raises(ConfigError, match="calibrate_odds needs calibrate=True"):
+        build_analysis(model.surrogate, ref, model.spec, bins=0, calibrate_odds=True)
+    odds = build_analysis(
+        model.surrogate, ref, model.spec, bins=0, calibrate=True, calibrate_odds=True,
+        progress=False,
+    )  # fmt: skip
+    assert np.any(odds.surrogate.calibration.log_odds != 0.0)
+    assert odds.measure(_data(11), binned=False).valid
+
+
 def test_build_analysis_refuses_a_reference_with_another_parametrisation(model):
     import dataclasses
 
