@@ -31,6 +31,7 @@ indicators: :mod:`unbinned.ml._features`).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 from collections.abc import Mapping, Sequence
@@ -168,6 +169,10 @@ class ProcessClassifier:
 def _run(net: torch.nn.Module, x: npt.NDArray[Any], batch_size: int, device: Any) -> FloatArray:
     dev = resolve_device(device)
     param = next(net.parameters())
+    if param.device != dev:
+        # evaluate a copy on the requested device; the classifier's own network stays put
+        net = copy.deepcopy(net).to(dev)
+        param = next(net.parameters())
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):

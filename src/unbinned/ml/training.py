@@ -254,12 +254,26 @@ def _stream_sizes(streams: Sequence[Stream], what: str) -> list[int]:
     return sizes
 
 
-def _batches(sizes: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[Any]]:
-    """Per batch, one index array per stream (a permutation split in equal parts)."""
+def _batches(
+    sizes: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    device: torch.device | None = None,
+) -> list[list[torch.Tensor]]:
+    """Per batch, one index array per stream (a permutation split in equal parts).
+
+    Each stream's permutation is copied to ``device`` once per epoch and split there
+    into views (``torch.tensor_split`` makes the same parts as ``numpy.array_split``),
+    rather than one host-to-device copy per batch.
+    """
     rng = np.random.default_rng([int(seed), int(epoch)])
     n_batches = max(1, math.ceil(max(sizes) / batch_size))
-    per_stream = [np.array_split(rng.permutation(n), n_batches) for n in sizes]
-    return [[torch.from_numpy(p[b]) for p in per_stream] for b in range(n_batches)]
+    per_stream = [
+        torch.tensor_split(torch.from_numpy(rng.permutation(n)).to(device), n_batches)
+        for n in sizes
+    ]
+    return [[p[b] for p in per_stream] for b in range(n_batches)]
 
 
 def _chunks(sizes: Sequence[int], chunk: int) -> list[list[slice]]:
@@ -315,19 +329,33 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One update with the current gradients."""
+        """One update with the current gradients.
+
+        The update of all parameters at once with PyTorch's multi-tensor (``_foreach``)
+        kernels, as ``torch.optim.Adam(foreach=True)`` does: the same arithmetic as a
+        loop over the parameters, in a few kernel launches instead of a few per
+        parameter (on a GPU the small networks here are bound by launches).
+        """
         self.step_count += 1
         b1, b2 = self.betas
         bc1 = 1.0 - b1**self.step_count
         bc2_sqrt = math.sqrt(1.0 - b2**self.step_count)
-        for p, m, v in zip(self.params, self.m, self.v, strict=True):
-            if p.grad is None:
-                continue
-            g = p.grad if self.weight_decay == 0 else p.grad.add(p, alpha=self.weight_decay)
-            m.lerp_(g, 1.0 - b1)
-            v.mul_(b2).addcmul_(g, g.conj(), value=1.0 - b2)
-            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-            p.addcdiv_(m, denom, value=-self.lr / bc1)
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        params = [self.params[i] for i in live]
+        m = [self.m[i] for i in live]
+        v = [self.v[i] for i in live]
+        grads = [p.grad for p in params if p.grad is not None]
+        if self.weight_decay != 0:
+            grads = list(torch._foreach_add(grads, params, alpha=self.weight_decay))
+        torch._foreach_lerp_(m, grads, 1.0 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, grads, grads, value=1.0 - b2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, bc2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, m, denom, value=-self.lr / bc1)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Moments as named tensors."""
@@ -495,18 +523,20 @@ def train_network(
                 break
             opt.lr = config.learning_rate_at(epoch)
             net.train()
-            total = 0.0
-            batches = _batches(sizes, config.batch_size, seed, epoch)
+            # the epoch's loss is summed on the device: reading it per batch would
+            # synchronise the GPU at every step
+            total_t = torch.zeros((), device=dev, dtype=torch.float64)
+            batches = _batches(sizes, config.batch_size, seed, epoch, dev)
             for idx in batches:
                 batch = [
-                    tuple(t[i.to(dev)] for t in stream)
-                    for stream, i in zip(train_t, idx, strict=True)
+                    tuple(t[i] for t in stream) for stream, i in zip(train_t, idx, strict=True)
                 ]
                 loss = loss_fn(net, batch)
                 opt.zero_grad()
                 (loss * len(batches)).backward()
                 opt.step()
-                total += float(loss.detach())
+                total_t += loss.detach()
+            total = float(total_t)
             net.eval()
             val = _evaluate(net, loss_fn, val_t)
             if not math.isfinite(val):
