@@ -343,7 +343,7 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
-        params = [self.params[i] for i in live]
+        params: list[torch.Tensor] = [self.params[i] for i in live]
         m = [self.m[i] for i in live]
         v = [self.v[i] for i in live]
         grads = [p.grad for p in params if p.grad is not None]
