@@ -14,6 +14,7 @@ from unbinned.analysis import (
     challenge_spec,
     train_analysis,
 )
+from unbinned.analysis.toys import measurement_row
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.sources import GaussianToySource
@@ -65,6 +66,21 @@ def test_measure_gives_valid_unbinned_and_binned_intervals(model):
     d = m.to_dict()
     assert d["binned"]["method"] == "binned"
     json.dumps(d)
+
+
+def test_binned_fit_is_redone_from_its_counts(model):
+    m = model.measure(_data())
+    assert m.binned is not None
+    assert m.binned.counts is not None
+    assert sum(c.sum() for c in m.binned.counts.values()) == pytest.approx(m.n_events)
+    again = model.measure_counts({k: list(v) for k, v in m.binned.counts.items()})
+    assert again.method == "binned"
+    assert again.value == pytest.approx(m.binned.value, abs=1e-6)
+    assert again.lower == pytest.approx(m.binned.lower, abs=1e-5)
+    assert again.upper == pytest.approx(m.binned.upper, abs=1e-5)
+    row = measurement_row(3, 1.0, m)
+    json.dumps(row)
+    assert set(row["binned_counts"]) == set(m.binned.counts)
 
 
 def test_asimov_returns_the_point_and_scaling_narrows(model):

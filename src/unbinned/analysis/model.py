@@ -94,6 +94,10 @@ class Measurement:
         Wall time of fit + interval.
     binned
         The binned baseline's measurement on the same data, if asked for.
+    counts
+        For a binned measurement, the observed counts per region in the template
+        bins: with them the binned fit can be redone (another template model, the
+        same binning) without the events.
     """
 
     poi: str
@@ -108,6 +112,7 @@ class Measurement:
     n_events: float
     seconds: float
     binned: Measurement | None = None
+    counts: Mapping[str, FloatArray] | None = field(default=None, repr=False)
 
     @property
     def lo(self) -> float:
@@ -301,9 +306,33 @@ class AnalysisModel:
         tensors = self.tensors(events)
         out = _measure(self.likelihood(tensors), self.poi, cl, seed, "unbinned", tensors)
         if binned and self.templates is not None:
-            b = _measure(self.binned_likelihood(tensors), self.poi, cl, seed, "binned", tensors)
-            out = replace(out, binned=b)
+            blik = self.binned_likelihood(tensors)
+            b = _measure(blik, self.poi, cl, seed, "binned", tensors)
+            out = replace(out, binned=replace(b, counts=dict(blik.observed)))
         return out
+
+    def measure_counts(
+        self,
+        counts: Mapping[str, npt.ArrayLike],
+        *,
+        cl: float = 0.6827,
+        seed: int = 0,
+    ) -> Measurement:
+        """The binned baseline's measurement from observed counts per region.
+
+        ``counts`` maps every template region to its counts in the template bins, as
+        :attr:`Measurement.counts` of a binned measurement holds them: the binned fit
+        of a dataset can be redone (e.g. after the templates changed) without its
+        events.
+        """
+        if self.templates is None:
+            raise ConfigError("this analysis was trained without the binned baseline (bins=0)")
+        observed = {str(k): np.asarray(v, dtype=np.float64) for k, v in counts.items()}
+        lik = BinnedLikelihood(self.spec, self.templates, observed)
+        n = float(sum(c.sum() for c in observed.values()))
+        return replace(
+            _measure(lik, self.poi, cl, seed, "binned", None, n_events=n), counts=observed
+        )
 
     def measure_asimov(
         self,

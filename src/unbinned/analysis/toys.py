@@ -50,7 +50,10 @@ def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
     """The row :func:`unbinned.infer.run_toys` stores for a :class:`Measurement`.
 
     seed, mu_true, mu_hat, p16, p84, valid, n_events, and the binned baseline's
-    ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid`` if measured.
+    ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid`` if measured,
+    with ``binned_counts`` (the observed counts per region in the template bins, from
+    which the binned fit can be redone:
+    :meth:`~unbinned.analysis.AnalysisModel.measure_counts`).
     """
     row: dict[str, Any] = {
         "seed": int(seed),
@@ -65,6 +68,8 @@ def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
         b = m.binned
         row.update(binned_mu_hat=float(b.value), binned_p16=float(b.lower),
                    binned_p84=float(b.upper), binned_valid=bool(b.valid))  # fmt: skip
+        if b.counts is not None:
+            row["binned_counts"] = {k: [float(v) for v in c] for k, c in b.counts.items()}
     return row
 
 
