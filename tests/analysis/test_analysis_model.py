@@ -83,6 +83,31 @@ def test_binned_fit_is_redone_from_its_counts(model):
     assert set(row["binned_counts"]) == set(m.binned.counts)
 
 
+def test_template_parametrisation_round_trips(model, tmp_path):
+    from dataclasses import replace
+
+    assert model.templates is not None
+    name = model.templates.shape_nuisances[0]
+    powered = replace(model, templates=replace(model.templates, parametrisation={name: (0.5, 2)}))
+    again = AnalysisModel.load(powered.save(tmp_path / "a"))
+    assert again.templates is not None
+    assert again.templates.parametrisation == {name: (0.5, 2)}
+    assert again.scaled(2.0).templates.parametrisation == {name: (0.5, 2)}
+
+
+def test_templates_are_rebuilt_on_a_reference(model):
+    rebuilt = model.with_templates(GaussianToySource(3000, seed=8), bins=4)
+    assert rebuilt.templates is not None
+    assert rebuilt.templates.regions[0].n_bins == 4
+    assert rebuilt.integration is model.integration
+    m = rebuilt.measure(_data())
+    assert m.binned is not None
+    assert m.binned.valid
+    assert m.value == pytest.approx(model.measure(_data()).value)
+    with pytest.raises(ConfigError, match="bins"):
+        model.with_templates(GaussianToySource(3000, seed=8), bins=0)
+
+
 def test_asimov_returns_the_point_and_scaling_narrows(model):
     a = model.measure_asimov({"mu": 1.0})
     assert a.value == pytest.approx(1.0, abs=1e-4)

@@ -46,7 +46,12 @@ from unbinned._io import atomic_path, atomic_write_text
 from unbinned._version import __version__
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.likelihood import BinnedLikelihood
-from unbinned.binned.templates import RegionTemplates, Templates, build_templates
+from unbinned.binned.templates import (
+    RegionTemplates,
+    Templates,
+    build_templates,
+    template_points,
+)
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.infer.intervals import Interval, profile_interval
@@ -355,6 +360,26 @@ class AnalysisModel:
             out = replace(out, binned=_measure(blik, self.poi, cl, 0, "binned", None, n_events=n))
         return out
 
+    def with_templates(self, reference: Any, bins: int | None = None) -> AnalysisModel:
+        """The same analysis with the binned baseline's templates rebuilt from ``reference``.
+
+        ``reference`` is nominal and varied simulation as in :func:`build_analysis`
+        (e.g. the same sample, to rebuild the templates after their construction
+        changed); ``bins`` defaults to the current number.  The unbinned model is
+        unchanged.
+        """
+        if bins is None:
+            if self.templates is None:
+                raise ConfigError("this analysis has no binned baseline; give bins=")
+            bins = self.templates.regions[0].n_bins
+        if not isinstance(bins, int) or bins < 1:
+            raise ConfigError(f"bins={bins!r}; expected a positive integer")
+        _check_parametrisation(self.surrogate, reference)
+        return AnalysisModel(
+            self.spec, self.surrogate, self.integration, _templates(self, reference, bins),
+            dict(self.metadata),
+        )  # fmt: skip
+
     def scaled(self, luminosity_scale: float) -> AnalysisModel:
         """The same analysis for ``luminosity_scale`` times the integrated luminosity.
 
@@ -382,7 +407,10 @@ class AnalysisModel:
                 for r in self.templates.regions
             )  # fmt: skip
             templates = Templates(
-                regions, self.templates.shape_nuisances, self.templates.variation_points
+                regions,
+                self.templates.shape_nuisances,
+                self.templates.variation_points,
+                self.templates.parametrisation,
             )
         meta = {**self.metadata, "luminosity_scale": s * self.metadata.get("luminosity_scale", 1.0)}
         return AnalysisModel(self.spec, self.surrogate, integ, templates, meta)
@@ -453,6 +481,9 @@ class AnalysisModel:
                 "shape_nuisances": list(self.templates.shape_nuisances),
                 "variation_points": {
                     k: list(v) for k, v in self.templates.variation_points.items()
+                },
+                "parametrisation": {
+                    k: [float(o), int(p)] for k, (o, p) in self.templates.parametrisation.items()
                 },
             },
             "sha256": {
@@ -545,7 +576,10 @@ class AnalysisModel:
                     )
                 )
             points = {k: (float(v[0]), float(v[1])) for k, v in tinfo["variation_points"].items()}
-            templates = Templates(tuple(regions), shape, points)
+            # files written before the powered parametrisation have none
+            powered = {k: (float(v[0]), int(v[1]))
+                       for k, v in tinfo.get("parametrisation", {}).items()}  # fmt: skip
+            templates = Templates(tuple(regions), shape, points, powered)
         return cls(spec, surrogate, integration, templates, dict(content.get("metadata", {})))
 
 
@@ -841,12 +875,18 @@ def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
         sc = model.scored(ev)
         return ScoredEvents(sc.score, sc.weights, ev.process_labels)
 
+    # a nuisance that enters the surrogate as a power ((θ - nominal)/scale)^power is
+    # interpolated linearly in that power (templates module: soft_met²)
+    powered = {n.name: (by_name[n.name].nominal, by_name[n.name].power)
+               for n in floating if by_name[n.name].power != 1}  # fmt: skip
     nominal = scored_at(nominal_point)
     variations = []
     for n in floating:
         if n.width is None:
             continue
-        for sign in (-1.0, 1.0):
-            value = n.nominal + sign * n.width
+        origin, power = powered.get(n.name, (0.0, 1))
+        for value in template_points(n.nominal, n.width, origin, power):
             variations.append(({n.name: value}, scored_at({**nominal_point, n.name: value})))
-    return build_templates(spec, nominal, variations, binning="quantile-signal", n_bins=bins)
+    return build_templates(
+        spec, nominal, variations, binning="quantile-signal", n_bins=bins, parametrisation=powered
+    )

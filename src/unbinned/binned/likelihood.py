@@ -5,7 +5,8 @@ region the expected count is
 
 .. math::
 
-    ν_b(θ) = γ_b \sum_p f_p(θ)\, h_{pb}(α),\qquad α_k = (θ_k - θ⁰_k)/σ_k,
+    ν_b(θ) = γ_b \sum_p f_p(θ)\, h_{pb}(α),\qquad α_k = (θ_k - θ⁰_k)/σ_k
+    \ \text{(or linear in a power of θ_k: templates module)},
 
 with f_p the analytic rate factors of the model declaration (exactly as in the
 unbinned :class:`~unbinned.likelihood.Likelihood`: a ``normfactor`` modifier
@@ -250,11 +251,12 @@ class BinnedLikelihood:
             self._dup = torch.as_tensor((up - nom).reshape(K, P * B), dtype=_DTYPE)
             self._ddn = torch.as_tensor((nom - dn).reshape(K, P * B), dtype=_DTYPE)
             self._shape_idx = torch.tensor([index[k] for k in self._shape_names])
-            self._shape_nom = torch.tensor([shape_decl[k].nominal for k in self._shape_names],
-                                           dtype=_DTYPE)  # fmt: skip
-            self._shape_width = torch.tensor(
-                [float(shape_decl[k].width or 1.0) for k in self._shape_names], dtype=_DTYPE
-            )
+        # α_k = ((θ_k - o_k)^p_k - g0_k)/D_k: (θ - θ⁰)/σ for p = 1, o = 0
+        par = _alpha_parameters(templates, shape_decl)
+        self._np_origin, self._np_power, self._np_g0, self._np_span = par
+        self._origin, self._power, self._g0, self._span = (
+            torch.as_tensor(a, dtype=_DTYPE) for a in par
+        )
         # ---- rate factors: gathered products of linear factors, exp of log-linear ones
         proc_decl = {p.name: p for p in spec.processes}
         lin: list[list[int]] = [[] for _ in procs]
@@ -285,8 +287,6 @@ class BinnedLikelihood:
         self._np_dup = self._dup.numpy() if K else empty
         self._np_ddn = self._ddn.numpy() if K else empty
         self._np_shape_idx = self._shape_idx.numpy() if K else np.zeros(0, dtype=np.int64)
-        self._np_shape_nom = self._shape_nom.numpy() if K else np.zeros(0)
-        self._np_shape_width = self._shape_width.numpy() if K else np.ones(0)
         self._np_lin_idx = self._lin_idx.numpy()
         self._np_logk = None if self._logk is None else self._logk.numpy()
         self._np_gamma_idx = None if self._gamma_idx is None else self._gamma_idx.numpy()
@@ -401,7 +401,8 @@ class BinnedLikelihood:
             f = f * torch.exp(theta @ self._logk)
         h = self._nom
         if self._shape_names:
-            alpha = (theta[self._shape_idx] - self._shape_nom) / self._shape_width
+            u = theta[self._shape_idx] - self._origin
+            alpha = (u.pow(self._power) - self._g0) / self._span
             a, b = interpolation_coefficients(alpha, self.interpolation)
             h = h + (a @ self._dup + b @ self._ddn).reshape(P, B)
         return f, h
@@ -479,7 +480,7 @@ class BinnedLikelihood:
         f = f_lin * expo
         K = self._n_shape
         if K:
-            alpha = (x[self._np_shape_idx] - self._np_shape_nom) / self._np_shape_width
+            alpha, dalpha, _ = self._alpha_np(x)
             coef, dcoef = _coefficients_flat(alpha.tolist(), self.interpolation)
             h = (self._np_nom_flat + coef @ self._np_deltas).reshape(P, B)
         else:
@@ -508,7 +509,7 @@ class BinnedLikelihood:
         if K:
             gd = self._np_deltas @ (f[:, None] * rg).ravel()  # (2K,)
             galpha = dcoef[:K] * gd[:K] + dcoef[K:] * gd[K:]
-            grad[self._np_shape_idx] += galpha / self._np_shape_width
+            grad[self._np_shape_idx] += galpha * dalpha
         if self._np_logk is not None:
             grad[:npar] += self._np_logk @ (df * f)
         if M == 1:
@@ -608,15 +609,16 @@ class BinnedLikelihood:
         K = self._n_shape
         dh = d2h = np.zeros((0, P, B))
         if K:
-            alpha = (x[self._np_shape_idx] - self._np_shape_nom) / self._np_shape_width
+            alpha, d1, d2 = self._alpha_np(x)
             a, b, da, db = _coefficients_np(alpha, self.interpolation)
             dda = _second_derivative_np(alpha, self.interpolation)
             h = h + (a @ self._np_dup + b @ self._np_ddn).reshape(P, B)
-            w = self._np_shape_width
-            dh = ((da / w)[:, None] * self._np_dup + (db / w)[:, None] * self._np_ddn).reshape(
-                K, P, B
-            )
-            d2h = ((dda / w**2)[:, None] * (self._np_dup - self._np_ddn)).reshape(K, P, B)
+            # chain rule through α(θ): h' = h_α α', h'' = h_αα α'^2 + h_α α''
+            dh_alpha = da[:, None] * self._np_dup + db[:, None] * self._np_ddn
+            dh = (d1[:, None] * dh_alpha).reshape(K, P, B)
+            d2h = (
+                (dda * d1**2)[:, None] * (self._np_dup - self._np_ddn) + d2[:, None] * dh_alpha
+            ).reshape(K, P, B)
         s = f @ h
         ds = df.T @ h  # (npar, B): ∂s/∂θ
         if K:
@@ -658,6 +660,17 @@ class BinnedLikelihood:
             hess[k, k] += float(hk)
         return np.asarray(0.5 * (hess + hess.T), dtype=np.float64)
 
+    def _alpha_np(
+        self, x: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """α of every shape nuisance at θ = x, and dα/dθ, d²α/dθ²."""
+        u = x[self._np_shape_idx] - self._np_origin
+        p = self._np_power
+        alpha = (u**p - self._np_g0) / self._np_span
+        d1 = p * u ** (p - 1.0) / self._np_span
+        d2 = np.where(p >= 2.0, p * (p - 1.0) * u ** np.maximum(p - 2.0, 0.0), 0.0) / self._np_span
+        return alpha, d1, d2
+
     def values(self, theta: npt.ArrayLike) -> dict[str, float]:
         """Name → value mapping of a parameter vector."""
         x = np.asarray(theta, dtype=np.float64)
@@ -697,6 +710,37 @@ class BinnedLikelihood:
             f"{len(self.templates.processes)} processes, {self.npar} parameters, "
             f"interpolation {self.interpolation}, staterror {'on' if self.staterror else 'off'})"
         )
+
+
+def _alpha_parameters(
+    templates: Templates, declared: Mapping[str, Nuisance]
+) -> tuple[npt.NDArray[np.float64], ...]:
+    """Per shape nuisance (origin, power, g0, D) of α = ((θ - origin)^power - g0)/D.
+
+    Power 1 with origin 0, g0 = θ⁰ and D = σ (the declaration) unless the templates
+    carry a powered parametrisation; then g0 and D come from where the templates were
+    taken, and g0 must be g(θ⁰) (the nominal template sits at α = 0).
+    """
+    rows = []
+    for k in templates.shape_nuisances:
+        n = declared[k]
+        if k not in templates.parametrisation:
+            rows.append((0.0, 1.0, float(n.nominal), float(n.width or 1.0)))
+            continue
+        origin, power = templates.parametrisation[k]
+        lo, hi = templates.variation_points[k]
+        g_lo, g_hi = (lo - origin) ** power, (hi - origin) ** power
+        g0, span = 0.5 * (g_hi + g_lo), 0.5 * (g_hi - g_lo)
+        at_nominal = (n.nominal - origin) ** power
+        if not (span > 0 and math.isclose(g0, at_nominal, rel_tol=1e-6, abs_tol=1e-9)):
+            raise ConfigError(
+                f"shape nuisance {k!r}: templates at {lo:g} and {hi:g} are not symmetric "
+                f"about its nominal {n.nominal:g} in ({k} - {origin:g})^{power}; rebuild them "
+                "with build_templates(parametrisation=...) for this declaration"
+            )
+        rows.append((float(origin), float(power), g0, span))
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return tuple(np.ascontiguousarray(arr[:, i]) for i in range(4))
 
 
 def _coefficients_np(

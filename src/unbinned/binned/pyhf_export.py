@@ -297,6 +297,12 @@ def to_pyhf(
                 f"shape nuisance {name!r} has prior {n.prior!r}; pyhf histosys parameters are "
                 "standard normal: declare it prior: gaussian to export"
             )
+        if name in templates.parametrisation:
+            raise ConfigError(
+                f"shape nuisance {name!r}: its templates interpolate in a power of it "
+                f"{templates.parametrisation[name]}, which a pyhf histosys (linear in the "
+                "parameter) cannot express; build the templates without parametrisation to export"
+            )
         assert n.width is not None
         maps[name] = ParameterMap(name, name, "linear", n.nominal, n.width)
     for n in spec.nuisances:

@@ -24,6 +24,26 @@ with the interpolation I of pyhf's ``histosys`` modifier:
 Both are written as I = a(α) Δ⁺ + b(α) Δ⁻ with scalar coefficients a, b per
 nuisance, so that the interpolation of every bin of every process and region is
 two matrix-vector products (:func:`interpolation_coefficients`).
+
+**Powered parametrisations.**  Outside ±1σ both codes extrapolate linearly in α.  A
+nuisance whose effect is not linear in θ is then mis-modelled far from nominal: the
+soft-MET smearing of the H→ττ challenge adds soft_met² to the variance of the missing
+momentum, so the bin contents move with soft_met², not soft_met, and templates at
+1 ∓ 1 GeV extrapolated linearly in soft_met predict half the change at 5 GeV, where
+its prior still reaches.  For such a nuisance (``parametrisation={name: (origin,
+power)}`` of :func:`build_templates`, e.g. the surrogate's
+:class:`~unbinned.ml.ShapeNuisance` nominal and power) the templates are taken at
+θ⁰ - σ and at the point symmetric to it in g(θ) = (θ - origin)^power
+(:func:`template_points`), and α is linear in g:
+
+.. math::
+
+    α = \frac{g(θ) - g_0}{D},\qquad g_0 = \frac{g(θ^+) + g(θ^-)}{2} = g(θ^0),\quad
+    D = \frac{g(θ^+) - g(θ^-)}{2},
+
+which for power 1 is the usual (θ - θ⁰)/σ.  The templates then extrapolate linearly
+in soft_met² (to first order in the added variance, the exact dependence of a
+smeared density).
 """
 
 from __future__ import annotations
@@ -47,6 +67,7 @@ __all__ = [
     "build_templates",
     "interpolate",
     "interpolation_coefficients",
+    "template_points",
 ]
 
 INTERPOLATIONS: tuple[str, ...] = ("code0", "code4p")
@@ -122,13 +143,17 @@ class RegionTemplates:
 class Templates:
     """Templates of every region, plus the natural-unit values of the variation points.
 
-    ``variation_points[k] = (θ⁰_k - σ_k, θ⁰_k + σ_k)``: where the down and up
-    templates of shape nuisance k were taken.
+    ``variation_points[k] = (θ⁻_k, θ⁺_k)``: where the down and up templates of shape
+    nuisance k were taken (θ⁰_k ∓ σ_k, or :func:`template_points` for a nuisance in
+    ``parametrisation``).  ``parametrisation[k] = (origin, power)``: α_k is linear in
+    (θ_k - origin)^power (module docstring); nuisances not listed have
+    α_k = (θ_k - θ⁰_k)/σ_k.
     """
 
     regions: tuple[RegionTemplates, ...]
     shape_nuisances: tuple[str, ...] = ()
     variation_points: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    parametrisation: Mapping[str, tuple[float, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -146,6 +171,14 @@ class Templates:
             missing = [k for k in self.shape_nuisances if k not in r.up]
             if missing:
                 raise ConfigError(f"region {r.name!r} lacks templates of {missing}")
+        for k, (_, power) in self.parametrisation.items():
+            if k not in self.variation_points:
+                raise ConfigError(
+                    f"parametrisation of {k!r} given without its variation points; the "
+                    "templates' α is defined by where they were taken"
+                )
+            if int(power) != power or power < 1:
+                raise ConfigError(f"power {power!r} of {k!r}: expected an integer >= 1")
 
     @property
     def processes(self) -> tuple[str, ...]:
@@ -193,6 +226,7 @@ def build_templates(
     edges: npt.ArrayLike | Mapping[str, npt.ArrayLike] | None = None,
     min_events: int = 1,
     regions: Sequence[str] | None = None,
+    parametrisation: Mapping[str, tuple[float, int]] | None = None,
 ) -> Templates:
     """Histogram the nominal and varied simulation into per-bin HistFactory templates.
 
@@ -220,6 +254,10 @@ def build_templates(
         Explicit bin edges, for all regions or per region name.
     regions
         Regions to build (default: every region of ``spec``).
+    parametrisation
+        ``{name: (origin, power)}``: take that nuisance's templates at the points of
+        :func:`template_points` and interpolate linearly in (θ - origin)^power
+        (module docstring); the variations must include those points.
 
     Returns
     -------
@@ -248,7 +286,8 @@ def build_templates(
         raise DataError("the nominal events need process labels (ScoredEvents(..., process=...))")
     _check_labels(nominal, processes, "nominal")
     points = [(dict(pt), ev) for pt, ev in variations]
-    chosen = _choose_points(spec, points)
+    powered = {k: (float(o), int(p)) for k, (o, p) in (parametrisation or {}).items() if p != 1}
+    chosen = _choose_points(spec, points, powered)
     for k, (_, ev_dn, _, ev_up) in chosen.items():
         _check_labels(ev_dn, processes, f"variation {k} down")
         _check_labels(ev_up, processes, f"variation {k} up")
@@ -276,7 +315,41 @@ def build_templates(
             up[k] = _per_process(ev_up.in_region(name), processes, e)[0]
         out.append(RegionTemplates(name, e, processes, nom, w2, down, up))
     vp = {k: (v[0], v[2]) for k, v in chosen.items()}
-    return Templates(tuple(out), tuple(chosen), vp)
+    return Templates(
+        tuple(out), tuple(chosen), vp, {k: v for k, v in powered.items() if k in chosen}
+    )
+
+
+def template_points(
+    nominal: float, width: float, origin: float = 0.0, power: int = 1
+) -> tuple[float, float]:
+    """Where a shape nuisance's down and up templates are taken: (θ⁻, θ⁺).
+
+    θ⁻ = θ⁰ - σ, and θ⁺ the point symmetric to it in g(θ) = (θ - origin)^power,
+    g(θ⁺) = 2 g(θ⁰) - g(θ⁻); for power 1, θ⁰ ± σ.  E.g. soft_met around 1 GeV with
+    width 1 GeV and g = soft_met²: 0 and √2 GeV.
+
+    Examples
+    --------
+    >>> template_points(1.0, 1.0, 0.0, 2)
+    (0.0, 1.4142135623730951)
+    """
+    if not (math.isfinite(nominal) and math.isfinite(width) and width > 0):
+        raise ConfigError(
+            f"template points need a finite nominal and width > 0, got {nominal}, {width}"
+        )
+    if int(power) != power or power < 1:
+        raise ConfigError(f"power {power!r}: expected an integer >= 1")
+    down = nominal - width
+    if power == 1:
+        return down, nominal + width
+    if down < origin:
+        raise ConfigError(
+            f"nominal - width = {down:g} is below the origin {origin:g} of the powered "
+            "parametrisation, where (θ - origin)^power is not monotonic; give a smaller width"
+        )
+    g_up = 2.0 * (nominal - origin) ** power - (down - origin) ** power
+    return down, origin + g_up ** (1.0 / power)
 
 
 def _check_labels(ev: ScoredEvents, processes: Sequence[str], what: str) -> None:
@@ -307,9 +380,11 @@ def _per_process(
 
 
 def _choose_points(
-    spec: ModelSpec, points: list[tuple[dict[str, float], ScoredEvents]]
+    spec: ModelSpec,
+    points: list[tuple[dict[str, float], ScoredEvents]],
+    powered: Mapping[str, tuple[float, int]],
 ) -> dict[str, tuple[float, ScoredEvents, float, ScoredEvents]]:
-    """For every shape nuisance, the one-at-a-time points at θ⁰ - σ and θ⁰ + σ."""
+    """For every shape nuisance, the one-at-a-time points of :func:`template_points`."""
     shape = {n.name: n for n in spec.shape_nuisances}
     for pt, _ in points:
         unknown = [k for k in pt if k not in shape]
@@ -334,14 +409,16 @@ def _choose_points(
                 f"shape nuisance {name!r} has prior {nuis.prior!r} without a width; HistFactory "
                 "templates are taken at nominal ± width: give it a 'width'"
             )
-        want = (nuis.nominal - nuis.width, nuis.nominal + nuis.width)
+        origin, power = powered.get(name, (0.0, 1))
+        want = template_points(nuis.nominal, nuis.width, origin, power)
         found = [next((ev for v, ev in moved if _close(v, t)), None) for t in want]
         if found[0] is None or found[1] is None:
             if nuis.prior == "fixed" and not moved:
                 continue
+            how = "nominal ∓ width" if power == 1 else f"template_points(power={power})"
             raise ConfigError(
                 f"shape nuisance {name!r}: templates need the simulation at {name} = "
-                f"{want[0]:g} and {want[1]:g} (nominal ∓ width) with the other nuisances nominal; "
+                f"{want[0]:g} and {want[1]:g} ({how}) with the other nuisances nominal; "
                 f"the one-at-a-time points given are at {sorted(v for v, _ in moved)}"
             )
         chosen[name] = (want[0], found[0], want[1], found[1])
