@@ -175,8 +175,8 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from _reference import reference_frame
     from unbinned.analysis import AnalysisModel, build_analysis, htautau_toy_task
-    from unbinned.data.schema import PROCESSES, WEIGHT_COLUMN
     from unbinned.infer import make_executor, run_toys
     from unbinned.ml import (
         HTAUTAU_SHAPE_NUISANCES,
@@ -261,14 +261,7 @@ def main() -> None:
         surrogate = load(surrogate_dir)
 
         def reference(seed: int, fraction: float, sizes: dict[str, str]) -> pd.DataFrame:
-            others = [p for p in PROCESSES if p not in sizes]
-            parts = [simulate(int(args.integration_events * fraction), seed=seed,
-                              progress=True, processes=others)]  # fmt: skip
-            parts += [simulate(int(int(n) * fraction), seed=seed, progress=True, processes=[p])
-                      for p, n in sorted(sizes.items())]  # fmt: skip
-            frame = pd.concat(parts, ignore_index=True)
-            frame[WEIGHT_COLUMN] *= fraction  # simulate() weights each call to the full yield
-            return frame
+            return reference_frame(args.integration_events, sizes, seed, fraction)
 
         def batches() -> Any:
             for b in range(k):

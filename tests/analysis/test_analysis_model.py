@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ from unbinned.analysis import (
     challenge_spec,
     train_analysis,
 )
-from unbinned.analysis.toys import measurement_row
+from unbinned.analysis.toys import binned_counts, measurement_row
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.sources import GaussianToySource
@@ -79,8 +80,34 @@ def test_binned_fit_is_redone_from_its_counts(model):
     assert again.lower == pytest.approx(m.binned.lower, abs=1e-5)
     assert again.upper == pytest.approx(m.binned.upper, abs=1e-5)
     row = measurement_row(3, 1.0, m)
-    json.dumps(row)
-    assert set(row["binned_counts"]) == set(m.binned.counts)
+    assert all(isinstance(v, float | bool | int | str) for v in row.values())  # flat
+    stored = json.loads(json.dumps(row))
+    counts = binned_counts(stored)
+    assert counts is not None
+    assert set(counts) == set(m.binned.counts)
+    for k, c in counts.items():
+        np.testing.assert_array_equal(c, m.binned.counts[k])
+    assert model.measure_counts(counts).value == pytest.approx(m.binned.value, abs=1e-6)
+    assert binned_counts({"seed": 1}) is None
+    assert (
+        binned_counts({**stored, next(k for k in stored if k.startswith("binned_n:")): None})
+        is None
+    )
+
+
+def _counts_task(seed: int, *, model: AnalysisModel) -> dict:
+    return measurement_row(seed, 1.0, model.measure(_data(seed)))
+
+
+def test_study_rows_keep_the_binned_counts(model):
+    from unbinned.infer import run_toys
+
+    study = run_toys(functools.partial(_counts_task, model=model), [5], store=None, progress=False)
+    stored = study.rows.iloc[0].to_dict()
+    counts = binned_counts(stored)
+    assert counts is not None
+    refit = model.measure_counts(counts, seed=5)
+    assert refit.value == pytest.approx(stored["binned_mu_hat"], abs=1e-6)
 
 
 def test_template_parametrisation_round_trips(model, tmp_path):

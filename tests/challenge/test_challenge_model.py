@@ -87,3 +87,11 @@ def test_toy_task_simulates_afresh_or_draws_from_a_sample(trained, tmp_path):
     assert drawn["true_jes"] == row["true_jes"]
     with pytest.raises(ConfigError, match="exactly one"):
         htautau_toy_task(21, analysis=analysis)
+    # through the study runner, which accepts flat rows only
+    import functools
+
+    from unbinned.infer import run_toys
+
+    task = functools.partial(htautau_toy_task, analysis=analysis, rates=rates, mu=1.5)
+    study = run_toys(task, [22], store=None, progress=False)
+    assert bool(study.rows["valid"].iloc[0])

@@ -31,7 +31,7 @@ import pandas as pd
 
 from unbinned.exceptions import ConfigError
 
-__all__ = ["MU_RANGE", "cached_analysis", "htautau_toy_task", "measurement_row"]
+__all__ = ["MU_RANGE", "binned_counts", "cached_analysis", "htautau_toy_task", "measurement_row"]
 
 MU_RANGE = (0.1, 3.0)
 """The challenge's range of true signal strengths, drawn uniformly."""
@@ -51,9 +51,9 @@ def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
 
     seed, mu_true, mu_hat, p16, p84, valid, n_events, and the binned baseline's
     ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid`` if measured,
-    with ``binned_counts`` (the observed counts per region in the template bins, from
-    which the binned fit can be redone:
-    :meth:`~unbinned.analysis.AnalysisModel.measure_counts`).
+    with the observed counts in the template bins as columns ``binned_n:REGION:BIN``
+    (rows are flat), from which the binned fit can be redone
+    (:func:`binned_counts`, :meth:`~unbinned.analysis.AnalysisModel.measure_counts`).
     """
     row: dict[str, Any] = {
         "seed": int(seed),
@@ -68,9 +68,31 @@ def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
         b = m.binned
         row.update(binned_mu_hat=float(b.value), binned_p16=float(b.lower),
                    binned_p84=float(b.upper), binned_valid=bool(b.valid))  # fmt: skip
-        if b.counts is not None:
-            row["binned_counts"] = {k: [float(v) for v in c] for k, c in b.counts.items()}
+        for region, counts in (b.counts or {}).items():
+            row.update({f"{_COUNT_PREFIX}{region}:{i}": float(v) for i, v in enumerate(counts)})
     return row
+
+
+_COUNT_PREFIX = "binned_n:"
+
+
+def binned_counts(row: Mapping[str, Any]) -> dict[str, list[float]] | None:
+    """The observed counts per region of a row of :func:`measurement_row` (None if absent).
+
+    Columns ``binned_n:REGION:BIN``; a missing value (NaN, None) in any of them gives
+    None, as for a row written without counts.
+    """
+    found: dict[str, dict[int, float]] = {}
+    for key, value in row.items():
+        if not (isinstance(key, str) and key.startswith(_COUNT_PREFIX)):
+            continue
+        region, _, index = key[len(_COUNT_PREFIX) :].rpartition(":")
+        if value is None or not np.isfinite(value):
+            return None
+        found.setdefault(region, {})[int(index)] = float(value)
+    if not found:
+        return None
+    return {r: [c[i] for i in range(len(c))] for r, c in found.items()}
 
 
 @functools.lru_cache(maxsize=2)
