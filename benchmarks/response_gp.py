@@ -15,13 +15,17 @@ the efficiency normalised to nominal, ε(ν)/ε(1), for
 
 Every simulation point is an independent sample of ``--sim-events`` generated events
 (hard cuts for the value, sigmoid-smoothed cuts for the gradient).  The GPs model
-√(ε/ε(1) + 0.01) (the variance-stabilising transform of a count) with an additive
-(ANOVA) RBF kernel, a sum of components on every single nuisance, every pair and all
-d together, with weights fitted by marginal likelihood, on the inputs ln ν (a jet
-energy scale acts multiplicatively); see ``gp_options``.  For comparison,
-``dgp_bed_rbf`` is the derivative GP + design with one RBF kernel on ν (the previous
-default model) and ``dgp_bed_linear`` the derivative GP + design on ε/ε(1) itself.  The
-truth is counted on a fixed sample of ``--truth-events`` events.  Reference (Romero,
+ε/ε(1) itself (predictions floored at 0) with an additive (ANOVA) RBF kernel, a sum of
+components on every single nuisance, every pair and every triple (an event has three
+jets, so ε is a sum over the jets' η classes of functions of at most three
+nuisances), with weights fitted by marginal likelihood, on the inputs ln ν (a jet
+energy scale acts multiplicatively), each component also acting on the differences
+ln ν_a - ln ν_b of its pairs of nuisances (the MET cut follows the balance of the
+jets, i.e. the ratios of their scales); see ``gp_options``.  For comparison, in the
+same run up to 30 points: ``dgp_bed_previous``, the derivative GP + design with the
+previous default model (√(ε/ε(1) + 0.01), ANOVA orders 1, 2 and d, no pair
+differences), and ``dgp_bed_nopd``, the current model without the pair differences.
+The truth is counted on a fixed sample of ``--truth-events`` events.  Reference (Romero,
 Cranmer, Whiteson, arXiv:2509.15500, 4 nuisances): derivative GP + design ≈ 0.015 at 25
 points and ≈ 0.006 at 97; on-axis ≈ 0.08 at any number of points.
 
@@ -56,16 +60,33 @@ from unbinned.response.threejet import ThreeJetProblem, grid_points
 
 FloatArray = npt.NDArray[np.float64]
 N_POINTS = {2: [5, 9, 13, 17, 21, 25, 30, 40, 50], 4: [9, 13, 17, 21, 25, 30, 40, 50, 65, 81, 97]}
-TRANSFORM = SqrtTransform(offset=0.01)
+#: output transform of the previous default model (``dgp_bed_previous``)
+PREVIOUS_TRANSFORM = SqrtTransform(offset=0.01)
+#: the comparison curves run up to this number of points
+N_COMPARE = 30
 
 
 def gp_options(d: int) -> dict[str, Any]:
-    """The GP model of every GP curve: ANOVA components of orders 1, 2 and d on ln ν."""
+    """The GP model of every GP curve (on ε/ε(1)).
+
+    ANOVA components of orders 1 to min(3, d) on ln ν, each also on the differences of
+    its pairs of nuisances.
+    """
+    return {
+        "components": anova_components(d, range(1, min(3, d) + 1)),
+        "input_warp": "log",
+        "pair_differences": True,
+    }
+
+
+def previous_options(d: int) -> dict[str, Any]:
+    """The previous default model (on √(ε/ε(1) + 0.01)): orders 1, 2 and d on ln ν."""
     return {"components": anova_components(d, (1, 2, d)), "input_warp": "log"}
 
 
-#: the previous default model (one RBF kernel on ν), kept as the ``dgp_bed_rbf`` curve
-RBF_OPTIONS: dict[str, Any] = {}
+def to_response(pred: FloatArray) -> FloatArray:
+    """Map a GP prediction of ε/ε(1) back to the response: floored at 0 (ε >= 0)."""
+    return np.maximum(pred, 0.0)
 
 
 def log(msg: str) -> None:
@@ -93,15 +114,12 @@ def run_dimension(d: int, args: argparse.Namespace) -> dict[str, Any]:
         return np.array([v for v, _ in out]), np.array([g for _, g in out])
 
     def gp_mse(points: FloatArray, values: FloatArray, grads: FloatArray, use_g: bool) -> float:
-        ty = [TRANSFORM.forward(v, g) for v, g in zip(values, grads, strict=True)]
-        y = np.array([a for a, _ in ty])
-        gy = np.array([b for _, b in ty])
         gp = DerivativeGP(bounds, seed=args.seed, n_restarts=1, **gp_options(d)).fit(
-            points, y, gy if use_g else None
+            points, values, grads if use_g else None
         )
         pred = gp.predict(test)
         assert isinstance(pred, np.ndarray)
-        return mse(TRANSFORM.inverse(pred))
+        return mse(to_response(pred))
 
     curves: dict[str, list[float | None]] = {}
     used: dict[str, list[int | None]] = {}
@@ -158,18 +176,17 @@ def run_dimension(d: int, args: argparse.Namespace) -> dict[str, Any]:
         upcoming = [m for m in n_list if m > n]
         return 1 if n < 30 else min(4, (upcoming[0] - n) if upcoming else 4)
 
-    def bed(
-        use_g: bool,
-        transformed: bool,
-        n_max: int,
-        seed: int,
-        options: dict[str, Any] | None = None,
-    ) -> list[float | None]:
+    def bed(use_g: bool, n_max: int, seed: int, model: str = "current") -> list[float | None]:
+        """One design run of the model "current", "previous" (on √(ε/ε(1) + 0.01)) or "nopd"."""
+        previous = model == "previous"
+        options = previous_options(d) if previous else gp_options(d)
+        if model == "nopd":
+            options["pair_differences"] = False
         sim = problem.simulator(seed)
 
         def sim_t(nu: FloatArray) -> tuple[float, FloatArray | None]:
             v, g = sim(nu)
-            return TRANSFORM.forward(v, g) if transformed else (v, g)
+            return PREVIOUS_TRANSFORM.forward(v, g) if previous else (v, g)
 
         record: dict[int, float] = {}
 
@@ -177,7 +194,7 @@ def run_dimension(d: int, args: argparse.Namespace) -> dict[str, Any]:
             n = len(res.values)
             if n in n_list:
                 pred = res.gp.predict(test)
-                record[n] = mse(TRANSFORM.inverse(pred) if transformed else pred)
+                record[n] = mse(PREVIOUS_TRANSFORM.inverse(pred) if previous else to_response(pred))
 
         sequential_design(
             sim_t,
@@ -185,11 +202,11 @@ def run_dimension(d: int, args: argparse.Namespace) -> dict[str, Any]:
             n_max,
             use_gradients=use_g,
             batch_size=schedule,
-            utility_weights=TRANSFORM.weights if transformed else None,
+            utility_weights=PREVIOUS_TRANSFORM.weights if previous else None,
             seed=seed,
             refit_restarts=1,
             callback=callback,
-            gp_options=gp_options(d) if options is None else options,
+            gp_options=options,
         )
         return [record.get(n) for n in n_list]
 
@@ -204,27 +221,23 @@ def run_dimension(d: int, args: argparse.Namespace) -> dict[str, Any]:
     spread: dict[str, list[float | None]] = {}
     for name, use_g in (("gp_bed", False), ("dgp_bed", True)):
         t0 = time.perf_counter()
-        runs = [bed(use_g, True, n_max, args.seed + 5000 + 17 * r) for r in range(args.bed_reps)]
+        runs = [bed(use_g, n_max, args.seed + 5000 + 17 * r) for r in range(args.bed_reps)]
         curves[name] = mean_curve(runs)
         spread[name] = [
             float(np.std(v)) if all(x is not None for x in v) else None
             for v in zip(*runs, strict=True)
         ]
         log(f"[d={d}] {name} {curves[name]} ({time.perf_counter() - t0:.1f}s)")
-    t0 = time.perf_counter()
-    curves["dgp_bed_rbf"] = mean_curve(
-        [
-            bed(True, True, n_max, args.seed + 5000 + 17 * r, RBF_OPTIONS)
-            for r in range(args.bed_reps)
+    n_cmp = N_COMPARE if N_COMPARE in n_list else n_max
+    for name, model in (("dgp_bed_previous", "previous"), ("dgp_bed_nopd", "nopd")):
+        t0 = time.perf_counter()
+        runs = [bed(True, n_cmp, args.seed + 5000 + 17 * r, model) for r in range(args.bed_reps)]
+        curves[name] = mean_curve(runs)
+        spread[name] = [
+            float(np.std(v)) if all(x is not None for x in v) else None
+            for v in zip(*runs, strict=True)
         ]
-    )
-    log(f"[d={d}] dgp_bed_rbf {curves['dgp_bed_rbf']} ({time.perf_counter() - t0:.1f}s)")
-    t0 = time.perf_counter()
-    n_lin = 30 if 30 in n_list else n_max
-    curves["dgp_bed_linear"] = mean_curve(
-        [bed(True, False, n_lin, args.seed + 5000 + 17 * r) for r in range(args.bed_reps)]
-    )
-    log(f"[d={d}] dgp_bed_linear {curves['dgp_bed_linear']} ({time.perf_counter() - t0:.1f}s)")
+        log(f"[d={d}] {name} {curves[name]} ({time.perf_counter() - t0:.1f}s)")
 
     return {
         "n_points": n_list,
@@ -305,11 +318,13 @@ def main(argv: list[str] | None = None) -> int:
                 "mse_gp_bed_30": at(r4, "gp_bed", 30),
                 "mse_random_dgp_30": at(r4, "random_dgp", 30),
                 "mse_grid_dgp_30": at(r4, "grid_dgp", 30),
-                "mse_dgp_bed_linear_30": at(r4, "dgp_bed_linear", 30),
                 "mse_dgp_bed_25": at(r4, "dgp_bed", 25),
                 "mse_dgp_bed_97": at(r4, "dgp_bed", 97),
-                "mse_dgp_bed_rbf_30": at(r4, "dgp_bed_rbf", 30),
-                "mse_dgp_bed_rbf_97": at(r4, "dgp_bed_rbf", 97),
+                "mse_dgp_bed_previous_30": at(r4, "dgp_bed_previous", 30),
+                "mse_dgp_bed_previous_30_std_over_reps": r4["bed_std_over_reps"][
+                    "dgp_bed_previous"
+                ][r4["n_points"].index(30)],
+                "mse_dgp_bed_nopd_30": at(r4, "dgp_bed_nopd", 30),
             }
         )
     r2 = results.get("d2")
@@ -319,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 "d2_mse_dgp_bed_30": at(r2, "dgp_bed", 30),
                 "d2_mse_onaxis_30": at(r2, "onaxis", 30),
                 "d2_mse_gp_bed_30": at(r2, "gp_bed", 30),
+                "d2_mse_dgp_bed_50": at(r2, "dgp_bed", 50),
+                "d2_mse_dgp_bed_previous_30": at(r2, "dgp_bed_previous", 30),
             }
         )
     out["settings"] = {
@@ -327,13 +344,20 @@ def main(argv: list[str] | None = None) -> int:
         "random_reps": args.random_reps,
         "bed_reps": args.bed_reps,
         "bed_batch": "1 point per step below 30 points, then up to 4 (landing on each N)",
-        "bed_utility": "512 Sobol points, weighted by (dr/dy)^2 (delta method)",
+        "bed_utility": "512 Sobol points (previous model: weighted by (dr/dy)^2, delta method)",
         "seed": args.seed,
         "test_grid": "25^d in [0.5, 1.5]^d",
-        "gp_output_transform": "sqrt(eff_ratio + 0.01)",
-        "gp_kernel": "RBF, ANOVA components of orders 1, 2 and d (shared length scales)",
+        "gp_output": "eff_ratio itself, predictions floored at 0",
+        "gp_kernel": (
+            "RBF, ANOVA components of orders 1..min(3, d) (shared length scales), each also "
+            "on the differences ln nu_a - ln nu_b of its pairs (pair_differences=True)"
+        ),
         "gp_input_warp": "ln(nu)",
-        "dgp_bed_rbf": "one RBF kernel on nu (the previous default model)",
+        "dgp_bed_previous": (
+            "previous default model: sqrt(eff_ratio + 0.01), ANOVA orders 1, 2, d, no pair "
+            f"differences; up to {N_COMPARE} points"
+        ),
+        "dgp_bed_nopd": f"the current model without pair differences; up to {N_COMPARE} points",
         "torch_threads": 1,
     }
     out["results"] = results

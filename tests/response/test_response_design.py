@@ -154,18 +154,24 @@ def test_batch_size_schedule():
         sequential_design(simulate, [(-1, 1)], 3, batch_size=lambda n: 0)
 
 
-def test_score_with_components_and_log_warp_equals_the_brute_force_reduction():
-    # the design's covariances must use the GP's kernel components and input warp
+@pytest.mark.parametrize("pair_differences", [False, True])
+def test_score_with_components_and_log_warp_equals_the_brute_force_reduction(pair_differences):
+    # the design's covariances must use the GP's kernel components, input warp and pair
+    # differences (whose prior gradient covariance at one point is not diagonal)
     bounds = [(0.5, 1.5), (0.5, 1.5)]
     hyper = GPHyperparameters(
-        lengthscales=(0.3, 0.4),
+        lengthscales=(0.3, 0.4, 0.2) if pair_differences else (0.3, 0.4),
         outputscale=1.0,
         value_noise=1e-4,
         gradient_noise=1e-3,
         mean=0.0,
         component_weights=(0.3, 0.2, 0.5),
     )
-    options = {"components": anova_components(2, (1, 2)), "input_warp": "log"}
+    options = {
+        "components": anova_components(2, (1, 2)),
+        "input_warp": "log",
+        "pair_differences": pair_differences,
+    }
     rng = np.random.default_rng(1)
     x = rng.uniform(0.5, 1.0, (5, 2))
     y, g = np.sin(3 * x[:, 0]) * x[:, 1], rng.normal(size=(5, 2))

@@ -265,3 +265,75 @@ def test_component_weights_round_trip_through_the_optimiser_parameters():
     weights = (0.7, 0.3 - 1e-10, 1e-10)
     raw = torch.tensor(gp._weights_to_raw(weights), dtype=torch.float64)
     np.testing.assert_allclose(gp._raw_to_weights(raw).numpy(), weights, rtol=1e-9)
+
+
+def _ridge(x):
+    # varies fast across the diagonal x0 = x1 and slowly along it
+    return np.exp(-((x[:, 0] - x[:, 1]) ** 2) / (2 * 0.15**2)) * (1 + 0.3 * x[:, 0])
+
+
+def _ridge_grad(x):
+    d = x[:, 0] - x[:, 1]
+    e = np.exp(-(d**2) / (2 * 0.15**2))
+    a = 1 + 0.3 * x[:, 0]
+    return np.stack([-e * d / 0.15**2 * a + 0.3 * e, e * d / 0.15**2 * a], axis=1)
+
+
+def test_pair_differences_learn_a_diagonal_ridge():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 2))
+    test = rng.uniform(-1, 1, (2000, 2))
+    errors = {}
+    for pd in (False, True):
+        gp = DerivativeGP([(-1, 1)] * 2, n_restarts=0, pair_differences=pd)
+        gp.fit(x, _ridge(x), _ridge_grad(x))
+        errors[pd] = np.mean((gp.predict(test) - _ridge(test)) ** 2)
+    assert errors[True] < 0.2 * errors[False]
+    # one length scale per input and per pair; the input ones are long, the pair one short
+    ls = gp.hyperparameters.lengthscales
+    assert len(ls) == 3
+    assert ls[2] < 0.3 * min(ls[:2])
+    assert gp.lengthscales.shape == (2,)
+    np.testing.assert_allclose(gp.lengthscales, np.array(ls[:2]) * 2.0)
+    # the posterior mean's gradient is consistent with the mean
+    grad = gp.predict_gradient(test[:3])
+    step = np.array([1e-6, 0.0])
+    fd = (gp.predict(test[:3] + step) - gp.predict(test[:3] - step)) / 2e-6
+    np.testing.assert_allclose(grad[:, 0], fd, rtol=1e-5, atol=1e-7)
+
+
+def test_pair_differences_survive_serialisation_and_check_the_hyperparameters():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.5, 1.5, (8, 3))
+    bounds = [(0.5, 1.5)] * 3
+    options = {
+        "components": anova_components(3, (1, 2)),
+        "input_warp": "log",
+        "pair_differences": True,
+    }
+    gp = DerivativeGP(bounds, seed=1, n_restarts=0, **options).fit(
+        x, _additive(x), _additive_grad(x)
+    )
+    assert len(gp.hyperparameters.lengthscales) == 6
+    state = json.loads(json.dumps(gp.to_dict()))
+    assert state["version"] == 3
+    assert state["options"]["pair_differences"] is True
+    back = DerivativeGP.from_dict(state)
+    assert back.pair_differences
+    test = rng.uniform(0.5, 1.5, (20, 3))
+    np.testing.assert_allclose(back.predict(test), gp.predict(test), rtol=1e-12)
+    _, var = back.predict(test, return_var=True)
+    np.testing.assert_allclose(var, gp.predict(test, return_var=True)[1], rtol=1e-10)
+    with pytest.raises(ConfigError, match="expected 6 .*pair differences"):
+        DerivativeGP(bounds, **options).fit(
+            x,
+            _additive(x),
+            hyperparameters=GPHyperparameters(
+                lengthscales=(0.3,) * 3,
+                outputscale=1.0,
+                value_noise=1e-4,
+                gradient_noise=1e-4,
+                mean=0.0,
+                component_weights=(1 / 6,) * 6,
+            ),
+        )

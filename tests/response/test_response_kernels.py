@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from unbinned.response._kernels import component_masks, joint_kernel, prior_block_diagonal
+from unbinned.response._kernels import (
+    component_masks,
+    joint_kernel,
+    pair_difference_projection,
+    prior_block_covariance,
+    prior_block_diagonal,
+)
 
 
 def _assert_blocks_are_derivatives(full, k, x1, x2):
@@ -99,3 +105,55 @@ def test_one_full_mask_is_the_plain_kernel_and_scales_must_match():
     torch.testing.assert_close(plain, masked)
     with pytest.raises(ValueError, match="output scales"):
         joint_kernel("rbf", x, x, ls, s2, grad1=False, grad2=False, masks=torch.ones(2, 2))
+
+
+def test_pair_difference_projection_and_masks():
+    proj = pair_difference_projection(3)
+    s = 2**-0.5
+    expected = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [s, -s, 0], [s, 0, -s], [0, s, -s]]
+    torch.testing.assert_close(proj, torch.tensor(expected, dtype=torch.float64))
+    masks = component_masks([(0,), (1, 2), (0, 1, 2)], 3, pair_differences=True)
+    # a component uses the differences of the pairs within it: (1, 2) is the third pair
+    expected_masks = [[1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 1], [1, 1, 1, 1, 1, 1]]
+    torch.testing.assert_close(masks, torch.tensor(expected_masks, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern52"])
+def test_projected_kernel_blocks_are_the_derivatives_and_prior_is_not_diagonal(kernel):
+    # k(x, x') = Σ_c s_c² h(q_c(P(x - x'))): the gradient blocks with respect to x (not z)
+    gen = torch.Generator().manual_seed(2)
+    x1 = torch.rand(3, 3, dtype=torch.float64, generator=gen)
+    x2 = torch.rand(2, 3, dtype=torch.float64, generator=gen)
+    proj = pair_difference_projection(3)
+    ls = torch.tensor([0.3, 0.5, 0.7, 0.4, 0.9, 0.2], dtype=torch.float64)
+    masks = component_masks([(0,), (1, 2), (0, 1, 2)], 3, pair_differences=True)
+    scales = torch.tensor([0.4, 1.1, 0.3], dtype=torch.float64)
+    kw = {"masks": masks, "projection": proj}
+    full = joint_kernel(kernel, x1, x2, ls, scales, grad1=True, grad2=True, **kw)
+
+    def k(a, b):
+        return joint_kernel(kernel, a[None], b[None], ls, scales, grad1=False, grad2=False, **kw)[
+            0, 0
+        ]
+
+    _assert_blocks_are_derivatives(full, k, x1, x2)
+    # the value part equals the plain kernel evaluated on z = P x
+    values = joint_kernel(
+        kernel, x1 @ proj.T, x2 @ proj.T, ls, scales, grad1=False, grad2=False, masks=masks
+    )
+    torch.testing.assert_close(full[::4, ::4], values)
+    same = joint_kernel(kernel, x1[:1], x1[:1], ls, scales, grad1=True, grad2=True, **kw)
+    prior = prior_block_covariance(kernel, ls, scales, with_gradients=True, **kw)
+    torch.testing.assert_close(same, prior)
+    assert prior[1, 2].abs() > 1e-3  # the differences correlate the gradient components
+    values_only = prior_block_covariance(kernel, ls, scales, with_gradients=False, **kw)
+    torch.testing.assert_close(values_only, scales.sum().reshape(1, 1))
+    # without a projection the covariance block is the diagonal one
+    torch.testing.assert_close(
+        prior_block_covariance(kernel, ls[:3], scales, with_gradients=True, masks=masks[:, :3]),
+        torch.diag(
+            prior_block_diagonal(kernel, ls[:3], scales, with_gradients=True, masks=masks[:, :3])
+        ),
+    )
+    with pytest.raises(ValueError, match="projection"):
+        joint_kernel(kernel, x1, x2, ls[:3], scales, grad1=False, grad2=False, projection=proj)

@@ -26,6 +26,15 @@ Duvenaud, Nickisch, Rasmussen, "Additive Gaussian processes", NIPS 2011), has th
 of the components' blocks as its blocks, with 1/ℓ_a² replaced by m_ca/ℓ_a² in each;
 they are computed for all components at once.
 
+Optionally the kernel acts on linear combinations of the inputs, z = P x with a fixed
+(D, d) matrix P (e.g. the inputs and their pairwise differences, see
+:func:`pair_difference_projection`): k(x, x') = k_z(P x, P x'), with D length scales
+and (C, D) masks.  By the chain rule the gradient blocks are those of k_z multiplied by
+Pᵀ, ∂k/∂x = Pᵀ ∂k_z/∂z and ∂²k/∂x∂x'ᵀ = Pᵀ (∂²k_z/∂z∂z'ᵀ) P: a component then has the
+metric Pᵀ diag(m_c/ℓ²) P, which is not diagonal, so it can follow a ridge along a
+diagonal direction of x (the ARD kernel with a low-rank-plus-diagonal metric,
+Rasmussen & Williams §5.1, eq. 5.2).
+
 An observation block of a point is its value, optionally followed by its d partial
 derivatives; blocks are laid out point-major: ``[f(x_1), ∂_1 f(x_1), ..., ∂_d f(x_1),
 f(x_2), ...]`` with gradients, ``[f(x_1), f(x_2), ...]`` without.  All functions are
@@ -45,6 +54,8 @@ __all__ = [
     "KernelName",
     "component_masks",
     "joint_kernel",
+    "pair_difference_projection",
+    "prior_block_covariance",
     "prior_block_diagonal",
 ]
 
@@ -87,6 +98,7 @@ def joint_kernel(
     grad1: bool,
     grad2: bool,
     masks: torch.Tensor | None = None,
+    projection: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return the joint covariance of (value[, gradient]) blocks at ``x1`` and ``x2``.
 
@@ -109,6 +121,10 @@ def joint_kernel(
         or ANOVA kernel, see :func:`component_masks`); None: one component on all
         dimensions.  Derivatives are linear, so every block is the sum of the
         components' blocks.
+    projection
+        Optional fixed matrix P, shape (D, d): the kernel acts on z = P x, with D
+        length scales and masks of shape (C, D); gradients stay with respect to x
+        (chain rule).  None: z = x.
 
     Returns
     -------
@@ -118,7 +134,14 @@ def joint_kernel(
     n1, d = x1.shape
     n2 = x2.shape[0]
     diff = x1[:, None, :] - x2[None, :, :]
-    inv_l2 = _component_inv_l2(lengthscales, masks)  # (C, d)
+    if projection is not None:
+        if projection.shape[1] != d or projection.shape[0] != lengthscales.shape[0]:
+            raise ValueError(
+                f"projection of shape {tuple(projection.shape)} for {d} inputs and "
+                f"{lengthscales.shape[0]} length scales; expected ({lengthscales.shape[0]}, {d})"
+            )
+        diff = diff @ projection.T  # Δz, (n1, n2, D)
+    inv_l2 = _component_inv_l2(lengthscales, masks)  # (C, D)
     scales = outputscale.reshape(-1)
     if scales.shape[0] != inv_l2.shape[0]:
         raise ValueError(
@@ -131,9 +154,11 @@ def joint_kernel(
     k = h @ scales
     if not grad1 and not grad2:
         return k
-    # ∂k/∂x_a = 2 Δ_a Σ_c s_c² h'_c /ℓ_ca²
-    a1 = (h1 * scales) @ inv_l2  # (n1, n2, d)
+    # ∂k/∂z_a = 2 Δ_a Σ_c s_c² h'_c /ℓ_ca²  (then ∂k/∂x = Pᵀ ∂k/∂z)
+    a1 = (h1 * scales) @ inv_l2  # (n1, n2, D)
     g = 2.0 * a1 * diff
+    if projection is not None:
+        g = g @ projection
     b1 = 1 + d if grad1 else 1
     b2 = 1 + d if grad2 else 1
     out = k.new_empty(n1, b1, n2, b2)
@@ -142,11 +167,22 @@ def joint_kernel(
         out[:, 0, :, 1:] = -g
     if grad1:
         out[:, 1:, :, 0] = g.permute(0, 2, 1)
-    if grad1 and grad2:
+    if grad1 and grad2 and projection is None:
         # ∂²k/∂x_a∂x'_b = -[2 δ_ab Σ_c s_c² h'_c/ℓ_ca² + 4 Δ_a Δ_b Σ_c s_c² h''_c/(ℓ_ca² ℓ_cb²)]
         outer = (inv_l2[:, :, None] * inv_l2[:, None, :]).reshape(-1, d * d)
         a2 = ((h2 * scales) @ outer).reshape(n1, n2, d, d)
         hess = -(2.0 * torch.diag_embed(a1) + 4.0 * (diff[..., :, None] * diff[..., None, :]) * a2)
+        out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
+    elif grad1 and grad2:
+        assert projection is not None
+        # in x directly: -[2 Pᵀ diag(Σ_c s_c² h'_c m_c/ℓ²) P + 4 Σ_c s_c² h''_c v_c v_cᵀ],
+        # v_c = Pᵀ (m_c/ℓ² ⊙ Δz), the gradient of q_c/2 with respect to x
+        pp = (projection[:, :, None] * projection[:, None, :]).reshape(-1, d * d)
+        v = (diff[:, :, None, :] * inv_l2) @ projection  # (n1, n2, C, d)
+        hess = -(
+            2.0 * (a1 @ pp).reshape(n1, n2, d, d)
+            + 4.0 * torch.einsum("ijc,ijca,ijcb->ijab", h2 * scales, v, v)
+        )
         out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
     return out.reshape(n1 * b1, n2 * b2)
 
@@ -173,9 +209,72 @@ def prior_block_diagonal(
     return torch.cat([scales.sum().reshape(1), grad_var])
 
 
-def component_masks(components: Sequence[Sequence[int]], d: int) -> torch.Tensor:
-    """0/1 masks, shape (C, d), of kernel components given as tuples of dimensions."""
-    masks = torch.zeros(len(components), d, dtype=torch.float64)
+def prior_block_covariance(
+    kernel: str,
+    lengthscales: torch.Tensor,
+    outputscale: torch.Tensor,
+    *,
+    with_gradients: bool,
+    masks: torch.Tensor | None = None,
+    projection: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Prior covariance of one observation block, shape (b, b).
+
+    The value is independent of the gradient at the same point; the gradient has the
+    covariance -2 h'(0) Σ_c s_c² Pᵀ diag(m_c/ℓ²) P, diagonal without ``projection``
+    (then equal to :func:`prior_block_diagonal`).  Arguments as in :func:`joint_kernel`.
+    """
+    if projection is None:
+        return torch.diag(
+            prior_block_diagonal(
+                kernel, lengthscales, outputscale, with_gradients=with_gradients, masks=masks
+            )
+        )
+    scales = outputscale.reshape(-1)
+    if not with_gradients:
+        return scales.sum().reshape(1, 1)
+    _, h1, _ = _profile(kernel, torch.zeros((), dtype=lengthscales.dtype))
+    inv_l2 = _component_inv_l2(lengthscales, masks)
+    metric = projection.T @ torch.diag((scales[:, None] * inv_l2).sum(0)) @ projection
+    d = projection.shape[1]
+    out = torch.zeros(1 + d, 1 + d, dtype=lengthscales.dtype)
+    out[0, 0] = scales.sum()
+    out[1:, 1:] = -2.0 * h1 * metric
+    return out
+
+
+def pair_difference_projection(d: int) -> torch.Tensor:
+    """P = [I_d; (e_a - e_b)/√2 for a < b], shape (d + d(d-1)/2, d).
+
+    The kernel coordinates are then the inputs and their pairwise differences; a
+    component on inputs S also uses the differences of the pairs within S (see
+    :func:`component_masks`), so that its metric can stretch along the diagonal
+    x_a = x_b, the direction along which a response that depends on the ratio of two
+    scale factors (here: differences of ln ν) stays constant.
+    """
+    rows = [torch.eye(d, dtype=torch.float64)]
+    for a in range(d):
+        for b in range(a + 1, d):
+            row = torch.zeros(1, d, dtype=torch.float64)
+            row[0, a], row[0, b] = 1.0 / math.sqrt(2.0), -1.0 / math.sqrt(2.0)
+            rows.append(row)
+    return torch.cat(rows, dim=0)
+
+
+def component_masks(
+    components: Sequence[Sequence[int]], d: int, *, pair_differences: bool = False
+) -> torch.Tensor:
+    """0/1 masks of kernel components given as tuples of dimensions.
+
+    Shape (C, d); with ``pair_differences``, shape (C, d + d(d-1)/2), the columns of
+    :func:`pair_difference_projection`, a component also using the difference of every
+    pair of its dimensions.
+    """
+    pairs = [(a, b) for a in range(d) for b in range(a + 1, d)] if pair_differences else []
+    masks = torch.zeros(len(components), d + len(pairs), dtype=torch.float64)
     for c, dims in enumerate(components):
         masks[c, list(dims)] = 1.0
+        for j, (a, b) in enumerate(pairs):
+            if a in dims and b in dims:
+                masks[c, d + j] = 1.0
     return masks

@@ -93,6 +93,7 @@ def _state_with(st: _GPState, extra_unit: torch.Tensor) -> _GPState:
         mean=st.mean,
         chol=chol,
         alpha=torch.empty(0, dtype=_DTYPE),
+        projection=st.projection,
     )
 
 
@@ -109,8 +110,7 @@ def _scores(
     b = 1 + d if wg else 1
     k_ux = st.cov(util, st.x, grad1=False, grad2=wg)
     a = torch.linalg.solve_triangular(st.chol, k_ux.T, upper=False)  # (nb, M)
-    noise = st.noise_diagonal(1, wg)
-    prior = st.prior_block(wg)
+    prior = st.prior_block_covariance(wg) + torch.diag(st.noise_diagonal(1, wg))
     out = []
     for start in range(0, cand.shape[0], chunk):
         c = cand[start : start + chunk]
@@ -120,9 +120,7 @@ def _scores(
         k_uc = st.cov(util, c, grad1=False, grad2=wg)
         s_uc = (k_uc - a.T @ bm).reshape(-1, nc, b)  # (M, nc, b)
         bm3 = bm.reshape(-1, nc, b)
-        s_cc = torch.diag_embed(prior + noise).expand(nc, b, b) - torch.einsum(
-            "ncb,nce->cbe", bm3, bm3
-        )
+        s_cc = prior.expand(nc, b, b) - torch.einsum("ncb,nce->cbe", bm3, bm3)
         if weights is None:
             g = torch.einsum("mcb,mce->cbe", s_uc, s_uc)
         else:

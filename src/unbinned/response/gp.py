@@ -16,7 +16,14 @@ Nickisch, Rasmussen, "Additive Gaussian processes", NIPS 2011, see
 then learnt from fewer points, and the weights w_c, fitted with the other
 hyperparameters, say which interactions the data need.  The inputs can also be
 warped to ln x before the map to the unit cube (``input_warp="log"``), for scale
-factors.
+factors, and the kernel can also act on the pairwise differences of the inputs
+(``pair_differences=True``): a component on the inputs S then measures distances as
+
+    q_c(Δ) = Σ_{a∈S} Δ_a²/ℓ_a² + Σ_{a<b; a,b∈S} (Δ_a - Δ_b)²/(2 ℓ_ab²),
+
+a metric that can be longer along the diagonal Δ_a = Δ_b than across it, for a
+response that follows the ratio of two scale factors (with the log warp, the
+difference of their logarithms), such as a momentum balance.
 
 With K the joint covariance of all observations y (values and gradients),
 m = (c for a value, 0 for a derivative) and k_* the covariance of R(ν_*) with y:
@@ -66,6 +73,8 @@ from unbinned.response._kernels import (
     KERNELS,
     component_masks,
     joint_kernel,
+    pair_difference_projection,
+    prior_block_covariance,
     prior_block_diagonal,
 )
 
@@ -73,8 +82,9 @@ __all__ = ["DerivativeGP", "GPHyperparameters", "anova_components"]
 
 FloatArray = npt.NDArray[np.float64]
 _DTYPE = torch.float64
-_STATE_VERSION = 2  # 2: kernel components; version 1 states are read too
-_READABLE_VERSIONS = (1, 2)
+# 2: kernel components; 3: pair differences (written only when used); 1 and 2 are read too
+_STATE_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 
 # Boxes of the internal (unit-cube, standardised) hyperparameters.
 _LENGTHSCALE_BOX = (1e-2, 1e2)
@@ -164,7 +174,8 @@ class GPHyperparameters:
     Attributes
     ----------
     lengthscales
-        ℓ_a per input dimension (unit-cube units).
+        ℓ_a per input dimension (unit-cube units), followed, for a GP with
+        ``pair_differences``, by ℓ_ab of the pairs a < b in lexicographic order.
     outputscale
         s², the prior variance.
     value_noise
@@ -255,14 +266,15 @@ class _GPState:
     x: torch.Tensor  # (n, d) unit-cube inputs
     with_gradients: bool
     kernel: str
-    masks: torch.Tensor | None  # (C, d) kernel components, None: one on all dimensions
-    lengthscales: torch.Tensor  # (d,)
+    masks: torch.Tensor | None  # (C, D) kernel components, None: one on all dimensions
+    lengthscales: torch.Tensor  # (D,): D = d, or d + d(d-1)/2 with pair differences
     outputscale: torch.Tensor  # scalar, or (C,) with masks
     value_noise: torch.Tensor  # scalar variance
     gradient_noise: torch.Tensor  # scalar variance
     mean: torch.Tensor  # scalar
     chol: torch.Tensor  # Cholesky factor of K + noise
     alpha: torch.Tensor  # (K + noise)^-1 (y - m)
+    projection: torch.Tensor | None = None  # (D, d) kernel coordinates z = P x, None: z = x
 
     def cov(self, x1: torch.Tensor, x2: torch.Tensor, *, grad1: bool, grad2: bool) -> torch.Tensor:
         """Prior joint covariance of observation blocks at unit-cube points x1 and x2."""
@@ -275,16 +287,28 @@ class _GPState:
             grad1=grad1,
             grad2=grad2,
             masks=self.masks,
+            projection=self.projection,
         )
 
-    def prior_block(self, with_gradients: bool) -> torch.Tensor:
-        """Prior variances of one observation block, shape (b,)."""
-        return prior_block_diagonal(
+    def prior_block_covariance(self, with_gradients: bool) -> torch.Tensor:
+        """Prior covariance of one observation block, shape (b, b)."""
+        if self.projection is None:
+            return torch.diag(
+                prior_block_diagonal(
+                    self.kernel,
+                    self.lengthscales,
+                    self.outputscale,
+                    with_gradients=with_gradients,
+                    masks=self.masks,
+                )
+            )
+        return prior_block_covariance(
             self.kernel,
             self.lengthscales,
             self.outputscale,
             with_gradients=with_gradients,
             masks=self.masks,
+            projection=self.projection,
         )
 
     def noise_diagonal(self, n: int, with_gradients: bool) -> torch.Tensor:
@@ -346,6 +370,15 @@ class DerivativeGP:
         observations are converted by the chain rule, ∂f/∂u_a = (∂f/∂x_a) x_a
         ln(high_a/low_a).  A fixed instance of input warping (Snoek et al., "Input
         warping for Bayesian optimization of non-stationary functions", ICML 2014).
+    pair_differences
+        If True, the kernel also acts on the d(d-1)/2 differences (u_a - u_b)/√2 of the
+        internal coordinates, each with its own length scale ℓ_ab (fitted with the
+        others; :attr:`GPHyperparameters.lengthscales` then holds the d input length
+        scales followed by those of the pairs (0, 1), (0, 2), ..., (d-2, d-1)); a
+        component on inputs S uses the differences of the pairs within S.  Its metric
+        Pᵀ diag(1/ℓ²) P is then not diagonal: the GP can learn a ridge along a diagonal
+        direction, as when a response depends on the ratio of two jet energy scales
+        (see :mod:`unbinned.response._kernels`).  Default False.
 
     Notes
     -----
@@ -366,6 +399,7 @@ class DerivativeGP:
         kernel: str = "rbf",
         components: Sequence[Sequence[int]] | None = None,
         input_warp: str = "identity",
+        pair_differences: bool = False,
     ) -> None:
         self.bounds = _as_bounds(bounds)
         if input_warp not in INPUT_WARPS:
@@ -380,8 +414,12 @@ class DerivativeGP:
             raise ConfigError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         self.kernel = kernel
         self.components = _check_components(components, self.dim)
+        self.pair_differences = bool(pair_differences)
+        self._projection = pair_difference_projection(self.dim) if self.pair_differences else None
         self._masks = (
-            None if self.components is None else component_masks(self.components, self.dim)
+            None
+            if self.components is None
+            else component_masks(self.components, self.dim, pair_differences=self.pair_differences)
         )
         if n_restarts < 0:
             raise ConfigError(f"n_restarts must be >= 0, got {n_restarts}")
@@ -415,6 +453,12 @@ class DerivativeGP:
         return int(self.bounds.shape[0])
 
     @property
+    def _n_lengthscales(self) -> int:
+        """Number of kernel coordinates: d, or d + d(d-1)/2 with pair differences."""
+        d = self.dim
+        return d + d * (d - 1) // 2 if self.pair_differences else d
+
+    @property
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` has been called."""
         return self._state is not None
@@ -433,8 +477,13 @@ class DerivativeGP:
 
     @property
     def lengthscales(self) -> FloatArray:
-        """Length scales ℓ_a in the original units of the inputs (of ln x with the log warp)."""
-        return np.asarray(self.hyperparameters.lengthscales, dtype=np.float64) * self._span()
+        """Length scales ℓ_a in the original units of the inputs (of ln x with the log warp).
+
+        Those of the d inputs only; with ``pair_differences`` the length scales of the
+        differences (unit-cube units) are in :attr:`hyperparameters`.
+        """
+        ls = np.asarray(self.hyperparameters.lengthscales, dtype=np.float64)[: self.dim]
+        return np.asarray(ls * self._span(), dtype=np.float64)
 
     @property
     def log_marginal_likelihood(self) -> float:
@@ -571,10 +620,11 @@ class DerivativeGP:
         gt = None if ga is None else torch.as_tensor(ga * self._dx_du(xa) / y_scale, dtype=_DTYPE)
 
         if hyperparameters is not None:
-            if len(hyperparameters.lengthscales) != self.dim:
+            if len(hyperparameters.lengthscales) != self._n_lengthscales:
                 raise ConfigError(
                     f"hyperparameters have {len(hyperparameters.lengthscales)} length scales, "
-                    f"expected {self.dim}"
+                    f"expected {self._n_lengthscales}"
+                    + (" (d inputs and d(d-1)/2 pair differences)" if self.pair_differences else "")
                 )
             hyper = hyperparameters
         else:
@@ -593,7 +643,7 @@ class DerivativeGP:
             self._hyper
             if warm_start and self._hyper is not None
             else GPHyperparameters(
-                lengthscales=(0.3,) * self.dim,
+                lengthscales=(0.3,) * self._n_lengthscales,
                 outputscale=1.0,
                 value_noise=self._init_value_noise,
                 gradient_noise=self._init_gradient_noise,
@@ -605,7 +655,9 @@ class DerivativeGP:
         for _ in range(self.n_restarts):
             starts.append(
                 GPHyperparameters(
-                    lengthscales=tuple(np.exp(gen.uniform(np.log(0.05), np.log(1.0), self.dim))),
+                    lengthscales=tuple(
+                        np.exp(gen.uniform(np.log(0.05), np.log(1.0), self._n_lengthscales))
+                    ),
                     outputscale=float(np.exp(gen.uniform(np.log(0.3), np.log(3.0)))),
                     value_noise=(
                         float(np.exp(gen.uniform(np.log(1e-5), np.log(1e-1))))
@@ -646,6 +698,8 @@ class DerivativeGP:
         self, xt: torch.Tensor, yt: torch.Tensor, gt: torch.Tensor | None, *, warm_start: bool
     ) -> GPHyperparameters:
         n, d = xt.shape
+        nl = self._n_lengthscales
+        projection = self._projection
         with_g = gt is not None
         obs = _observation_vector(yt, gt)
         log2pi = math.log(2.0 * math.pi)
@@ -675,13 +729,13 @@ class DerivativeGP:
                 r: torch.Tensor,
                 fixed_noise: torch.Tensor = fixed_noise,
             ) -> tuple[torch.Tensor, ...]:
-                ls = _raw_to_box(r[:d], _LENGTHSCALE_BOX)
-                s2 = _raw_to_box(r[d], _OUTPUTSCALE_BOX)
-                noise_raw = r[d + 1 : d + 3] if self.fit_noise else fixed_noise
+                ls = _raw_to_box(r[:nl], _LENGTHSCALE_BOX)
+                s2 = _raw_to_box(r[nl], _OUTPUTSCALE_BOX)
+                noise_raw = r[nl + 1 : nl + 3] if self.fit_noise else fixed_noise
                 nv = _raw_to_box(noise_raw[0], _NOISE_BOX)
                 ng = _raw_to_box(noise_raw[1], _NOISE_BOX)
-                w = self._raw_to_weights(r[d + 4 :]) if multi else s2.new_ones(1)
-                return ls, s2, nv, ng, r[d + 3], w
+                w = self._raw_to_weights(r[nl + 4 :]) if multi else s2.new_ones(1)
+                return ls, s2, nv, ng, r[nl + 3], w
 
             def loss_fn(r: torch.Tensor, unpack: Any = unpack) -> torch.Tensor:
                 ls, s2, nv, ng, c, w = unpack(r)
@@ -695,6 +749,7 @@ class DerivativeGP:
                     grad1=with_g,
                     grad2=with_g,
                     masks=masks,
+                    projection=projection,
                 )
                 if with_g:
                     block = torch.cat([nv.reshape(1), ng.expand(d)])
@@ -800,6 +855,7 @@ class DerivativeGP:
             mean=c,
             chol=torch.empty(0, dtype=_DTYPE),
             alpha=torch.empty(0, dtype=_DTYPE),
+            projection=self._projection,
         )
         k = state.cov(xt, xt, grad1=with_g, grad2=with_g)
         try:
@@ -888,7 +944,8 @@ class DerivativeGP:
         assert self._y is not None
         return {
             "kind": "derivative_gp",
-            "version": _STATE_VERSION,
+            # readable by earlier versions unless the pair differences are used
+            "version": _STATE_VERSION if self.pair_differences else 2,
             "bounds": self.bounds.tolist(),
             "x": self._x.tolist(),
             "y": self._y.tolist(),
@@ -906,6 +963,7 @@ class DerivativeGP:
                     None if self.components is None else [list(c) for c in self.components]
                 ),
                 "input_warp": self.input_warp,
+                **({"pair_differences": True} if self.pair_differences else {}),
             },
         }
 
@@ -935,6 +993,7 @@ class DerivativeGP:
                 kernel=str(options["kernel"]),
                 components=options.get("components"),
                 input_warp=str(options.get("input_warp", "identity")),
+                pair_differences=bool(options.get("pair_differences", False)),
             )
             hyper = GPHyperparameters.from_dict(data["hyperparameters"])
             gp.fit(data["x"], data["y"], data["gradients"], hyperparameters=hyper)
