@@ -31,6 +31,7 @@ training:
   response: {hidden: [8], epochs: 2}
   design: {steps: [1], mixed: [1]}
   classifier_recalibration: true
+  yield_model: {kind: gp, design_points: 2, restarts: 1}
 binned: {bins: 4}
 inference:
   scan: {points: 5}
@@ -141,6 +142,20 @@ def test_classifier_recalibrated_on_the_reference(finished_run):
     _, _, out, _, _ = finished_run
     meta = json.loads((out / "train" / "model" / "analysis.json").read_text())["metadata"]
     assert meta["classifier_recalibrated_events"] > 0
+
+
+def test_yield_model_from_the_config_is_a_designed_gp(finished_run):
+    _, _, out, _, _ = finished_run
+    from unbinned.analysis import AnalysisModel
+    from unbinned.response import GPYieldModel
+
+    model = AnalysisModel.load(out / "train" / "model")
+    responses = [r for r in model.surrogate.responses.values() if r is not None]
+    assert responses
+    for resp in responses:
+        assert isinstance(resp.yield_model, GPYieldModel)
+        n_points = len(resp.yield_model.gp.to_dict()["x"])
+        assert n_points == len(resp.design.points) + 2  # two designed points
 
 
 def test_interrupted_run_resumes_without_redoing_steps(finished_run):

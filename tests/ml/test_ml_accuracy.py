@@ -125,6 +125,28 @@ def test_response_with_gaussian_process_yields():
     assert np.all(t.delta[:, 0] == 0.0)
 
 
+def test_response_with_designed_gaussian_process_yields():
+    from unbinned.ml import train_response
+    from unbinned.response import GPYieldModel
+
+    source = GaussianToySource(3000, seed=2)
+    resp = train_response(
+        source,
+        "bkg",
+        config=TrainConfig(hidden=(8,), epochs=1),
+        progress=False,
+        yield_model=lambda: GPYieldModel(n_restarts=1, max_iter=60, design_points=3),
+    )
+    ym = resp.yield_model
+    assert isinstance(ym, GPYieldModel)
+    n_train = len(resp.design.points)
+    assert np.asarray(ym.gp.to_dict()["x"]).shape[0] == n_train + 3
+    # the GP reproduces the simulated yield at a point that is not a design point
+    nu = np.array([0.7, -0.4])
+    truth = np.log(source.varied("bkg", nu).weights.sum() / source.nominal("bkg").weights.sum())
+    assert abs(resp.log_yield(nu) - truth) < 0.01
+
+
 @pytest.mark.slow
 def test_resonance_oracle_log_ratio():
     from unbinned.ml import OracleSource

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from unbinned.exceptions import DataError, FitError, ModelFileError, OutOfRangeWarning
+from unbinned.exceptions import ConfigError, DataError, FitError, ModelFileError, OutOfRangeWarning
 from unbinned.response import GPYieldModel, YieldModel, anova_components, design_yield_model
 
 
@@ -92,3 +92,37 @@ def test_design_yield_model_chooses_its_points():
     )
     assert additive.gp.components == ((0,), (1,), (0, 1))
     np.testing.assert_allclose(additive(grid), _log_yield(grid), atol=0.01)
+
+
+def test_fit_by_design_adds_designed_points_and_reuses_the_given_ones():
+    start = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float64)
+    calls = []
+
+    def simulate(nu):
+        calls.append(np.array(nu))
+        return float(_log_yield(nu))
+
+    model = GPYieldModel(n_restarts=1, design_points=8, gp_options={"kernel": "rbf"})
+    assert model.fit_by_design(simulate, start, _log_yield(start)) is model
+    assert len(calls) == 8  # the given points are not simulated again
+    assert model.gp.kernel == "rbf"
+    x = np.asarray(model.gp.to_dict()["x"])
+    assert x.shape == (13, 2)
+    for p in calls:  # designed points are new and inside the trained box
+        assert np.min(np.abs(start - p).sum(axis=1)) > 1e-6
+        assert np.all(np.abs(p) <= 1.0 + 1e-12)
+    grid = np.random.default_rng(3).uniform(-1, 1, (50, 2))
+    np.testing.assert_allclose(model(grid), _log_yield(grid), atol=0.005)
+
+
+def test_fit_by_design_checks_its_inputs():
+    with pytest.raises(ConfigError, match="design_points"):
+        GPYieldModel(design_points=-1)
+    with pytest.raises(ConfigError, match="n_restarts"):
+        GPYieldModel(gp_options={"n_restarts": 2})
+    start = np.array([[0.0], [1.0], [-1.0]])
+    model = GPYieldModel(design_points=1)
+    with pytest.raises(DataError, match="NaN"):
+        model.fit_by_design(lambda nu: 0.0, start, np.array([0.0, np.nan, 0.1]))
+    with pytest.raises(DataError, match="not finite"):
+        model.fit_by_design(lambda nu: float("inf"), start, np.array([0.0, 0.1, -0.1]))

@@ -42,6 +42,9 @@ def test_shipped_examples_validate(name):
         ("data: [", "not valid YAML"),
         ("- 1", "must be a mapping"),
         (TOY + "inference: {poi: nu}", "inference.poi: 'nu' is not a POI"),
+        (TOY + "training: {yield_model: {kind: spline}}", r"training.yield_model.kind: .*'gp'"),
+        (TOY + "training: {yield_model: {kind: gp, design_points: -1}}",
+         r"training.yield_model.design_points: .*greater than or equal to 0"),
     ],
 )  # fmt: skip
 def test_bad_configs_name_the_key(text, message):
@@ -79,3 +82,16 @@ def test_section_digest_is_canonical():
     assert AnalysisConfig.from_yaml_string(cfg.to_yaml()).section("data", "model") == cfg.section(
         "data", "model"
     )
+
+
+def test_yield_model_setting_builds_the_factory():
+    from unbinned.response import GPYieldModel
+
+    assert AnalysisConfig.from_yaml_string(TOY).training.yield_model.factory() is None
+    cfg = AnalysisConfig.from_yaml_string(
+        TOY + "training: {yield_model: {kind: gp, design_points: 5, kernel: matern52}}"
+    )
+    model = cfg.training.yield_model.factory()()
+    assert isinstance(model, GPYieldModel)
+    assert model.design_points == 5
+    assert model.gp_options == {"kernel": "matern52"}

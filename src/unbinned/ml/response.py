@@ -264,7 +264,10 @@ def train_response(
     config
         Network and optimiser settings.
     yield_model
-        Factory of the ln Y model (default ``PolynomialYieldModel(d)``).
+        Factory of the ln Y model (default ``PolynomialYieldModel(d)``).  A model with
+        ``fit_by_design`` and ``design_points > 0`` (a
+        :class:`unbinned.response.GPYieldModel`) adds that many simulation points
+        chosen by Bayesian experimental design to the variation points.
     max_events
         Train the network on at most this many generated events (the same at every
         point); the yields Y(ν_k) of the yield model always use every generated event.
@@ -351,9 +354,30 @@ def train_response(
     val_streams = streams("va", x0_va, w0_va)
     pool.clear()
     ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        ym.fit(points, log_yields)
+    designer = getattr(ym, "fit_by_design", None)
+    if callable(designer) and int(getattr(ym, "design_points", 0)) > 0:
+        # a GP yield model with designed points: the variation points above start the
+        # design, each further point costs one varied simulation of every event
+
+        def simulate_log_yield(nu: FloatArray) -> float:
+            w = float(source.varied(process, nu).weights.sum())
+            if not w > 0:
+                raise DataError(f"process {process!r} has no selected events at nu={nu.tolist()}")
+            return float(np.log(w / w_nom))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            designer(
+                simulate_log_yield,
+                points,
+                log_yields,
+                progress=progress,
+                desc=f"{net_name}: yield design",
+            )
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            ym.fit(points, log_yields)
     with seeded(seed):
         net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
     history = train_network(

@@ -6,20 +6,35 @@ response is a :class:`~unbinned.response.DerivativeGP` of ln Y on simulation poi
 chosen by Bayesian experimental design (:func:`~unbinned.response.design_yield_model`).
 The model follows the :class:`~unbinned.response.YieldModel` protocol: numpy and
 differentiable torch evaluation, JSON-serialisable state.
+
+In the training pipeline (:func:`unbinned.ml.train_response`) a model with
+``design_points > 0`` is fitted by :meth:`GPYieldModel.fit_by_design`: the variation
+points of the response network are the initial design (their yields are already
+simulated) and ``design_points`` further points are chosen by the expected reduction
+of the posterior variance of ln Y over the trained nuisance box (DESIGN.md §6), each
+simulated once.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from tqdm.auto import tqdm
 
-from unbinned.exceptions import DataError, FitError, ModelFileError, OutOfRangeWarning
+from unbinned.exceptions import (
+    ConfigError,
+    DataError,
+    FitError,
+    ModelFileError,
+    OutOfRangeWarning,
+)
 from unbinned.response.gp import DerivativeGP
 
 __all__ = ["GPYieldModel"]
@@ -43,6 +58,14 @@ class GPYieldModel:
         The nuisance domain, shape (d, 2); if None, the range of the fitted points.
     n_restarts, seed, max_iter
         Passed on to :class:`DerivativeGP`.
+    gp_options
+        Further keyword arguments of :class:`DerivativeGP` (``kernel``, ``components``,
+        ``input_warp``, ``pair_differences``, ``fit_noise``, ...).
+    design_points
+        Simulation points that :meth:`fit_by_design` adds to the given ones by Bayesian
+        experimental design (0: none; the training pipeline then calls :meth:`fit`).
+    batch_size
+        Points chosen per design step.
 
     Examples
     --------
@@ -58,7 +81,21 @@ class GPYieldModel:
     n_restarts: int = 3
     seed: int = 0
     max_iter: int = 100
+    gp_options: Mapping[str, Any] | None = None
+    design_points: int = 0
+    batch_size: int = 1
     _gp: DerivativeGP | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.design_points < 0:
+            raise ConfigError(f"design_points must be >= 0, got {self.design_points}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        reserved = {"bounds", "n_restarts", "seed", "max_iter"} & set(self.gp_options or {})
+        if reserved:
+            raise ConfigError(
+                f"gp_options must not set {sorted(reserved)}; they are fields of GPYieldModel"
+            )
 
     def __repr__(self) -> str:
         return f"GPYieldModel({self._gp!r})"
@@ -109,16 +146,100 @@ class GPYieldModel:
         nu = np.asarray(nu_points, dtype=np.float64)
         if nu.ndim != 2:
             raise DataError(f"nu_points must have shape (K, d), got {nu.shape}")
-        if self.bounds is None:
-            lo, hi = nu.min(axis=0), nu.max(axis=0)
-            pad = np.where(hi > lo, 0.0, 1.0)
-            bounds = np.stack([lo - pad, hi + pad], axis=1)
-        else:
-            bounds = np.asarray(self.bounds, dtype=np.float64)
         gp = DerivativeGP(
-            bounds, n_restarts=self.n_restarts, seed=self.seed, max_iter=self.max_iter
+            self._bounds_for(nu),
+            n_restarts=self.n_restarts,
+            seed=self.seed,
+            max_iter=self.max_iter,
+            **dict(self.gp_options or {}),
         )
         self._gp = gp.fit(nu, log_yields, gradients)
+        return self
+
+    def _bounds_for(self, nu: FloatArray) -> FloatArray:
+        """The GP's box: ``bounds``, or the range of ``nu`` (padded by 1 where flat)."""
+        if self.bounds is not None:
+            return np.asarray(self.bounds, dtype=np.float64)
+        lo, hi = nu.min(axis=0), nu.max(axis=0)
+        pad = np.where(hi > lo, 0.0, 1.0)
+        return np.stack([lo - pad, hi + pad], axis=1)
+
+    def fit_by_design(
+        self,
+        simulate_log_yield: Callable[[FloatArray], float],
+        nu_points: npt.ArrayLike,
+        log_yields: npt.ArrayLike,
+        *,
+        progress: bool = False,
+        desc: str = "yield design",
+    ) -> GPYieldModel:
+        """Fit ln Y(ν) to the given points plus ``design_points`` chosen by the design.
+
+        The given points (already simulated) start a :func:`sequential_design` in the
+        box of :attr:`bounds` (default: their range); each further point maximises the
+        expected reduction of the integrated posterior variance of ln Y and is
+        simulated once with ``simulate_log_yield``.  Values only: a weighted event
+        sample gives no gradient of its yield without smoothing the selection.
+
+        Parameters
+        ----------
+        simulate_log_yield
+            ν (shape (d,)) -> ln Y(ν).
+        nu_points, log_yields
+            The points already simulated, shapes (K, d) and (K,).
+        progress
+            Show a progress bar over the designed points.
+        desc
+            Its label.
+
+        Returns
+        -------
+        GPYieldModel
+            ``self``.
+        """
+        from unbinned.response.design import sequential_design
+
+        nu = np.asarray(nu_points, dtype=np.float64)
+        ly = np.asarray(log_yields, dtype=np.float64)
+        if nu.ndim != 2 or ly.shape != (nu.shape[0],):
+            raise DataError(
+                f"nu_points must have shape (K, d) and log_yields (K,); got {nu.shape}, {ly.shape}"
+            )
+        if not np.all(np.isfinite(ly)):
+            raise DataError("log_yields contain NaN or infinite values")
+        known = {tuple(p): float(v) for p, v in zip(nu.tolist(), ly.tolist(), strict=True)}
+        bar = tqdm(
+            total=self.design_points,
+            desc=desc,
+            disable=not progress or self.design_points == 0,
+            file=sys.stderr,
+            leave=False,
+        )
+
+        def simulate(p: FloatArray) -> tuple[float, None]:
+            key = tuple(float(v) for v in p)
+            if key in known:
+                return known[key], None
+            value = float(simulate_log_yield(np.array(p, dtype=np.float64)))
+            if not np.isfinite(value):
+                raise DataError(f"ln Y is not finite at the designed point nu={list(key)}")
+            bar.update(1)
+            return value, None
+
+        with bar:
+            result = sequential_design(
+                simulate,
+                self._bounds_for(nu),
+                nu.shape[0] + self.design_points,
+                initial_points=nu,
+                use_gradients=False,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                final_restarts=self.n_restarts,
+                max_iter=self.max_iter,
+                gp_options=dict(self.gp_options or {}),
+            )
+        self._gp = result.gp
         return self
 
     def __call__(self, nu: npt.ArrayLike) -> FloatArray:

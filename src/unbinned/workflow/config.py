@@ -163,6 +163,37 @@ class DesignSettings(_Strict):
     corners: bool | None = None
 
 
+class YieldModelSettings(_Strict):
+    """How each process's yield response ln Y_p(ν) is modelled.
+
+    ``polynomial``: least squares on the monomials of ν at the variation points
+    (DESIGN.md §3).  ``gp``: a Gaussian process (:class:`unbinned.response.GPYieldModel`)
+    on the variation points plus ``design_points`` more chosen by Bayesian experimental
+    design (DESIGN.md §6), each one varied simulation of the process; ``kernel`` and
+    ``restarts`` (random restarts of the hyperparameter fit) configure the GP.
+    """
+
+    kind: Literal["polynomial", "gp"] = "polynomial"
+    design_points: Annotated[int, Field(ge=0, le=200)] = 8
+    kernel: Literal["rbf", "matern52"] = "rbf"
+    restarts: Annotated[int, Field(ge=0, le=20)] = 3
+
+    def factory(self) -> Any:
+        """A factory of the yield model for :func:`unbinned.analysis.train_analysis`, or None."""
+        if self.kind == "polynomial":
+            return None
+        from functools import partial
+
+        from unbinned.response import GPYieldModel
+
+        return partial(
+            GPYieldModel,
+            n_restarts=self.restarts,
+            gp_options={"kernel": self.kernel},
+            design_points=self.design_points,
+        )
+
+
 class TrainingSettings(_Strict):
     """The surrogates: classifier, response networks, variation design.
 
@@ -183,6 +214,7 @@ class TrainingSettings(_Strict):
     integration: Literal["events", "moments"] = "moments"
     score_calibration: bool = False
     classifier_recalibration: bool = False
+    yield_model: YieldModelSettings = YieldModelSettings()
 
 
 class BinnedSettings(_Strict):

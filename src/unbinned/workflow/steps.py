@@ -336,6 +336,7 @@ class Analysis:
             for name, value in (
                 ("device", cfg.training.device),
                 ("num_threads", cfg.training.threads),
+                ("yield_model", cfg.training.yield_model.factory()),
             ):
                 if name in params and value is not None:
                     kwargs[name] = value
