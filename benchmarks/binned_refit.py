@@ -35,7 +35,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--analysis", required=True, help="the study's analysis_* directory")
     parser.add_argument("--store", required=True, help="its toys_*.jsonl store")
-    parser.add_argument("--out-analysis", default=None, help="default: <analysis>_binned")
+    parser.add_argument(
+        "--out-analysis",
+        default=None,
+        help="default: <analysis>_binned (_binned_powered with --powered-templates)",
+    )
+    parser.add_argument("--powered-templates", action="store_true",
+                        help="interpolate soft_met's templates linearly in soft_met² "
+                             "(build_analysis(powered_templates=True))")  # fmt: skip
     parser.add_argument("--integration-events", type=int, default=1_000_000)
     parser.add_argument("--reference-process-events", nargs="*", default=[],
                         metavar="PROCESS=N")  # fmt: skip
@@ -53,7 +60,8 @@ def main() -> None:
     from unbinned.ml import HTauTauSource
 
     old = AnalysisModel.load(args.analysis)
-    out_dir = Path(args.out_analysis or f"{args.analysis.rstrip('/')}_binned")
+    suffix = "_binned_powered" if args.powered_templates else "_binned"
+    out_dir = Path(args.out_analysis or f"{args.analysis.rstrip('/')}{suffix}")
     if (out_dir / "analysis.json").is_file():
         new = AnalysisModel.load(out_dir)
     else:
@@ -61,7 +69,7 @@ def main() -> None:
         sizes = dict(item.split("=") for item in args.reference_process_events)
         frame = reference_frame(args.integration_events, sizes, args.seed)
         source = HTauTauSource(frame, seed=args.seed, nuisances=old.surrogate.nuisances)
-        new = old.with_templates(source)
+        new = old.with_templates(source, powered_templates=args.powered_templates)
         del source, frame
         new.save(out_dir, overwrite=True)
     assert old.templates is not None

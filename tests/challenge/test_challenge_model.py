@@ -95,3 +95,17 @@ def test_toy_task_simulates_afresh_or_draws_from_a_sample(trained, tmp_path):
     task = functools.partial(htautau_toy_task, analysis=analysis, rates=rates, mu=1.5)
     study = run_toys(task, [22], store=None, progress=False)
     assert bool(study.rows["valid"].iloc[0])
+
+
+def test_powered_soft_met_templates_are_opt_in(trained):
+    from unbinned.ml import HTauTauSource
+
+    model, _ = trained
+    analysis = model.analysis
+    reference = HTauTauSource(
+        simulate(3000, seed=12, progress=False), seed=3, nuisances=analysis.surrogate.nuisances
+    )
+    linear = analysis.with_templates(reference, bins=4)
+    assert linear.templates.parametrisation == {}  # linear in soft_met by default
+    powered = analysis.with_templates(reference, bins=4, powered_templates=True)
+    assert {k: p for k, (_, p) in powered.templates.parametrisation.items()} == {"soft_met": 2}

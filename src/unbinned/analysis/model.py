@@ -360,13 +360,15 @@ class AnalysisModel:
             out = replace(out, binned=_measure(blik, self.poi, cl, 0, "binned", None, n_events=n))
         return out
 
-    def with_templates(self, reference: Any, bins: int | None = None) -> AnalysisModel:
+    def with_templates(
+        self, reference: Any, bins: int | None = None, *, powered_templates: bool = False
+    ) -> AnalysisModel:
         """The same analysis with the binned baseline's templates rebuilt from ``reference``.
 
         ``reference`` is nominal and varied simulation as in :func:`build_analysis`
         (e.g. the same sample, to rebuild the templates after their construction
-        changed); ``bins`` defaults to the current number.  The unbinned model is
-        unchanged.
+        changed); ``bins`` defaults to the current number; ``powered_templates`` as
+        in :func:`build_analysis`.  The unbinned model is unchanged.
         """
         if bins is None:
             if self.templates is None:
@@ -376,8 +378,8 @@ class AnalysisModel:
             raise ConfigError(f"bins={bins!r}; expected a positive integer")
         _check_parametrisation(self.surrogate, reference)
         return AnalysisModel(
-            self.spec, self.surrogate, self.integration, _templates(self, reference, bins),
-            dict(self.metadata),
+            self.spec, self.surrogate, self.integration,
+            _templates(self, reference, bins, powered=powered_templates), dict(self.metadata),
         )  # fmt: skip
 
     def scaled(self, luminosity_scale: float) -> AnalysisModel:
@@ -723,6 +725,7 @@ def build_analysis(
     calibration_events: int | None = 300_000,
     recalibrate_classifier: bool = False,
     calibrate_odds: bool = False,
+    powered_templates: bool = False,
 ) -> AnalysisModel:
     r"""An analysis from a trained surrogate: integration sample, calibration, templates.
 
@@ -768,6 +771,14 @@ def build_analysis(
         where the global one above leaves the signal-like bins off by 5–10 % on the
         H→ττ simulator (BENCHMARKS.md).  Its Monte-Carlo error is that of the
         reference's background in those bins.
+    powered_templates
+        Interpolate the binned templates of a nuisance that enters the surrogate as a
+        power (soft_met²) linearly in that power, from templates at θ⁰ - σ and the
+        point symmetric to it in the power (:func:`~unbinned.binned.templates.template_points`),
+        instead of linearly in θ from θ⁰ ± σ.  Off by default: on the H→ττ simulator at
+        full luminosity it reduces the binned fit's bias below soft_met ≈ 2 GeV but
+        makes it worse above (−0.76 against −0.54 in μ above 3 GeV), where the ±1σ
+        templates, 1 GeV² apart, are extrapolated to α ≈ 15 (BENCHMARKS.md).
     """
     from dataclasses import replace as _replace
 
@@ -829,7 +840,7 @@ def build_analysis(
     if not total > 0:
         raise DataError("the nominal simulation has zero total weight; check the weights")
     model = AnalysisModel(spec, surrogate, integ, None, {})
-    templates = _templates(model, reference, bins) if bins else None
+    templates = _templates(model, reference, bins, powered=powered_templates) if bins else None
     meta = {
         "package_version": __version__,
         "seed": seed,
@@ -858,8 +869,13 @@ def _check_parametrisation(surrogate: Any, reference: Any) -> None:
             )
 
 
-def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
-    """HistFactory templates of c_sig(x) at the nominal point and ±1σ of each shape nuisance."""
+def _templates(model: AnalysisModel, source: Any, bins: int, *, powered: bool) -> Templates:
+    """HistFactory templates of c_sig(x) at the nominal point and ±1σ of each shape nuisance.
+
+    With ``powered``, a nuisance that enters the surrogate as a power is interpolated
+    linearly in that power (templates at the points of
+    :func:`~unbinned.binned.templates.template_points`), otherwise linearly in θ.
+    """
     spec, sur = model.spec, model.surrogate
     by_name = {n.name: n for n in sur.nuisances}
     floating = [n for n in spec.shape_nuisances if n.floating and n.name in by_name]
@@ -875,18 +891,25 @@ def _templates(model: AnalysisModel, source: Any, bins: int) -> Templates:
         sc = model.scored(ev)
         return ScoredEvents(sc.score, sc.weights, ev.process_labels)
 
-    # a nuisance that enters the surrogate as a power ((θ - nominal)/scale)^power is
-    # interpolated linearly in that power (templates module: soft_met²)
-    powered = {n.name: (by_name[n.name].nominal, by_name[n.name].power)
-               for n in floating if by_name[n.name].power != 1}  # fmt: skip
+    # a nuisance that enters the surrogate as a power ((θ - nominal)/scale)^power can be
+    # interpolated linearly in that power (templates module: soft_met²); not the default:
+    # its ±1σ templates are 1 GeV² apart, so far in the tail (soft_met ≈ 4 GeV, α ≈ 15)
+    # the extrapolation amplifies their Monte-Carlo noise (BENCHMARKS.md, session 7)
+    parametrisation = {n.name: (by_name[n.name].nominal, by_name[n.name].power)
+                       for n in floating if powered and by_name[n.name].power != 1}  # fmt: skip
     nominal = scored_at(nominal_point)
     variations = []
     for n in floating:
         if n.width is None:
             continue
-        origin, power = powered.get(n.name, (0.0, 1))
+        origin, power = parametrisation.get(n.name, (0.0, 1))
         for value in template_points(n.nominal, n.width, origin, power):
             variations.append(({n.name: value}, scored_at({**nominal_point, n.name: value})))
     return build_templates(
-        spec, nominal, variations, binning="quantile-signal", n_bins=bins, parametrisation=powered
+        spec,
+        nominal,
+        variations,
+        binning="quantile-signal",
+        n_bins=bins,
+        parametrisation=parametrisation,
     )
