@@ -8,11 +8,19 @@ reference sample (``coverage.py``'s: seed 102, ``--integration-events`` per proc
 analysis beside the old one, redoes every binned fit from the counts
 (:meth:`unbinned.analysis.AnalysisModel.measure_counts`) and summarises both methods
 on the same pseudo-experiments, as ``coverage.py`` does.  The unbinned results are
-the store's.  The refitted rows go to ``<store>.binned_refit.jsonl`` (the binned
-columns replaced, the old ones kept as ``old_binned_*``).
+the store's.
 
-Run: ``.venv/bin/python benchmarks/binned_refit.py --analysis DIR --store STORE``; one
-JSON line.
+``--variant`` (repeatable) chooses how the templates are built: ``linear`` (the
+default of :func:`unbinned.analysis.build_analysis`), ``powered`` (soft_met
+interpolated linearly in soft_met², ``powered_templates=True``), either followed by
+``+NAME=VALUE`` for a secant up template to a simulation at NAME = VALUE
+(``template_reach``), e.g. ``linear+soft_met=4``.  The reference is simulated once
+for all variants; each variant's analysis is kept in ``<analysis>_binned_<variant>``
+and reused.  Each variant's refitted rows go to ``<store>.binned_refit.<variant>.jsonl``
+(the binned columns replaced, the old ones kept as ``old_binned_*``).
+
+Run: ``.venv/bin/python benchmarks/binned_refit.py --analysis DIR --store STORE
+--variant linear --variant linear+soft_met=4``; one JSON line per variant.
 """
 
 from __future__ import annotations
@@ -31,18 +39,28 @@ def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
+def parse_variant(text: str) -> tuple[bool, dict[str, float]]:
+    """``linear`` / ``powered`` [``+NAME=VALUE`` ...] -> (powered, reach)."""
+    base, *extra = text.split("+")
+    if base not in ("linear", "powered"):
+        raise SystemExit(f"--variant {text!r}: expected linear or powered, then +NAME=VALUE")
+    reach = {}
+    for item in extra:
+        name, _, value = item.partition("=")
+        reach[name] = float(value)
+    return base == "powered", reach
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--analysis", required=True, help="the study's analysis_* directory")
     parser.add_argument("--store", required=True, help="its toys_*.jsonl store")
     parser.add_argument(
-        "--out-analysis",
+        "--variant",
+        action="append",
         default=None,
-        help="default: <analysis>_binned (_binned_powered with --powered-templates)",
+        help="linear | powered [+NAME=VALUE]; repeatable (default: linear)",
     )
-    parser.add_argument("--powered-templates", action="store_true",
-                        help="interpolate soft_met's templates linearly in soft_met² "
-                             "(build_analysis(powered_templates=True))")  # fmt: skip
     parser.add_argument("--integration-events", type=int, default=1_000_000)
     parser.add_argument("--reference-process-events", nargs="*", default=[],
                         metavar="PROCESS=N")  # fmt: skip
@@ -60,50 +78,67 @@ def main() -> None:
     from unbinned.ml import HTauTauSource
 
     old = AnalysisModel.load(args.analysis)
-    suffix = "_binned_powered" if args.powered_templates else "_binned"
-    out_dir = Path(args.out_analysis or f"{args.analysis.rstrip('/')}{suffix}")
-    if (out_dir / "analysis.json").is_file():
-        new = AnalysisModel.load(out_dir)
-    else:
-        log("simulating the reference sample and rebuilding the templates ...")
-        sizes = dict(item.split("=") for item in args.reference_process_events)
-        frame = reference_frame(args.integration_events, sizes, args.seed)
-        source = HTauTauSource(frame, seed=args.seed, nuisances=old.surrogate.nuisances)
-        new = old.with_templates(source, powered_templates=args.powered_templates)
-        del source, frame
-        new.save(out_dir, overwrite=True)
     assert old.templates is not None
-    assert new.templates is not None
-    for a, b in zip(old.templates.regions, new.templates.regions, strict=True):
-        if not np.allclose(a.edges, b.edges, rtol=1e-12, atol=0.0):
-            raise SystemExit(
-                f"region {a.name!r}: the rebuilt bin edges differ from the study's, so its "
-                "counts do not fit them; check --integration-events, --reference-process-events "
-                "and --seed against the coverage.py command"
-            )
     store = Path(args.store)
     study = ToyStudy.from_store(store)
     rows = study.rows
     if not any(str(c).startswith("binned_n:") for c in rows.columns):
         raise SystemExit(f"{store} has no binned counts (written before they were stored)")
-    t0 = time.perf_counter()
-    out_rows = []
-    for row in tqdm(rows.to_dict("records"), desc="binned refits", file=sys.stderr):
-        counts = binned_counts(row)
-        if counts is None:
-            continue
-        m = new.measure_counts(counts, seed=int(row["seed"]))
-        fresh = dict(row)
-        for key in ("mu_hat", "p16", "p84", "valid"):
-            fresh[f"old_binned_{key}"] = row.get(f"binned_{key}")
-        fresh.update(binned_mu_hat=m.value, binned_p16=m.lower, binned_p84=m.upper,
-                     binned_valid=m.valid)  # fmt: skip
-        out_rows.append(fresh)
-    refit_s = time.perf_counter() - t0
-    frame = pd.DataFrame(out_rows)
-    target = store.with_suffix(".binned_refit.jsonl")
-    with atomic_path(target) as tmp:
-        Path(tmp).write_text("".join(json.dumps(r, default=float) + "\n" for r in out_rows))
+    source: Any = None
+
+    def reference() -> Any:
+        nonlocal source
+        if source is None:
+            log("simulating the reference sample ...")
+            sizes = dict(item.split("=") for item in args.reference_process_events)
+            frame = reference_frame(args.integration_events, sizes, args.seed)
+            source = HTauTauSource(frame, seed=args.seed, nuisances=old.surrogate.nuisances)
+        return source
+
+    for variant in args.variant or ["linear"]:
+        powered, reach = parse_variant(variant)
+        out_dir = Path(f"{args.analysis.rstrip('/')}_binned_{variant}")
+        if (out_dir / "analysis.json").is_file():
+            new = AnalysisModel.load(out_dir)
+        else:
+            log(f"{variant}: rebuilding the templates ...")
+            new = old.with_templates(
+                reference(), powered_templates=powered, template_reach=reach or None
+            )
+            new.save(out_dir, overwrite=True)
+        assert new.templates is not None
+        for a, b in zip(old.templates.regions, new.templates.regions, strict=True):
+            if not np.allclose(a.edges, b.edges, rtol=1e-12, atol=0.0):
+                raise SystemExit(
+                    f"region {a.name!r}: the rebuilt bin edges differ from the study's, so its "
+                    "counts do not fit them; check --integration-events, "
+                    "--reference-process-events and --seed against the coverage.py command"
+                )
+        t0 = time.perf_counter()
+        out_rows = []
+        for row in tqdm(rows.to_dict("records"), desc=f"{variant}: binned refits",
+                        file=sys.stderr):  # fmt: skip
+            counts = binned_counts(row)
+            if counts is None:
+                continue
+            m = new.measure_counts(counts, seed=int(row["seed"]))
+            fresh = dict(row)
+            for key in ("mu_hat", "p16", "p84", "valid"):
+                fresh[f"old_binned_{key}"] = row.get(f"binned_{key}")
+            fresh.update(binned_mu_hat=m.value, binned_p16=m.lower, binned_p84=m.upper,
+                         binned_valid=m.valid)  # fmt: skip
+            out_rows.append(fresh)
+        refit_s = time.perf_counter() - t0
+        frame = pd.DataFrame(out_rows)
+        target = store.with_suffix(f".binned_refit.{variant}.jsonl")
+        with atomic_path(target) as tmp:
+            Path(tmp).write_text("".join(json.dumps(r, default=float) + "\n" for r in out_rows))
+        print(json.dumps(summarise(frame, variant, refit_s, out_dir, target)), flush=True)
+
+
+def summarise(frame: Any, variant: str, refit_s: float, out_dir: Path, target: Path) -> Any:
+    """Coverage, width, bias and pulls of the unbinned, new and old binned fits."""
+    from unbinned.infer import ToyStudy
 
     def summary(prefix: str) -> Any:
         cols = {f"{prefix}mu_hat": "mu_hat", f"{prefix}p16": "p16", f"{prefix}p84": "p84",
@@ -114,7 +149,7 @@ def main() -> None:
 
     unb = ToyStudy(frame.assign(valid=frame["valid"].fillna(False).astype(bool))).summary()
     res = {"unbinned": unb, "binned": summary("binned_"), "binned_old": summary("old_binned_")}
-    out: dict[str, Any] = {"n_toys": len(frame), "refit_s": round(refit_s, 1),
+    out: dict[str, Any] = {"variant": variant, "n_toys": len(frame), "refit_s": round(refit_s, 1),
                            "analysis": str(out_dir), "rows": str(target)}  # fmt: skip
     for name, s in res.items():
         out[f"coverage_{name}"] = round(s.coverage, 4)
@@ -128,7 +163,13 @@ def main() -> None:
     out["width_ratio_old_binned"] = round(
         res["unbinned"].mean_width / res["binned_old"].mean_width, 4
     )
-    print(json.dumps(out))
+    # the binned bias against the true soft_met (what the template variants change)
+    if "true_soft_met" in frame:
+        d = frame["binned_mu_hat"] - frame["mu_true"]
+        t = frame["true_soft_met"]
+        out["binned_bias_slope_soft_met"] = round(float(np.polyfit(t, d, 1)[0]), 4)
+        out["binned_bias_soft_met_above_3"] = round(float(d[t > 3.0].mean()), 4)
+    return out
 
 
 if __name__ == "__main__":

@@ -115,14 +115,26 @@ def test_template_parametrisation_round_trips(model, tmp_path):
 
     assert model.templates is not None
     name = model.templates.shape_nuisances[0]
-    powered = replace(model, templates=replace(model.templates, parametrisation={name: (0.5, 2)}))
+    powered = replace(
+        model,
+        templates=replace(model.templates, parametrisation={name: (0.5, 2)}, secants={name: 2.5}),
+    )
     again = AnalysisModel.load(powered.save(tmp_path / "a"))
     assert again.templates is not None
     assert again.templates.parametrisation == {name: (0.5, 2)}
+    assert again.templates.secants == {name: 2.5}
     assert again.scaled(2.0).templates.parametrisation == {name: (0.5, 2)}
+    assert again.scaled(2.0).templates.secants == {name: 2.5}
 
 
 def test_templates_are_rebuilt_on_a_reference(model):
+    name = model.templates.shape_nuisances[0]
+    reached = model.with_templates(
+        GaussianToySource(3000, seed=8), bins=4, template_reach={name: 2.5}
+    )
+    assert reached.templates.secants == {name: 2.5}
+    with pytest.raises(ConfigError, match="template_reach names"):
+        model.with_templates(GaussianToySource(3000, seed=8), bins=4, template_reach={"nope": 2.0})
     rebuilt = model.with_templates(GaussianToySource(3000, seed=8), bins=4)
     assert rebuilt.templates is not None
     assert rebuilt.templates.regions[0].n_bins == 4

@@ -121,3 +121,32 @@ def test_pyhf_export_refuses_a_powered_nuisance() -> None:
     lik = BinnedLikelihood(gaussian, _templates(True), "asimov")
     with pytest.raises(ConfigError, match="power"):
         to_pyhf(lik)
+
+
+def test_secant_up_template_reaches_a_far_simulated_point() -> None:
+    from unbinned.binned import with_secant_up
+
+    linear = _templates(False)
+    far = with_secant_up(linear, "smear", 4.0, _events(4.0))
+    assert far.secants == {"smear": 4.0}
+    assert linear.secants == {}
+    assert far.variation_points == linear.variation_points  # same α, same code
+    truth = far.histogram_observed(_events(4.0))["inclusive"]
+    errors = {}
+    for name, templates in (("linear", linear), ("secant", far)):
+        lik = BinnedLikelihood(SPEC, templates, "asimov")
+        nu = lik.expected_counts_torch(torch.tensor(lik.vector({"smear": 4.0}))).numpy()
+        errors[name] = np.abs(nu - truth).max() / truth.max()
+    assert errors["secant"] < 1e-12  # equals the simulation at the far point
+    assert errors["linear"] > 1e-3
+    # powered and secant: still exact everywhere for an effect linear in smear²
+    both = with_secant_up(_templates(True), "smear", 4.0, _events(4.0))
+    lik = BinnedLikelihood(SPEC, both, "asimov")
+    for theta in (0.5, 2.0, 5.0):
+        nu = lik.expected_counts_torch(torch.tensor(lik.vector({"smear": theta}))).numpy()
+        truth = both.histogram_observed(_events(theta))["inclusive"]
+        assert np.abs(nu - truth).max() / truth.max() < 1e-12
+    with pytest.raises(ConfigError, match="beyond the up template"):
+        with_secant_up(linear, "smear", 1.5, _events(1.5))
+    with pytest.raises(ConfigError, match="not a shape nuisance"):
+        with_secant_up(linear, "mu", 4.0, _events(4.0))

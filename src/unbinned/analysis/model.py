@@ -51,6 +51,7 @@ from unbinned.binned.templates import (
     Templates,
     build_templates,
     template_points,
+    with_secant_up,
 )
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
@@ -361,14 +362,19 @@ class AnalysisModel:
         return out
 
     def with_templates(
-        self, reference: Any, bins: int | None = None, *, powered_templates: bool = False
+        self,
+        reference: Any,
+        bins: int | None = None,
+        *,
+        powered_templates: bool = False,
+        template_reach: Mapping[str, float] | None = None,
     ) -> AnalysisModel:
         """The same analysis with the binned baseline's templates rebuilt from ``reference``.
 
         ``reference`` is nominal and varied simulation as in :func:`build_analysis`
         (e.g. the same sample, to rebuild the templates after their construction
-        changed); ``bins`` defaults to the current number; ``powered_templates`` as
-        in :func:`build_analysis`.  The unbinned model is unchanged.
+        changed); ``bins`` defaults to the current number; ``powered_templates`` and
+        ``template_reach`` as in :func:`build_analysis`.  The unbinned model is unchanged.
         """
         if bins is None:
             if self.templates is None:
@@ -379,7 +385,8 @@ class AnalysisModel:
         _check_parametrisation(self.surrogate, reference)
         return AnalysisModel(
             self.spec, self.surrogate, self.integration,
-            _templates(self, reference, bins, powered=powered_templates), dict(self.metadata),
+            _templates(self, reference, bins, powered=powered_templates, reach=template_reach),
+            dict(self.metadata),
         )  # fmt: skip
 
     def scaled(self, luminosity_scale: float) -> AnalysisModel:
@@ -413,6 +420,7 @@ class AnalysisModel:
                 self.templates.shape_nuisances,
                 self.templates.variation_points,
                 self.templates.parametrisation,
+                self.templates.secants,
             )
         meta = {**self.metadata, "luminosity_scale": s * self.metadata.get("luminosity_scale", 1.0)}
         return AnalysisModel(self.spec, self.surrogate, integ, templates, meta)
@@ -487,6 +495,7 @@ class AnalysisModel:
                 "parametrisation": {
                     k: [float(o), int(p)] for k, (o, p) in self.templates.parametrisation.items()
                 },
+                "secants": {k: float(v) for k, v in self.templates.secants.items()},
             },
             "sha256": {
                 name: _sha256_file(path / name) for name in ("spec.yaml", "tensors.safetensors")
@@ -581,7 +590,8 @@ class AnalysisModel:
             # files written before the powered parametrisation have none
             powered = {k: (float(v[0]), int(v[1]))
                        for k, v in tinfo.get("parametrisation", {}).items()}  # fmt: skip
-            templates = Templates(tuple(regions), shape, points, powered)
+            secants = {k: float(v) for k, v in tinfo.get("secants", {}).items()}
+            templates = Templates(tuple(regions), shape, points, powered, secants)
         return cls(spec, surrogate, integration, templates, dict(content.get("metadata", {})))
 
 
@@ -726,6 +736,7 @@ def build_analysis(
     recalibrate_classifier: bool = False,
     calibrate_odds: bool = False,
     powered_templates: bool = False,
+    template_reach: Mapping[str, float] | None = None,
 ) -> AnalysisModel:
     r"""An analysis from a trained surrogate: integration sample, calibration, templates.
 
@@ -779,6 +790,11 @@ def build_analysis(
         full luminosity it reduces the binned fit's bias below soft_met ≈ 2 GeV but
         makes it worse above (−0.76 against −0.54 in μ above 3 GeV), where the ±1σ
         templates, 1 GeV² apart, are extrapolated to α ≈ 15 (BENCHMARKS.md).
+    template_reach
+        ``{nuisance: θ_far}``: make that nuisance's up template the secant from the
+        nominal to a simulation at θ_far (:func:`~unbinned.binned.templates.with_secant_up`),
+        so that far beyond +1σ the binned model interpolates to a simulated point
+        instead of extrapolating the ±1σ difference and its Monte-Carlo noise.
     """
     from dataclasses import replace as _replace
 
@@ -840,7 +856,11 @@ def build_analysis(
     if not total > 0:
         raise DataError("the nominal simulation has zero total weight; check the weights")
     model = AnalysisModel(spec, surrogate, integ, None, {})
-    templates = _templates(model, reference, bins, powered=powered_templates) if bins else None
+    templates = (
+        _templates(model, reference, bins, powered=powered_templates, reach=template_reach)
+        if bins
+        else None
+    )
     meta = {
         "package_version": __version__,
         "seed": seed,
@@ -869,12 +889,20 @@ def _check_parametrisation(surrogate: Any, reference: Any) -> None:
             )
 
 
-def _templates(model: AnalysisModel, source: Any, bins: int, *, powered: bool) -> Templates:
+def _templates(
+    model: AnalysisModel,
+    source: Any,
+    bins: int,
+    *,
+    powered: bool,
+    reach: Mapping[str, float] | None = None,
+) -> Templates:
     """HistFactory templates of c_sig(x) at the nominal point and ±1σ of each shape nuisance.
 
     With ``powered``, a nuisance that enters the surrogate as a power is interpolated
     linearly in that power (templates at the points of
     :func:`~unbinned.binned.templates.template_points`), otherwise linearly in θ.
+    ``reach``: secant up templates (:func:`~unbinned.binned.templates.with_secant_up`).
     """
     spec, sur = model.spec, model.surrogate
     by_name = {n.name: n for n in sur.nuisances}
@@ -905,7 +933,7 @@ def _templates(model: AnalysisModel, source: Any, bins: int, *, powered: bool) -
         origin, power = parametrisation.get(n.name, (0.0, 1))
         for value in template_points(n.nominal, n.width, origin, power):
             variations.append(({n.name: value}, scored_at({**nominal_point, n.name: value})))
-    return build_templates(
+    templates = build_templates(
         spec,
         nominal,
         variations,
@@ -913,3 +941,12 @@ def _templates(model: AnalysisModel, source: Any, bins: int, *, powered: bool) -
         n_bins=bins,
         parametrisation=parametrisation,
     )
+    for name, value in (reach or {}).items():
+        if name not in templates.shape_nuisances:
+            raise ConfigError(
+                f"template_reach names {name!r}, not a floating shape nuisance with templates "
+                f"({list(templates.shape_nuisances)})"
+            )
+        far = scored_at({**nominal_point, name: float(value)})
+        templates = with_secant_up(templates, name, float(value), far)
+    return templates

@@ -32,6 +32,8 @@ from unbinned.binned.templates import (
     build_templates,
     interpolate,
     interpolation_coefficients,
+    template_points,
+    with_secant_up,
 )
 
 __all__ = [
@@ -55,5 +57,7 @@ __all__ = [
     "plot_templates",
     "pyhf_fit",
     "staterror_name",
+    "template_points",
     "to_pyhf",
+    "with_secant_up",
 ]

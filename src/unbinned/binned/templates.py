@@ -44,13 +44,22 @@ power)}`` of :func:`build_templates`, e.g. the surrogate's
 which for power 1 is the usual (θ - θ⁰)/σ.  The templates then extrapolate linearly
 in soft_met² (to first order in the added variance, the exact dependence of a
 smeared density).
+
+**Secant up templates.**  Far beyond +1σ the linear extrapolation multiplies the
+Monte-Carlo noise of Δ⁺ by α.  For a nuisance whose prior reaches far on one side
+(soft_met up to 5 GeV from a nominal 1 GeV) the up template can instead be the secant
+to a simulation at a far point θ_far (:func:`with_secant_up`):
+h⁺ ← h⁰ + (D/D_far)(h_far - h⁰) with D = g(θ⁺) - g(θ⁰) and D_far = g(θ_far) - g(θ⁰),
+the same interpolation code and the same α, so the model is still a HistFactory
+``histosys`` and exports to pyhf unchanged; at θ_far the template equals the
+simulation there.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +77,7 @@ __all__ = [
     "interpolate",
     "interpolation_coefficients",
     "template_points",
+    "with_secant_up",
 ]
 
 INTERPOLATIONS: tuple[str, ...] = ("code0", "code4p")
@@ -147,13 +157,15 @@ class Templates:
     nuisance k were taken (θ⁰_k ∓ σ_k, or :func:`template_points` for a nuisance in
     ``parametrisation``).  ``parametrisation[k] = (origin, power)``: α_k is linear in
     (θ_k - origin)^power (module docstring); nuisances not listed have
-    α_k = (θ_k - θ⁰_k)/σ_k.
+    α_k = (θ_k - θ⁰_k)/σ_k.  ``secants[k] = θ_far``: the up template of k is the
+    secant to the simulation at θ_far (:func:`with_secant_up`).
     """
 
     regions: tuple[RegionTemplates, ...]
     shape_nuisances: tuple[str, ...] = ()
     variation_points: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     parametrisation: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    secants: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -179,6 +191,9 @@ class Templates:
                 )
             if int(power) != power or power < 1:
                 raise ConfigError(f"power {power!r} of {k!r}: expected an integer >= 1")
+        for k in self.secants:
+            if k not in self.variation_points:
+                raise ConfigError(f"secant up template of {k!r} given without its variation points")
 
     @property
     def processes(self) -> tuple[str, ...]:
@@ -350,6 +365,62 @@ def template_points(
         )
     g_up = 2.0 * (nominal - origin) ** power - (down - origin) ** power
     return down, origin + g_up ** (1.0 / power)
+
+
+def with_secant_up(
+    templates: Templates, name: str, value: float, events: ScoredEvents
+) -> Templates:
+    r"""The templates with the up template of ``name`` replaced by the secant to ``value``.
+
+    h⁺ ← h⁰ + (D/D_far)(h_far - h⁰) per region, process and bin, with
+    g(θ) = (θ - origin)^power of the nuisance's parametrisation (θ itself without one),
+    g0 = (g(θ⁻) + g(θ⁺))/2 the nominal, D = g(θ⁺) - g0 and D_far = g(value) - g0
+    (module docstring).  α and the interpolation are unchanged; beyond θ⁺ the template
+    follows the secant, and equals the simulation ``events`` at ``value``.
+
+    Parameters
+    ----------
+    templates
+        Templates with ``name`` among their shape nuisances.
+    name
+        The nuisance.
+    value
+        θ_far, beyond the up point θ⁺ (natural units).
+    events
+        The simulation at θ_far (every other nuisance nominal), as for
+        :func:`build_templates`.
+
+    Returns
+    -------
+    Templates
+        A copy; ``secants[name] = value`` records the construction.
+    """
+    if name not in templates.shape_nuisances:
+        raise ConfigError(
+            f"{name!r} is not a shape nuisance of the templates ({list(templates.shape_nuisances)})"
+        )
+    _check_labels(events, templates.processes, f"secant point {name}={value:g}")
+    lo, hi = templates.variation_points[name]
+    origin, power = templates.parametrisation.get(name, (0.0, 1))
+
+    def g(t: float) -> float:
+        return float((t - origin) ** power)
+
+    g0 = 0.5 * (g(lo) + g(hi))
+    span, far = g(hi) - g0, g(value) - g0
+    if not (math.isfinite(value) and value > hi and far > span > 0):
+        raise ConfigError(
+            f"secant point {name} = {value:g} must lie beyond the up template at {hi:g}"
+        )
+    regions = []
+    for r in templates.regions:
+        h_far = _per_process(events.in_region(r.name), templates.processes, r.edges)[0]
+        up = dict(r.up)
+        up[name] = r.nominal + (span / far) * (h_far - r.nominal)
+        regions.append(replace(r, up=up))
+    return replace(
+        templates, regions=tuple(regions), secants={**templates.secants, name: float(value)}
+    )
 
 
 def _check_labels(ev: ScoredEvents, processes: Sequence[str], what: str) -> None:
