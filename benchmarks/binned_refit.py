@@ -10,17 +10,19 @@ analysis beside the old one, redoes every binned fit from the counts
 on the same pseudo-experiments, as ``coverage.py`` does.  The unbinned results are
 the store's.
 
-``--variant`` (repeatable) chooses how the templates are built: ``linear`` (the
-default of :func:`unbinned.analysis.build_analysis`), ``powered`` (soft_met
-interpolated linearly in soft_met², ``powered_templates=True``), either followed by
-``+NAME=VALUE`` for a secant up template to a simulation at NAME = VALUE
-(``template_reach``), e.g. ``linear+soft_met=4``.  The reference is simulated once
-for all variants; each variant's analysis is kept in ``<analysis>_binned_<variant>``
-and reused.  Each variant's refitted rows go to ``<store>.binned_refit.<variant>.jsonl``
-(the binned columns replaced, the old ones kept as ``old_binned_*``).
+``--variant`` (repeatable) chooses how the templates are built: ``linear`` (±1σ
+templates only, ``template_reach=None``), ``powered`` (soft_met interpolated linearly
+in soft_met², ``powered_templates=True``), either followed by ``+NAME=VALUE`` for a
+secant up template to a simulation at NAME = VALUE (``template_reach``), e.g.
+``linear+soft_met=5``, which is what the default ``template_reach="auto"`` of
+:func:`unbinned.analysis.build_analysis` builds for the challenge model.  The
+reference is simulated once for all variants; each variant's analysis is kept in
+``<analysis>_binned_<variant>`` and reused.  Each variant's refitted rows go to
+``<store>.binned_refit.<variant>.jsonl`` (the binned columns replaced, the old ones
+kept as ``old_binned_*``).
 
 Run: ``.venv/bin/python benchmarks/binned_refit.py --analysis DIR --store STORE
---variant linear --variant linear+soft_met=4``; one JSON line per variant.
+--variant linear --variant linear+soft_met=5``; one JSON line per variant.
 """
 
 from __future__ import annotations

@@ -296,6 +296,13 @@ def main() -> None:
         with atomic_path(rates_path) as tmp:
             Path(tmp).write_text(json.dumps(rates))
     analysis = AnalysisModel.load(analysis_dir)
+    if analysis.templates is not None and not analysis.templates.secants:
+        # analyses cached before template_reach="auto" keep ±1σ templates only; their
+        # stored counts can be refitted with benchmarks/binned_refit.py
+        log(
+            "note: the cached binned templates have no secant up template (built before "
+            "template_reach); refit: benchmarks/binned_refit.py --variant linear+soft_met=5"
+        )
     integration_events = analysis.integration.n_events
     moments_error = getattr(analysis.integration, "max_rel_error", None)
     source: dict[str, Any] = (

@@ -97,7 +97,7 @@ def test_toy_task_simulates_afresh_or_draws_from_a_sample(trained, tmp_path):
     assert bool(study.rows["valid"].iloc[0])
 
 
-def test_powered_soft_met_templates_are_opt_in(trained):
+def test_soft_met_templates_reach_its_bound_and_powered_ones_are_opt_in(trained):
     from unbinned.ml import HTauTauSource
 
     model, _ = trained
@@ -107,5 +107,12 @@ def test_powered_soft_met_templates_are_opt_in(trained):
     )
     linear = analysis.with_templates(reference, bins=4)
     assert linear.templates.parametrisation == {}  # linear in soft_met by default
+    # the log-normal soft_met reaches to its upper bound by a secant up template
+    assert linear.templates.secants == {"soft_met": 5.0}
+    plain = analysis.with_templates(reference, bins=4, template_reach=None)
+    assert plain.templates.secants == {}
+    assert not np.allclose(
+        linear.templates.regions[0].up["soft_met"], plain.templates.regions[0].up["soft_met"]
+    )
     powered = analysis.with_templates(reference, bins=4, powered_templates=True)
     assert {k: p for k, (_, p) in powered.templates.parametrisation.items()} == {"soft_met": 2}
