@@ -52,7 +52,10 @@ to a simulation at a far point θ_far (:func:`with_secant_up`):
 h⁺ ← h⁰ + (D/D_far)(h_far - h⁰) with D = g(θ⁺) - g(θ⁰) and D_far = g(θ_far) - g(θ⁰),
 the same interpolation code and the same α, so the model is still a HistFactory
 ``histosys`` and exports to pyhf unchanged; at θ_far the template equals the
-simulation there.
+simulation there.  On the H→ττ simulator at full luminosity this, not the powered
+parametrisation, is what removed the binned fit's dependence on the true soft_met:
+soft_met² templates 1 GeV² apart extrapolated their Monte-Carlo noise to α ≈ 15 and
+did worse than linear ones, while a secant to 5 GeV works with either (BENCHMARKS.md).
 """
 
 from __future__ import annotations
