@@ -355,28 +355,21 @@ def train_response(
     pool.clear()
     ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
     designer = getattr(ym, "fit_by_design", None)
-    if callable(designer) and int(getattr(ym, "design_points", 0)) > 0:
-        # a GP yield model with designed points: the variation points above start the
-        # design, each further point costs one varied simulation of every event
 
-        def simulate_log_yield(nu: FloatArray) -> float:
-            w = float(source.varied(process, nu).weights.sum())
-            if not w > 0:
-                raise DataError(f"process {process!r} has no selected events at nu={nu.tolist()}")
-            return float(np.log(w / w_nom))
+    def simulate_log_yield(nu: FloatArray) -> float:
+        w = float(source.varied(process, nu).weights.sum())
+        if not w > 0:
+            raise DataError(f"process {process!r} has no selected events at nu={nu.tolist()}")
+        return float(np.log(w / w_nom))
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            designer(
-                simulate_log_yield,
-                points,
-                log_yields,
-                progress=progress,
-                desc=f"{net_name}: yield design",
-            )
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        if callable(designer) and int(getattr(ym, "design_points", 0)) > 0:
+            # a GP yield model with designed points: the variation points above start
+            # the design, each further point costs one varied simulation of every event
+            designer(simulate_log_yield, points, log_yields, progress=progress,
+                     desc=f"{net_name}: yield design")  # fmt: skip
+        else:
             ym.fit(points, log_yields)
     with seeded(seed):
         net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
