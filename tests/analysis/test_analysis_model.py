@@ -133,6 +133,10 @@ def test_templates_are_rebuilt_on_a_reference(model):
         GaussianToySource(3000, seed=8), bins=4, template_reach={name: 2.5}
     )
     assert reached.templates.secants == {name: 2.5}
+    with pytest.raises(ConfigError, match="expected 'auto', a mapping"):
+        model.with_templates(GaussianToySource(3000, seed=8), bins=4, template_reach="far")
+    with pytest.raises(ConfigError, match="expected a finite number"):
+        model.with_templates(GaussianToySource(3000, seed=8), bins=4, template_reach={name: "x"})
     with pytest.raises(ConfigError, match="template_reach names"):
         model.with_templates(GaussianToySource(3000, seed=8), bins=4, template_reach={"nope": 2.0})
     rebuilt = model.with_templates(GaussianToySource(3000, seed=8), bins=4)

@@ -790,7 +790,7 @@ def build_analysis(
         point symmetric to it in the power (:func:`~unbinned.binned.templates.template_points`),
         instead of linearly in θ from θ⁰ ± σ.  Off by default: on the H→ττ simulator at
         full luminosity it reduces the binned fit's bias below soft_met ≈ 2 GeV but
-        makes it worse above (−0.76 against −0.54 in μ above 3 GeV), where the ±1σ
+        makes it worse above (−0.69 against −0.48 in μ above 3 GeV), where the ±1σ
         templates, 1 GeV² apart, are extrapolated to α ≈ 15 (BENCHMARKS.md).
     template_reach
         ``{nuisance: θ_far}``: make that nuisance's up template the secant from the
@@ -800,8 +800,9 @@ def build_analysis(
         ``"auto"`` (default): every floating shape nuisance with a log-normal prior
         (a long upper tail) and an upper bound beyond its up template reaches to that
         bound; on the H→ττ simulator at full luminosity (soft_met to 5 GeV) this takes
-        the binned fit's bias slope from −0.14 to 0.00 per GeV of true soft_met and its
-        pull width from 1.34 to 1.10 (BENCHMARKS.md).  None: ±1σ templates only.
+        the binned fit's bias slope from −0.13 to 0.00 per GeV of true soft_met and its
+        pull width from 1.39 to 1.17 (BENCHMARKS.md, 1000 pseudo-experiments).
+        None: ±1σ templates only.
     """
     from dataclasses import replace as _replace
 
@@ -962,14 +963,18 @@ def _templates(
     )
     if reach == "auto":
         reach = _auto_reach(templates, floating)
-    elif isinstance(reach, str):
-        raise ConfigError(f"template_reach={reach!r}; expected 'auto', a mapping or None")
+    elif reach is not None and not isinstance(reach, Mapping):
+        raise ConfigError(
+            f"template_reach={reach!r}; expected 'auto', a mapping nuisance -> value or None"
+        )
     for name, value in (reach or {}).items():
         if name not in templates.shape_nuisances:
             raise ConfigError(
                 f"template_reach names {name!r}, not a floating shape nuisance with templates "
                 f"({list(templates.shape_nuisances)})"
             )
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"template_reach[{name!r}] = {value!r}; expected a finite number")
         far = scored_at({**nominal_point, name: float(value)})
         templates = with_secant_up(templates, name, float(value), far)
     return templates
