@@ -69,7 +69,7 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm import tqdm
 
-from unbinned.challenge.score import NOMINAL_COVERAGE, ScoreResult, challenge_score
+from unbinned.infer.score import NOMINAL_COVERAGE, ScoreResult, challenge_score
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.infer.executors import Executor, ExecutorKind, make_executor
 
