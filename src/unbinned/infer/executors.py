@@ -268,7 +268,7 @@ class ProcessExecutor(_Base):
 
 def _import_distributed() -> Any:
     try:
-        import distributed
+        import distributed  # optional extra (unbinned[dask]): imported only when used
     except ImportError as exc:
         raise ImportError(
             "the Dask executor needs dask.distributed, an optional extra: "

@@ -235,25 +235,11 @@ def fit(
     -------
     FitResult
     """
-    start = dict(init or {})
-    if isinstance(fixed, Mapping):
-        start.update(fixed)
-        fixed_names = tuple(fixed)
-    else:
-        fixed_names = tuple(fixed)
-    for nuis in getattr(likelihood.spec, "nuisances", ()):
-        if nuis.prior == "fixed" and nuis.name not in fixed_names:
-            fixed_names += (nuis.name,)  # declared fixed: held at its nominal, not fitted
-            start.setdefault(nuis.name, nuis.nominal)
+    start, fixed_names = _start_and_fixed(likelihood, init, fixed)
     x0 = likelihood.vector(start)
     names = tuple(likelihood.parameter_names)
     if set(names) <= set(fixed_names):
-        q0 = likelihood.value_and_grad(x0)[0]
-        values = dict(zip(names, x0.tolist(), strict=True))
-        zeros = np.zeros((len(names), len(names)))
-        ok = math.isfinite(q0)
-        return FitResult(names, values, dict.fromkeys(names, 0.0), zeros, q0, ok, 0.0, 1, 0,
-                         "all parameters fixed", fixed_names)  # fmt: skip
+        return _all_fixed(likelihood, x0, names, fixed_names)
     limits = _limits(likelihood)
     rng = np.random.default_rng(seed)
     floating = [i for i, n in enumerate(names) if n not in fixed_names]
@@ -270,14 +256,102 @@ def fit(
         x0 = x0.copy()
         x0[at_limit] = pre.x[at_limit]
         if not floating:
-            q_b = float(likelihood(pre.x))
-            zeros = np.zeros((len(names), len(names)))
-            return FitResult(names, dict(zip(names, pre.x.tolist(), strict=True)),
-                             dict.fromkeys(names, 0.0), zeros, q_b, True, 0.0, pre.nfcn, 1,
-                             "converged (every parameter at a limit)", fixed_names,
-                             at_limit=tuple(names[i] for i in at_limit))  # fmt: skip
+            return _all_at_limit(likelihood, pre, names, fixed_names, at_limit)
     else:
         fixed_run = fixed_names
+    run = _migrad_attempts(
+        likelihood, pre, x0, floating, fixed_run, limits, names, strategy, tol, max_attempts, rng
+    )
+    return _fit_result(run, names, fixed_names, at_limit, raise_on_failure)
+
+
+def _start_and_fixed(
+    likelihood: Fittable,
+    init: Mapping[str, float] | None,
+    fixed: Mapping[str, float] | Sequence[str],
+) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The start values by name and the names of the parameters held constant.
+
+    Declared-fixed nuisances (``prior == "fixed"``) join the fixed ones, at their
+    nominal unless a start value is given.
+    """
+    start = dict(init or {})
+    if isinstance(fixed, Mapping):
+        start.update(fixed)
+        fixed_names = tuple(fixed)
+    else:
+        fixed_names = tuple(fixed)
+    for nuis in getattr(likelihood.spec, "nuisances", ()):
+        if nuis.prior == "fixed" and nuis.name not in fixed_names:
+            fixed_names += (nuis.name,)  # declared fixed: held at its nominal, not fitted
+            start.setdefault(nuis.name, nuis.nominal)
+    return start, fixed_names
+
+
+def _all_fixed(
+    likelihood: Fittable,
+    x0: npt.NDArray[np.float64],
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+) -> FitResult:
+    """The result when every parameter is fixed: q at the start point, nothing minimised."""
+    q0 = likelihood.value_and_grad(x0)[0]
+    values = dict(zip(names, x0.tolist(), strict=True))
+    zeros = np.zeros((len(names), len(names)))
+    ok = math.isfinite(q0)
+    return FitResult(names, values, dict.fromkeys(names, 0.0), zeros, q0, ok, 0.0, 1, 0,
+                     "all parameters fixed", fixed_names)  # fmt: skip
+
+
+def _all_at_limit(
+    likelihood: Fittable,
+    pre: _Polished,
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+    at_limit: list[int],
+) -> FitResult:
+    """The result when the pre-fit put every floating parameter at a limit."""
+    q_b = float(likelihood(pre.x))
+    zeros = np.zeros((len(names), len(names)))
+    return FitResult(names, dict(zip(names, pre.x.tolist(), strict=True)),
+                     dict.fromkeys(names, 0.0), zeros, q_b, True, 0.0, pre.nfcn, 1,
+                     "converged (every parameter at a limit)", fixed_names,
+                     at_limit=tuple(names[i] for i in at_limit))  # fmt: skip
+
+
+@dataclass
+class _Attempts:
+    """What the MIGRAD attempts of a fit left: the last Minuit and its polished minimum."""
+
+    m: Minuit
+    attempts: int
+    nfcn: int
+    notes: list[str]
+    polished: _Polished | None
+
+    @property
+    def valid(self) -> bool:
+        return self.polished is not None and _migrad_ok(self.m) and self.polished.posdef
+
+
+def _migrad_attempts(
+    likelihood: Fittable,
+    pre: _Polished,
+    x0: npt.NDArray[np.float64],
+    floating: list[int],
+    fixed_run: tuple[str, ...],
+    limits: Mapping[str, tuple[float, float] | None],
+    names: tuple[str, ...],
+    strategy: int,
+    tol: float,
+    max_attempts: int,
+    rng: np.random.Generator,
+) -> _Attempts:
+    """MIGRAD until a valid minimum with a positive-definite Hessian, or out of attempts.
+
+    First from the pre-fit point with its Hessian, then from the start with strategy
+    2 and no Hessian, then from random points around the start.
+    """
     plan: list[tuple[npt.NDArray[np.float64], int, bool]] = [(pre.x, strategy, True)]
     plan.append((x0, max(strategy, 2), False))
     m: Minuit | None = None
@@ -316,7 +390,19 @@ def fit(
         why = "Hessian not positive definite" if _migrad_ok(m) else "MIGRAD minimum invalid"
         notes.append(f"attempt {attempts} (strategy {strat}): {why}")
     assert m is not None
-    valid = polished is not None and _migrad_ok(m) and polished.posdef
+    return _Attempts(m, attempts, nfcn, notes, polished)
+
+
+def _fit_result(
+    run: _Attempts,
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+    at_limit: list[int],
+    raise_on_failure: bool,
+) -> FitResult:
+    """The :class:`FitResult` of the attempts (or :class:`FitError` if asked and invalid)."""
+    m, attempts, notes, polished = run.m, run.attempts, run.notes, run.polished
+    valid = run.valid
     limit_note = f"; at a limit: {', '.join(names[i] for i in at_limit)}" if at_limit else ""
     if valid and attempts == 1:
         status = "converged" + limit_note
@@ -326,6 +412,7 @@ def fit(
         status = "; ".join(notes) or "failed"
     if not valid and raise_on_failure:
         raise FitError(f"fit did not converge to a valid minimum: {status}\n{m.fmin}")
+    nfcn = run.nfcn
     if polished is None:
         x_best, fval = np.array(m.values), math.nan
         cov = np.full((len(names), len(names)), math.nan)
