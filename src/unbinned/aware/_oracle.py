@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from unbinned.aware.trainer import AwareSamples, ShapeVariation, WeightedEvents
+from unbinned.aware.samples import AwareSamples, ShapeVariation, WeightedEvents
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 from unbinned.sim.oracle import OracleModel, OracleSample
