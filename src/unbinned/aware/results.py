@@ -108,6 +108,8 @@ class AwareEvaluation:
             Region names, one per class (default ``("inclusive",)`` for one class,
             else ``class0``, ``class1``, ...); they must be declared in the model.
         """
+        # deferred: unbinned.binned is a higher layer than aware; only this conversion
+        # to the binned baseline needs it (an upward import, kept for the public API)
         from unbinned.binned import RegionTemplates, Templates
 
         names = region_names(regions, self.n_classes)
@@ -136,6 +138,8 @@ class AwareEvaluation:
         ``code4p`` interpolation, so that its HESSE σ (:func:`unbinned.infer.fit`)
         equals :attr:`sigmas`.
         """
+        # deferred: unbinned.binned is a higher layer than aware; only this conversion
+        # to the binned baseline needs it (an upward import, kept for the public API)
         from unbinned.binned import BinnedLikelihood
 
         return BinnedLikelihood(spec, self.templates(regions), "asimov", interpolation="code4p")

@@ -454,6 +454,8 @@ class AwareTrainer:
         arg-max class's region name (multiclass); histogram them with
         ``edges = evaluation.edges`` in :func:`~unbinned.binned.build_templates`.
         """
+        # deferred: unbinned.binned is a higher layer than aware; only this conversion
+        # to the binned baseline needs it (an upward import, kept for the public API)
         from unbinned.binned import ScoredEvents
 
         self.model.eval()
