@@ -15,6 +15,7 @@ parameter most precisely, demonstrated on :class:`ThresholdToy`.
 """
 
 from unbinned.aware._oracle import oracle_samples, oracle_spec
+from unbinned.aware.config import AwareConfig
 from unbinned.aware.fisher_loss import FisherModel, asimov_fisher, fisher_sigmas
 from unbinned.aware.oom import (
     OOMConfig,
@@ -25,23 +26,17 @@ from unbinned.aware.oom import (
     quantile_observable,
     train_oom,
 )
+from unbinned.aware.results import AwareEvaluation, TrainingHistory
+from unbinned.aware.samples import AwareSamples, ShapeVariation, WeightedEvents
 from unbinned.aware.softhist import (
     HISTOGRAM_METHODS,
     HistogramMethod,
     SoftHistogram,
     weighted_counts,
 )
+from unbinned.aware.standardize import Standardize
 from unbinned.aware.toys import GenRecoEvents, ThresholdToy
-from unbinned.aware.trainer import (
-    AwareConfig,
-    AwareEvaluation,
-    AwareSamples,
-    AwareTrainer,
-    ShapeVariation,
-    Standardize,
-    TrainingHistory,
-    WeightedEvents,
-)
+from unbinned.aware.trainer import AwareTrainer
 
 __all__ = [
     "HISTOGRAM_METHODS",

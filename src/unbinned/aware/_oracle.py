@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from unbinned.aware.trainer import AwareSamples, ShapeVariation, WeightedEvents
+from unbinned.aware.samples import AwareSamples, ShapeVariation, WeightedEvents
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 from unbinned.sim.oracle import OracleModel, OracleSample
@@ -140,55 +140,86 @@ def oracle_samples(
     """
     spec = oracle_spec(model)
     scale = _template_scale(model, spec)
-    if asimov:
-        sample = model.asimov(n_per_process=n_per_process, seed=seed)
-    else:
-        parts = [
-            model.sample_process(p, n_per_process, seed=seed * 7919 + i)
-            for i, p in enumerate(model.processes)
-        ]
-        yields = model.expected_yields()
-        sample = OracleSample(
-            x=np.concatenate([s.x for s in parts]),
-            process=np.concatenate([s.process for s in parts]),
-            weights=np.concatenate(
-                [
-                    np.full(len(s), yields[p] / max(len(s), 1))
-                    for s, p in zip(parts, model.processes, strict=True)
-                ]
-            ),
-            feature_names=model.feature_names,
-            process_names=model.processes,
-            latent=np.concatenate([s.latent for s in parts if s.latent is not None]),
-        )
+    sample = _draw_sample(model, n_per_process, seed=seed, asimov=asimov)
     weights = sample.weights * scale[sample.process]
     nominal = WeightedEvents.from_numpy(sample.x, weights, sample.process, dtype=dtype)
     variations: dict[str, ShapeVariation] = {}
     for name in (n.name for n in spec.shape_nuisances):
         width = float(spec.nuisance(name).width or 1.0)
-        nom = model.nuisance(name).nominal
         if derivative == "reweight":
-            eps = 1e-4 * width
-            d = np.zeros(len(sample))
-            for i, p in enumerate(model.processes):
-                sel = sample.process == i
-                if np.any(sel):
-                    up = model.log_ratio(sample.x[sel], p, {name: nom + eps})
-                    dn = model.log_ratio(sample.x[sel], p, {name: nom - eps})
-                    d[sel] = (up - dn) / (2.0 * eps) * width
-            variations[name] = ShapeVariation(log_weight_derivative=torch.as_tensor(d))
+            variations[name] = _reweight_variation(model, sample, name, width)
         elif derivative == "vary":
-            moved = []
-            for sign in (1.0, -1.0):
-                nu = {name: nom + sign * step * width}
-                vs = model.vary(sample, nu)
-                ratio = np.array([model.yield_ratio(p, nu) for p in model.processes])
-                moved.append(
-                    WeightedEvents.from_numpy(
-                        vs.x, weights * ratio[vs.process], vs.process, dtype=dtype
-                    )
-                )
-            variations[name] = ShapeVariation(up=moved[0], down=moved[1], step=step)
+            variations[name] = _vary_variation(
+                model, sample, weights, name, width, step=step, dtype=dtype
+            )
         else:
             raise ConfigError(f"derivative {derivative!r}: expected 'reweight' or 'vary'")
     return AwareSamples(nominal, variations)
+
+
+def _draw_sample(
+    model: OracleModel, n_per_process: int, *, seed: int, asimov: bool
+) -> OracleSample:
+    """The nominal events: quasi-Monte-Carlo, or ``n_per_process`` drawn per process.
+
+    The drawn events of process p carry weight ν_p / n_p (ν_p its expected yield).
+    """
+    if asimov:
+        return model.asimov(n_per_process=n_per_process, seed=seed)
+    parts = [
+        model.sample_process(p, n_per_process, seed=seed * 7919 + i)
+        for i, p in enumerate(model.processes)
+    ]
+    yields = model.expected_yields()
+    return OracleSample(
+        x=np.concatenate([s.x for s in parts]),
+        process=np.concatenate([s.process for s in parts]),
+        weights=np.concatenate(
+            [
+                np.full(len(s), yields[p] / max(len(s), 1))
+                for s, p in zip(parts, model.processes, strict=True)
+            ]
+        ),
+        feature_names=model.feature_names,
+        process_names=model.processes,
+        latent=np.concatenate([s.latent for s in parts if s.latent is not None]),
+    )
+
+
+def _reweight_variation(
+    model: OracleModel, sample: OracleSample, name: str, width: float
+) -> ShapeVariation:
+    """∂ ln R_p/∂α per event: central difference of the log ratio at ±10⁻⁴ σ."""
+    nom = model.nuisance(name).nominal
+    eps = 1e-4 * width
+    d = np.zeros(len(sample))
+    for i, p in enumerate(model.processes):
+        sel = sample.process == i
+        if np.any(sel):
+            up = model.log_ratio(sample.x[sel], p, {name: nom + eps})
+            dn = model.log_ratio(sample.x[sel], p, {name: nom - eps})
+            d[sel] = (up - dn) / (2.0 * eps) * width
+    return ShapeVariation(log_weight_derivative=torch.as_tensor(d))
+
+
+def _vary_variation(
+    model: OracleModel,
+    sample: OracleSample,
+    weights: np.ndarray,
+    name: str,
+    width: float,
+    *,
+    step: float,
+    dtype: torch.dtype,
+) -> ShapeVariation:
+    """The same events moved to ν₀ ± step σ (σ = ``width``), weights times the yield ratio."""
+    nom = model.nuisance(name).nominal
+    moved = []
+    for sign in (1.0, -1.0):
+        nu = {name: nom + sign * step * width}
+        vs = model.vary(sample, nu)
+        ratio = np.array([model.yield_ratio(p, nu) for p in model.processes])
+        moved.append(
+            WeightedEvents.from_numpy(vs.x, weights * ratio[vs.process], vs.process, dtype=dtype)
+        )
+    return ShapeVariation(up=moved[0], down=moved[1], step=step)

@@ -66,10 +66,9 @@ trainings for binned-likelihood analyses at the LHC", arXiv:2502.13047.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -77,8 +76,12 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from unbinned.aware.config import AwareConfig
 from unbinned.aware.fisher_loss import FisherModel, fisher_sigmas
+from unbinned.aware.results import AwareEvaluation, TrainingHistory, region_names
+from unbinned.aware.samples import AwareSamples, ShapeVariation, WeightedEvents, split_batches
 from unbinned.aware.softhist import SoftHistogram, weighted_counts
+from unbinned.aware.standardize import Standardize
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model.spec import ModelSpec
 
@@ -94,443 +97,6 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------- data
-class Standardize(nn.Module):
-    """A fixed input layer (x - mean) / scale (buffers, saved with the network).
-
-    Parameters
-    ----------
-    mean, scale
-        Per-input mean and positive scale, shape (d,).
-    """
-
-    mean: torch.Tensor
-    scale: torch.Tensor
-
-    def __init__(self, mean: npt.ArrayLike, scale: npt.ArrayLike) -> None:
-        super().__init__()
-        m = torch.as_tensor(np.asarray(mean, dtype=np.float32))
-        s = torch.as_tensor(np.asarray(scale, dtype=np.float32))
-        if m.shape != s.shape or m.dim() != 1:
-            raise ConfigError(f"mean {tuple(m.shape)} and scale {tuple(s.shape)} must be (d,)")
-        if not bool(torch.all(s > 0)):
-            raise ConfigError("every scale must be positive")
-        self.register_buffer("mean", m)
-        self.register_buffer("scale", s)
-
-    @classmethod
-    def fit(cls, x: npt.ArrayLike) -> Standardize:
-        """Mean and standard deviation of the columns of x (N, d)."""
-        arr = np.asarray(x, dtype=np.float64)
-        sd = arr.std(axis=0)
-        return cls(arr.mean(axis=0), np.where(sd > 0, sd, 1.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / scale."""
-        return (x - self.mean.to(x.dtype)) / self.scale.to(x.dtype)
-
-
-@dataclass(frozen=True, eq=False)
-class WeightedEvents:
-    """Network inputs with weights, process indices and event ids (torch tensors).
-
-    Parameters
-    ----------
-    x
-        Network inputs (N, d) (already standardised), float32 or float64.
-    weights
-        Event weights (N,); per process they sum to the expected yield.
-    process
-        Process index per event (N,), into the trainer's process list.
-    event_id
-        Identifier of the generated event (N,), int64: the same id in a varied
-        sample marks the same event, so that batches keep nominal and varied
-        copies together.  Default: 0..N-1.
-    """
-
-    x: torch.Tensor
-    weights: torch.Tensor
-    process: torch.Tensor
-    event_id: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
-
-    def __post_init__(self) -> None:
-        for name in ("x", "weights", "process", "event_id"):
-            if not isinstance(getattr(self, name), torch.Tensor):
-                raise TypeError(
-                    f"{name} must be a torch.Tensor, got {type(getattr(self, name)).__name__}; "
-                    "use WeightedEvents.from_numpy for arrays"
-                )
-        if self.x.dim() != 2:
-            raise DataError(f"x has shape {tuple(self.x.shape)}; expected (N, n_inputs)")
-        n = self.x.shape[0]
-        if self.event_id.numel() == 0 and n > 0:
-            object.__setattr__(self, "event_id", torch.arange(n, dtype=torch.long))
-        for name in ("weights", "process", "event_id"):
-            t = getattr(self, name)
-            if tuple(t.shape) != (n,):
-                raise DataError(
-                    f"{name} has shape {tuple(t.shape)}; expected ({n},), one per event"
-                )
-        object.__setattr__(self, "weights", self.weights.to(torch.float64))
-        object.__setattr__(self, "process", self.process.to(torch.long))
-        object.__setattr__(self, "event_id", self.event_id.to(torch.long))
-        if not bool(torch.all(torch.isfinite(self.x))) or not bool(
-            torch.all(torch.isfinite(self.weights))
-        ):
-            raise DataError("x or weights contain NaN or infinite entries; clean the events first")
-
-    @classmethod
-    def from_numpy(
-        cls,
-        x: npt.ArrayLike,
-        weights: npt.ArrayLike,
-        process: npt.ArrayLike,
-        event_id: npt.ArrayLike | None = None,
-        *,
-        dtype: torch.dtype = torch.float32,
-    ) -> WeightedEvents:
-        """Build from arrays (inputs cast to ``dtype``)."""
-        xt = torch.as_tensor(np.array(x), dtype=dtype)
-        ids = (
-            torch.empty(0, dtype=torch.long)
-            if event_id is None
-            else torch.as_tensor(np.array(event_id, dtype=np.int64))
-        )
-        return cls(
-            xt,
-            torch.as_tensor(np.array(weights, dtype=np.float64)),
-            torch.as_tensor(np.array(process, dtype=np.int64)),
-            ids,
-        )
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-    def select(self, mask: torch.Tensor) -> WeightedEvents:
-        """The events where ``mask`` (bool, (N,)) is true."""
-        return WeightedEvents(
-            self.x[mask], self.weights[mask], self.process[mask], self.event_id[mask]
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"WeightedEvents({len(self)} events, {self.x.shape[1]} inputs, "
-            f"sum of weights {float(self.weights.sum()):.6g})"
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class ShapeVariation:
-    """How one shape nuisance changes the histograms (give exactly one form).
-
-    Parameters
-    ----------
-    up, down
-        The events at α = +step and α = -step (standardised units, α = (η - η⁰)/σ),
-        the other nuisances nominal: two-sided derivative (h⁺ - h⁻)/(2 step).
-        ``up`` alone: one-sided derivative (h⁺ - h⁰)/step.
-    log_weight_derivative
-        ∂ ln w_i/∂α per *nominal* event (N,): reweighting derivative
-        Σ_i w_i (∂ ln w_i/∂α) m_ib (exact for analytic models).
-    step
-        |α| of the varied samples (1: the ±1σ samples).
-    """
-
-    up: WeightedEvents | None = None
-    down: WeightedEvents | None = None
-    log_weight_derivative: torch.Tensor | None = None
-    step: float = 1.0
-
-    def __post_init__(self) -> None:
-        has_events = self.up is not None
-        if self.down is not None and self.up is None:
-            raise ConfigError("a ShapeVariation with a 'down' sample needs the 'up' sample too")
-        if has_events == (self.log_weight_derivative is not None):
-            raise ConfigError(
-                "give a ShapeVariation either varied events (up, and optionally down) or "
-                "log_weight_derivative, not both and not neither"
-            )
-        if not (math.isfinite(self.step) and self.step > 0):
-            raise ConfigError(f"step = {self.step!r}: expected a positive number (in σ)")
-        if self.log_weight_derivative is not None:
-            object.__setattr__(
-                self, "log_weight_derivative", self.log_weight_derivative.to(torch.float64)
-            )
-
-    @property
-    def kind(self) -> str:
-        """``"two-sided"``, ``"one-sided"`` or ``"reweight"``."""
-        if self.log_weight_derivative is not None:
-            return "reweight"
-        return "two-sided" if self.down is not None else "one-sided"
-
-
-@dataclass(frozen=True, eq=False)
-class AwareSamples:
-    """Nominal events and, per shape nuisance of the model, their variation.
-
-    Parameters
-    ----------
-    nominal
-        The nominal events.
-    variations
-        Shape-nuisance name → :class:`ShapeVariation`.
-    """
-
-    nominal: WeightedEvents
-    variations: Mapping[str, ShapeVariation] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        n = len(self.nominal)
-        for k, v in self.variations.items():
-            if v.log_weight_derivative is not None and tuple(v.log_weight_derivative.shape) != (n,):
-                raise DataError(
-                    f"variation {k!r}: log_weight_derivative has shape "
-                    f"{tuple(v.log_weight_derivative.shape)}; expected ({n},), one per nominal "
-                    "event"
-                )
-
-    def all_events(self) -> list[WeightedEvents]:
-        """Every sample: the nominal one first, then each variation's up and down."""
-        out = [self.nominal]
-        for v in self.variations.values():
-            out += [e for e in (v.up, v.down) if e is not None]
-        return out
-
-    def subset(self, masks: Callable[[WeightedEvents], torch.Tensor]) -> AwareSamples:
-        """The same structure restricted by ``masks(events) -> bool mask``."""
-        nom_mask = masks(self.nominal)
-        var = {}
-        for k, v in self.variations.items():
-            if v.log_weight_derivative is not None:
-                var[k] = replace(v, log_weight_derivative=v.log_weight_derivative[nom_mask])
-            else:
-                up = v.up.select(masks(v.up)) if v.up is not None else None
-                down = v.down.select(masks(v.down)) if v.down is not None else None
-                var[k] = ShapeVariation(up=up, down=down, step=v.step)
-        return AwareSamples(self.nominal.select(nom_mask), var)
-
-    def __repr__(self) -> str:
-        kinds = {k: v.kind for k, v in self.variations.items()}
-        return f"AwareSamples(nominal={self.nominal!r}, variations={kinds})"
-
-
-# ---------------------------------------------------------------------------- configuration
-@dataclass(frozen=True)
-class AwareConfig:
-    """Settings of :class:`AwareTrainer`.
-
-    Parameters
-    ----------
-    histogram
-        The differentiable histogram (method, bins, temperature, bandwidth).
-    ce_epochs
-        Epochs of cross-entropy pre-training (0: none).
-    ce_batch_size, ce_lr
-        Mini-batch size and Adam learning rate of the pre-training.
-    aware_steps
-        Optimiser steps of the aware training (0: none).
-    batch_fraction
-        Fraction of the event ids in one aware batch (1: full batch).
-    lr, weight_decay
-        Adam(W) learning rate (cosine-annealed to ``lr * lr_final``) and weight decay.
-    lr_final
-        Final learning rate as a fraction of ``lr``.
-    floor
-        Relative floor added to ν_b in 1/ν_b (times the mean expected count per bin).
-    min_bin_events, bin_penalty
-        The populated-bin penalty λ Σ_b relu(1 - N_b/N_min)²; N_min in simulated
-        events (0 disables it).
-    grad_clip
-        Clip of the gradient norm (None: no clipping).
-    final_temperature
-        Anneal the histogram's temperature geometrically from
-        ``histogram.temperature`` to this value over the aware steps (None: fixed),
-        so that the soft counts approach the hard (arg-max) ones the analysis uses.
-    eval_every
-        With a validation sample: steps between its evaluations (model selection).
-    adapt_edges
-        One-output networks with ``"kernel"``/``"kde"`` histograms and no explicit
-        edges: after the pre-training, place the bin edges at the quantiles of the
-        signal score (equal expected signal per bin, the binned baseline's
-        ``"quantile-signal"`` binning) and keep them fixed in the aware training.
-    seed
-        Seed of the batches and of the pre-training shuffles (the network's
-        initialisation is the caller's: seed torch before building it).
-    """
-
-    histogram: SoftHistogram = field(default_factory=SoftHistogram)
-    ce_epochs: int = 3
-    ce_batch_size: int = 2048
-    ce_lr: float = 1e-3
-    aware_steps: int = 300
-    batch_fraction: float = 1.0
-    lr: float = 1e-3
-    lr_final: float = 0.05
-    weight_decay: float = 0.0
-    floor: float = 1e-3
-    min_bin_events: float = 0.0
-    bin_penalty: float = 1.0
-    grad_clip: float | None = 10.0
-    final_temperature: float | None = None
-    eval_every: int = 25
-    adapt_edges: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("ce_epochs", "ce_batch_size", "aware_steps", "seed", "eval_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"{name} = {v!r}: expected a non-negative integer")
-        if self.ce_batch_size < 1 or self.eval_every < 1:
-            raise ConfigError("ce_batch_size and eval_every must be >= 1")
-        if self.ce_batch_size < 1:
-            raise ConfigError(f"ce_batch_size = {self.ce_batch_size}: expected >= 1")
-        if not 0.0 < self.batch_fraction <= 1.0:
-            raise ConfigError(f"batch_fraction = {self.batch_fraction}: expected 0 < f <= 1")
-        for name in ("ce_lr", "lr"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} = {getattr(self, name)}: expected > 0")
-        for name in ("lr_final", "weight_decay", "floor", "min_bin_events", "bin_penalty"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} = {getattr(self, name)}: expected >= 0")
-        if self.final_temperature is not None and not self.final_temperature > 0:
-            raise ConfigError(f"final_temperature = {self.final_temperature}: expected > 0")
-        if not isinstance(self.histogram, SoftHistogram):
-            raise TypeError(
-                f"histogram must be a SoftHistogram, got {type(self.histogram).__name__}"
-            )
-
-
-@dataclass
-class TrainingHistory:
-    """Losses recorded during training.
-
-    ``ce_loss`` per pre-training epoch, ``aware_loss`` and ``penalty`` per aware
-    step (batch values), ``validation`` the exact validation loss at each
-    evaluation (:meth:`AwareTrainer.train`).
-    """
-
-    ce_loss: list[float] = field(default_factory=list)
-    aware_loss: list[float] = field(default_factory=list)
-    penalty: list[float] = field(default_factory=list)
-    validation: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def __repr__(self) -> str:
-        last = f"{self.aware_loss[-1]:.5g}" if self.aware_loss else "-"
-        return (
-            f"TrainingHistory({len(self.ce_loss)} CE epochs, {len(self.aware_loss)} aware steps, "
-            f"final aware loss {last}, {self.seconds:.1f} s)"
-        )
-
-
-# ---------------------------------------------------------------------------- evaluation result
-@dataclass(frozen=True, eq=False)
-class AwareEvaluation:
-    """Exact (hard-histogram) expected uncertainties of a trained network.
-
-    Attributes
-    ----------
-    sigmas
-        Expected profiled σ per POI, sqrt((I⁻¹)_ii).
-    information
-        The Asimov Fisher information (P, P) in ``parameter_names`` order.
-    parameter_names
-        Floating parameters of the declaration.
-    processes
-        Row order of the histograms.
-    nominal
-        Hard histograms h_pb (P, B_total).
-    derivatives
-        Hard template derivatives ∂h_pb/∂α_k (K, P, B_total), per σ.
-    shape_nuisances
-        Order of ``derivatives``.
-    edges
-        Bin edges of the score, one row per class (n_classes, B + 1), in the units
-        :meth:`SoftHistogram.scores` reports.
-    n_classes
-        Number of classes (regions); bins are class-major.
-    n_empty_bins
-        Bins without expected events (their information is zero).
-    """
-
-    sigmas: dict[str, float]
-    information: npt.NDArray[np.float64]
-    parameter_names: tuple[str, ...]
-    processes: tuple[str, ...]
-    nominal: npt.NDArray[np.float64]
-    derivatives: npt.NDArray[np.float64]
-    shape_nuisances: tuple[str, ...]
-    edges: npt.NDArray[np.float64]
-    n_classes: int
-    n_empty_bins: int
-
-    def __repr__(self) -> str:
-        sig = ", ".join(f"σ({k}) = {v:.5g}" for k, v in self.sigmas.items())
-        return (
-            f"AwareEvaluation({sig}; {self.nominal.shape[1]} bins, {self.n_empty_bins} empty, "
-            f"parameters {list(self.parameter_names)})"
-        )
-
-    def templates(self, regions: Sequence[str] | None = None) -> Any:
-        """The binned baseline's :class:`~unbinned.binned.Templates` of these histograms.
-
-        Per region (class), the nominal template and the ±1σ templates
-        h⁰ ± ∂h/∂α (their symmetric difference reproduces the derivative; with
-        ``code4p`` interpolation the binned likelihood's Fisher information at
-        nominal is then exactly :attr:`information`).  Bins with no expected
-        events are dropped (the binned baseline needs every bin populated).
-
-        Parameters
-        ----------
-        regions
-            Region names, one per class (default ``("inclusive",)`` for one class,
-            else ``class0``, ``class1``, ...); they must be declared in the model.
-        """
-        from unbinned.binned import RegionTemplates, Templates
-
-        names = _region_names(regions, self.n_classes)
-        n_b = self.nominal.shape[1] // self.n_classes
-        out = []
-        for c, name in enumerate(names):
-            sl = slice(c * n_b, (c + 1) * n_b)
-            nom = self.nominal[:, sl]
-            keep = nom.sum(0) > 0
-            edges = self.edges[c] if bool(np.all(keep)) else np.arange(int(keep.sum()) + 1.0)
-            up = {k: (nom + self.derivatives[i][:, sl])[:, keep]
-                  for i, k in enumerate(self.shape_nuisances)}  # fmt: skip
-            dn = {k: (nom - self.derivatives[i][:, sl])[:, keep]
-                  for i, k in enumerate(self.shape_nuisances)}  # fmt: skip
-            out.append(
-                RegionTemplates(
-                    name, np.asarray(edges, dtype=np.float64), self.processes, nom[:, keep],
-                    np.zeros_like(nom[:, keep]), dn, up,
-                )
-            )  # fmt: skip
-        return Templates(tuple(out), self.shape_nuisances, {})
-
-    def binned_likelihood(self, spec: ModelSpec, regions: Sequence[str] | None = None) -> Any:
-        """The binned baseline's :class:`~unbinned.binned.BinnedLikelihood` on Asimov data.
-
-        ``code4p`` interpolation, so that its HESSE σ (:func:`unbinned.infer.fit`)
-        equals :attr:`sigmas`.
-        """
-        from unbinned.binned import BinnedLikelihood
-
-        return BinnedLikelihood(spec, self.templates(regions), "asimov", interpolation="code4p")
-
-
-def _region_names(regions: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
-    if regions is None:
-        return ("inclusive",) if n_classes == 1 else tuple(f"class{c}" for c in range(n_classes))
-    names = tuple(regions)
-    if len(names) != n_classes:
-        raise ConfigError(f"{len(names)} region names {list(names)} for {n_classes} classes")
-    return names
-
-
-# ---------------------------------------------------------------------------- trainer
 class AwareTrainer:
     """Cross-entropy pre-training, then the expected-uncertainty (Fisher) loss.
 
@@ -799,7 +365,7 @@ class AwareTrainer:
         step = 0
         while step < cfg.aware_steps:
             batches = (
-                _split(samples, torch.randperm(n_ids, generator=gen) % n_batches, n_batches)
+                split_batches(samples, torch.randperm(n_ids, generator=gen) % n_batches, n_batches)
                 if n_batches > 1
                 else [samples]
             )
@@ -888,6 +454,8 @@ class AwareTrainer:
         arg-max class's region name (multiclass); histogram them with
         ``edges = evaluation.edges`` in :func:`~unbinned.binned.build_templates`.
         """
+        # deferred: unbinned.binned is a higher layer than aware; only this conversion
+        # to the binned baseline needs it (an upward import, kept for the public API)
         from unbinned.binned import ScoredEvents
 
         self.model.eval()
@@ -895,7 +463,7 @@ class AwareTrainer:
             z = self._outputs(events.x)
             cls, score = self.histogram.scores(z)
         n_cls = self.histogram.n_classes(z.shape[1])
-        names = np.asarray(_region_names(regions, n_cls), dtype=object)
+        names = np.asarray(region_names(regions, n_cls), dtype=object)
         procs = np.asarray(self.processes, dtype=object)
         return ScoredEvents(
             score.to(torch.float64).numpy(),
@@ -903,44 +471,6 @@ class AwareTrainer:
             procs[events.process.numpy()],
             names[cls.numpy()] if n_cls > 1 else None,
         )
-
-
-def _split(samples: AwareSamples, assign: torch.Tensor, n: int) -> list[AwareSamples]:
-    """The samples cut into ``n`` batches by the batch index ``assign[event_id]``."""
-
-    def parts(ev: WeightedEvents) -> tuple[torch.Tensor, list[int]]:
-        key = assign[ev.event_id]
-        order = torch.argsort(key, stable=True)
-        counts = torch.bincount(key, minlength=n).tolist()
-        return order, counts
-
-    def cut(ev: WeightedEvents) -> list[WeightedEvents]:
-        order, counts = parts(ev)
-        out, start = [], 0
-        for c in counts:
-            idx = order[start : start + c]
-            out.append(WeightedEvents(ev.x[idx], ev.weights[idx], ev.process[idx],
-                                      ev.event_id[idx]))  # fmt: skip
-            start += c
-        return out
-
-    nom_order, nom_counts = parts(samples.nominal)
-    noms = cut(samples.nominal)
-    per_var: dict[str, list[ShapeVariation]] = {}
-    for k, v in samples.variations.items():
-        if v.log_weight_derivative is not None:
-            d, start, lst = v.log_weight_derivative, 0, []
-            for c in nom_counts:
-                lst.append(ShapeVariation(log_weight_derivative=d[nom_order[start : start + c]]))
-                start += c
-            per_var[k] = lst
-        else:
-            assert v.up is not None
-            ups = cut(v.up)
-            downs = cut(v.down) if v.down is not None else [None] * n
-            per_var[k] = [ShapeVariation(up=u, down=dn, step=v.step)
-                          for u, dn in zip(ups, downs, strict=True)]  # fmt: skip
-    return [AwareSamples(noms[j], {k: lst[j] for k, lst in per_var.items()}) for j in range(n)]
 
 
 def _ce(z: torch.Tensor, target: torch.Tensor, w: torch.Tensor, mode: str) -> torch.Tensor:
