@@ -24,9 +24,6 @@ from unbinned.aware.samples import split_batches
 from unbinned.exceptions import ConfigError
 
 _AWARE = pathlib.Path(aware.__file__).parent
-_LOWER = ("unbinned.exceptions", "unbinned._io", "unbinned.data", "unbinned.sim", "unbinned.model")
-# upward imports kept inside functions for the binned baseline's objects (see results.py)
-_KNOWN_UPWARD = {("results.py", "unbinned.binned"), ("trainer.py", "unbinned.binned")}
 
 
 def test_every_name_of_the_trainer_module_is_importable_from_both_places() -> None:
@@ -39,24 +36,6 @@ def test_lower_modules_do_not_import_the_trainer() -> None:
         tree = ast.parse((_AWARE / name).read_text())
         mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "unbinned.aware.trainer" not in mods, name
-
-
-def test_aware_imports_only_lower_layers() -> None:
-    for path in sorted(_AWARE.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module is not None:
-                mods = [node.module]
-            elif isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            else:
-                continue
-            for mod in mods:
-                if not mod.startswith("unbinned") or mod.startswith("unbinned.aware"):
-                    continue
-                if (path.name, mod) in _KNOWN_UPWARD:
-                    continue
-                assert mod.startswith(_LOWER), f"{path.name} imports {mod}"
 
 
 def test_config_checks_itself() -> None:

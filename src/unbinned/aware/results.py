@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.binned import BinnedLikelihood, RegionTemplates, Templates
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 
@@ -108,10 +109,6 @@ class AwareEvaluation:
             Region names, one per class (default ``("inclusive",)`` for one class,
             else ``class0``, ``class1``, ...); they must be declared in the model.
         """
-        # deferred: unbinned.binned is a higher layer than aware; only this conversion
-        # to the binned baseline needs it (an upward import, kept for the public API)
-        from unbinned.binned import RegionTemplates, Templates
-
         names = region_names(regions, self.n_classes)
         n_b = self.nominal.shape[1] // self.n_classes
         out = []
@@ -138,10 +135,6 @@ class AwareEvaluation:
         ``code4p`` interpolation, so that its HESSE σ (:func:`unbinned.infer.fit`)
         equals :attr:`sigmas`.
         """
-        # deferred: unbinned.binned is a higher layer than aware; only this conversion
-        # to the binned baseline needs it (an upward import, kept for the public API)
-        from unbinned.binned import BinnedLikelihood
-
         return BinnedLikelihood(spec, self.templates(regions), "asimov", interpolation="code4p")
 
 

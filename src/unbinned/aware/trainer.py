@@ -82,6 +82,7 @@ from unbinned.aware.results import AwareEvaluation, TrainingHistory, region_name
 from unbinned.aware.samples import AwareSamples, ShapeVariation, WeightedEvents, split_batches
 from unbinned.aware.softhist import SoftHistogram, weighted_counts
 from unbinned.aware.standardize import Standardize
+from unbinned.binned import ScoredEvents
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model.spec import ModelSpec
 
@@ -454,10 +455,6 @@ class AwareTrainer:
         arg-max class's region name (multiclass); histogram them with
         ``edges = evaluation.edges`` in :func:`~unbinned.binned.build_templates`.
         """
-        # deferred: unbinned.binned is a higher layer than aware; only this conversion
-        # to the binned baseline needs it (an upward import, kept for the public API)
-        from unbinned.binned import ScoredEvents
-
         self.model.eval()
         with torch.no_grad():
             z = self._outputs(events.x)
