@@ -178,13 +178,9 @@ def build_analysis(
     if integration_batches is not None and options.integration.mode != "moments":
         raise ConfigError("integration_batches needs integration='moments'")
     check_parametrisation(surrogate, reference)
-    recalibrated_events = 0
-    if options.calibration.recalibrate_classifier:
-        surrogate, recalibrated_events = _recalibrated(surrogate, reference)
-    if options.calibration.calibrate:
-        surrogate = _score_calibrated(
-            surrogate, reference, spec, options.calibration, seed=seed, progress=progress
-        )
+    surrogate, recalibrated_events = _calibrated(
+        surrogate, reference, spec, options.calibration, seed=seed, progress=progress
+    )
     integ, n_integ, n_batches = _integration_sample(
         surrogate, reference, options.integration, integration_batches, seed=seed
     )
@@ -194,7 +190,7 @@ def build_analysis(
         if options.templates.bins
         else None
     )
-    meta: dict[str, Any] = {
+    meta = {
         "package_version": __version__,
         "seed": seed,
         "bins": options.templates.bins,
@@ -203,12 +199,41 @@ def build_analysis(
         "score_calibration": surrogate.calibration is not None,
         "classifier_recalibrated_events": recalibrated_events,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **_integration_metadata(integ, n_batches),
+        "options": options.to_dict(),
     }
-    if isinstance(integ, IntegrationMoments):
-        meta["moments_max_rel_error"] = integ.max_rel_error
-    meta["integration_batches"] = n_batches
-    meta["options"] = options.to_dict()
     return AnalysisModel(spec, surrogate, integ, baseline, meta)
+
+
+def _integration_metadata(
+    integ: EventTensors | IntegrationMoments, n_batches: int | None
+) -> dict[str, Any]:
+    """The truncation error of the moments (if kept) and the number of batches streamed."""
+    out: dict[str, Any] = {}
+    if isinstance(integ, IntegrationMoments):
+        out["moments_max_rel_error"] = integ.max_rel_error
+    out["integration_batches"] = n_batches
+    return out
+
+
+def _calibrated(
+    surrogate: SurrogateModel,
+    reference: VariationSource,
+    spec: ModelSpec,
+    options: CalibrationOptions,
+    *,
+    seed: int,
+    progress: bool,
+) -> tuple[SurrogateModel, int]:
+    """The surrogate recalibrated and score-calibrated as asked; the recalibration's events."""
+    recalibrated_events = 0
+    if options.recalibrate_classifier:
+        surrogate, recalibrated_events = _recalibrated(surrogate, reference)
+    if options.calibrate:
+        surrogate = _score_calibrated(
+            surrogate, reference, spec, options, seed=seed, progress=progress
+        )
+    return surrogate, recalibrated_events
 
 
 def _recalibrated(
