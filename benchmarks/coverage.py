@@ -14,7 +14,9 @@ Figures (one JSON line):
 * ``mean_width_unbinned``, ``mean_width_binned``, ``width_ratio`` = unbinned/binned;
 * ``score``: the challenge score of the unbinned intervals (and ``score_binned``).
 
-Steps (each cached under ``--work-dir``, so a rerun resumes): simulate the training
+Steps (each cached under ``--work-dir`` in the library's content-addressed workspace,
+:class:`unbinned.workflow.cache.Workspace`: one folder per complete set of settings,
+named by their SHA-256 and recorded in its ``step.json``, so a rerun resumes): simulate the training
 sample and train the surrogates (:func:`unbinned.ml.train_surrogate`); simulate the
 reference (integration) sample and build the analysis on them
 (:func:`unbinned.analysis.build_analysis`; variants of this step reuse the surrogates);
@@ -50,18 +52,49 @@ for a small check).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from unbinned.workflow.cache import Workspace
+from unbinned.workflow.config import section_digest
 
 
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+def _cached(work: Workspace, kind: str, settings: dict[str, Any]) -> Path:
+    """Where the ``kind`` output made with ``settings`` lives, in ``<kind>-<digest>/``.
+
+    The step folder is named by the SHA-256 of the complete settings
+    (:func:`unbinned.workflow.config.section_digest`); its manifest ``step.json``
+    records them (:class:`unbinned.workflow.cache.Workspace`).
+    """
+    name = {"test": "test.parquet", "rates": "rates.json"}.get(kind, kind)
+    return work.step_dir(f"{kind}-{section_digest(settings)[:16]}") / name
+
+
+def _done(work: Workspace, path: Path, settings: dict[str, Any]) -> bool:
+    """The output at ``path`` was made with ``settings`` and is intact (manifest checksums)."""
+    return work.up_to_date(path.parent.name, section_digest(settings)) is not None
+
+
+@contextlib.contextmanager
+def _step(work: Workspace, path: Path, settings: dict[str, Any]) -> Iterator[Path]:
+    """Stage the output at ``path`` and commit it with its settings (atomic)."""
+    t0 = time.perf_counter()
+    with work.staging(path.parent.name) as tmp:
+        yield tmp
+        work.commit(path.parent.name, tmp, section_digest(settings),
+                    seconds=time.perf_counter() - t0, info={"settings": settings})  # fmt: skip
 
 
 def main() -> None:
@@ -147,7 +180,9 @@ def main() -> None:
         help="raw events per process to measure the expected counts (fresh)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
-    parser.add_argument("--tag", default="", help="extra name of the cached analysis/toys")
+    parser.add_argument(
+        "--tag", default="", help="a label: part of the cache key of the analysis and toys"
+    )
     parser.add_argument(
         "--yield-locality",
         type=float,
@@ -176,7 +211,15 @@ def main() -> None:
     import torch
 
     from _reference import reference_frame
-    from unbinned.analysis import AnalysisModel, build_analysis, htautau_toy_task
+    from unbinned.analysis import (
+        AnalysisModel,
+        AnalysisOptions,
+        CalibrationOptions,
+        IntegrationOptions,
+        TemplateOptions,
+        build_analysis,
+        htautau_toy_task,
+    )
     from unbinned.infer import make_executor, run_toys
     from unbinned.ml import (
         HTAUTAU_SHAPE_NUISANCES,
@@ -191,49 +234,53 @@ def main() -> None:
     from unbinned.sim.htautau import simulate
 
     torch.set_num_threads(1)
-    work = Path(args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    # the surrogates (trained once) and the analysis built on them (reference sample,
-    # calibration, templates) are cached separately: variants of the second reuse the first
-    train_tag = (f"tr{args.train_events}_ep{args.epochs}"
-                 f"_r{'x'.join(map(str, hidden))}e{args.response_epochs}")  # fmt: skip
-    if args.max_events_per_point:
-        train_tag += f"_pp{args.max_events_per_point}"
-    if args.yield_locality is not None:
-        train_tag += f"_loc{args.yield_locality:g}"
+    # every cached piece lives in the library's content-addressed workspace
+    # (unbinned.workflow.cache): a step folder per complete set of settings, whose
+    # manifest records them; the analysis (reference sample, calibration, templates)
+    # is cached apart from the surrogates it is built on, so its variants reuse them
+    work = Workspace(args.work_dir)
     soft_default = next(n for n in HTAUTAU_SHAPE_NUISANCES if n.name == "soft_met")
     soft_scale = args.soft_met_scale
     if soft_scale is None:
         soft_scale = 1.0 if args.soft_met_power == 1 else soft_default.scale
-    if args.soft_met_power != 1:  # caches without the suffix were trained in soft_met itself
-        train_tag += f"_sm{args.soft_met_power}"
-    if soft_scale != 1.0:  # "_sm2" alone: soft_met² in GeV² (nu up to 25)
-        train_tag += f"s{soft_scale:.3g}"
     extra = dict(item.split("=") for item in args.integration_process_events)
-    tag = f"{train_tag}_in{args.integration_events}"
-    tag += "".join(f"_{p}{int(n)}" for p, n in sorted(extra.items()))
     ref_extra = dict(item.split("=") for item in args.reference_process_events)
-    if args.integration_batches > 1:
-        tag += f"_k{args.integration_batches}"
-        tag += "".join(f"_ref{p}{int(n)}" for p, n in sorted(ref_extra.items()))
-    tag += f"_b{args.bins}_{args.integration_mode}"
-    if args.calibrate:
-        tag += "_cal"
-        if args.calibration_events != 300_000:
-            tag += f"{args.calibration_events}"
-    if args.recalibrate_classifier:
-        tag += "_rc"
-    if args.calibrate_odds:
-        tag += "_odds"
-    if args.tag:
-        tag += f"_{args.tag}"
-    surrogate_dir = work / f"surrogate_{train_tag}"
-    analysis_dir = work / f"analysis_{tag}"
-    test_path = work / f"test_{args.test_events}.parquet"
-    rates_path = work / f"rates_{args.rate_events}.json"
+    k = args.integration_batches
+    surrogate_settings = {
+        "train_events": args.train_events, "train_seed": 101, "seed": 0,
+        "epochs": args.epochs, "response_hidden": list(hidden),
+        "response_epochs": args.response_epochs,
+        "max_events_per_point": args.max_events_per_point or None,
+        "yield_locality": args.yield_locality,
+        "soft_met": {"power": args.soft_met_power, "scale": soft_scale},
+    }  # fmt: skip
+    options = AnalysisOptions(
+        TemplateOptions(bins=args.bins),
+        IntegrationOptions(mode=args.integration_mode),
+        CalibrationOptions(
+            calibrate=args.calibrate, calibrate_odds=args.calibrate_odds,
+            calibration_events=args.calibration_events or None,
+            recalibrate_classifier=args.recalibrate_classifier,
+        ),
+    )  # fmt: skip
+    surrogate_dir = _cached(work, "surrogate", surrogate_settings)
+    analysis_settings = {
+        "surrogate": surrogate_dir.parent.name,
+        "integration_events": args.integration_events,
+        "integration_process_events": {p: int(n) for p, n in extra.items()},
+        "integration_batches": k,
+        "reference_process_events": {p: int(n) for p, n in ref_extra.items()} if k > 1 else {},
+        "options": options.to_dict(),
+        "tag": args.tag,
+    }
+    analysis_dir = _cached(work, "analysis", analysis_settings)
+    test_settings = {"test_events": args.test_events, "seed": 103}
+    rates_settings = {"rate_events": args.rate_events, "seed": 104}
+    test_path = _cached(work, "test", test_settings)
+    rates_path = _cached(work, "rates", rates_settings)
     t0 = time.perf_counter()
-    if not (analysis_dir / "analysis.json").is_file():
-        if not (surrogate_dir / "model.json").is_file():
+    if not _done(work, analysis_dir, analysis_settings):
+        if not _done(work, surrogate_dir, surrogate_settings):
             log("simulating the training sample ...")
             train = simulate(args.train_events, seed=101, progress=True)
             cfg = SurrogateConfig(
@@ -248,16 +295,17 @@ def main() -> None:
                 else n
                 for n in HTAUTAU_SHAPE_NUISANCES
             )
-            surrogate = train_surrogate(
-                HTauTauSource(train, seed=101, nuisances=shape), config=cfg, seed=0, progress=True,
-                num_threads=args.threads, checkpoint_dir=work / f"checkpoints_{train_tag}",
-                yield_model=None if args.yield_locality is None else functools.partial(
-                    PolynomialYieldModel, 3, locality=args.yield_locality),
-            )  # fmt: skip
-            save(surrogate, surrogate_dir, overwrite=True)
+            checkpoints = work.work_dir("checkpoints") / surrogate_dir.parent.name
+            with _step(work, surrogate_dir, surrogate_settings) as tmp:
+                surrogate = train_surrogate(
+                    HTauTauSource(train, seed=101, nuisances=shape), config=cfg, seed=0,
+                    progress=True, num_threads=args.threads, checkpoint_dir=checkpoints,
+                    yield_model=None if args.yield_locality is None else functools.partial(
+                        PolynomialYieldModel, 3, locality=args.yield_locality),
+                )  # fmt: skip
+                save(surrogate, tmp / surrogate_dir.name, overwrite=True)
             del train
         log("simulating the reference sample and building the analysis ...")
-        k = args.integration_batches
         surrogate = load(surrogate_dir)
 
         def reference(seed: int, fraction: float, sizes: dict[str, str]) -> pd.DataFrame:
@@ -270,31 +318,28 @@ def main() -> None:
                 yield HTauTauSource(frame, seed=1020 + b, nuisances=surrogate.nuisances).nominal()
 
         integ = reference(102, 1.0, ref_extra if k > 1 else extra)
-        model = build_analysis(
-            surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
-            integration_batches=batches() if k > 1 else None,
-            calibration_events=args.calibration_events or None,
-            bins=args.bins,
-            integration=args.integration_mode, calibrate=args.calibrate, progress=True,
-            recalibrate_classifier=args.recalibrate_classifier, calibrate_odds=args.calibrate_odds,
-        )  # fmt: skip
-        model.save(analysis_dir, overwrite=True)
+        with _step(work, analysis_dir, analysis_settings) as tmp:
+            model = build_analysis(
+                surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
+                integration_batches=batches() if k > 1 else None, progress=True,
+                templates=options.templates, integration=options.integration,
+                calibration=options.calibration,
+            )  # fmt: skip
+            model.save(tmp / analysis_dir.name, overwrite=True)
         del integ
     train_s = time.perf_counter() - t0
-    from unbinned._io import atomic_path
-
-    if args.events == "pool" and not test_path.is_file():
+    if args.events == "pool" and not _done(work, test_path, test_settings):
         log("simulating the test sample ...")
         test = simulate(args.test_events, seed=103, progress=True)
-        with atomic_path(test_path) as tmp:
-            test.to_parquet(tmp)
-    if args.events == "fresh" and not rates_path.is_file():
+        with _step(work, test_path, test_settings) as tmp:
+            test.to_parquet(tmp / test_path.name)
+    if args.events == "fresh" and not _done(work, rates_path, rates_settings):
         log("measuring the selection efficiencies (expected raw event counts) ...")
         from unbinned.sim.htautau import raw_rates
 
         rates = raw_rates(10.0, events_per_process=args.rate_events, seed=104)
-        with atomic_path(rates_path) as tmp:
-            Path(tmp).write_text(json.dumps(rates))
+        with _step(work, rates_path, rates_settings) as tmp:
+            (tmp / rates_path.name).write_text(json.dumps(rates))
     analysis = AnalysisModel.load(analysis_dir)
     if analysis.templates is not None and not analysis.templates.secants:
         # analyses cached before template_reach="auto" keep ±1σ templates only; their
@@ -315,8 +360,10 @@ def main() -> None:
         luminosity_scale=args.luminosity_scale,
         **source,
     )
-    events_tag = f"te{args.test_events}" if args.events == "pool" else "fresh"
-    store = work / f"toys_{tag}_{events_tag}_lumi{args.luminosity_scale:g}.jsonl"
+    data_dir = test_path if args.events == "pool" else rates_path
+    study = {"analysis": analysis_dir.parent.name, "events": args.events,
+             "luminosity_scale": args.luminosity_scale, "data": data_dir.parent.name}  # fmt: skip
+    store = work.work_dir("toys") / f"{section_digest(study)[:16]}.jsonl"
     seeds = range(args.first_seed, args.first_seed + args.toys)
     kind = "dask" if args.scheduler else ("processes" if args.workers > 1 else "serial")
     executor = make_executor(kind, scheduler=args.scheduler, n_workers=args.workers)  # type: ignore[arg-type]

@@ -297,7 +297,12 @@ def main() -> None:
     if args.quick:
         args.toys, args.train_events, args.reference_events, args.epochs = 30, 15_000, 50_000, 4
 
-    from unbinned.analysis import AnalysisModel, train_analysis
+    from unbinned.analysis import (
+        AnalysisModel,
+        IntegrationOptions,
+        TemplateOptions,
+        train_analysis,
+    )
     from unbinned.infer import make_executor, run_toys
     from unbinned.ml import OracleSource, SurrogateConfig, TrainConfig
 
@@ -324,8 +329,9 @@ def main() -> None:
         model = train_analysis(
             OracleSource(oracle, args.train_events, seed=1, mode="vary"), spec,
             reference=OracleSource(oracle, args.reference_events, seed=2),
-            surrogate_config=cfg, bins=0, seed=0, progress=False, num_threads=1,
-            checkpoint_dir=work / f"checkpoints_{tag}", integration=args.integration_mode,
+            surrogate_config=cfg, templates=TemplateOptions(bins=0), seed=0, progress=False,
+            num_threads=1, checkpoint_dir=work / f"checkpoints_{tag}",
+            integration=IntegrationOptions(mode=args.integration_mode),
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)
         train_s = time.perf_counter() - t0

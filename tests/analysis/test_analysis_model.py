@@ -10,7 +10,10 @@ import pytest
 
 from unbinned.analysis import (
     AnalysisModel,
+    CalibrationOptions,
+    IntegrationOptions,
     Measurement,
+    TemplateOptions,
     build_analysis,
     challenge_spec,
     train_analysis,
@@ -34,6 +37,8 @@ SPEC = {
     ],
     "regions": [{"name": "toy"}],
 }
+NO_BINS = TemplateOptions(bins=0)
+MOMENTS = IntegrationOptions(mode="moments", keep=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,7 @@ def model() -> AnalysisModel:
     reference = GaussianToySource(3000, seed=2)
     return train_analysis(
         source, ModelSpec.from_dict(SPEC), reference=reference, surrogate_config=cfg,
-        bins=4, progress=False,
+        templates=TemplateOptions(bins=4), progress=False,
     )  # fmt: skip
 
 
@@ -221,7 +226,8 @@ def test_moments_integration_matches_events(model):
 
 def test_build_analysis_with_score_calibration(model, tmp_path):
     calibrated = build_analysis(
-        model.surrogate, GaussianToySource(3000, seed=2), model.spec, bins=4, calibrate=True,
+        model.surrogate, GaussianToySource(3000, seed=2), model.spec,
+        templates=TemplateOptions(bins=4), calibration=CalibrationOptions(calibrate=True),
         progress=False,
     )  # fmt: skip
     assert calibrated.metadata["score_calibration"] is True
@@ -242,11 +248,11 @@ def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path
     names = model.spec.process_names
     truth = [float(nominal.weights[nominal.process_mask(p)].sum()) for p in names]
     plain = build_analysis(
-        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0, progress=False
+        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS, progress=False
     )
     fixed = build_analysis(
-        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
-        progress=False, recalibrate_classifier=True,
+        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS,
+        progress=False, calibration=CalibrationOptions(recalibrate_classifier=True),
     )  # fmt: skip
     assert fixed.metadata["classifier_recalibrated_events"] == len(nominal)
     assert plain.metadata["classifier_recalibrated_events"] == 0
@@ -261,10 +267,13 @@ def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path
 def test_build_analysis_with_odds_calibration(model):
     ref = GaussianToySource(3000, seed=2)
     with pytest.raises(ConfigError, match="calibrate_odds needs calibrate=True"):
-        build_analysis(model.surrogate, ref, model.spec, bins=0, calibrate_odds=True)
+        build_analysis(
+            model.surrogate, ref, model.spec, templates=NO_BINS,
+            calibration=CalibrationOptions(calibrate_odds=True),
+        )  # fmt: skip
     odds = build_analysis(
-        model.surrogate, ref, model.spec, bins=0, calibrate=True, calibrate_odds=True,
-        progress=False,
+        model.surrogate, ref, model.spec, templates=NO_BINS,
+        calibration=CalibrationOptions(calibrate=True, calibrate_odds=True), progress=False,
     )  # fmt: skip
     assert np.any(odds.surrogate.calibration.log_odds != 0.0)
     assert odds.measure(_data(11), binned=False).valid
@@ -282,26 +291,59 @@ def test_build_analysis_refuses_a_reference_with_another_parametrisation(model):
             return getattr(ref, name)
 
     with pytest.raises(ConfigError, match="declared differently"):
-        build_analysis(model.surrogate, Rescaled(), model.spec, bins=0, progress=False)
+        build_analysis(model.surrogate, Rescaled(), model.spec, templates=NO_BINS, progress=False)
 
 
 def test_build_analysis_streams_integration_batches(model):
     ref = GaussianToySource(3000, seed=2)
     whole = build_analysis(
-        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
+        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS,
         progress=False,
     )  # fmt: skip
     batched = build_analysis(
-        model.surrogate, ref, model.spec, bins=0, integration="moments", keep=0.0,
+        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS,
         progress=False, integration_batches=ref.nominal().chunks(1000),
     )  # fmt: skip
     assert batched.metadata["integration_events"] == whole.metadata["integration_events"]
     np.testing.assert_allclose(batched.integration.m0, whole.integration.m0, rtol=1e-12)
     np.testing.assert_allclose(batched.integration.m4, whole.integration.m4, rtol=1e-9)
     with pytest.raises(ConfigError, match="needs integration='moments'"):
-        build_analysis(model.surrogate, ref, model.spec, bins=0, integration_batches=[])
+        build_analysis(model.surrogate, ref, model.spec, templates=NO_BINS, integration_batches=[])
     with pytest.raises(DataError, match="no events"):
         build_analysis(
-            model.surrogate, ref, model.spec, bins=0, integration="moments",
-            integration_batches=[], progress=False,
+            model.surrogate, ref, model.spec, templates=NO_BINS,
+            integration=IntegrationOptions(mode="moments"), integration_batches=[],
+            progress=False,
         )  # fmt: skip
+
+
+def test_build_analysis_records_every_option(model, tmp_path):
+    ref = GaussianToySource(3000, seed=2)
+    name = model.templates.shape_nuisances[0]
+    templates = TemplateOptions(bins=3, powered=True, reach={name: 2.5})
+    integration = IntegrationOptions(mode="moments", keep=0.1)
+    calibration = CalibrationOptions(calibrate=True, calibration_events=2000)
+    built = build_analysis(
+        model.surrogate, ref, model.spec, templates=templates, integration=integration,
+        calibration=calibration, progress=False,
+    )  # fmt: skip
+    assert built.options.templates == templates
+    assert built.options.integration == integration
+    assert built.options.calibration == calibration
+    path = built.save(tmp_path / "opts")
+    again = AnalysisModel.load(path)
+    assert again.options == built.options
+    # a file written before the options were recorded loads, with what its metadata implies
+    content = json.loads((path / "analysis.json").read_text())
+    del content["metadata"]["options"]
+    (path / "analysis.json").write_text(json.dumps(content))
+    old = AnalysisModel.load(path)
+    assert old.options.templates == TemplateOptions(bins=3)
+    assert old.options.integration == IntegrationOptions(mode="moments")
+    assert old.options.calibration == CalibrationOptions(calibrate=True)
+    content["metadata"]["options"] = {"templates": {"bins": "many"}}
+    (path / "analysis.json").write_text(json.dumps(content))
+    with pytest.raises(ModelFileError, match="bins"):
+        AnalysisModel.load(path)
+    rebuilt = model.with_templates(ref, bins=5, template_reach=None)
+    assert rebuilt.options.templates == TemplateOptions(bins=5, reach=None)

@@ -28,8 +28,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+from unbinned.analysis.measurement import Measurement
+from unbinned.analysis.model import AnalysisModel
 from unbinned.exceptions import ConfigError
+from unbinned.sim.htautau import simulate_pseudo_experiment
+from unbinned.sim.pseudo import pseudo_experiment
 
 __all__ = ["MU_RANGE", "binned_counts", "cached_analysis", "htautau_toy_task", "measurement_row"]
 
@@ -38,15 +43,13 @@ MU_RANGE = (0.1, 3.0)
 
 
 @functools.lru_cache(maxsize=2)
-def cached_analysis(path: str, luminosity_scale: float = 1.0) -> Any:
+def cached_analysis(path: str, luminosity_scale: float = 1.0) -> AnalysisModel:
     """A saved analysis, loaded once per process (tasks of a study share it)."""
-    from unbinned.analysis.model import AnalysisModel
-
     model = AnalysisModel.load(path)
     return model if luminosity_scale == 1.0 else model.scaled(luminosity_scale)
 
 
-def measurement_row(seed: int, mu_true: float, m: Any) -> dict[str, Any]:
+def measurement_row(seed: int, mu_true: float, m: Measurement) -> dict[str, Any]:
     """The row :func:`unbinned.infer.run_toys` stores for a :class:`Measurement`.
 
     seed, mu_true, mu_hat, p16, p84, valid, n_events, and the binned baseline's
@@ -148,11 +151,6 @@ def htautau_toy_task(
         seed, mu_true, mu_hat, p16, p84, valid, the binned ``binned_*`` counterparts,
         the true nuisances ``true_*``, fitted ``fit_*``, n_events, seconds.
     """
-    import torch
-
-    from unbinned.sim.htautau import simulate_pseudo_experiment
-    from unbinned.sim.pseudo import pseudo_experiment
-
     if (test_sample is None) == (rates is None):
         raise ConfigError("give exactly one of test_sample= (a file to draw from) and rates=")
     if threads is not None:

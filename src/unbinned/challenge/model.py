@@ -19,14 +19,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
+from unbinned.sim.systematics import Nuisances, apply_systematics
+
+if TYPE_CHECKING:
+    from unbinned.analysis import AnalysisModel
+    from unbinned.ml.surrogate import SurrogateConfig
 
 __all__ = ["ChallengeSettings", "Model", "challenge_systematics"]
 
@@ -44,8 +50,6 @@ def challenge_systematics(
     (:func:`unbinned.sim.systematics.apply_systematics`: the nuisances of DESIGN.md §2,
     re-selection, every DER feature recomputed; all input columns kept.)
     """
-    from unbinned.sim.systematics import Nuisances, apply_systematics
-
     return apply_systematics(frame, Nuisances(tes=tes, jes=jes, soft_met=soft_met), seed=seed)
 
 
@@ -71,13 +75,12 @@ class ChallengeSettings:
         Save the trained analysis here (and reuse it if it is already there).
     """
 
-    surrogate: Any | None = None
+    surrogate: SurrogateConfig | None = None
     bins: int = 0
     seed: int = 0
     progress: bool = True
     num_threads: int | None = None
     model_dir: str | os.PathLike[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Model:
@@ -107,13 +110,17 @@ class Model:
         self.get_train_set = get_train_set
         self.systematics = systematics or challenge_systematics
         self.settings = settings or ChallengeSettings()
-        self.analysis: Any | None = None
+        self.analysis: AnalysisModel | None = None
 
     def fit(self) -> None:
         """Train the analysis on the training set (or load it from ``settings.model_dir``)."""
-        from unbinned.analysis import AnalysisModel, train_analysis
-        from unbinned.ml import SurrogateConfig
+        # deferred: unbinned.infer.toys imports unbinned.challenge.score, which runs this
+        # package's __init__, and unbinned.analysis imports unbinned.infer: at module level
+        # the analysis import closes a cycle, and torch (ml, ~2 s) would load on
+        # `import unbinned.infer`
+        from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
         from unbinned.ml.sources import HTauTauSource
+        from unbinned.ml.surrogate import SurrogateConfig
         from unbinned.ml.training import torch_threads
 
         st = self.settings
@@ -136,8 +143,8 @@ class Model:
         with torch_threads(st.num_threads):
             self.analysis = train_analysis(
                 source, reference=reference,
-                surrogate_config=st.surrogate or SurrogateConfig.precise(), bins=st.bins,
-                seed=st.seed, progress=st.progress,
+                surrogate_config=st.surrogate or SurrogateConfig.precise(),
+                templates=TemplateOptions(bins=st.bins), seed=st.seed, progress=st.progress,
             )  # fmt: skip
         if st.model_dir is not None:
             self.analysis.save(st.model_dir, overwrite=True)
@@ -158,8 +165,7 @@ class Model:
             ``mu_hat``, ``delta_mu_hat`` (half the interval width), ``p16``, ``p84``
             (the profiled 68.27 % interval), and ``valid`` (the fit's validity).
         """
-        from unbinned.data.events import EventSet
-        from unbinned.ml.training import torch_threads
+        from unbinned.ml.training import torch_threads  # deferred: as in fit()
 
         if self.analysis is None:
             raise ConfigError("call fit() before predict()")

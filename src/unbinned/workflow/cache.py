@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from unbinned._version import __version__
 from unbinned.exceptions import ConfigError
 
@@ -66,8 +68,6 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def _json_default(obj: Any) -> Any:
-    import numpy as np
-
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

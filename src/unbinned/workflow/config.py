@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -182,8 +183,7 @@ class YieldModelSettings(_Strict):
         """A factory of the yield model for :func:`unbinned.analysis.train_analysis`, or None."""
         if self.kind == "polynomial":
             return None
-        from functools import partial
-
+        # deferred: unbinned.response pulls in torch (~2 s); the CLI reads configs at start-up
         from unbinned.response import GPYieldModel
 
         return partial(

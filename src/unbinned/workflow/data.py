@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,12 @@ import numpy as np
 import pandas as pd
 
 from unbinned.data import EventSet
+from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model import ModelSpec
+from unbinned.sim.oracle import ResonanceModel
+from unbinned.sim.pseudo import pseudo_experiment
+from unbinned.sim.systematics import Nuisances
 from unbinned.workflow.config import AnalysisConfig, DataFiles, OracleData, ToyData
 
 __all__ = [
@@ -56,7 +61,7 @@ def model_spec(cfg: AnalysisConfig) -> ModelSpec:
     """The model declaration: the preset's, or the one spelled out in the config."""
     if isinstance(cfg.model, ModelSpec):
         return cfg.model
-    from unbinned.analysis import challenge_spec
+    from unbinned.analysis import challenge_spec  # deferred: pulls in torch (~2 s)
 
     spec: ModelSpec = challenge_spec()
     return spec
@@ -95,6 +100,7 @@ def test_frame(cfg: AnalysisConfig, data_dir: Path) -> pd.DataFrame:
 
 def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) -> Any:
     """The :class:`~unbinned.ml.VariationSource` of the training (or, ``test``, held-out) data."""
+    # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource
 
     data = cfg.data
@@ -103,8 +109,6 @@ def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) 
         frame = load_frame(_challenge_path(cfg, data_dir, "test" if test else "train"), cfg)
         return HTauTauSource(frame, seed=seed)
     if isinstance(data, OracleData):
-        from unbinned.sim.oracle import ResonanceModel
-
         return OracleSource(ResonanceModel(), data.events_per_process, seed=seed, mode=data.mode)
     assert isinstance(data, ToyData)
     return GaussianToySource(data.events_per_process, seed=seed)
@@ -116,15 +120,13 @@ def reference_source(cfg: AnalysisConfig, data_dir: Path) -> Any | None:
     The simulator's ``reference`` sample; another seed of an oracle or toy model; for
     files, none (the training sample serves).
     """
-    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource
+    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource  # deferred: as above
 
     data = cfg.data
     seed = cfg.seed + REFERENCE_SEED_OFFSET
     if data.kind == "simulator":
         return HTauTauSource(load_frame(data_dir / "reference.parquet", cfg), seed=seed)
     if isinstance(data, OracleData):
-        from unbinned.sim.oracle import ResonanceModel
-
         return OracleSource(
             ResonanceModel(), 4 * data.events_per_process, seed=seed, mode=data.mode
         )
@@ -243,11 +245,6 @@ def pseudo_data(
     spec = model_spec(cfg)
     poi = cfg.inference.poi or spec.poi_names[0]
     if cfg.data.kind in CHALLENGE_KINDS:
-        from dataclasses import asdict
-
-        from unbinned.sim.pseudo import pseudo_experiment
-        from unbinned.sim.systematics import Nuisances
-
         raw = test_frame(cfg, data_dir) if frame is None else frame
         given = dict(nuisances or {})
         unknown = sorted(set(given) - set(Nuisances.__dataclass_fields__))
@@ -275,8 +272,6 @@ def pseudo_data(
 
 
 def _challenge_events(frame: pd.DataFrame) -> EventSet:
-    from unbinned.data.schema import FEATURES, PROCESSES
-
     return EventSet.from_pandas(frame, feature_columns=FEATURES, process_names=PROCESSES)
 
 
@@ -285,8 +280,6 @@ def observed_events(cfg: AnalysisConfig) -> EventSet | None:
     data = cfg.data
     if not isinstance(data, DataFiles) or data.observed is None:
         return None
-    from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
-
     frame = load_frame(cfg.resolve(data.observed), cfg)
     if PROCESS_COLUMN in frame.columns:
         return _challenge_events(frame)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from unbinned.workflow.config import AnalysisConfig
+from unbinned.workflow.data import test_source
 
 __all__ = ["CLOSURE_SHIFT", "DEFAULT_CLOSURE_FEATURES", "diagnostics", "surrogate_of"]
 
@@ -67,8 +68,8 @@ def diagnostics(
     say: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Calibration and closure numbers and histograms (JSON-able; see the module docstring)."""
+    # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import monomials, reliability
-    from unbinned.workflow.data import test_source
 
     sur = surrogate_of(model)
     source = test_source(cfg, data_dir)

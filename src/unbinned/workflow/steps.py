@@ -17,12 +17,20 @@ report     the HTML page and the JSON summary                     ``report.html`
 
 A step's cache key hashes the config sections it reads and the output checksums of
 the steps it depends on (:mod:`unbinned.workflow.cache`).
+
+Notes
+-----
+The CLI imports this module before it reads a config, so that a mistyped key is
+reported at once: the imports that cost seconds (torch through
+:mod:`unbinned.analysis` and :mod:`unbinned.ml`, scipy.stats through
+:mod:`unbinned.infer`) are made inside the steps that need them, each marked
+``# deferred``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import functools
 import json
 import math
 import shutil
@@ -31,15 +39,33 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from unbinned._version import __version__
+from unbinned.data import EventSet
 from unbinned.exceptions import ConfigError
+from unbinned.sim.htautau import simulate as simulate_htautau
 from unbinned.workflow.cache import StepRecord, Workspace, file_digest, write_json_atomic
 from unbinned.workflow.config import AnalysisConfig, DataFiles, section_digest
+from unbinned.workflow.data import (
+    REFERENCE_SEED_OFFSET,
+    TEST_SEED_OFFSET,
+    model_spec,
+    observed_events,
+    pseudo_data,
+    reference_source,
+    training_source,
+)
+from unbinned.workflow.diagnostics import diagnostics
+from unbinned.workflow.toys import config_json, workflow_toy_task
 
-__all__ = ["STEPS", "Analysis", "StepOutcome", "measurement_dict"]
+if TYPE_CHECKING:
+    from unbinned.analysis import AnalysisModel, AnalysisOptions
+
+__all__ = ["STEPS", "Analysis", "StepOutcome", "analysis_options", "measurement_dict"]
 
 STEPS = ("simulate", "train", "validate", "fit", "scan", "toys", "report")
 """Every step, in order."""
@@ -111,7 +137,7 @@ def _fisher_dict(f: Any) -> dict[str, Any]:
 
 def _binned_study(study: Any) -> Any:
     """The binned baseline's rows of a toy study as a study of their own."""
-    from unbinned.infer import ToyStudy
+    from unbinned.infer import ToyStudy  # deferred: scipy.stats (~0.8 s), module notes
 
     rows = study.rows.drop(columns=["mu_hat", "p16", "p84", "valid"]).rename(
         columns={f"binned_{k}": k for k in ("mu_hat", "p16", "p84", "valid")}
@@ -155,12 +181,10 @@ class Analysis:
         self.force = set(STEPS) if force is True else set(force or ())
         self.progress = progress
         self._log = log if log is not None else sys.stderr
-        self._model: Any = None
+        self._model: AnalysisModel | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _bar(self, items: Iterable[Any], desc: str) -> Any:
-        from tqdm.auto import tqdm
-
         return tqdm(
             list(items), desc=f"  {desc}", file=self._log, disable=not self.progress, leave=False
         )
@@ -176,8 +200,6 @@ class Analysis:
 
     def _key(self, step: str, extra: Mapping[str, Any] | None = None) -> str:
         deps = {d: self.workspace.require(d).digest for d in _DEPENDS[step]}
-        from unbinned._version import __version__
-
         return section_digest(
             {
                 "step": step,
@@ -201,7 +223,7 @@ class Analysis:
             return StepOutcome(step, "skipped", rec)
         self.say(f"[{step}] running ...")
         if step != "simulate" and self.config.training.threads is not None:
-            import torch
+            import torch  # deferred: torch costs ~2 s; the CLI imports this module at start-up
 
             torch.set_num_threads(int(self.config.training.threads))
         t0 = time.perf_counter()
@@ -223,10 +245,10 @@ class Analysis:
                 out[s] = getattr(self, s)()
         return out
 
-    def model(self) -> Any:
+    def model(self) -> AnalysisModel:
         """The trained :class:`unbinned.analysis.AnalysisModel` (loaded once)."""
         if self._model is None:
-            from unbinned.analysis import AnalysisModel
+            from unbinned.analysis import AnalysisModel  # deferred: pulls in torch (~2 s)
 
             rec = self.workspace.require("train")
             self._model = AnalysisModel.load(self.workspace.step_dir("train") / "model")
@@ -241,8 +263,6 @@ class Analysis:
     @property
     def poi(self) -> str:
         """The parameter of interest."""
-        from unbinned.workflow.data import model_spec
-
         return self.config.inference.poi or model_spec(self.config).poi_names[0]
 
     # ------------------------------------------------------------------ simulate
@@ -264,19 +284,15 @@ class Analysis:
         def body(tmp: Path) -> dict[str, Any]:
             info: dict[str, Any] = {"kind": data.kind}
             if data.kind == "simulator":
-                from unbinned.sim.htautau import simulate
-
                 n_test = data.test_events_per_process or data.events_per_process
                 n_ref = data.reference_events_per_process or 4 * data.events_per_process
-                from unbinned.workflow.data import REFERENCE_SEED_OFFSET, TEST_SEED_OFFSET
-
                 for which, n, seed in (
                     ("train", data.events_per_process, self.config.seed),
                     ("test", n_test, self.config.seed + TEST_SEED_OFFSET),
                     ("reference", n_ref, self.config.seed + REFERENCE_SEED_OFFSET),
                 ):
                     self.say(f"  simulating {n} raw events per process ({which}, seed {seed})")
-                    frame = simulate(
+                    frame = simulate_htautau(
                         n, seed=seed, luminosity=data.luminosity, progress=self.progress
                     )
                     frame.to_parquet(tmp / f"{which}.parquet")
@@ -289,12 +305,14 @@ class Analysis:
         return self._run("simulate", body, extra)
 
     # ------------------------------------------------------------------ train
-    def _surrogate_config(self) -> Any:
-        from unbinned.ml import SurrogateConfig, TrainConfig
+    def _train_arguments(self, source: Any) -> dict[str, Any]:
+        """The keyword arguments of :func:`~unbinned.analysis.train_analysis` the config sets."""
+        # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports this module at start-up
+        from unbinned.ml import SurrogateConfig, TrainConfig, default_design
 
         t = self.config.training
         base = SurrogateConfig()
-        return SurrogateConfig(
+        surrogate_config = SurrogateConfig(
             classifier=TrainConfig.from_dict(
                 {**base.classifier.to_dict(), **t.classifier.overrides()}
             ),
@@ -302,46 +320,41 @@ class Analysis:
             calibration_fraction=t.calibration_fraction,
             max_events_per_point=t.max_events_per_point,
         )
+        d = t.design
+        design = (
+            default_design(source.nuisances, steps=d.steps, mixed=d.mixed, corners=d.corners)
+            if source.nuisances
+            else None
+        )
+        options = analysis_options(self.config)
+        return {
+            "surrogate_config": surrogate_config,
+            "design": design,
+            "seed": self.config.seed,
+            "progress": self.progress,
+            "device": t.device if t.device is not None else "cpu",
+            "num_threads": t.threads,
+            "yield_model": t.yield_model.factory(),
+            "templates": options.templates,
+            "integration": options.integration,
+            "calibration": options.calibration,
+        }
 
     def train(self) -> StepOutcome:
         """Train the analysis model (surrogates and binned baseline), resumably."""
 
         def body(tmp: Path) -> dict[str, Any]:
-            from unbinned.analysis import train_analysis
-            from unbinned.ml import default_design
-            from unbinned.workflow.data import model_spec, reference_source, training_source
+            from unbinned.analysis import train_analysis  # deferred: pulls in torch (~2 s)
 
             cfg = self.config
             source = training_source(cfg, self.data_dir)
             reference = reference_source(cfg, self.data_dir)
-            spec = model_spec(cfg)
             ckpt = self.workspace.work_dir("train") / self._key("train")[:16]
-            kwargs: dict[str, Any] = {
-                "surrogate_config": self._surrogate_config(),
-                "bins": cfg.binned.bins,
-                "seed": cfg.seed,
-                "progress": self.progress,
-                "checkpoint_dir": ckpt,
-                "reference": reference,
-                "integration": cfg.training.integration,
-                "calibrate": cfg.training.score_calibration,
-                "recalibrate_classifier": cfg.training.classifier_recalibration,
-            }
-            params = inspect.signature(train_analysis).parameters
-            d = cfg.training.design
-            if "design" in params and source.nuisances:
-                kwargs["design"] = default_design(
-                    source.nuisances, steps=d.steps, mixed=d.mixed, corners=d.corners
-                )
-            for name, value in (
-                ("device", cfg.training.device),
-                ("num_threads", cfg.training.threads),
-                ("yield_model", cfg.training.yield_model.factory()),
-            ):
-                if name in params and value is not None:
-                    kwargs[name] = value
+            kwargs = self._train_arguments(source)
             t0 = time.perf_counter()
-            model = train_analysis(source, spec, **kwargs)
+            model = train_analysis(
+                source, model_spec(cfg), reference=reference, checkpoint_dir=ckpt, **kwargs
+            )
             seconds = time.perf_counter() - t0
             model.save(tmp / "model")
             self._model = None
@@ -357,8 +370,6 @@ class Analysis:
         """Classifier calibration and reweighting closure on held-out simulation."""
 
         def body(tmp: Path) -> dict[str, Any]:
-            from unbinned.workflow.diagnostics import diagnostics
-
             diag = diagnostics(
                 self.model(),
                 self.config,
@@ -374,8 +385,6 @@ class Analysis:
     # ------------------------------------------------------------------ fit
     def observed(self) -> tuple[Any, dict[str, float] | None]:
         """The dataset ``fit`` measures (the user's, or the configured pseudo-experiment)."""
-        from unbinned.workflow.data import observed_events, pseudo_data
-
         events = observed_events(self.config)
         if events is not None:
             return events, None
@@ -391,8 +400,6 @@ class Analysis:
 
     def asimov_point(self) -> dict[str, float]:
         """The parameter values of the Asimov dataset."""
-        from unbinned.workflow.data import model_spec
-
         spec = model_spec(self.config)
         unknown = sorted(set(self.config.inference.asimov) - set(spec.parameter_names))
         if unknown:
@@ -406,6 +413,7 @@ class Analysis:
         """Measure the Asimov dataset and the observed (pseudo-)data, unbinned and binned."""
 
         def body(tmp: Path) -> dict[str, Any]:
+            # deferred: scipy.stats (~0.8 s), module notes
             from unbinned.infer import fisher_information, impacts, pulls
 
             model = self.model()
@@ -484,8 +492,7 @@ class Analysis:
         """Profile-likelihood scans of the POI on the observed data, unbinned and binned."""
 
         def body(tmp: Path) -> dict[str, Any]:
-            from unbinned.data import EventSet
-            from unbinned.infer import fit as do_fit
+            from unbinned.infer import fit as do_fit  # deferred: scipy.stats, module notes
             from unbinned.infer import profile_scan
 
             model = self.model()
@@ -530,8 +537,6 @@ class Analysis:
 
     def model_bounds(self) -> dict[str, tuple[float, float] | None]:
         """Declared parameter bounds."""
-        from unbinned.workflow.data import model_spec
-
         return model_spec(self.config).bounds()
 
     # ------------------------------------------------------------------ toys
@@ -564,10 +569,8 @@ class Analysis:
                  if k not in ("executor", "workers", "scheduler")}  # fmt: skip
 
         def body(tmp: Path) -> dict[str, Any]:
-            import functools
-
+            # deferred: scipy.stats (~0.8 s), module notes
             from unbinned.infer import make_executor, run_toys
-            from unbinned.workflow.toys import config_json, workflow_toy_task
 
             # the store does not depend on n: a larger study reuses the toys already run
             key = self._key("toys", {"study": {k: v for k, v in study.items() if k != "n"}})
@@ -601,6 +604,7 @@ class Analysis:
         """Write the HTML report and the JSON summary."""
 
         def body(tmp: Path) -> dict[str, Any]:
+            # deferred: the report layer sits above the workflow (and plots with matplotlib)
             from unbinned.report.analysis import build_report
 
             seconds = {s: self.workspace.require(s).seconds for s in _DEPENDS["report"]}
@@ -608,3 +612,29 @@ class Analysis:
             return {"html": html_path.name}
 
         return self._run("report", body)
+
+
+def analysis_options(cfg: AnalysisConfig) -> AnalysisOptions:
+    """The option groups of :func:`~unbinned.analysis.build_analysis` that a config sets.
+
+    ``binned.bins`` → :class:`~unbinned.analysis.TemplateOptions`;
+    ``training.integration`` → :class:`~unbinned.analysis.IntegrationOptions`;
+    ``training.score_calibration`` and ``training.classifier_recalibration`` →
+    :class:`~unbinned.analysis.CalibrationOptions`.  Every other option keeps its default.
+    """
+    # deferred: unbinned.analysis pulls in torch (~2 s); the CLI imports this module at start-up
+    from unbinned.analysis import (
+        AnalysisOptions,
+        CalibrationOptions,
+        IntegrationOptions,
+        TemplateOptions,
+    )
+
+    t = cfg.training
+    return AnalysisOptions(
+        templates=TemplateOptions(bins=cfg.binned.bins),
+        integration=IntegrationOptions(mode=t.integration),
+        calibration=CalibrationOptions(
+            calibrate=t.score_calibration, recalibrate_classifier=t.classifier_recalibration
+        ),
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from unbinned.workflow.config import AnalysisConfig
+from unbinned.workflow.data import CHALLENGE_KINDS, pseudo_data, test_frame, test_source
 
 __all__ = ["workflow_toy_task"]
 
@@ -30,8 +31,6 @@ def _config(config_json: str) -> AnalysisConfig:
 
 @functools.lru_cache(maxsize=2)
 def _test_data(config_json: str, data_dir: str) -> tuple[Any, Any]:
-    from unbinned.workflow.data import CHALLENGE_KINDS, test_frame, test_source
-
     cfg = _config(config_json)
     if cfg.data.kind in CHALLENGE_KINDS:
         return test_frame(cfg, Path(data_dir)), None
@@ -70,8 +69,8 @@ def workflow_toy_task(
         nuisances (``true_<name>``), ``n_events`` and, with ``toys.binned``, the binned
         ``binned_mu_hat``, ``binned_p16``, ``binned_p84``, ``binned_valid``.
     """
+    # deferred: unbinned.analysis pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.analysis.toys import cached_analysis, measurement_row
-    from unbinned.workflow.data import pseudo_data
 
     cfg = _config(config)
     toys = cfg.inference.toys
