@@ -20,19 +20,19 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
 from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
+from unbinned.ml.sources import HTauTauSource
+from unbinned.ml.surrogate import SurrogateConfig
+from unbinned.ml.training import torch_threads
 from unbinned.sim.systematics import Nuisances, apply_systematics
-
-if TYPE_CHECKING:
-    from unbinned.analysis import AnalysisModel
-    from unbinned.ml.surrogate import SurrogateConfig
 
 __all__ = ["ChallengeSettings", "Model", "challenge_systematics"]
 
@@ -114,15 +114,6 @@ class Model:
 
     def fit(self) -> None:
         """Train the analysis on the training set (or load it from ``settings.model_dir``)."""
-        # deferred: unbinned.infer.toys imports unbinned.challenge.score, which runs this
-        # package's __init__, and unbinned.analysis imports unbinned.infer: at module level
-        # the analysis import closes a cycle, and torch (ml, ~2 s) would load on
-        # `import unbinned.infer`
-        from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
-        from unbinned.ml.sources import HTauTauSource
-        from unbinned.ml.surrogate import SurrogateConfig
-        from unbinned.ml.training import torch_threads
-
         st = self.settings
         if st.model_dir is not None and (
             os.path.isfile(os.path.join(st.model_dir, "analysis.json"))
@@ -165,8 +156,6 @@ class Model:
             ``mu_hat``, ``delta_mu_hat`` (half the interval width), ``p16``, ``p84``
             (the profiled 68.27 % interval), and ``valid`` (the fit's validity).
         """
-        from unbinned.ml.training import torch_threads  # deferred: as in fit()
-
         if self.analysis is None:
             raise ConfigError("call fit() before predict()")
         if isinstance(test_set, pd.DataFrame):
