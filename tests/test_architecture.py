@@ -5,7 +5,8 @@ The layer order and the absence of import cycles are import-linter contracts
 
 an ``import`` inside a function is allowed only for an optional extra (the
 ``[project.optional-dependencies]`` of ``pyproject.toml``) or when a
-``# deferred: <why>`` comment on the import (or the line above it) says why.
+``# deferred: <why>`` comment on the import (or in the comment block above it)
+says why.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "unbinned"
 
 # Optional extras and their imports (pyproject.toml [project.optional-dependencies]).
 OPTIONAL = {"matplotlib", "mplhep", "uproot", "dask", "distributed", "pyhf", "sklearn"}
+
+
+def _says_why(lines: list[str], first: int, last: int) -> bool:
+    """Whether the import (1-based lines) or the comment block right above it says why."""
+    start = first - 1
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    return any("# deferred:" in line for line in lines[start:last])
 
 
 def _function_level_imports() -> list[tuple[str, int, str]]:
@@ -36,8 +45,7 @@ def _function_level_imports() -> list[tuple[str, int, str]]:
                     names = [alias.name for alias in node.names]
                 if all(name.split(".")[0] in OPTIONAL for name in names):
                     continue
-                around = lines[max(node.lineno - 2, 0) : node.end_lineno]
-                if any("# deferred:" in line for line in around):
+                if _says_why(lines, node.lineno, node.end_lineno or node.lineno):
                     continue
                 rel = path.relative_to(SRC.parent)
                 found.append((str(rel), node.lineno, ", ".join(names)))
