@@ -28,6 +28,7 @@ from ``t.fractions`` (N, P), ``t.delta`` (N, P, M), ``model.log_yield_torch(nu)`
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -40,15 +41,36 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from unbinned.exceptions import ConfigError, DataError, OutOfRangeWarning
+from unbinned._version import __version__
+from unbinned.exceptions import ConfigError, DataError, ModelFileError, OutOfRangeWarning
 from unbinned.ml._evaluator import CHUNK as FUSED_CHUNK
 from unbinned.ml._evaluator import FusedEvaluator
 from unbinned.ml._features import FeatureTransform, feature_matrix, feature_view
+from unbinned.ml._modelfile import (
+    COMPONENT_LOADERS,
+    check_network,
+    check_target,
+    load_directory,
+    prefix_names,
+    strip_names,
+    write_directory,
+)
 from unbinned.ml.calibration import ScoreCalibration
-from unbinned.ml.classifier import ProcessClassifier, train_classifier
+from unbinned.ml.classifier import (
+    ProcessClassifier,
+    classifier_from_state,
+    classifier_to_state,
+    train_classifier,
+)
 from unbinned.ml.design import Design, ShapeNuisance, default_design
 from unbinned.ml.networks import MLP, StackedMLP
-from unbinned.ml.response import ProcessResponse, YieldModelLike, train_response
+from unbinned.ml.response import (
+    ProcessResponse,
+    YieldModelLike,
+    response_from_state,
+    response_to_state,
+    train_response,
+)
 from unbinned.ml.sources import Region, VariationSource
 from unbinned.ml.training import TrainConfig, resolve_device, torch_threads
 from unbinned.ml.yields import monomial_names, monomials, monomials_torch, n_monomials
@@ -482,17 +504,14 @@ class SurrogateModel:
 
     def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the model directory (see :func:`unbinned.ml.serialization.save`)."""
-        from unbinned.ml.serialization import save
-
-        return save(self, directory, overwrite=overwrite)
+        target = check_target(directory, overwrite)
+        content, tensors = surrogate_to_state(self)
+        return write_directory(target, "surrogate", content, tensors)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> SurrogateModel:
         """Read a model directory holding a surrogate (:func:`unbinned.ml.serialization.load`)."""
-        from unbinned.exceptions import ModelFileError
-        from unbinned.ml.serialization import load
-
-        obj = load(directory)
+        obj = load_directory(directory, {**COMPONENT_LOADERS, "surrogate": surrogate_from_state})
         if not isinstance(obj, cls):
             raise ModelFileError(
                 f"{str(directory)!r} holds a {type(obj).__name__}, not a SurrogateModel"
@@ -660,8 +679,6 @@ def _train_surrogate(
             checkpoint_dir=ckpt,
         )
         t_resp[p] = time.perf_counter() - t1
-    from unbinned import __version__
-
     meta = {
         "seed": seed,
         "config": cfg.to_dict(),
@@ -683,3 +700,77 @@ def _train_surrogate(
         sim_yields,
         meta,
     )
+
+
+def surrogate_to_state(obj: SurrogateModel) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """JSON content and tensors of a surrogate (for :mod:`unbinned.ml.serialization`)."""
+    clf_meta, clf_t = classifier_to_state(obj.classifier)
+    tensors = prefix_names(clf_t, "classifier.")
+    responses: dict[str, Any] = {}
+    for i, p in enumerate(obj.processes):
+        r = obj.responses[p]
+        if r is None:
+            responses[p] = None
+            continue
+        same = r.transform.to_dict() == obj.classifier.transform.to_dict()
+        meta, t = response_to_state(r, with_transform=not same)
+        meta["tensor_prefix"] = f"response.{i}."
+        responses[p] = meta
+        tensors.update(prefix_names(t, f"response.{i}."))
+    content = {
+        "processes": list(obj.processes),
+        "feature_names": list(obj.feature_names),
+        "nuisances": [n.to_dict() for n in obj.nuisances],
+        "trained_range": obj.trained_range.tolist(),
+        "region": obj.region.to_dict(),
+        "nominal_yields": dict(obj.nominal_yields),
+        "simulated_yields": dict(obj.simulated_yields),
+        "monomials": list(obj.monomial_names),
+        "classifier": clf_meta,
+        "responses": responses,
+        "metadata": obj.metadata,
+    }
+    if obj.calibration is not None:
+        content["score_calibration"] = obj.calibration.to_dict()
+    return content, tensors
+
+
+def surrogate_from_state(
+    content: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+) -> SurrogateModel:
+    """Inverse of :func:`surrogate_to_state`, every network's tensors checked."""
+    clf_t = strip_names(tensors, "classifier.")
+    check_network(content["classifier"]["architecture"], clf_t, "classifier")
+    clf = classifier_from_state(content["classifier"], clf_t)
+    if list(clf.feature_names) != list(content["feature_names"]):
+        raise ModelFileError("feature names of the classifier differ from the model's")
+    responses: dict[str, ProcessResponse | None] = {}
+    for p, meta in content["responses"].items():
+        if meta is None:
+            responses[p] = None
+            continue
+        t = strip_names(tensors, meta["tensor_prefix"])
+        check_network(meta["architecture"], t, f"response of {p!r}")
+        tf = None if "transform" in meta else clf.transform
+        responses[p] = response_from_state(meta, t, tf)
+    cal = content.get("score_calibration")
+    model = SurrogateModel(
+        tuple(content["processes"]),
+        tuple(ShapeNuisance.from_dict(n) for n in content["nuisances"]),
+        Region.from_dict(content["region"]),
+        {str(k): float(v) for k, v in content["nominal_yields"].items()},
+        clf,
+        responses,
+        {str(k): float(v) for k, v in content.get("simulated_yields", {}).items()},
+        dict(content.get("metadata", {})),
+        None if cal is None else ScoreCalibration.from_dict(cal),
+    )
+    stored = content.get("trained_range")
+    if stored is not None and not all(
+        math.isclose(a, b, abs_tol=1e-12)
+        for a, b in zip(
+            [v for row in stored for v in row], model.trained_range.ravel().tolist(), strict=True
+        )
+    ):
+        raise ModelFileError("the stored trained range differs from the variation points")
+    return model
