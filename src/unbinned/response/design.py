@@ -41,12 +41,10 @@ from scipy.stats import qmc
 
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.response.gp import DerivativeGP, _cholesky, _GPState
-from unbinned.response.yield_model import GPYieldModel
 
 __all__ = [
     "DesignResult",
     "Simulator",
-    "design_yield_model",
     "expected_trace_reduction",
     "select_batch",
     "sequential_design",
@@ -409,47 +407,3 @@ def sequential_design(
         if callback is not None:
             callback(result)
     return result
-
-
-def design_yield_model(
-    simulate_log_yield: Simulator | Callable[[FloatArray], tuple[float, FloatArray | None]],
-    bounds: npt.ArrayLike,
-    n_points: int,
-    *,
-    use_gradients: bool = True,
-    batch_size: int = 1,
-    seed: int = 0,
-    initial_points: npt.ArrayLike | None = None,
-    gp_options: dict[str, Any] | None = None,
-) -> tuple[GPYieldModel, DesignResult]:
-    """Build a region's :class:`GPYieldModel` with simulation points chosen by the design.
-
-    Parameters
-    ----------
-    simulate_log_yield
-        Called with one nuisance point ν (shape (d,)); returns ln Y(ν) and, with
-        ``use_gradients``, ∂ ln Y/∂ν (e.g. from a selection smoothed by sigmoids).
-    bounds
-        The nuisance domain, shape (d, 2).
-    n_points
-        Simulation budget (the nominal point included).
-    use_gradients, batch_size, seed, initial_points, gp_options
-        See :func:`sequential_design`; e.g. ``gp_options={"components":
-        anova_components(d, (1, 2))}`` for a yield made of one- and two-nuisance pieces.
-
-    Returns
-    -------
-    tuple
-        The fitted :class:`GPYieldModel` and the :class:`DesignResult`.
-    """
-    result = sequential_design(
-        simulate_log_yield,
-        bounds,
-        n_points,
-        initial_points=initial_points,
-        use_gradients=use_gradients,
-        batch_size=batch_size,
-        seed=seed,
-        gp_options=gp_options,
-    )
-    return GPYieldModel.from_gp(result.gp), result
