@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,7 @@ from unbinned.ml._modelfile import (
     strip_names,
     write_directory,
 )
+from unbinned.ml._protocols import SurrogateLike
 from unbinned.ml.calibration import ScoreCalibration
 from unbinned.ml.classifier import (
     ProcessClassifier,
@@ -75,7 +76,13 @@ from unbinned.ml.sources import Region, VariationSource
 from unbinned.ml.training import TrainConfig, resolve_device, torch_threads
 from unbinned.ml.yields import monomial_names, monomials, monomials_torch, n_monomials
 
-__all__ = ["PerEventTensors", "SurrogateConfig", "SurrogateModel", "train_surrogate"]
+__all__ = [
+    "PerEventTensors",
+    "SurrogateConfig",
+    "SurrogateLike",
+    "SurrogateModel",
+    "train_surrogate",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -774,3 +781,7 @@ def surrogate_from_state(
     ):
         raise ModelFileError("the stored trained range differs from the variation points")
     return model
+
+
+if TYPE_CHECKING:
+    _: type[SurrogateLike] = SurrogateModel  # SurrogateModel satisfies the protocol
