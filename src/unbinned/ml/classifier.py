@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.optimize import minimize
 
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml._features import FeatureTransform, feature_matrix
-from unbinned.ml.networks import ClassifierNet
+from unbinned.ml.networks import ClassifierNet, build_network
 from unbinned.ml.training import (
     TrainConfig,
     TrainHistory,
@@ -380,8 +381,6 @@ def calibrate(
         (grad,) = torch.autograd.grad(loss, theta)
         return float(loss.detach()), grad.numpy()
 
-    from scipy.optimize import minimize
-
     x0 = np.zeros(1 + n_proc)
     before = fun(x0)[0]
     res = minimize(
@@ -423,8 +422,6 @@ def classifier_from_state(
     meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
 ) -> ProcessClassifier:
     """Inverse of :func:`classifier_to_state` (the network's tensors are checked by the caller)."""
-    from unbinned.ml.networks import build_network
-
     net = build_network(meta["architecture"])
     if not isinstance(net, ClassifierNet):
         raise ConfigError(

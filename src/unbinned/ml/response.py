@@ -49,6 +49,7 @@ from unbinned.ml.networks import ResponseNet, build_network
 from unbinned.ml.sources import EVENT_ID, VariationSource
 from unbinned.ml.training import TrainConfig, TrainHistory, resolve_device, seeded, train_network
 from unbinned.ml.yields import PolynomialYieldModel, monomials, n_monomials
+from unbinned.response import GPYieldModel
 
 __all__ = [
     "ProcessResponse",
@@ -98,8 +99,6 @@ def yield_model_from_dict(data: Mapping[str, Any]) -> YieldModelLike:
         if kind == PolynomialYieldModel.kind:
             return PolynomialYieldModel.from_dict(data)
         if kind == "gp_yield":
-            from unbinned.response import GPYieldModel
-
             model: YieldModelLike = GPYieldModel.from_dict(dict(data))
             return model
     except (ConfigError, KeyError, TypeError, ValueError) as exc:

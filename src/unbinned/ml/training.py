@@ -42,7 +42,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
+from tqdm.auto import tqdm
 
 from unbinned._io import atomic_path
 from unbinned.exceptions import ConfigError, ModelFileError
@@ -379,8 +382,6 @@ def _save_checkpoint(
     opt: Adam,
     meta: dict[str, Any],
 ) -> None:
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
     tensors.update(opt.state_tensors())
@@ -390,8 +391,6 @@ def _save_checkpoint(
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["state"])
@@ -455,8 +454,6 @@ def train_network(
     on_epoch_end
         Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint.
     """
-    from tqdm.auto import tqdm
-
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     net.to(device=dev, dtype=dt)
