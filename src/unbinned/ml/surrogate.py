@@ -489,18 +489,7 @@ class SurrogateModel:
         shared = self._shared_transform()
         nets = [self.classifier.net] + [r.net for _, r in active]
         if shared and dev.type == "cpu" and FusedEvaluator.supported(tf, nets):
-            fractions = np.empty((n, p), dtype=np.float64)
-            delta = (np.empty if len(active) == p else np.zeros)((n, p, m), dtype=np.float64)
-            flat = delta.reshape(n, p * m)
-            targets = [(fractions, 0)] + [(flat, j * m) for j, _ in active]
-            threads = torch.get_num_threads() if num_threads is None else num_threads
-            evaluator = FusedEvaluator(
-                tf,
-                nets,
-                post={0: _calibrated_softmax(self.classifier)},
-                chunk=min(batch_size, FUSED_CHUNK),
-            )
-            evaluator.run(base, columns, targets, threads=threads)
+            fractions, delta = self._fused(base, columns, active, nets, batch_size, num_threads)
             return self._tensors(fractions, delta, calibrated)
         x = _Rows(base, columns)
         logits = np.empty((n, p), dtype=np.float64)
@@ -509,17 +498,55 @@ class SurrogateModel:
             if shared:
                 self._stacked(x, tf, active, logits, delta, batch_size, dev)
             else:  # responses with their own preprocessing: one network at a time
-                for i in range(0, n, batch_size):
-                    sl = slice(i, min(i + batch_size, n))
-                    xb = torch.from_numpy(tf(x[sl])).to(dev)
-                    net = self.classifier.net
-                    logits[sl] = net(xb.to(_dtype(net))).cpu().numpy()
-                    for j, r in active:
-                        xr = torch.from_numpy(r.transform(x[sl])).to(device=dev)
-                        delta[sl, j, :] = r.net(xr.to(_dtype(r.net))).cpu().numpy()
+                self._one_by_one(x, active, logits, delta, batch_size, dev)
         z = torch.from_numpy(logits)
         fractions = torch.exp(self.classifier.log_fractions_from_logits(z)).numpy()
         return self._tensors(fractions, delta, calibrated)
+
+    def _fused(
+        self,
+        base: npt.NDArray[Any],
+        columns: npt.NDArray[np.intp] | None,
+        active: list[tuple[int, ProcessResponse]],
+        nets: Sequence[MLP],
+        batch_size: int,
+        num_threads: int | None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """The fused CPU path of :meth:`precompute`: c_p(x_i) and Δ_p(x_i), uncalibrated."""
+        n, p, m = len(base), len(self.processes), self.n_monomials
+        fractions = np.empty((n, p), dtype=np.float64)
+        delta = (np.empty if len(active) == p else np.zeros)((n, p, m), dtype=np.float64)
+        flat = delta.reshape(n, p * m)
+        targets = [(fractions, 0)] + [(flat, j * m) for j, _ in active]
+        threads = torch.get_num_threads() if num_threads is None else num_threads
+        evaluator = FusedEvaluator(
+            self.classifier.transform,
+            nets,
+            post={0: _calibrated_softmax(self.classifier)},
+            chunk=min(batch_size, FUSED_CHUNK),
+        )
+        evaluator.run(base, columns, targets, threads=threads)
+        return fractions, delta
+
+    def _one_by_one(
+        self,
+        x: _Rows,
+        active: list[tuple[int, ProcessResponse]],
+        logits: FloatArray,
+        delta: FloatArray,
+        batch_size: int,
+        dev: torch.device,
+    ) -> None:
+        """Responses with their own preprocessing: one network at a time, batch by batch."""
+        tf, n = self.classifier.transform, len(x)
+        for i in range(0, n, batch_size):
+            sl = slice(i, min(i + batch_size, n))
+            xb = torch.from_numpy(tf(x[sl])).to(dev)
+            net = self.classifier.net
+            logits[sl] = net(xb.to(_dtype(net))).cpu().numpy()
+            for j, r in active:
+                xr = torch.from_numpy(r.transform(x[sl])).to(device=dev)
+                delta[sl, j, :] = r.net(xr.to(_dtype(r.net))).cpu().numpy()
 
     def _tensors(
         self, fractions: FloatArray, delta: FloatArray, calibrated: bool
@@ -740,27 +767,10 @@ def _train_surrogate(
     nominal_yields = {p: float(nominal.weights @ frac[:, j]) for j, p in enumerate(procs)}
     sim_yields = {p: float(v) for p, v in nominal.yields().items() if p in procs}
     del nominal, frac
-    responses: dict[str, ProcessResponse | None] = dict.fromkeys(procs)
-    t_resp: dict[str, float] = {}
-    for i, p in enumerate(procs):
-        if p not in resp_procs:
-            continue
-        t1 = time.perf_counter()
-        responses[p] = train_response(
-            source,
-            p,
-            design=dsg,
-            transform=transform,
-            config=cfg.response,
-            yield_model=yield_model,
-            max_events=cfg.max_events_per_point,
-            seed=seed + 1 + i,
-            device=device,
-            dtype=dtype,
-            progress=progress,
-            checkpoint_dir=ckpt,
-        )
-        t_resp[p] = time.perf_counter() - t1
+    responses, t_resp = _train_responses(
+        source, procs, resp_procs, dsg, transform, cfg, yield_model, seed, device, dtype,
+        progress, ckpt,
+    )  # fmt: skip
     meta = {
         "seed": seed,
         "config": cfg.to_dict(),
@@ -782,6 +792,45 @@ def _train_surrogate(
         sim_yields,
         meta,
     )
+
+
+def _train_responses(
+    source: VariationSource,
+    procs: tuple[str, ...],
+    resp_procs: tuple[str, ...],
+    dsg: Design,
+    transform: FeatureTransform,
+    cfg: SurrogateConfig,
+    yield_model: Callable[[], YieldModelLike] | None,
+    seed: int,
+    device: str | torch.device | None,
+    dtype: torch.dtype | str | None,
+    progress: bool,
+    ckpt: Path | None,
+) -> tuple[dict[str, ProcessResponse | None], dict[str, float]]:
+    """One response per process of ``resp_procs`` (None for the others) and their seconds."""
+    responses: dict[str, ProcessResponse | None] = dict.fromkeys(procs)
+    t_resp: dict[str, float] = {}
+    for i, p in enumerate(procs):
+        if p not in resp_procs:
+            continue
+        t1 = time.perf_counter()
+        responses[p] = train_response(
+            source,
+            p,
+            design=dsg,
+            transform=transform,
+            config=cfg.response,
+            yield_model=yield_model,
+            max_events=cfg.max_events_per_point,
+            seed=seed + 1 + i,
+            device=device,
+            dtype=dtype,
+            progress=progress,
+            checkpoint_dir=ckpt,
+        )
+        t_resp[p] = time.perf_counter() - t1
+    return responses, t_resp
 
 
 def surrogate_to_state(obj: SurrogateModel) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
