@@ -276,14 +276,7 @@ def train_response(
         Network name (default ``"response_<process>"``).
     """
     cfg = config or TrainConfig()
-    nuis = source.nuisances
-    names = tuple(n.name for n in nuis)
-    dsg = design or default_design(nuis)
-    if dsg.nuisance_names != names:
-        raise ConfigError(
-            f"design nuisances {list(dsg.nuisance_names)} differ from the source's {list(names)}"
-        )
-    dsg.check()
+    names, dsg = _checked_design(source, design)
     net_name = name or f"response_{process}"
     rng = np.random.default_rng([int(seed), 104729])
     generated = np.asarray(source.generated_ids(process), dtype=np.int64)
@@ -297,14 +290,8 @@ def train_response(
     feats = source.feature_names
     tf = transform or FeatureTransform.fit(feature_matrix(nominal, feats), feats)
     # split generated events into training and validation
-    val_ids = generated[rng.random(len(generated)) < cfg.validation_fraction]
-
-    def parts(ev: EventSet) -> tuple[Any, ...]:
-        is_val = np.isin(_ids(ev), val_ids)
-        x = tf(feature_matrix(ev, tf.feature_names))
-        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
-
-    x0_tr, w0_tr, x0_va, w0_va = parts(nominal)
+    split = _Split(tf, generated[rng.random(len(generated)) < cfg.validation_fraction])
+    x0_tr, w0_tr, x0_va, w0_va = split(nominal)
     # the yields come from every generated event, not only the training subset: their
     # ratio to nominal is set by the few events migrating across the selection cuts,
     # so its Monte-Carlo precision matters (a 10⁶-event dataset resolves 10⁻⁴ changes)
@@ -312,64 +299,15 @@ def train_response(
     if not w_nom > 0:
         raise DataError(f"process {process!r}: nominal weights sum to {w_nom}; expected > 0")
     points = dsg.points
-    log_yields = np.zeros(len(points))
-    pool: dict[str, list[Any]] = {k: [] for k in ("x_tr", "k_tr", "u_tr", "x_va", "k_va", "u_va")}
-    varied_idx = [i for i, p in enumerate(points) if np.any(p != 0.0)]
-    for k_local, i in enumerate(
-        tqdm(
-            varied_idx,
-            desc=f"{net_name}: variations",
-            disable=not progress,
-            file=sys.stderr,
-            leave=False,
-        )
-    ):
-        ev = source.varied(process, points[i], event_ids=subset)
-        full = ev if subset is None else source.varied(process, points[i])
-        w_k = float(full.weights.sum())
-        if not w_k > 0:
-            raise DataError(
-                f"process {process!r} has no selected varied events at nu={points[i].tolist()}"
-            )
-        log_yields[i] = np.log(w_k / w_nom)
-        x_tr, w_tr, x_va, w_va = parts(ev)
-        for tag, x, w in (("tr", x_tr, w_tr), ("va", x_va, w_va)):
-            pool[f"x_{tag}"].append(x)
-            pool[f"k_{tag}"].append(np.full(len(x), k_local, dtype=np.int64))
-            pool[f"u_{tag}"].append(w / max(float(w.sum()), 1e-300) / len(varied_idx))
+    log_yields, pool, varied_idx = _varied_pool(
+        source, process, points, subset, split, w_nom, progress, net_name
+    )
     phi = torch.from_numpy(monomials(points[varied_idx]))
-
-    def streams(tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
-        return [
-            [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
-            [
-                torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
-                torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
-                torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
-            ],
-        ]
-
-    train_streams = streams("tr", x0_tr, w0_tr)
-    val_streams = streams("va", x0_va, w0_va)
+    train_streams = _streams(pool, "tr", x0_tr, w0_tr)
+    val_streams = _streams(pool, "va", x0_va, w0_va)
     pool.clear()
     ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
-    designer = getattr(ym, "fit_by_design", None)
-
-    def simulate_log_yield(nu: FloatArray) -> float:
-        w = float(source.varied(process, nu).weights.sum())
-        if not w > 0:
-            raise DataError(f"process {process!r} has no selected events at nu={nu.tolist()}")
-        return float(np.log(w / w_nom))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        if callable(designer) and int(getattr(ym, "design_points", 0)) > 0:
-            # a GP yield model with designed points: the variation points above start
-            # the design, each further point costs one varied simulation of every event
-            designer(simulate_log_yield, points, log_yields, progress=progress,
-                     desc=f"{net_name}: yield design")  # fmt: skip
-        else:
-            ym.fit(points, log_yields)
+    _fit_yield_model(ym, source, process, points, log_yields, w_nom, progress, net_name)
     with seeded(seed):
         net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
     history = train_network(
@@ -394,6 +332,119 @@ def train_response(
     )
     net.to("cpu")
     return ProcessResponse(process, names, tf, net, ym, dsg, log_yields, history)
+
+
+def _checked_design(
+    source: VariationSource, design: Design | None
+) -> tuple[tuple[str, ...], Design]:
+    """The source's nuisance names and the design (default one), checked against them."""
+    nuis = source.nuisances
+    names = tuple(n.name for n in nuis)
+    dsg = design or default_design(nuis)
+    if dsg.nuisance_names != names:
+        raise ConfigError(
+            f"design nuisances {list(dsg.nuisance_names)} differ from the source's {list(names)}"
+        )
+    dsg.check()
+    return names, dsg
+
+
+class _Split:
+    """Network inputs and weights of an event set, split into training and validation."""
+
+    def __init__(self, tf: FeatureTransform, val_ids: npt.NDArray[np.int64]) -> None:
+        self.tf = tf
+        self.val_ids = val_ids
+
+    def __call__(self, ev: EventSet) -> tuple[Any, ...]:
+        is_val = np.isin(_ids(ev), self.val_ids)
+        x = self.tf(feature_matrix(ev, self.tf.feature_names))
+        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
+
+
+def _varied_pool(
+    source: VariationSource,
+    process: str,
+    points: FloatArray,
+    subset: npt.NDArray[np.int64] | None,
+    split: _Split,
+    w_nom: float,
+    progress: bool,
+    net_name: str,
+) -> tuple[FloatArray, dict[str, list[Any]], list[int]]:
+    """ln Y at every point, the varied events' inputs, point labels and unit-sum weights.
+
+    Returns the log-yields (0 at the nominal point), the pool of training (``_tr``) and
+    validation (``_va``) arrays and the indices of the varied points.
+    """
+    log_yields = np.zeros(len(points))
+    pool: dict[str, list[Any]] = {k: [] for k in ("x_tr", "k_tr", "u_tr", "x_va", "k_va", "u_va")}
+    varied_idx = [i for i, p in enumerate(points) if np.any(p != 0.0)]
+    for k_local, i in enumerate(
+        tqdm(
+            varied_idx,
+            desc=f"{net_name}: variations",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        )
+    ):
+        ev = source.varied(process, points[i], event_ids=subset)
+        full = ev if subset is None else source.varied(process, points[i])
+        w_k = float(full.weights.sum())
+        if not w_k > 0:
+            raise DataError(
+                f"process {process!r} has no selected varied events at nu={points[i].tolist()}"
+            )
+        log_yields[i] = np.log(w_k / w_nom)
+        x_tr, w_tr, x_va, w_va = split(ev)
+        for tag, x, w in (("tr", x_tr, w_tr), ("va", x_va, w_va)):
+            pool[f"x_{tag}"].append(x)
+            pool[f"k_{tag}"].append(np.full(len(x), k_local, dtype=np.int64))
+            pool[f"u_{tag}"].append(w / max(float(w.sum()), 1e-300) / len(varied_idx))
+    return log_yields, pool, varied_idx
+
+
+def _streams(pool: Mapping[str, list[Any]], tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
+    """The nominal and the pooled varied streams of one split (``tag``: ``tr`` or ``va``)."""
+    return [
+        [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
+        [
+            torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
+            torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
+            torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
+        ],
+    ]
+
+
+def _fit_yield_model(
+    ym: YieldModelLike,
+    source: VariationSource,
+    process: str,
+    points: FloatArray,
+    log_yields: FloatArray,
+    w_nom: float,
+    progress: bool,
+    net_name: str,
+) -> None:
+    """Fit ``ym`` to the log-yields, by design when it has ``design_points > 0``."""
+    designer = getattr(ym, "fit_by_design", None)
+
+    def simulate_log_yield(nu: FloatArray) -> float:
+        w = float(source.varied(process, nu).weights.sum())
+        if not w > 0:
+            raise DataError(f"process {process!r} has no selected events at nu={nu.tolist()}")
+        return float(np.log(w / w_nom))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        if callable(designer) and int(getattr(ym, "design_points", 0)) > 0:
+            # a GP yield model with designed points: the variation points above start
+            # the design, each further point costs one varied simulation of every event
+            designer(simulate_log_yield, points, log_yields, progress=progress,
+                     desc=f"{net_name}: yield design")  # fmt: skip
+        else:
+            ym.fit(points, log_yields)
 
 
 def response_to_state(
