@@ -270,12 +270,8 @@ def fit_score_calibration(
         raise ConfigError(f"score process {score_process!r} is not among {list(procs)}")
     if not isinstance(n_bins, int) or n_bins < 2:
         raise ConfigError(f"n_bins={n_bins!r}; expected an integer >= 2")
-    pts = np.asarray(surrogate.design.points if points is None else points, dtype=np.float64)
-    pts = np.atleast_2d(pts)
-    varied_pts = pts[np.any(pts != 0.0, axis=1)]
+    varied_pts = _varied_points(surrogate, points)
     m = surrogate.n_monomials
-    if len(varied_pts) < m:
-        raise ConfigError(f"{len(varied_pts)} varied points cannot determine {m} monomials")
     phi = monomials(varied_pts)
     chosen = _chosen_processes(surrogate, procs, processes)
     nominal_all = source.nominal()
@@ -306,6 +302,17 @@ def fit_score_calibration(
         table[j] = _solve(phi, t, var)
     bar.close()
     return ScoreCalibration(score_process, procs, edges, table, log_odds)
+
+
+def _varied_points(surrogate: Any, points: npt.ArrayLike | None) -> FloatArray:
+    """The non-nominal points (default: the design's); enough to fix every monomial."""
+    pts = np.asarray(surrogate.design.points if points is None else points, dtype=np.float64)
+    pts = np.atleast_2d(pts)
+    varied_pts = pts[np.any(pts != 0.0, axis=1)]
+    m = surrogate.n_monomials
+    if len(varied_pts) < m:
+        raise ConfigError(f"{len(varied_pts)} varied points cannot determine {m} monomials")
+    return varied_pts
 
 
 def _chosen_processes(

@@ -278,6 +278,66 @@ def train_response(
     cfg = config or TrainConfig()
     names, dsg = _checked_design(source, design)
     net_name = name or f"response_{process}"
+    data = _response_data(source, process, dsg, transform, cfg, max_events, seed, progress,
+                          net_name)  # fmt: skip
+    ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
+    _fit_yield_model(ym, source, process, dsg.points, data.log_yields, data.w_nom, progress,
+                     net_name)  # fmt: skip
+    with seeded(seed):
+        net = ResponseNet(data.tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
+    history = train_network(
+        net,
+        _response_loss(data.phi),
+        data.train_streams,
+        data.val_streams,
+        config=cfg,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        name=net_name,
+        fingerprint={
+            "process": process,
+            "points": dsg.points.tolist(),
+            "n_nominal": data.n_nominal,
+            "sum_w": data.w_nom,
+            "log_yields": [round(float(v), 12) for v in data.log_yields],
+        },
+    )
+    net.to("cpu")
+    return ProcessResponse(process, names, data.tf, net, ym, dsg, data.log_yields, history)
+
+
+@dataclass(frozen=True, eq=False)
+class _ResponseData:
+    """The training inputs of one response (see :func:`_response_data`)."""
+
+    tf: FeatureTransform
+    n_nominal: int
+    w_nom: float
+    log_yields: FloatArray
+    phi: torch.Tensor
+    train_streams: list[list[torch.Tensor]]
+    val_streams: list[list[torch.Tensor]]
+
+
+def _response_data(
+    source: VariationSource,
+    process: str,
+    dsg: Design,
+    transform: FeatureTransform | None,
+    cfg: TrainConfig,
+    max_events: int | None,
+    seed: int,
+    progress: bool,
+    net_name: str,
+) -> _ResponseData:
+    """Nominal and varied events of ``process`` as training and validation streams.
+
+    Also the nominal weight sum and ln Y at the design points (from every generated
+    event) and φ(ν) of the varied points.
+    """
     rng = np.random.default_rng([int(seed), 104729])
     generated = np.asarray(source.generated_ids(process), dtype=np.int64)
     subset: npt.NDArray[np.int64] | None = None
@@ -306,32 +366,7 @@ def train_response(
     train_streams = _streams(pool, "tr", x0_tr, w0_tr)
     val_streams = _streams(pool, "va", x0_va, w0_va)
     pool.clear()
-    ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
-    _fit_yield_model(ym, source, process, points, log_yields, w_nom, progress, net_name)
-    with seeded(seed):
-        net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
-    history = train_network(
-        net,
-        _response_loss(phi),
-        train_streams,
-        val_streams,
-        config=cfg,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        name=net_name,
-        fingerprint={
-            "process": process,
-            "points": points.tolist(),
-            "n_nominal": len(nominal),
-            "sum_w": w_nom,
-            "log_yields": [round(float(v), 12) for v in log_yields],
-        },
-    )
-    net.to("cpu")
-    return ProcessResponse(process, names, tf, net, ym, dsg, log_yields, history)
+    return _ResponseData(tf, len(nominal), w_nom, log_yields, phi, train_streams, val_streams)
 
 
 def _checked_design(
