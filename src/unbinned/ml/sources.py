@@ -4,7 +4,9 @@ A source hands out, per process, the nominal simulation and the *same generated
 events* varied to any standardised nuisance point ν, as
 :class:`~unbinned.data.EventSet`\ s carrying an ``event_id`` extra column (the
 generated event each one comes from), so that training, splitting and closure
-tests can pair nominal and varied events.  The same trainer works with any source:
+tests can pair nominal and varied events.  The same trainer works with any source
+(any object with the protocol's members); the built-in ones derive from
+:class:`BaseVariationSource`, which holds the process check and :meth:`nominal`:
 
 * :class:`HTauTauSource`: challenge-format events (from
   :func:`unbinned.sim.htautau.simulate`, or real challenge data) and the
