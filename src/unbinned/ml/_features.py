@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data.events import EventSet
 from unbinned.data.schema import MISSING
 from unbinned.exceptions import ConfigError, DataError, SchemaError
 
@@ -321,8 +322,6 @@ def feature_matrix(
     dtype
         Floating type of the result.
     """
-    from unbinned.data.events import EventSet
-
     wanted = list(feature_names)
     if isinstance(data, EventSet):
         have = list(data.feature_names)
@@ -368,8 +367,6 @@ def feature_view(
     one float block, ``base`` is a view of it, so that callers can select the columns
     batch by batch instead of copying the whole table.
     """
-    from unbinned.data.events import EventSet
-
     frame = data.features if isinstance(data, EventSet) else data
     if hasattr(frame, "columns") and hasattr(frame, "to_numpy"):
         have = [str(c) for c in frame.columns]

@@ -270,19 +270,10 @@ def fit_score_calibration(
         raise ConfigError(f"score process {score_process!r} is not among {list(procs)}")
     if not isinstance(n_bins, int) or n_bins < 2:
         raise ConfigError(f"n_bins={n_bins!r}; expected an integer >= 2")
-    pts = np.asarray(surrogate.design.points if points is None else points, dtype=np.float64)
-    pts = np.atleast_2d(pts)
-    varied_pts = pts[np.any(pts != 0.0, axis=1)]
+    varied_pts = _varied_points(surrogate, points)
     m = surrogate.n_monomials
-    if len(varied_pts) < m:
-        raise ConfigError(f"{len(varied_pts)} varied points cannot determine {m} monomials")
     phi = monomials(varied_pts)
-    chosen = [p for p in procs if surrogate.responses[p] is not None]
-    if processes is not None:
-        unknown = [p for p in processes if p not in chosen]
-        if unknown:
-            raise ConfigError(f"process(es) {unknown} have no learned response to calibrate")
-        chosen = list(processes)
+    chosen = _chosen_processes(surrogate, procs, processes)
     nominal_all = source.nominal()
     if len(nominal_all) == 0:
         raise DataError("the source has no nominal events to calibrate on")
@@ -301,38 +292,78 @@ def fit_score_calibration(
     table = cal.table.copy()
     bar = tqdm(total=len(chosen) * len(varied_pts), desc="response calibration",
                disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
-    b = cal.n_bins
     for p in chosen:
         j = procs.index(p)
         generated = np.asarray(source.generated_ids(p), dtype=np.int64)
         subset = None
         if max_events is not None and max_events < len(generated):
             subset = np.sort(rng.choice(generated, size=int(max_events), replace=False))
-        nominal = source.nominal(p, event_ids=subset)
-        # in chunks, keeping only this process's coefficients (memory of a large sample)
-        parts = [surrogate.precompute(c, calibrated=False) for c in nominal.chunks(_CHUNK)]
-        b0 = np.concatenate([cal.bins(t.fractions) for t in parts])
-        d0 = np.concatenate([t.delta[:, j, :] for t in parts])
-        w0 = nominal.weights
-        del parts
-        t = np.full((len(varied_pts), b), np.nan)
-        var = np.zeros((len(varied_pts), b))
-        for k, nu in enumerate(varied_pts):
-            ev = source.varied(p, nu, event_ids=subset)
-            b1 = np.concatenate([cal.bins(surrogate.precompute(c, calibrated=False).fractions)
-                                 for c in ev.chunks(_CHUNK)])  # fmt: skip
-            wp = w0 * np.exp(d0 @ phi[k])
-            hp, hv = np.bincount(b0, wp, b), np.bincount(b1, ev.weights, b)
-            if not (hp.sum() > 0 and hv.sum() > 0):
-                raise DataError(f"process {p!r} has no weighted events at nu={nu.tolist()}")
-            ok = (hp > 0) & (hv > 0)
-            t[k, ok] = np.log(hv[ok] / hv.sum()) - np.log(hp[ok] / hp.sum())
-            var[k, ok] = (np.bincount(b0, wp**2, b)[ok] / hp[ok] ** 2
-                          + np.bincount(b1, ev.weights**2, b)[ok] / hv[ok] ** 2)  # fmt: skip
-            bar.update()
+        t, var = _bin_residuals(surrogate, source, cal, p, j, varied_pts, phi, subset, bar)
         table[j] = _solve(phi, t, var)
     bar.close()
     return ScoreCalibration(score_process, procs, edges, table, log_odds)
+
+
+def _varied_points(surrogate: Any, points: npt.ArrayLike | None) -> FloatArray:
+    """The non-nominal points (default: the design's); enough to fix every monomial."""
+    pts = np.asarray(surrogate.design.points if points is None else points, dtype=np.float64)
+    pts = np.atleast_2d(pts)
+    varied_pts = pts[np.any(pts != 0.0, axis=1)]
+    m = surrogate.n_monomials
+    if len(varied_pts) < m:
+        raise ConfigError(f"{len(varied_pts)} varied points cannot determine {m} monomials")
+    return varied_pts
+
+
+def _chosen_processes(
+    surrogate: Any, procs: tuple[str, ...], processes: Sequence[str] | None
+) -> list[str]:
+    """The processes to calibrate: ``processes``, each with a response, or all of those."""
+    chosen = [p for p in procs if surrogate.responses[p] is not None]
+    if processes is not None:
+        unknown = [p for p in processes if p not in chosen]
+        if unknown:
+            raise ConfigError(f"process(es) {unknown} have no learned response to calibrate")
+        chosen = list(processes)
+    return chosen
+
+
+def _bin_residuals(
+    surrogate: Any,
+    source: Any,
+    cal: ScoreCalibration,
+    p: str,
+    j: int,
+    varied_pts: FloatArray,
+    phi: FloatArray,
+    subset: npt.NDArray[np.int64] | None,
+    bar: Any,
+) -> tuple[FloatArray, FloatArray]:
+    """Per varied point and score bin: ln(varied/reweighted nominal) shares and variances."""
+    b = cal.n_bins
+    nominal = source.nominal(p, event_ids=subset)
+    # in chunks, keeping only this process's coefficients (memory of a large sample)
+    parts = [surrogate.precompute(c, calibrated=False) for c in nominal.chunks(_CHUNK)]
+    b0 = np.concatenate([cal.bins(t.fractions) for t in parts])
+    d0 = np.concatenate([t.delta[:, j, :] for t in parts])
+    w0 = nominal.weights
+    del parts
+    t = np.full((len(varied_pts), b), np.nan)
+    var = np.zeros((len(varied_pts), b))
+    for k, nu in enumerate(varied_pts):
+        ev = source.varied(p, nu, event_ids=subset)
+        b1 = np.concatenate([cal.bins(surrogate.precompute(c, calibrated=False).fractions)
+                             for c in ev.chunks(_CHUNK)])  # fmt: skip
+        wp = w0 * np.exp(d0 @ phi[k])
+        hp, hv = np.bincount(b0, wp, b), np.bincount(b1, ev.weights, b)
+        if not (hp.sum() > 0 and hv.sum() > 0):
+            raise DataError(f"process {p!r} has no weighted events at nu={nu.tolist()}")
+        ok = (hp > 0) & (hv > 0)
+        t[k, ok] = np.log(hv[ok] / hv.sum()) - np.log(hp[ok] / hp.sum())
+        var[k, ok] = (np.bincount(b0, wp**2, b)[ok] / hp[ok] ** 2
+                      + np.bincount(b1, ev.weights**2, b)[ok] / hv[ok] ** 2)  # fmt: skip
+        bar.update()
+    return t, var
 
 
 def _fit_odds(

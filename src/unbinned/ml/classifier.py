@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.optimize import minimize
 
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml._features import FeatureTransform, feature_matrix
-from unbinned.ml.networks import ClassifierNet
+from unbinned.ml.networks import ClassifierNet, build_network
 from unbinned.ml.training import (
     TrainConfig,
     TrainHistory,
@@ -243,6 +244,39 @@ def _ce_loss(net: torch.nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> t
     return -(u * logp.gather(1, y[:, None]).squeeze(1)).sum()
 
 
+def _check_splits(
+    labels: npt.NDArray[np.int64],
+    procs: tuple[str, ...],
+    train_idx: npt.NDArray[np.int64],
+    val_idx: npt.NDArray[np.int64],
+    cal_idx: npt.NDArray[np.int64],
+) -> None:
+    """Every split must hold events of every process."""
+    for what, idx in (("training", train_idx), ("validation", val_idx), ("calibration", cal_idx)):
+        missing = sorted(set(range(len(procs))) - set(np.unique(labels[idx]).tolist()))
+        if missing:
+            raise DataError(
+                f"the {what} split has no events of {[procs[m] for m in missing]}; "
+                "provide more simulated events"
+            )
+
+
+def _stream(
+    inputs: FloatArray,
+    labels: npt.NDArray[np.int64],
+    w: FloatArray,
+    idx: npt.NDArray[np.int64],
+    n_proc: int,
+) -> list[torch.Tensor]:
+    """Inputs, labels and class-balanced weights of the events ``idx``."""
+    u = _balanced(w[idx], labels[idx], n_proc)
+    return [
+        torch.from_numpy(inputs[idx]),
+        torch.from_numpy(labels[idx]),
+        torch.from_numpy(u),
+    ]
+
+
 def train_classifier(
     events: EventSet,
     *,
@@ -292,13 +326,7 @@ def train_classifier(
     train_idx, val_idx, cal_idx = split_indices(
         len(events), [cfg.validation_fraction, calibration_fraction], seed, groups
     )
-    for what, idx in (("training", train_idx), ("validation", val_idx), ("calibration", cal_idx)):
-        missing = sorted(set(range(len(procs))) - set(np.unique(labels[idx]).tolist()))
-        if missing:
-            raise DataError(
-                f"the {what} split has no events of {[procs[m] for m in missing]}; "
-                "provide more simulated events"
-            )
+    _check_splits(labels, procs, train_idx, val_idx, cal_idx)
     tf = transform or FeatureTransform.fit(x[train_idx], names)
     if tf.feature_names != names:
         raise ConfigError("the transform's feature names differ from feature_names")
@@ -306,19 +334,11 @@ def train_classifier(
     with seeded(seed):
         net = ClassifierNet(tf.n_outputs, len(procs), cfg.hidden, cfg.activation)
 
-    def stream(idx: npt.NDArray[np.int64]) -> list[torch.Tensor]:
-        u = _balanced(w[idx], labels[idx], len(procs))
-        return [
-            torch.from_numpy(inputs[idx]),
-            torch.from_numpy(labels[idx]),
-            torch.from_numpy(u),
-        ]
-
     history = train_network(
         net,
         _ce_loss,
-        [stream(train_idx)],
-        [stream(val_idx)],
+        [_stream(inputs, labels, w, train_idx, len(procs))],
+        [_stream(inputs, labels, w, val_idx, len(procs))],
         config=cfg,
         seed=seed,
         device=device,
@@ -380,8 +400,6 @@ def calibrate(
         (grad,) = torch.autograd.grad(loss, theta)
         return float(loss.detach()), grad.numpy()
 
-    from scipy.optimize import minimize
-
     x0 = np.zeros(1 + n_proc)
     before = fun(x0)[0]
     res = minimize(
@@ -423,8 +441,6 @@ def classifier_from_state(
     meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
 ) -> ProcessClassifier:
     """Inverse of :func:`classifier_to_state` (the network's tensors are checked by the caller)."""
-    from unbinned.ml.networks import build_network
-
     net = build_network(meta["architecture"])
     if not isinstance(net, ClassifierNet):
         raise ConfigError(

@@ -454,24 +454,8 @@ def closure_test(
     if pairing not in ("independent", "paired"):
         raise ConfigError(f"pairing={pairing!r}; expected 'independent' or 'paired'")
     names = tuple(model.nuisance_names)
-    if points is None:
-        pts = validation_design(model.nuisances).points
-    elif isinstance(points, Design):
-        pts = points.points
-    else:
-        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
-    if pts.shape[1] != len(names):
-        raise DataError(
-            f"points have {pts.shape[1]} columns; expected {len(names)} ({list(names)})"
-        )
-    if features is None:
-        feats = tuple(
-            f for f in HTAUTAU_CLOSURE_FEATURES if f in model.feature_names or f == CLASSIFIER_SCORE
-        )
-        if len(feats) < 2:
-            feats = (*model.feature_names, CLASSIFIER_SCORE)
-    else:
-        feats = tuple(features)
+    pts = _closure_points(model, points, names)
+    feats = _closure_features(model, features)
     procs = (
         [p for p in model.processes if model.responses[p] is not None]
         if processes is None
@@ -494,49 +478,110 @@ def closure_test(
         # the model's coefficients, with its score calibration when it has one
         delta = model.precompute(nominal).delta[:, list(model.processes).index(p), :]
         nom_vals = _feature_values(model, nominal, feats)
-        half_a = None
+        half_a, frac_a = None, 0.0
         if pairing == "independent":
             in_a = rng.random(len(generated)) < 0.5
             half_a = generated[in_a]
             frac_a = float(in_a.mean())
+        nominal_side = _NominalSide(nominal, ids, nom_vals, delta, resp, half_a, frac_a)
         for nu in pts:
-            varied = source.varied(p, nu, event_ids=subset)
-            vids = varied.extras[EVENT_ID].to_numpy(np.int64)
-            r = np.exp(delta @ monomials(nu) + resp.log_yield(nu))
-            a_w = nominal.weights * r
-            b_w = varied.weights.copy()
-            a_mask = np.ones(len(ids), bool)
-            b_mask = np.ones(len(vids), bool)
-            if half_a is not None:
-                a_mask = np.isin(ids, half_a)
-                b_mask = ~np.isin(vids, half_a)
-                a_w = a_w / frac_a
-                b_w = b_w / (1.0 - frac_a)
-            var_vals = _feature_values(model, varied, feats)
-            pred_total, true_total = float(a_w[a_mask].sum()), float(b_w[b_mask].sum())
-            _, _, _, _, yvar = _chi2(
-                np.zeros(int(a_mask.sum()), np.int64), a_w[a_mask], ids[a_mask],
-                np.zeros(int(b_mask.sum()), np.int64), b_w[b_mask], vids[b_mask],
-                1, pairing == "paired",
+            _closure_point(
+                model, source, p, nu, subset, nominal_side, feats, n_bins, pairing,
+                entries, yields,
             )  # fmt: skip
-            yields.append(
-                YieldEntry(
-                    tuple(float(v) for v in nu), p, pred_total, true_total, float(np.sqrt(yvar[0]))
-                )
-            )
-            for f in feats:
-                edges = _weighted_quantile_edges(var_vals[f][b_mask], b_w[b_mask], n_bins)
-                nb = len(edges) + 1
-                a_bins = np.searchsorted(edges, nom_vals[f][a_mask], side="right")
-                b_bins = np.searchsorted(edges, var_vals[f][b_mask], side="right")
-                chi2, ndf, a, b, var = _chi2(
-                    a_bins, a_w[a_mask], ids[a_mask], b_bins, b_w[b_mask], vids[b_mask],
-                    nb, pairing == "paired",
-                )  # fmt: skip
-                entries.append(
-                    ClosureEntry(tuple(float(v) for v in nu), p, f, chi2, ndf, edges, a, b, var)
-                )
     return ClosureResult(names, tuple(entries), tuple(yields), pairing, feats)
+
+
+def _closure_points(
+    model: Any, points: Design | npt.ArrayLike | None, names: tuple[str, ...]
+) -> Any:
+    """The standardised points of :func:`closure_test`, shape (K, d)."""
+    if points is None:
+        pts = validation_design(model.nuisances).points
+    elif isinstance(points, Design):
+        pts = points.points
+    else:
+        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    if pts.shape[1] != len(names):
+        raise DataError(
+            f"points have {pts.shape[1]} columns; expected {len(names)} ({list(names)})"
+        )
+    return pts
+
+
+def _closure_features(model: Any, features: Sequence[str] | None) -> tuple[str, ...]:
+    """The features :func:`closure_test` histograms (its docstring gives the default)."""
+    if features is None:
+        feats = tuple(
+            f for f in HTAUTAU_CLOSURE_FEATURES if f in model.feature_names or f == CLASSIFIER_SCORE
+        )
+        if len(feats) < 2:
+            feats = (*model.feature_names, CLASSIFIER_SCORE)
+    else:
+        feats = tuple(features)
+    return feats
+
+
+@dataclass(frozen=True)
+class _NominalSide:
+    """The nominal events of one process in :func:`closure_test`, reweighted per point."""
+
+    events: EventSet
+    ids: npt.NDArray[np.int64]
+    values: dict[str, FloatArray]
+    delta: FloatArray
+    response: Any
+    half_a: npt.NDArray[np.int64] | None
+    frac_a: float
+
+
+def _closure_point(
+    model: Any,
+    source: VariationSource,
+    p: str,
+    nu: FloatArray,
+    subset: npt.NDArray[np.int64] | None,
+    nom: _NominalSide,
+    feats: tuple[str, ...],
+    n_bins: int,
+    pairing: str,
+    entries: list[ClosureEntry],
+    yields: list[YieldEntry],
+) -> None:
+    """Append the yield and per-feature closure entries of process ``p`` at ``nu``."""
+    nominal, ids, nom_vals, half_a, frac_a = nom.events, nom.ids, nom.values, nom.half_a, nom.frac_a
+    varied = source.varied(p, nu, event_ids=subset)
+    vids = varied.extras[EVENT_ID].to_numpy(np.int64)
+    r = np.exp(nom.delta @ monomials(nu) + nom.response.log_yield(nu))
+    a_w = nominal.weights * r
+    b_w = varied.weights.copy()
+    a_mask = np.ones(len(ids), bool)
+    b_mask = np.ones(len(vids), bool)
+    if half_a is not None:
+        a_mask = np.isin(ids, half_a)
+        b_mask = ~np.isin(vids, half_a)
+        a_w = a_w / frac_a
+        b_w = b_w / (1.0 - frac_a)
+    var_vals = _feature_values(model, varied, feats)
+    pred_total, true_total = float(a_w[a_mask].sum()), float(b_w[b_mask].sum())
+    _, _, _, _, yvar = _chi2(
+        np.zeros(int(a_mask.sum()), np.int64), a_w[a_mask], ids[a_mask],
+        np.zeros(int(b_mask.sum()), np.int64), b_w[b_mask], vids[b_mask],
+        1, pairing == "paired",
+    )  # fmt: skip
+    yields.append(
+        YieldEntry(tuple(float(v) for v in nu), p, pred_total, true_total, float(np.sqrt(yvar[0])))
+    )
+    for f in feats:
+        edges = _weighted_quantile_edges(var_vals[f][b_mask], b_w[b_mask], n_bins)
+        nb = len(edges) + 1
+        a_bins = np.searchsorted(edges, nom_vals[f][a_mask], side="right")
+        b_bins = np.searchsorted(edges, var_vals[f][b_mask], side="right")
+        chi2, ndf, a, b, var = _chi2(
+            a_bins, a_w[a_mask], ids[a_mask], b_bins, b_w[b_mask], vids[b_mask],
+            nb, pairing == "paired",
+        )  # fmt: skip
+        entries.append(ClosureEntry(tuple(float(v) for v in nu), p, f, chi2, ndf, edges, a, b, var))
 
 
 # ---------------------------------------------------------------------------- oracle

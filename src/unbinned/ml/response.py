@@ -49,6 +49,7 @@ from unbinned.ml.networks import ResponseNet, build_network
 from unbinned.ml.sources import EVENT_ID, VariationSource
 from unbinned.ml.training import TrainConfig, TrainHistory, resolve_device, seeded, train_network
 from unbinned.ml.yields import PolynomialYieldModel, monomials, n_monomials
+from unbinned.response import GPYieldModel
 
 __all__ = [
     "ProcessResponse",
@@ -98,8 +99,6 @@ def yield_model_from_dict(data: Mapping[str, Any]) -> YieldModelLike:
         if kind == PolynomialYieldModel.kind:
             return PolynomialYieldModel.from_dict(data)
         if kind == "gp_yield":
-            from unbinned.response import GPYieldModel
-
             model: YieldModelLike = GPYieldModel.from_dict(dict(data))
             return model
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
@@ -277,15 +276,68 @@ def train_response(
         Network name (default ``"response_<process>"``).
     """
     cfg = config or TrainConfig()
-    nuis = source.nuisances
-    names = tuple(n.name for n in nuis)
-    dsg = design or default_design(nuis)
-    if dsg.nuisance_names != names:
-        raise ConfigError(
-            f"design nuisances {list(dsg.nuisance_names)} differ from the source's {list(names)}"
-        )
-    dsg.check()
+    names, dsg = _checked_design(source, design)
     net_name = name or f"response_{process}"
+    data = _response_data(source, process, dsg, transform, cfg, max_events, seed, progress,
+                          net_name)  # fmt: skip
+    ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
+    _fit_yield_model(ym, source, process, dsg.points, data.log_yields, data.w_nom, progress,
+                     net_name)  # fmt: skip
+    with seeded(seed):
+        net = ResponseNet(data.tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
+    history = train_network(
+        net,
+        _response_loss(data.phi),
+        data.train_streams,
+        data.val_streams,
+        config=cfg,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        name=net_name,
+        fingerprint={
+            "process": process,
+            "points": dsg.points.tolist(),
+            "n_nominal": data.n_nominal,
+            "sum_w": data.w_nom,
+            "log_yields": [round(float(v), 12) for v in data.log_yields],
+        },
+    )
+    net.to("cpu")
+    return ProcessResponse(process, names, data.tf, net, ym, dsg, data.log_yields, history)
+
+
+@dataclass(frozen=True, eq=False)
+class _ResponseData:
+    """The training inputs of one response (see :func:`_response_data`)."""
+
+    tf: FeatureTransform
+    n_nominal: int
+    w_nom: float
+    log_yields: FloatArray
+    phi: torch.Tensor
+    train_streams: list[list[torch.Tensor]]
+    val_streams: list[list[torch.Tensor]]
+
+
+def _response_data(
+    source: VariationSource,
+    process: str,
+    dsg: Design,
+    transform: FeatureTransform | None,
+    cfg: TrainConfig,
+    max_events: int | None,
+    seed: int,
+    progress: bool,
+    net_name: str,
+) -> _ResponseData:
+    """Nominal and varied events of ``process`` as training and validation streams.
+
+    Also the nominal weight sum and ln Y at the design points (from every generated
+    event) and φ(ν) of the varied points.
+    """
     rng = np.random.default_rng([int(seed), 104729])
     generated = np.asarray(source.generated_ids(process), dtype=np.int64)
     subset: npt.NDArray[np.int64] | None = None
@@ -298,14 +350,8 @@ def train_response(
     feats = source.feature_names
     tf = transform or FeatureTransform.fit(feature_matrix(nominal, feats), feats)
     # split generated events into training and validation
-    val_ids = generated[rng.random(len(generated)) < cfg.validation_fraction]
-
-    def parts(ev: EventSet) -> tuple[Any, ...]:
-        is_val = np.isin(_ids(ev), val_ids)
-        x = tf(feature_matrix(ev, tf.feature_names))
-        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
-
-    x0_tr, w0_tr, x0_va, w0_va = parts(nominal)
+    split = _Split(tf, generated[rng.random(len(generated)) < cfg.validation_fraction])
+    x0_tr, w0_tr, x0_va, w0_va = split(nominal)
     # the yields come from every generated event, not only the training subset: their
     # ratio to nominal is set by the few events migrating across the selection cuts,
     # so its Monte-Carlo precision matters (a 10⁶-event dataset resolves 10⁻⁴ changes)
@@ -313,6 +359,59 @@ def train_response(
     if not w_nom > 0:
         raise DataError(f"process {process!r}: nominal weights sum to {w_nom}; expected > 0")
     points = dsg.points
+    log_yields, pool, varied_idx = _varied_pool(
+        source, process, points, subset, split, w_nom, progress, net_name
+    )
+    phi = torch.from_numpy(monomials(points[varied_idx]))
+    train_streams = _streams(pool, "tr", x0_tr, w0_tr)
+    val_streams = _streams(pool, "va", x0_va, w0_va)
+    pool.clear()
+    return _ResponseData(tf, len(nominal), w_nom, log_yields, phi, train_streams, val_streams)
+
+
+def _checked_design(
+    source: VariationSource, design: Design | None
+) -> tuple[tuple[str, ...], Design]:
+    """The source's nuisance names and the design (default one), checked against them."""
+    nuis = source.nuisances
+    names = tuple(n.name for n in nuis)
+    dsg = design or default_design(nuis)
+    if dsg.nuisance_names != names:
+        raise ConfigError(
+            f"design nuisances {list(dsg.nuisance_names)} differ from the source's {list(names)}"
+        )
+    dsg.check()
+    return names, dsg
+
+
+class _Split:
+    """Network inputs and weights of an event set, split into training and validation."""
+
+    def __init__(self, tf: FeatureTransform, val_ids: npt.NDArray[np.int64]) -> None:
+        self.tf = tf
+        self.val_ids = val_ids
+
+    def __call__(self, ev: EventSet) -> tuple[Any, ...]:
+        is_val = np.isin(_ids(ev), self.val_ids)
+        x = self.tf(feature_matrix(ev, self.tf.feature_names))
+        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
+
+
+def _varied_pool(
+    source: VariationSource,
+    process: str,
+    points: FloatArray,
+    subset: npt.NDArray[np.int64] | None,
+    split: _Split,
+    w_nom: float,
+    progress: bool,
+    net_name: str,
+) -> tuple[FloatArray, dict[str, list[Any]], list[int]]:
+    """ln Y at every point, the varied events' inputs, point labels and unit-sum weights.
+
+    Returns the log-yields (0 at the nominal point), the pool of training (``_tr``) and
+    validation (``_va``) arrays and the indices of the varied points.
+    """
     log_yields = np.zeros(len(points))
     pool: dict[str, list[Any]] = {k: [] for k in ("x_tr", "k_tr", "u_tr", "x_va", "k_va", "u_va")}
     varied_idx = [i for i, p in enumerate(points) if np.any(p != 0.0)]
@@ -333,27 +432,37 @@ def train_response(
                 f"process {process!r} has no selected varied events at nu={points[i].tolist()}"
             )
         log_yields[i] = np.log(w_k / w_nom)
-        x_tr, w_tr, x_va, w_va = parts(ev)
+        x_tr, w_tr, x_va, w_va = split(ev)
         for tag, x, w in (("tr", x_tr, w_tr), ("va", x_va, w_va)):
             pool[f"x_{tag}"].append(x)
             pool[f"k_{tag}"].append(np.full(len(x), k_local, dtype=np.int64))
             pool[f"u_{tag}"].append(w / max(float(w.sum()), 1e-300) / len(varied_idx))
-    phi = torch.from_numpy(monomials(points[varied_idx]))
+    return log_yields, pool, varied_idx
 
-    def streams(tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
-        return [
-            [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
-            [
-                torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
-                torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
-                torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
-            ],
-        ]
 
-    train_streams = streams("tr", x0_tr, w0_tr)
-    val_streams = streams("va", x0_va, w0_va)
-    pool.clear()
-    ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
+def _streams(pool: Mapping[str, list[Any]], tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
+    """The nominal and the pooled varied streams of one split (``tag``: ``tr`` or ``va``)."""
+    return [
+        [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
+        [
+            torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
+            torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
+            torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
+        ],
+    ]
+
+
+def _fit_yield_model(
+    ym: YieldModelLike,
+    source: VariationSource,
+    process: str,
+    points: FloatArray,
+    log_yields: FloatArray,
+    w_nom: float,
+    progress: bool,
+    net_name: str,
+) -> None:
+    """Fit ``ym`` to the log-yields, by design when it has ``design_points > 0``."""
     designer = getattr(ym, "fit_by_design", None)
 
     def simulate_log_yield(nu: FloatArray) -> float:
@@ -371,30 +480,6 @@ def train_response(
                      desc=f"{net_name}: yield design")  # fmt: skip
         else:
             ym.fit(points, log_yields)
-    with seeded(seed):
-        net = ResponseNet(tf.n_outputs, n_monomials(len(names)), cfg.hidden, cfg.activation)
-    history = train_network(
-        net,
-        _response_loss(phi),
-        train_streams,
-        val_streams,
-        config=cfg,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        name=net_name,
-        fingerprint={
-            "process": process,
-            "points": points.tolist(),
-            "n_nominal": len(nominal),
-            "sum_w": w_nom,
-            "log_yields": [round(float(v), 12) for v in log_yields],
-        },
-    )
-    net.to("cpu")
-    return ProcessResponse(process, names, tf, net, ym, dsg, log_yields, history)
 
 
 def response_to_state(

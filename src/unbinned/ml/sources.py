@@ -4,7 +4,9 @@ A source hands out, per process, the nominal simulation and the *same generated
 events* varied to any standardised nuisance point ν, as
 :class:`~unbinned.data.EventSet`\ s carrying an ``event_id`` extra column (the
 generated event each one comes from), so that training, splitting and closure
-tests can pair nominal and varied events.  The same trainer works with any source:
+tests can pair nominal and varied events.  The same trainer works with any source
+(any object with the protocol's members); the built-in ones derive from
+:class:`BaseVariationSource`, which holds the process check and :meth:`nominal`:
 
 * :class:`HTauTauSource`: challenge-format events (from
   :func:`unbinned.sim.htautau.simulate`, or real challenge data) and the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -36,6 +39,7 @@ from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
 from unbinned.ml.design import ShapeNuisance
+from unbinned.sim.systematics import NUISANCE_NAMES, Nuisances, apply_systematics
 
 if TYPE_CHECKING:
     from unbinned.sim.oracle import OracleModel
@@ -44,6 +48,7 @@ __all__ = [
     "EVENT_ID",
     "HTAUTAU_REGION",
     "HTAUTAU_SHAPE_NUISANCES",
+    "BaseVariationSource",
     "ExactSource",
     "GaussianToySource",
     "HTauTauSource",
@@ -146,6 +151,63 @@ class ExactSource(VariationSource, Protocol):
         ...
 
 
+class BaseVariationSource(ABC):
+    """Shared logic of the built-in :class:`VariationSource` implementations.
+
+    A subclass declares the processes, features, nuisances and region, hands out the
+    varied events (:meth:`varied`) and the nominal events of *one* process
+    (:meth:`_nominal_process`); the base class checks process names and assembles
+    :meth:`nominal` for all processes.
+    """
+
+    @property
+    @abstractmethod
+    def processes(self) -> tuple[str, ...]:
+        """Process names (signal first)."""
+
+    @property
+    @abstractmethod
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns of the event sets."""
+
+    @property
+    @abstractmethod
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The shape nuisances ν refers to, in order."""
+
+    @property
+    @abstractmethod
+    def region(self) -> Region:
+        """The selection the events pass."""
+
+    @abstractmethod
+    def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
+        """Ids of every generated event of the process (selected at some ν or not)."""
+
+    @abstractmethod
+    def varied(
+        self, process: str, nu: npt.ArrayLike, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        """The same generated events at standardised ν (after re-selection)."""
+
+    @abstractmethod
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
+        """Nominal events of one known process, optionally only some ids."""
+
+    def _check_process(self, process: str) -> None:
+        if process not in self.processes:
+            raise ConfigError(f"unknown process {process!r}; expected one of {self.processes}")
+
+    def nominal(
+        self, process: str | None = None, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        """Nominal events of one process (all processes for None), optionally only some ids."""
+        if process is None:
+            return EventSet.concat([self.nominal(p, event_ids=event_ids) for p in self.processes])
+        self._check_process(process)
+        return self._nominal_process(process, event_ids)
+
+
 def _point_seed(seed: int, process_index: int, nu: FloatArray) -> int:
     digest = hashlib.sha256(np.ascontiguousarray(nu, dtype=np.float64).tobytes()).digest()
     return int(
@@ -172,7 +234,7 @@ def _select_ids(ids: FloatArray | npt.NDArray[np.int64], event_ids: npt.ArrayLik
 
 
 # ---------------------------------------------------------------------------- H -> tau tau
-class HTauTauSource:
+class HTauTauSource(BaseVariationSource):
     """Challenge-format events plus the challenge's systematics (see the module docstring).
 
     Parameters
@@ -210,8 +272,6 @@ class HTauTauSource:
         region: Region = HTAUTAU_REGION,
         systematics: Callable[..., pd.DataFrame] | None = None,
     ) -> None:
-        from unbinned.sim.systematics import NUISANCE_NAMES
-
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"frame must be a pandas.DataFrame, got {type(frame).__name__}")
         for col in (WEIGHT_COLUMN, PROCESS_COLUMN):
@@ -293,8 +353,6 @@ class HTauTauSource:
     def _apply(
         self, process: str, values: Mapping[str, float], seed: int, event_ids: Any
     ) -> EventSet:
-        from unbinned.sim.systematics import Nuisances, apply_systematics
-
         raw = self._raw[process]
         if event_ids is not None:
             raw = raw[np.isin(raw[EVENT_ID].to_numpy(), np.asarray(event_ids))]
@@ -312,17 +370,8 @@ class HTauTauSource:
                 )
         return self._to_events(out)
 
-    def _check_process(self, process: str) -> None:
-        if process not in self._raw:
-            raise ConfigError(f"unknown process {process!r}; expected one of {self._processes}")
-
-    def nominal(
-        self, process: str | None = None, *, event_ids: npt.ArrayLike | None = None
-    ) -> EventSet:
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
         """Nominal events (the nominal re-selection applied)."""
-        if process is None:
-            return EventSet.concat([self.nominal(p, event_ids=event_ids) for p in self._processes])
-        self._check_process(process)
         if process not in self._cache:
             self._cache[process] = self._apply(process, {}, self.seed, None)
         ev = self._cache[process]
@@ -346,7 +395,7 @@ class HTauTauSource:
 
 
 # ---------------------------------------------------------------------------- oracle
-class OracleSource:
+class OracleSource(BaseVariationSource):
     """An analytic oracle model as a variation source with exact answers.
 
     Parameters
@@ -449,17 +498,8 @@ class OracleSource:
             extras={EVENT_ID: self._ids[process][sel]},
         )
 
-    def _check_process(self, process: str) -> None:
-        if process not in self._samples:
-            raise ConfigError(f"unknown process {process!r}; expected one of {self.processes}")
-
-    def nominal(
-        self, process: str | None = None, *, event_ids: npt.ArrayLike | None = None
-    ) -> EventSet:
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
         """Nominal events (weights n_p / N)."""
-        if process is None:
-            return EventSet.concat([self.nominal(p, event_ids=event_ids) for p in self.processes])
-        self._check_process(process)
         s = self._samples[process]
         w = np.full(len(s), self._w[process])
         return self._events(process, s.x, w, _select_ids(self._ids[process], event_ids))
@@ -505,7 +545,7 @@ class OracleSource:
 
 
 # ---------------------------------------------------------------------------- Gaussian toy
-class GaussianToySource:
+class GaussianToySource(BaseVariationSource):
     r"""A two-feature, two-process Gaussian toy with an exactly known response.
 
     Processes ``sig`` ~ N((0.5, 0), diag(0.5², 0.7²)) and ``bkg`` ~ N((0, 0), diag(1, 1)),
@@ -584,17 +624,8 @@ class GaussianToySource:
             extras={EVENT_ID: ids[keep]},
         )
 
-    def _check_process(self, process: str) -> None:
-        if process not in self._SPEC:
-            raise ConfigError(f"unknown process {process!r}; expected one of {self.processes}")
-
-    def nominal(
-        self, process: str | None = None, *, event_ids: npt.ArrayLike | None = None
-    ) -> EventSet:
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
         """Nominal selected events."""
-        if process is None:
-            return EventSet.concat([self.nominal(p, event_ids=event_ids) for p in self.processes])
-        self._check_process(process)
         return self._events(process, np.zeros(2), event_ids)
 
     def varied(

@@ -28,32 +28,60 @@ from ``t.fractions`` (N, P), ``t.delta`` (N, P, M), ``model.log_yield_torch(nu)`
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from unbinned.exceptions import ConfigError, DataError, OutOfRangeWarning
+from unbinned._version import __version__
+from unbinned.exceptions import ConfigError, DataError, ModelFileError, OutOfRangeWarning
 from unbinned.ml._evaluator import CHUNK as FUSED_CHUNK
 from unbinned.ml._evaluator import FusedEvaluator
 from unbinned.ml._features import FeatureTransform, feature_matrix, feature_view
+from unbinned.ml._modelfile import (
+    COMPONENT_LOADERS,
+    check_network,
+    check_target,
+    load_directory,
+    prefix_names,
+    strip_names,
+    write_directory,
+)
 from unbinned.ml.calibration import ScoreCalibration
-from unbinned.ml.classifier import ProcessClassifier, train_classifier
+from unbinned.ml.classifier import (
+    ProcessClassifier,
+    classifier_from_state,
+    classifier_to_state,
+    train_classifier,
+)
 from unbinned.ml.design import Design, ShapeNuisance, default_design
 from unbinned.ml.networks import MLP, StackedMLP
-from unbinned.ml.response import ProcessResponse, YieldModelLike, train_response
+from unbinned.ml.response import (
+    ProcessResponse,
+    YieldModelLike,
+    response_from_state,
+    response_to_state,
+    train_response,
+)
 from unbinned.ml.sources import Region, VariationSource
 from unbinned.ml.training import TrainConfig, resolve_device, torch_threads
 from unbinned.ml.yields import monomial_names, monomials, monomials_torch, n_monomials
 
-__all__ = ["PerEventTensors", "SurrogateConfig", "SurrogateModel", "train_surrogate"]
+__all__ = [
+    "PerEventTensors",
+    "SurrogateConfig",
+    "SurrogateLike",
+    "SurrogateModel",
+    "train_surrogate",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -92,6 +120,82 @@ class PerEventTensors:
             f"PerEventTensors({self.n_events} events, processes={list(self.processes)}, "
             f"{len(self.monomial_names)} monomials of {list(self.nuisance_names)})"
         )
+
+
+@runtime_checkable
+class SurrogateLike(Protocol):
+    """A trained surrogate of one region: the members used outside :mod:`unbinned.ml`.
+
+    :class:`SurrogateModel` satisfies it; the analysis model, the likelihood adaptor
+    (:mod:`unbinned.likelihood.surrogate`) and the workflow's diagnostics need only
+    these members.
+    """
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Process names, the order of every per-process axis."""
+        ...
+
+    @property
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The shape nuisances, the order of ν."""
+        ...
+
+    @property
+    def nuisance_names(self) -> tuple[str, ...]:
+        """Names of the shape nuisances."""
+        ...
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The input features, in the order the networks use them."""
+        ...
+
+    @property
+    def region(self) -> Region:
+        """The analysis region the surrogate describes."""
+        ...
+
+    @property
+    def nominal_yields(self) -> Mapping[str, float]:
+        """σ_p L at ν = 0 per process."""
+        ...
+
+    @property
+    def classifier(self) -> ProcessClassifier:
+        """The calibrated classifier c_p(x)."""
+        ...
+
+    @property
+    def responses(self) -> Mapping[str, ProcessResponse | None]:
+        """The learned response of each process (None: no shape response)."""
+        ...
+
+    @property
+    def calibration(self) -> ScoreCalibration | None:
+        """The score calibration of the responses, if any."""
+        ...
+
+    @property
+    def design(self) -> Design | None:
+        """The training design, or None without responses."""
+        ...
+
+    def monomials(self, nu: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """φ(ν), shape (M,)."""
+        ...
+
+    def monomials_torch(self, nu: torch.Tensor) -> torch.Tensor:
+        """φ(ν) as a differentiable tensor of shape (M,)."""
+        ...
+
+    def precompute(self, events: Any, batch_size: int = 8192) -> PerEventTensors:
+        """c_p(x_i) and Δ_p(x_i) of every event."""
+        ...
+
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the model directory; return its path."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -385,18 +489,7 @@ class SurrogateModel:
         shared = self._shared_transform()
         nets = [self.classifier.net] + [r.net for _, r in active]
         if shared and dev.type == "cpu" and FusedEvaluator.supported(tf, nets):
-            fractions = np.empty((n, p), dtype=np.float64)
-            delta = (np.empty if len(active) == p else np.zeros)((n, p, m), dtype=np.float64)
-            flat = delta.reshape(n, p * m)
-            targets = [(fractions, 0)] + [(flat, j * m) for j, _ in active]
-            threads = torch.get_num_threads() if num_threads is None else num_threads
-            evaluator = FusedEvaluator(
-                tf,
-                nets,
-                post={0: _calibrated_softmax(self.classifier)},
-                chunk=min(batch_size, FUSED_CHUNK),
-            )
-            evaluator.run(base, columns, targets, threads=threads)
+            fractions, delta = self._fused(base, columns, active, nets, batch_size, num_threads)
             return self._tensors(fractions, delta, calibrated)
         x = _Rows(base, columns)
         logits = np.empty((n, p), dtype=np.float64)
@@ -405,17 +498,55 @@ class SurrogateModel:
             if shared:
                 self._stacked(x, tf, active, logits, delta, batch_size, dev)
             else:  # responses with their own preprocessing: one network at a time
-                for i in range(0, n, batch_size):
-                    sl = slice(i, min(i + batch_size, n))
-                    xb = torch.from_numpy(tf(x[sl])).to(dev)
-                    net = self.classifier.net
-                    logits[sl] = net(xb.to(_dtype(net))).cpu().numpy()
-                    for j, r in active:
-                        xr = torch.from_numpy(r.transform(x[sl])).to(device=dev)
-                        delta[sl, j, :] = r.net(xr.to(_dtype(r.net))).cpu().numpy()
+                self._one_by_one(x, active, logits, delta, batch_size, dev)
         z = torch.from_numpy(logits)
         fractions = torch.exp(self.classifier.log_fractions_from_logits(z)).numpy()
         return self._tensors(fractions, delta, calibrated)
+
+    def _fused(
+        self,
+        base: npt.NDArray[Any],
+        columns: npt.NDArray[np.intp] | None,
+        active: list[tuple[int, ProcessResponse]],
+        nets: Sequence[MLP],
+        batch_size: int,
+        num_threads: int | None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """The fused CPU path of :meth:`precompute`: c_p(x_i) and Δ_p(x_i), uncalibrated."""
+        n, p, m = len(base), len(self.processes), self.n_monomials
+        fractions = np.empty((n, p), dtype=np.float64)
+        delta = (np.empty if len(active) == p else np.zeros)((n, p, m), dtype=np.float64)
+        flat = delta.reshape(n, p * m)
+        targets = [(fractions, 0)] + [(flat, j * m) for j, _ in active]
+        threads = torch.get_num_threads() if num_threads is None else num_threads
+        evaluator = FusedEvaluator(
+            self.classifier.transform,
+            nets,
+            post={0: _calibrated_softmax(self.classifier)},
+            chunk=min(batch_size, FUSED_CHUNK),
+        )
+        evaluator.run(base, columns, targets, threads=threads)
+        return fractions, delta
+
+    def _one_by_one(
+        self,
+        x: _Rows,
+        active: list[tuple[int, ProcessResponse]],
+        logits: FloatArray,
+        delta: FloatArray,
+        batch_size: int,
+        dev: torch.device,
+    ) -> None:
+        """Responses with their own preprocessing: one network at a time, batch by batch."""
+        tf, n = self.classifier.transform, len(x)
+        for i in range(0, n, batch_size):
+            sl = slice(i, min(i + batch_size, n))
+            xb = torch.from_numpy(tf(x[sl])).to(dev)
+            net = self.classifier.net
+            logits[sl] = net(xb.to(_dtype(net))).cpu().numpy()
+            for j, r in active:
+                xr = torch.from_numpy(r.transform(x[sl])).to(device=dev)
+                delta[sl, j, :] = r.net(xr.to(_dtype(r.net))).cpu().numpy()
 
     def _tensors(
         self, fractions: FloatArray, delta: FloatArray, calibrated: bool
@@ -482,17 +613,14 @@ class SurrogateModel:
 
     def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the model directory (see :func:`unbinned.ml.serialization.save`)."""
-        from unbinned.ml.serialization import save
-
-        return save(self, directory, overwrite=overwrite)
+        target = check_target(directory, overwrite)
+        content, tensors = surrogate_to_state(self)
+        return write_directory(target, "surrogate", content, tensors)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> SurrogateModel:
         """Read a model directory holding a surrogate (:func:`unbinned.ml.serialization.load`)."""
-        from unbinned.exceptions import ModelFileError
-        from unbinned.ml.serialization import load
-
-        obj = load(directory)
+        obj = load_directory(directory, {**COMPONENT_LOADERS, "surrogate": surrogate_from_state})
         if not isinstance(obj, cls):
             raise ModelFileError(
                 f"{str(directory)!r} holds a {type(obj).__name__}, not a SurrogateModel"
@@ -639,29 +767,10 @@ def _train_surrogate(
     nominal_yields = {p: float(nominal.weights @ frac[:, j]) for j, p in enumerate(procs)}
     sim_yields = {p: float(v) for p, v in nominal.yields().items() if p in procs}
     del nominal, frac
-    responses: dict[str, ProcessResponse | None] = dict.fromkeys(procs)
-    t_resp: dict[str, float] = {}
-    for i, p in enumerate(procs):
-        if p not in resp_procs:
-            continue
-        t1 = time.perf_counter()
-        responses[p] = train_response(
-            source,
-            p,
-            design=dsg,
-            transform=transform,
-            config=cfg.response,
-            yield_model=yield_model,
-            max_events=cfg.max_events_per_point,
-            seed=seed + 1 + i,
-            device=device,
-            dtype=dtype,
-            progress=progress,
-            checkpoint_dir=ckpt,
-        )
-        t_resp[p] = time.perf_counter() - t1
-    from unbinned import __version__
-
+    responses, t_resp = _train_responses(
+        source, procs, resp_procs, dsg, transform, cfg, yield_model, seed, device, dtype,
+        progress, ckpt,
+    )  # fmt: skip
     meta = {
         "seed": seed,
         "config": cfg.to_dict(),
@@ -683,3 +792,120 @@ def _train_surrogate(
         sim_yields,
         meta,
     )
+
+
+def _train_responses(
+    source: VariationSource,
+    procs: tuple[str, ...],
+    resp_procs: tuple[str, ...],
+    dsg: Design,
+    transform: FeatureTransform,
+    cfg: SurrogateConfig,
+    yield_model: Callable[[], YieldModelLike] | None,
+    seed: int,
+    device: str | torch.device | None,
+    dtype: torch.dtype | str | None,
+    progress: bool,
+    ckpt: Path | None,
+) -> tuple[dict[str, ProcessResponse | None], dict[str, float]]:
+    """One response per process of ``resp_procs`` (None for the others) and their seconds."""
+    responses: dict[str, ProcessResponse | None] = dict.fromkeys(procs)
+    t_resp: dict[str, float] = {}
+    for i, p in enumerate(procs):
+        if p not in resp_procs:
+            continue
+        t1 = time.perf_counter()
+        responses[p] = train_response(
+            source,
+            p,
+            design=dsg,
+            transform=transform,
+            config=cfg.response,
+            yield_model=yield_model,
+            max_events=cfg.max_events_per_point,
+            seed=seed + 1 + i,
+            device=device,
+            dtype=dtype,
+            progress=progress,
+            checkpoint_dir=ckpt,
+        )
+        t_resp[p] = time.perf_counter() - t1
+    return responses, t_resp
+
+
+def surrogate_to_state(obj: SurrogateModel) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """JSON content and tensors of a surrogate (for :mod:`unbinned.ml.serialization`)."""
+    clf_meta, clf_t = classifier_to_state(obj.classifier)
+    tensors = prefix_names(clf_t, "classifier.")
+    responses: dict[str, Any] = {}
+    for i, p in enumerate(obj.processes):
+        r = obj.responses[p]
+        if r is None:
+            responses[p] = None
+            continue
+        same = r.transform.to_dict() == obj.classifier.transform.to_dict()
+        meta, t = response_to_state(r, with_transform=not same)
+        meta["tensor_prefix"] = f"response.{i}."
+        responses[p] = meta
+        tensors.update(prefix_names(t, f"response.{i}."))
+    content = {
+        "processes": list(obj.processes),
+        "feature_names": list(obj.feature_names),
+        "nuisances": [n.to_dict() for n in obj.nuisances],
+        "trained_range": obj.trained_range.tolist(),
+        "region": obj.region.to_dict(),
+        "nominal_yields": dict(obj.nominal_yields),
+        "simulated_yields": dict(obj.simulated_yields),
+        "monomials": list(obj.monomial_names),
+        "classifier": clf_meta,
+        "responses": responses,
+        "metadata": obj.metadata,
+    }
+    if obj.calibration is not None:
+        content["score_calibration"] = obj.calibration.to_dict()
+    return content, tensors
+
+
+def surrogate_from_state(
+    content: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+) -> SurrogateModel:
+    """Inverse of :func:`surrogate_to_state`, every network's tensors checked."""
+    clf_t = strip_names(tensors, "classifier.")
+    check_network(content["classifier"]["architecture"], clf_t, "classifier")
+    clf = classifier_from_state(content["classifier"], clf_t)
+    if list(clf.feature_names) != list(content["feature_names"]):
+        raise ModelFileError("feature names of the classifier differ from the model's")
+    responses: dict[str, ProcessResponse | None] = {}
+    for p, meta in content["responses"].items():
+        if meta is None:
+            responses[p] = None
+            continue
+        t = strip_names(tensors, meta["tensor_prefix"])
+        check_network(meta["architecture"], t, f"response of {p!r}")
+        tf = None if "transform" in meta else clf.transform
+        responses[p] = response_from_state(meta, t, tf)
+    cal = content.get("score_calibration")
+    model = SurrogateModel(
+        tuple(content["processes"]),
+        tuple(ShapeNuisance.from_dict(n) for n in content["nuisances"]),
+        Region.from_dict(content["region"]),
+        {str(k): float(v) for k, v in content["nominal_yields"].items()},
+        clf,
+        responses,
+        {str(k): float(v) for k, v in content.get("simulated_yields", {}).items()},
+        dict(content.get("metadata", {})),
+        None if cal is None else ScoreCalibration.from_dict(cal),
+    )
+    stored = content.get("trained_range")
+    if stored is not None and not all(
+        math.isclose(a, b, abs_tol=1e-12)
+        for a, b in zip(
+            [v for row in stored for v in row], model.trained_range.ravel().tolist(), strict=True
+        )
+    ):
+        raise ModelFileError("the stored trained range differs from the variation points")
+    return model
+
+
+if TYPE_CHECKING:
+    _: type[SurrogateLike] = SurrogateModel  # SurrogateModel satisfies the protocol

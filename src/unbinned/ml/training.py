@@ -42,7 +42,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
+from tqdm.auto import tqdm
 
 from unbinned._io import atomic_path
 from unbinned.exceptions import ConfigError, ModelFileError
@@ -379,8 +382,6 @@ def _save_checkpoint(
     opt: Adam,
     meta: dict[str, Any],
 ) -> None:
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
     tensors.update(opt.state_tensors())
@@ -390,8 +391,6 @@ def _save_checkpoint(
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["state"])
@@ -409,6 +408,163 @@ def _prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, tor
 
 
 # ---------------------------------------------------------------------------- the loop
+
+
+def _prepare(
+    streams: Sequence[Stream], dev: torch.device, dt: torch.dtype
+) -> list[tuple[torch.Tensor, ...]]:
+    """The streams on ``dev``, floating tensors cast to ``dt``."""
+    return [
+        tuple(t.to(device=dev, dtype=dt if t.is_floating_point() else t.dtype) for t in s)
+        for s in streams
+    ]
+
+
+@dataclass
+class _Run:
+    """The state of a training that a checkpoint carries over."""
+
+    history: TrainHistory
+    best_state: dict[str, torch.Tensor]
+    bad_epochs: int = 0
+    start: int = 0
+    done: bool = False
+
+
+def _resume(
+    ckpt: Path,
+    key: str,
+    ident: Mapping[str, Any],
+    net: nn.Module,
+    opt: Adam,
+    dev: torch.device,
+) -> _Run:
+    """Load the checkpoint ``ckpt`` into ``net`` and ``opt``; its training state."""
+    tensors, meta = _read_checkpoint(ckpt)
+    if meta.get("key") != key:
+        raise ConfigError(
+            f"checkpoint {str(ckpt)!r} was made with another configuration, seed or "
+            f"data (saved {meta.get('ident')}, now {ident}). Fix: use another "
+            "checkpoint_dir or delete the file to start over"
+        )
+    net.load_state_dict(_prefixed(tensors, "model."))
+    best_state = {k: v.to(dev) for k, v in _prefixed(tensors, "best.").items()}
+    opt.load({k: v for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer_step"])
+    history = TrainHistory.from_dict(meta["history"])
+    history.device = str(dev)
+    bad_epochs = int(meta["bad_epochs"])
+    start = history.epochs_run
+    history.resumed_at_epoch = start
+    return _Run(history, best_state, bad_epochs, start, bool(meta["done"]))
+
+
+def _train_epoch(
+    net: nn.Module,
+    loss_fn: LossFn,
+    opt: Adam,
+    train_t: list[tuple[torch.Tensor, ...]],
+    sizes: list[int],
+    config: TrainConfig,
+    seed: int,
+    epoch: int,
+    dev: torch.device,
+) -> float:
+    """One pass over the training batches; the summed batch losses."""
+    opt.lr = config.learning_rate_at(epoch)
+    net.train()
+    # the epoch's loss is summed on the device: reading it per batch would
+    # synchronise the GPU at every step
+    total_t = torch.zeros((), device=dev, dtype=torch.float64)
+    batches = _batches(sizes, config.batch_size, seed, epoch, dev)
+    for idx in batches:
+        batch = [tuple(t[i] for t in stream) for stream, i in zip(train_t, idx, strict=True)]
+        loss = loss_fn(net, batch)
+        opt.zero_grad()
+        (loss * len(batches)).backward()
+        opt.step()
+        total_t += loss.detach()
+    return float(total_t)
+
+
+def _record_epoch(
+    run: _Run, net: nn.Module, epoch: int, total: float, val: float, config: TrainConfig
+) -> None:
+    """Append the epoch's losses, keep the best state, update the early stopping."""
+    history = run.history
+    history.train_loss.append(total)
+    history.val_loss.append(val)
+    if not math.isfinite(history.best_val_loss) or val < history.best_val_loss - 1e-7 * abs(
+        history.best_val_loss
+    ):
+        history.best_val_loss, history.best_epoch = val, epoch
+        run.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        run.bad_epochs = 0
+    else:
+        run.bad_epochs += 1
+    run.done = run.bad_epochs >= config.patience or epoch == config.epochs - 1
+    history.stopped_early = run.bad_epochs >= config.patience
+
+
+def _run_epochs(
+    net: nn.Module,
+    loss_fn: LossFn,
+    opt: Adam,
+    train_t: list[tuple[torch.Tensor, ...]],
+    val_t: list[tuple[torch.Tensor, ...]],
+    sizes: list[int],
+    config: TrainConfig,
+    seed: int,
+    dev: torch.device,
+    run: _Run,
+    progress: bool,
+    on_epoch_end: Callable[[int, TrainHistory], None] | None,
+    name: str,
+    ckpt: Path | None,
+    ckpt_id: Mapping[str, Any],
+) -> None:
+    """The epochs from ``run.start`` on, with progress bar and checkpoints (``ckpt_id``)."""
+    history = run.history
+    t0 = time.perf_counter()
+    seconds_before = history.seconds
+    bar = tqdm(
+        total=config.epochs,
+        initial=run.start,
+        desc=name,
+        disable=not progress or run.done,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    try:
+        for epoch in range(run.start, config.epochs):
+            if run.done:
+                break
+            total = _train_epoch(net, loss_fn, opt, train_t, sizes, config, seed, epoch, dev)
+            net.eval()
+            val = _evaluate(net, loss_fn, val_t)
+            if not math.isfinite(val):
+                raise FloatingPointError(
+                    f"{name}: validation loss became {val} at epoch {epoch}; lower the "
+                    "learning rate or check the weights for extreme values"
+                )
+            _record_epoch(run, net, epoch, total, val, config)
+            history.seconds = seconds_before + time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix(train=f"{total:.5g}", val=f"{val:.5g}", best=history.best_epoch)
+            if ckpt is not None:
+                meta = {
+                    **ckpt_id,
+                    "history": history.to_dict(),
+                    "bad_epochs": run.bad_epochs,
+                    "done": run.done,
+                }
+                _save_checkpoint(ckpt, net, run.best_state, opt, meta)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
+    finally:
+        bar.close()
+
+
 def train_network(
     net: nn.Module,
     loss_fn: LossFn,
@@ -455,25 +611,17 @@ def train_network(
     on_epoch_end
         Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint.
     """
-    from tqdm.auto import tqdm
-
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     net.to(device=dev, dtype=dt)
-
-    def prepare(streams: Sequence[Stream]) -> list[tuple[torch.Tensor, ...]]:
-        return [
-            tuple(t.to(device=dev, dtype=dt if t.is_floating_point() else t.dtype) for t in s)
-            for s in streams
-        ]
-
-    train_t, val_t = prepare(train), prepare(validation)
+    train_t, val_t = _prepare(train, dev, dt), _prepare(validation, dev, dt)
     sizes = _stream_sizes(train_t, "training")
     _stream_sizes(val_t, "validation")
     opt = Adam(list(net.parameters()), lr=config.learning_rate, weight_decay=config.weight_decay)
-    history = TrainHistory(name=name, device=str(dev))
-    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    bad_epochs, start = 0, 0
+    run = _Run(
+        TrainHistory(name=name, device=str(dev)),
+        {k: v.detach().clone() for k, v in net.state_dict().items()},
+    )
     ident = {
         "name": name,
         "config": config.to_dict(),
@@ -483,95 +631,13 @@ def train_network(
         "fingerprint": fingerprint,
     }
     key = _fingerprint(ident)
-    ckpt = None
-    done = False
-    if checkpoint_dir is not None:
-        ckpt = Path(checkpoint_dir) / f"{name}.ckpt.safetensors"
-        if ckpt.exists():
-            tensors, meta = _read_checkpoint(ckpt)
-            if meta.get("key") != key:
-                raise ConfigError(
-                    f"checkpoint {str(ckpt)!r} was made with another configuration, seed or "
-                    f"data (saved {meta.get('ident')}, now {ident}). Fix: use another "
-                    "checkpoint_dir or delete the file to start over"
-                )
-            net.load_state_dict(_prefixed(tensors, "model."))
-            best_state = {k: v.to(dev) for k, v in _prefixed(tensors, "best.").items()}
-            opt.load(
-                {k: v for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer_step"]
-            )
-            history = TrainHistory.from_dict(meta["history"])
-            history.device = str(dev)
-            bad_epochs = int(meta["bad_epochs"])
-            start = history.epochs_run
-            history.resumed_at_epoch = start
-            done = bool(meta["done"])
-    t0 = time.perf_counter()
-    seconds_before = history.seconds
-    bar = tqdm(
-        total=config.epochs,
-        initial=start,
-        desc=name,
-        disable=not progress or done,
-        file=sys.stderr,
-        leave=False,
-        dynamic_ncols=True,
-    )
-    try:
-        for epoch in range(start, config.epochs):
-            if done:
-                break
-            opt.lr = config.learning_rate_at(epoch)
-            net.train()
-            # the epoch's loss is summed on the device: reading it per batch would
-            # synchronise the GPU at every step
-            total_t = torch.zeros((), device=dev, dtype=torch.float64)
-            batches = _batches(sizes, config.batch_size, seed, epoch, dev)
-            for idx in batches:
-                batch = [
-                    tuple(t[i] for t in stream) for stream, i in zip(train_t, idx, strict=True)
-                ]
-                loss = loss_fn(net, batch)
-                opt.zero_grad()
-                (loss * len(batches)).backward()
-                opt.step()
-                total_t += loss.detach()
-            total = float(total_t)
-            net.eval()
-            val = _evaluate(net, loss_fn, val_t)
-            if not math.isfinite(val):
-                raise FloatingPointError(
-                    f"{name}: validation loss became {val} at epoch {epoch}; lower the "
-                    "learning rate or check the weights for extreme values"
-                )
-            history.train_loss.append(total)
-            history.val_loss.append(val)
-            if not math.isfinite(history.best_val_loss) or val < history.best_val_loss - 1e-7 * abs(
-                history.best_val_loss
-            ):
-                history.best_val_loss, history.best_epoch = val, epoch
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            done = bad_epochs >= config.patience or epoch == config.epochs - 1
-            history.stopped_early = bad_epochs >= config.patience
-            history.seconds = seconds_before + time.perf_counter() - t0
-            bar.update(1)
-            bar.set_postfix(train=f"{total:.5g}", val=f"{val:.5g}", best=history.best_epoch)
-            if ckpt is not None:
-                meta = {
-                    "key": key,
-                    "ident": ident,
-                    "history": history.to_dict(),
-                    "bad_epochs": bad_epochs,
-                    "done": done,
-                }
-                _save_checkpoint(ckpt, net, best_state, opt, meta)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, history)
-    finally:
-        bar.close()
-    net.load_state_dict(best_state)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}.ckpt.safetensors"
+    if ckpt is not None and ckpt.exists():
+        run = _resume(ckpt, key, ident, net, opt, dev)
+    _run_epochs(
+        net, loss_fn, opt, train_t, val_t, sizes, config, seed, dev, run, progress,
+        on_epoch_end, name, ckpt, {"key": key, "ident": ident},
+    )  # fmt: skip
+    net.load_state_dict(run.best_state)
     net.eval()
-    return history
+    return run.history

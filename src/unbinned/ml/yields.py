@@ -19,15 +19,13 @@ process of :mod:`unbinned.response`, so either can be used by a surrogate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
 from unbinned.exceptions import ConfigError, DataError
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = [
     "PolynomialYieldModel",
@@ -102,8 +100,6 @@ def monomials(nu: Any) -> Any:
 
 def monomials_torch(nu: torch.Tensor) -> torch.Tensor:
     """Torch version of :func:`monomials` (differentiable; same dtype and device as ``nu``)."""
-    import torch
-
     if not isinstance(nu, torch.Tensor):
         raise TypeError(f"monomials_torch needs a torch.Tensor, got {type(nu).__name__}")
     if nu.ndim == 0:
@@ -269,8 +265,6 @@ class PolynomialYieldModel:
 
     def log_yield_torch(self, nu: torch.Tensor) -> torch.Tensor:
         """ln Y at ν as a differentiable tensor (shape ``nu.shape[:-1]``)."""
-        import torch
-
         if not isinstance(nu, torch.Tensor):
             raise TypeError(f"nu must be a torch.Tensor, got {type(nu).__name__}")
         if nu.ndim == 0 or nu.shape[-1] != self.n_nuisances:

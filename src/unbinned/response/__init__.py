@@ -23,7 +23,6 @@ from unbinned.response.baselines import (
 from unbinned.response.design import (
     DesignResult,
     Simulator,
-    design_yield_model,
     expected_trace_reduction,
     select_batch,
     sequential_design,
@@ -31,7 +30,7 @@ from unbinned.response.design import (
 )
 from unbinned.response.gp import DerivativeGP, GPHyperparameters, anova_components
 from unbinned.response.transforms import SqrtTransform
-from unbinned.response.yield_model import GPYieldModel
+from unbinned.response.yield_model import GPYieldModel, design_yield_model
 
 __all__ = [
     "DerivativeGP",

@@ -133,14 +133,7 @@ def joint_kernel(
     """
     n1, d = x1.shape
     n2 = x2.shape[0]
-    diff = x1[:, None, :] - x2[None, :, :]
-    if projection is not None:
-        if projection.shape[1] != d or projection.shape[0] != lengthscales.shape[0]:
-            raise ValueError(
-                f"projection of shape {tuple(projection.shape)} for {d} inputs and "
-                f"{lengthscales.shape[0]} length scales; expected ({lengthscales.shape[0]}, {d})"
-            )
-        diff = diff @ projection.T  # Δz, (n1, n2, D)
+    diff = _differences(x1, x2, lengthscales, projection)
     inv_l2 = _component_inv_l2(lengthscales, masks)  # (C, D)
     scales = outputscale.reshape(-1)
     if scales.shape[0] != inv_l2.shape[0]:
@@ -167,24 +160,52 @@ def joint_kernel(
         out[:, 0, :, 1:] = -g
     if grad1:
         out[:, 1:, :, 0] = g.permute(0, 2, 1)
-    if grad1 and grad2 and projection is None:
+    if grad1 and grad2:
+        hess = _hessian(diff, a1, h2, scales, inv_l2, projection, d)
+        out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
+    return out.reshape(n1 * b1, n2 * b2)
+
+
+def _differences(
+    x1: torch.Tensor, x2: torch.Tensor, lengthscales: torch.Tensor, projection: torch.Tensor | None
+) -> torch.Tensor:
+    """Δ = x1_i - x2_j, shape (n1, n2, d), or Δz = P Δ, shape (n1, n2, D)."""
+    d = x1.shape[1]
+    diff = x1[:, None, :] - x2[None, :, :]
+    if projection is not None:
+        if projection.shape[1] != d or projection.shape[0] != lengthscales.shape[0]:
+            raise ValueError(
+                f"projection of shape {tuple(projection.shape)} for {d} inputs and "
+                f"{lengthscales.shape[0]} length scales; expected ({lengthscales.shape[0]}, {d})"
+            )
+        diff = diff @ projection.T  # Δz, (n1, n2, D)
+    return diff
+
+
+def _hessian(
+    diff: torch.Tensor,
+    a1: torch.Tensor,
+    h2: torch.Tensor,
+    scales: torch.Tensor,
+    inv_l2: torch.Tensor,
+    projection: torch.Tensor | None,
+    d: int,
+) -> torch.Tensor:
+    """∂²k/∂x_a∂x'_b of :func:`joint_kernel`, shape (n1, n2, d, d)."""
+    n1, n2 = diff.shape[:2]
+    if projection is None:
         # ∂²k/∂x_a∂x'_b = -[2 δ_ab Σ_c s_c² h'_c/ℓ_ca² + 4 Δ_a Δ_b Σ_c s_c² h''_c/(ℓ_ca² ℓ_cb²)]
         outer = (inv_l2[:, :, None] * inv_l2[:, None, :]).reshape(-1, d * d)
         a2 = ((h2 * scales) @ outer).reshape(n1, n2, d, d)
-        hess = -(2.0 * torch.diag_embed(a1) + 4.0 * (diff[..., :, None] * diff[..., None, :]) * a2)
-        out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
-    elif grad1 and grad2:
-        assert projection is not None
-        # in x directly: -[2 Pᵀ diag(Σ_c s_c² h'_c m_c/ℓ²) P + 4 Σ_c s_c² h''_c v_c v_cᵀ],
-        # v_c = Pᵀ (m_c/ℓ² ⊙ Δz), the gradient of q_c/2 with respect to x
-        pp = (projection[:, :, None] * projection[:, None, :]).reshape(-1, d * d)
-        v = (diff[:, :, None, :] * inv_l2) @ projection  # (n1, n2, C, d)
-        hess = -(
-            2.0 * (a1 @ pp).reshape(n1, n2, d, d)
-            + 4.0 * torch.einsum("ijc,ijca,ijcb->ijab", h2 * scales, v, v)
-        )
-        out[:, 1:, :, 1:] = hess.permute(0, 2, 1, 3)
-    return out.reshape(n1 * b1, n2 * b2)
+        return -(2.0 * torch.diag_embed(a1) + 4.0 * (diff[..., :, None] * diff[..., None, :]) * a2)
+    # in x directly: -[2 Pᵀ diag(Σ_c s_c² h'_c m_c/ℓ²) P + 4 Σ_c s_c² h''_c v_c v_cᵀ],
+    # v_c = Pᵀ (m_c/ℓ² ⊙ Δz), the gradient of q_c/2 with respect to x
+    pp = (projection[:, :, None] * projection[:, None, :]).reshape(-1, d * d)
+    v = (diff[:, :, None, :] * inv_l2) @ projection  # (n1, n2, C, d)
+    return -(
+        2.0 * (a1 @ pp).reshape(n1, n2, d, d)
+        + 4.0 * torch.einsum("ijc,ijca,ijcb->ijab", h2 * scales, v, v)
+    )
 
 
 def prior_block_diagonal(

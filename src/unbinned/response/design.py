@@ -41,12 +41,10 @@ from scipy.stats import qmc
 
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.response.gp import DerivativeGP, _cholesky, _GPState
-from unbinned.response.yield_model import GPYieldModel
 
 __all__ = [
     "DesignResult",
     "Simulator",
-    "design_yield_model",
     "expected_trace_reduction",
     "select_batch",
     "sequential_design",
@@ -345,6 +343,26 @@ def sequential_design(
         The design, the simulations and the final GP.
     """
     b = np.asarray(bounds, dtype=np.float64)
+    init = _initial_points(b, n_points, batch_size, initial_points)
+    gp = DerivativeGP(
+        b, n_restarts=refit_restarts, seed=seed, max_iter=max_iter, **(gp_options or {})
+    )
+    candidates = _default_candidates(gp, None, n_candidates, seed)
+    util = np.asarray(
+        sobol_points(b, n_utility, seed=seed + 1) if utility is None else utility, dtype=np.float64
+    )
+    run = _DesignRun(simulate, gp, b.shape[0], use_gradients, n_points, init.shape[0],
+                     (refit_restarts, final_restarts), callback)  # fmt: skip
+    return run.complete(init, batch_size, candidates, util, utility_weights)
+
+
+def _initial_points(
+    b: FloatArray,
+    n_points: int,
+    batch_size: int | Callable[[int], int],
+    initial_points: npt.ArrayLike | None,
+) -> FloatArray:
+    """Check the budget and batch size of :func:`sequential_design`; its first points."""
     if n_points < 1:
         raise ConfigError(f"n_points must be >= 1, got {n_points}")
     if not callable(batch_size) and batch_size < 1:
@@ -358,98 +376,85 @@ def sequential_design(
         raise ConfigError(
             f"{init.shape[0]} initial points exceed n_points={n_points}; raise n_points"
         )
-    gp = DerivativeGP(
-        b, n_restarts=refit_restarts, seed=seed, max_iter=max_iter, **(gp_options or {})
-    )
-    candidates = _default_candidates(gp, None, n_candidates, seed)
-    util = np.asarray(
-        sobol_points(b, n_utility, seed=seed + 1) if utility is None else utility, dtype=np.float64
-    )
-    pts: list[FloatArray] = []
-    vals: list[float] = []
-    grads: list[FloatArray] = []
+    return np.asarray(init, dtype=np.float64)
 
-    def run(batch: FloatArray) -> None:
+
+class _DesignRun:
+    """The simulations of :func:`sequential_design` so far and the GP refitted to them."""
+
+    def __init__(
+        self,
+        simulate: Simulator | Callable[[FloatArray], tuple[float, FloatArray | None]],
+        gp: DerivativeGP,
+        d: int,
+        use_gradients: bool,
+        n_points: int,
+        n_initial: int,
+        restarts: tuple[int, int],
+        callback: Callable[[DesignResult], None] | None,
+    ) -> None:
+        self.simulate = simulate
+        self.gp = gp
+        self.d = d
+        self.use_gradients = use_gradients
+        self.n_points = n_points
+        self.n_initial = n_initial
+        self.refit_restarts, self.final_restarts = restarts
+        self.callback = callback
+        self.pts: list[FloatArray] = []
+        self.vals: list[float] = []
+        self.grads: list[FloatArray] = []
+
+    def _run(self, batch: FloatArray) -> None:
         for p in batch:
-            value, grad = simulate(np.array(p, dtype=np.float64))
-            pts.append(np.array(p, dtype=np.float64))
-            vals.append(float(value))
-            if use_gradients:
+            value, grad = self.simulate(np.array(p, dtype=np.float64))
+            self.pts.append(np.array(p, dtype=np.float64))
+            self.vals.append(float(value))
+            if self.use_gradients:
                 if grad is None:
                     raise DataError(
                         "use_gradients=True but the simulator returned no gradient; return "
                         "(value, gradient) or pass use_gradients=False"
                     )
-                grads.append(np.asarray(grad, dtype=np.float64).reshape(b.shape[0]))
+                self.grads.append(np.asarray(grad, dtype=np.float64).reshape(self.d))
 
-    def refit(restarts: int) -> DesignResult:
+    def _refit(self, restarts: int) -> DesignResult:
+        gp, pts, vals, grads = self.gp, self.pts, self.vals, self.grads
         gp.n_restarts = restarts
-        gp.fit(np.array(pts), np.array(vals), np.array(grads) if use_gradients else None)
+        gp.fit(np.array(pts), np.array(vals), np.array(grads) if self.use_gradients else None)
         return DesignResult(
             points=np.array(pts),
             values=np.array(vals),
-            gradients=np.array(grads) if use_gradients else None,
+            gradients=np.array(grads) if self.use_gradients else None,
             gp=gp,
-            n_initial=init.shape[0],
+            n_initial=self.n_initial,
         )
 
-    run(init)
-    result = refit(final_restarts if len(pts) >= n_points else refit_restarts)
-    if callback is not None:
-        callback(result)
-    while len(pts) < n_points:
-        size = batch_size(len(pts)) if callable(batch_size) else batch_size
-        if size < 1:
-            raise ConfigError(f"batch_size({len(pts)}) returned {size}; it must be >= 1")
-        q = min(size, n_points - len(pts))
-        weights = None if utility_weights is None else utility_weights(gp, util)
-        batch = select_batch(gp, q, candidates=candidates, utility=util, weights=weights)
-        run(batch)
-        result = refit(final_restarts if len(pts) >= n_points else refit_restarts)
-        if callback is not None:
-            callback(result)
-    return result
+    def step(self, batch: FloatArray) -> DesignResult:
+        """Simulate ``batch``, refit the GP (the final fit once the budget is spent)."""
+        self._run(batch)
+        done = len(self.pts) >= self.n_points
+        result = self._refit(self.final_restarts if done else self.refit_restarts)
+        if self.callback is not None:
+            self.callback(result)
+        return result
 
-
-def design_yield_model(
-    simulate_log_yield: Simulator | Callable[[FloatArray], tuple[float, FloatArray | None]],
-    bounds: npt.ArrayLike,
-    n_points: int,
-    *,
-    use_gradients: bool = True,
-    batch_size: int = 1,
-    seed: int = 0,
-    initial_points: npt.ArrayLike | None = None,
-    gp_options: dict[str, Any] | None = None,
-) -> tuple[GPYieldModel, DesignResult]:
-    """Build a region's :class:`GPYieldModel` with simulation points chosen by the design.
-
-    Parameters
-    ----------
-    simulate_log_yield
-        Called with one nuisance point ν (shape (d,)); returns ln Y(ν) and, with
-        ``use_gradients``, ∂ ln Y/∂ν (e.g. from a selection smoothed by sigmoids).
-    bounds
-        The nuisance domain, shape (d, 2).
-    n_points
-        Simulation budget (the nominal point included).
-    use_gradients, batch_size, seed, initial_points, gp_options
-        See :func:`sequential_design`; e.g. ``gp_options={"components":
-        anova_components(d, (1, 2))}`` for a yield made of one- and two-nuisance pieces.
-
-    Returns
-    -------
-    tuple
-        The fitted :class:`GPYieldModel` and the :class:`DesignResult`.
-    """
-    result = sequential_design(
-        simulate_log_yield,
-        bounds,
-        n_points,
-        initial_points=initial_points,
-        use_gradients=use_gradients,
-        batch_size=batch_size,
-        seed=seed,
-        gp_options=gp_options,
-    )
-    return GPYieldModel.from_gp(result.gp), result
+    def complete(
+        self,
+        init: FloatArray,
+        batch_size: int | Callable[[int], int],
+        candidates: FloatArray,
+        util: FloatArray,
+        utility_weights: Callable[[DerivativeGP, FloatArray], FloatArray] | None,
+    ) -> DesignResult:
+        """Simulate ``init``, then designed batches until the budget is spent."""
+        result = self.step(init)
+        while len(self.pts) < self.n_points:
+            size = batch_size(len(self.pts)) if callable(batch_size) else batch_size
+            if size < 1:
+                raise ConfigError(f"batch_size({len(self.pts)}) returned {size}; it must be >= 1")
+            q = min(size, self.n_points - len(self.pts))
+            weights = None if utility_weights is None else utility_weights(self.gp, util)
+            batch = select_batch(self.gp, q, candidates=candidates, utility=util, weights=weights)
+            result = self.step(batch)
+        return result

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -697,26 +697,10 @@ class DerivativeGP:
     def _optimise(
         self, xt: torch.Tensor, yt: torch.Tensor, gt: torch.Tensor | None, *, warm_start: bool
     ) -> GPHyperparameters:
-        n, d = xt.shape
-        nl = self._n_lengthscales
-        projection = self._projection
-        with_g = gt is not None
         obs = _observation_vector(yt, gt)
-        log2pi = math.log(2.0 * math.pi)
-        masks = self._masks
-        multi = masks is not None
         best: tuple[float, GPHyperparameters] | None = None
         for start in self._starts(warm_start):
-            raw = torch.tensor(
-                [_box_to_raw(v, _LENGTHSCALE_BOX) for v in start.lengthscales]
-                + [_box_to_raw(start.outputscale, _OUTPUTSCALE_BOX)]
-                + [_box_to_raw(start.value_noise, _NOISE_BOX)]
-                + [_box_to_raw(start.gradient_noise, _NOISE_BOX)]
-                + [start.mean]
-                + self._weights_to_raw(start.component_weights),
-                dtype=_DTYPE,
-                requires_grad=True,
-            )
+            raw = self._raw_start(start)
             fixed_noise = torch.tensor(
                 [
                     _box_to_raw(self._init_value_noise, _NOISE_BOX),
@@ -725,88 +709,14 @@ class DerivativeGP:
                 dtype=_DTYPE,
             )
 
-            def unpack(
-                r: torch.Tensor,
-                fixed_noise: torch.Tensor = fixed_noise,
-            ) -> tuple[torch.Tensor, ...]:
-                ls = _raw_to_box(r[:nl], _LENGTHSCALE_BOX)
-                s2 = _raw_to_box(r[nl], _OUTPUTSCALE_BOX)
-                noise_raw = r[nl + 1 : nl + 3] if self.fit_noise else fixed_noise
-                nv = _raw_to_box(noise_raw[0], _NOISE_BOX)
-                ng = _raw_to_box(noise_raw[1], _NOISE_BOX)
-                w = self._raw_to_weights(r[nl + 4 :]) if multi else s2.new_ones(1)
-                return ls, s2, nv, ng, r[nl + 3], w
+            def loss_fn(r: torch.Tensor, fixed_noise: torch.Tensor = fixed_noise) -> torch.Tensor:
+                return self._neg_log_posterior(r, fixed_noise, xt, obs, gt is not None)
 
-            def loss_fn(r: torch.Tensor, unpack: Any = unpack) -> torch.Tensor:
-                ls, s2, nv, ng, c, w = unpack(r)
-                scales = s2 * w if multi else s2
-                k = joint_kernel(
-                    self.kernel,
-                    xt,
-                    xt,
-                    ls,
-                    scales,
-                    grad1=with_g,
-                    grad2=with_g,
-                    masks=masks,
-                    projection=projection,
-                )
-                if with_g:
-                    block = torch.cat([nv.reshape(1), ng.expand(d)])
-                    noise = block.repeat(n)
-                else:
-                    noise = nv.expand(n)
-                chol = _cholesky(k + torch.diag(noise))
-                resid = obs - _mean_vector(c, n, d, with_g)
-                a = torch.cholesky_solve(resid[:, None], chol)[:, 0]
-                nll = 0.5 * resid @ a + torch.log(chol.diagonal()).sum() + 0.5 * len(obs) * log2pi
-                # log priors (BoTorch legacy defaults), up to constants; flat (Dirichlet(1))
-                # prior on the component weights
-                lp = (2.0 * torch.log(ls) - 6.0 * ls).sum()
-                lp = lp + torch.log(s2) - 0.15 * s2
-                if self.fit_noise:
-                    lp = lp + 0.1 * torch.log(nv) - 0.05 * nv
-                    if with_g:
-                        lp = lp + 0.1 * torch.log(ng) - 0.05 * ng
-                return nll - lp
-
-            opt = torch.optim.LBFGS(
-                [raw],
-                lr=1.0,
-                max_iter=self.max_iter,
-                line_search_fn="strong_wolfe",
-                tolerance_grad=1e-7,
-                tolerance_change=1e-10,
-            )
-
-            def closure(opt: Any = opt, raw: torch.Tensor = raw, loss_fn: Any = loss_fn) -> Any:
-                opt.zero_grad()
-                loss = loss_fn(raw)
-                loss.backward()
-                return loss
-
-            try:
-                opt.step(closure)
-                with torch.no_grad():
-                    final = float(loss_fn(raw))
-            except (torch.linalg.LinAlgError, RuntimeError):
-                continue
-            if not math.isfinite(final):
+            final = self._minimise(raw, loss_fn)
+            if final is None:
                 continue
             if best is None or final < best[0]:
-                with torch.no_grad():
-                    ls, s2, nv, ng, c, w = unpack(raw.detach())
-                best = (
-                    final,
-                    GPHyperparameters(
-                        lengthscales=tuple(float(v) for v in ls),
-                        outputscale=float(s2),
-                        value_noise=float(nv),
-                        gradient_noise=float(ng),
-                        mean=float(c),
-                        component_weights=tuple(float(v) for v in w) if multi else None,
-                    ),
-                )
+                best = (final, self._hyperparameters(raw, fixed_noise))
         if best is None:
             raise FitError(
                 "the GP hyperparameter optimisation failed from every starting point "
@@ -814,6 +724,114 @@ class DerivativeGP:
                 "different values or rescale them"
             )
         return best[1]
+
+    def _raw_start(self, start: GPHyperparameters) -> torch.Tensor:
+        """The unconstrained parameter vector of a starting point (requires grad)."""
+        return torch.tensor(
+            [_box_to_raw(v, _LENGTHSCALE_BOX) for v in start.lengthscales]
+            + [_box_to_raw(start.outputscale, _OUTPUTSCALE_BOX)]
+            + [_box_to_raw(start.value_noise, _NOISE_BOX)]
+            + [_box_to_raw(start.gradient_noise, _NOISE_BOX)]
+            + [start.mean]
+            + self._weights_to_raw(start.component_weights),
+            dtype=_DTYPE,
+            requires_grad=True,
+        )
+
+    def _unpack(self, r: torch.Tensor, fixed_noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Length scales, s², value and gradient noise, mean and component weights of ``r``."""
+        nl = self._n_lengthscales
+        ls = _raw_to_box(r[:nl], _LENGTHSCALE_BOX)
+        s2 = _raw_to_box(r[nl], _OUTPUTSCALE_BOX)
+        noise_raw = r[nl + 1 : nl + 3] if self.fit_noise else fixed_noise
+        nv = _raw_to_box(noise_raw[0], _NOISE_BOX)
+        ng = _raw_to_box(noise_raw[1], _NOISE_BOX)
+        w = self._raw_to_weights(r[nl + 4 :]) if self._masks is not None else s2.new_ones(1)
+        return ls, s2, nv, ng, r[nl + 3], w
+
+    def _neg_log_posterior(
+        self,
+        r: torch.Tensor,
+        fixed_noise: torch.Tensor,
+        xt: torch.Tensor,
+        obs: torch.Tensor,
+        with_g: bool,
+    ) -> torch.Tensor:
+        """The negative log marginal likelihood minus the log priors at ``r``."""
+        n, d = xt.shape
+        multi = self._masks is not None
+        ls, s2, nv, ng, c, w = self._unpack(r, fixed_noise)
+        scales = s2 * w if multi else s2
+        k = joint_kernel(
+            self.kernel,
+            xt,
+            xt,
+            ls,
+            scales,
+            grad1=with_g,
+            grad2=with_g,
+            masks=self._masks,
+            projection=self._projection,
+        )
+        if with_g:
+            block = torch.cat([nv.reshape(1), ng.expand(d)])
+            noise = block.repeat(n)
+        else:
+            noise = nv.expand(n)
+        chol = _cholesky(k + torch.diag(noise))
+        resid = obs - _mean_vector(c, n, d, with_g)
+        a = torch.cholesky_solve(resid[:, None], chol)[:, 0]
+        log2pi = math.log(2.0 * math.pi)
+        nll = 0.5 * resid @ a + torch.log(chol.diagonal()).sum() + 0.5 * len(obs) * log2pi
+        # log priors (BoTorch legacy defaults), up to constants; flat (Dirichlet(1))
+        # prior on the component weights
+        lp = (2.0 * torch.log(ls) - 6.0 * ls).sum()
+        lp = lp + torch.log(s2) - 0.15 * s2
+        if self.fit_noise:
+            lp = lp + 0.1 * torch.log(nv) - 0.05 * nv
+            if with_g:
+                lp = lp + 0.1 * torch.log(ng) - 0.05 * ng
+        return nll - lp
+
+    def _minimise(
+        self, raw: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+    ) -> float | None:
+        """L-BFGS on ``raw`` in place; the final loss, or None when it failed."""
+        opt = torch.optim.LBFGS(
+            [raw],
+            lr=1.0,
+            max_iter=self.max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-7,
+            tolerance_change=1e-10,
+        )
+
+        def closure() -> Any:
+            opt.zero_grad()
+            loss = loss_fn(raw)
+            loss.backward()
+            return loss
+
+        try:
+            opt.step(closure)
+            with torch.no_grad():
+                final = float(loss_fn(raw))
+        except (torch.linalg.LinAlgError, RuntimeError):
+            return None
+        return final if math.isfinite(final) else None
+
+    def _hyperparameters(self, raw: torch.Tensor, fixed_noise: torch.Tensor) -> GPHyperparameters:
+        """The hyperparameters at the optimised ``raw``."""
+        with torch.no_grad():
+            ls, s2, nv, ng, c, w = self._unpack(raw.detach(), fixed_noise)
+        return GPHyperparameters(
+            lengthscales=tuple(float(v) for v in ls),
+            outputscale=float(s2),
+            value_noise=float(nv),
+            gradient_noise=float(ng),
+            mean=float(c),
+            component_weights=tuple(float(v) for v in w) if self._masks is not None else None,
+        )
 
     def _build_state(
         self,

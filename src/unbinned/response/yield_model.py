@@ -35,9 +35,10 @@ from unbinned.exceptions import (
     ModelFileError,
     OutOfRangeWarning,
 )
+from unbinned.response.design import DesignResult, Simulator, sequential_design
 from unbinned.response.gp import DerivativeGP
 
-__all__ = ["GPYieldModel"]
+__all__ = ["GPYieldModel", "design_yield_model"]
 
 FloatArray = npt.NDArray[np.float64]
 _STATE_VERSION = 1
@@ -197,8 +198,6 @@ class GPYieldModel:
         GPYieldModel
             ``self``.
         """
-        from unbinned.response.design import sequential_design
-
         nu = np.asarray(nu_points, dtype=np.float64)
         ly = np.asarray(log_yields, dtype=np.float64)
         if nu.ndim != 2 or ly.shape != (nu.shape[0],):
@@ -294,3 +293,47 @@ class GPYieldModel:
                 f"{_STATE_VERSION}"
             )
         return cls.from_gp(DerivativeGP.from_dict(data["gp"]))
+
+
+def design_yield_model(
+    simulate_log_yield: Simulator | Callable[[FloatArray], tuple[float, FloatArray | None]],
+    bounds: npt.ArrayLike,
+    n_points: int,
+    *,
+    use_gradients: bool = True,
+    batch_size: int = 1,
+    seed: int = 0,
+    initial_points: npt.ArrayLike | None = None,
+    gp_options: dict[str, Any] | None = None,
+) -> tuple[GPYieldModel, DesignResult]:
+    """Build a region's :class:`GPYieldModel` with simulation points chosen by the design.
+
+    Parameters
+    ----------
+    simulate_log_yield
+        Called with one nuisance point ν (shape (d,)); returns ln Y(ν) and, with
+        ``use_gradients``, ∂ ln Y/∂ν (e.g. from a selection smoothed by sigmoids).
+    bounds
+        The nuisance domain, shape (d, 2).
+    n_points
+        Simulation budget (the nominal point included).
+    use_gradients, batch_size, seed, initial_points, gp_options
+        See :func:`~unbinned.response.design.sequential_design`; e.g. ``gp_options={"components":
+        anova_components(d, (1, 2))}`` for a yield made of one- and two-nuisance pieces.
+
+    Returns
+    -------
+    tuple
+        The fitted :class:`GPYieldModel` and the :class:`DesignResult`.
+    """
+    result = sequential_design(
+        simulate_log_yield,
+        bounds,
+        n_points,
+        initial_points=initial_points,
+        use_gradients=use_gradients,
+        batch_size=batch_size,
+        seed=seed,
+        gp_options=gp_options,
+    )
+    return GPYieldModel.from_gp(result.gp), result
