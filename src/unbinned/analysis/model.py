@@ -52,6 +52,7 @@ from unbinned.likelihood.nll import Likelihood, UnbinnedRegion
 from unbinned.likelihood.surrogate import event_tensors, surrogate_region
 from unbinned.likelihood.tensors import EventTensors
 from unbinned.ml.sources import VariationSource
+from unbinned.ml.surrogate import SurrogateLike
 from unbinned.model.spec import ModelSpec
 
 __all__ = ["EVALUATION_CHUNK", "AnalysisModel", "Measurement"]
@@ -72,7 +73,8 @@ class AnalysisModel:
     spec
         The model declaration (its processes are the surrogate's; one unbinned region).
     surrogate
-        The trained :class:`~unbinned.ml.SurrogateModel`.
+        The trained :class:`~unbinned.ml.SurrogateModel` (any
+        :class:`~unbinned.ml.surrogate.SurrogateLike`).
     integration
         Per-event tensors of the nominal simulation (weights = expected events), or
         their moments (:class:`~unbinned.likelihood.moments.IntegrationMoments`, for
@@ -84,7 +86,7 @@ class AnalysisModel:
     """
 
     spec: ModelSpec
-    surrogate: Any
+    surrogate: SurrogateLike
     integration: EventTensors | IntegrationMoments
     templates: Templates | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
