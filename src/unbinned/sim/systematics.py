@@ -20,12 +20,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from unbinned.data.derived import compute_derived
+from unbinned.data.events import EventSet
 from unbinned.data.schema import (
     DER_FEATURES,
     HAD_PT_MIN,
@@ -39,10 +41,6 @@ from unbinned.data.schema import (
     WEIGHT_COLUMN,
 )
 from unbinned.exceptions import ConfigError, DataError, SchemaError
-from unbinned.sim.derived import compute_derived
-
-if TYPE_CHECKING:
-    from unbinned.data.events import EventSet
 
 __all__ = [
     "CHALLENGE_PRIORS",
@@ -419,7 +417,7 @@ def apply_systematics(
        leading pt.  (The challenge's code decrements ``PRI_n_jets`` by one only,
        which leaves events with two or more jets and no subleading jet; this
        differs only for events with three jets or more.)
-    5. Every ``DER_*`` feature recomputed by :func:`unbinned.sim.derived.compute_derived`.
+    5. Every ``DER_*`` feature recomputed by :func:`unbinned.data.derived.compute_derived`.
     6. Weights: ttbar times ``ttbar_scale``, diboson times ``diboson_scale``,
        every background (not ``htautau``) times ``bkg_scale``.
 
@@ -561,8 +559,6 @@ def apply_systematics_events(
     The event set's features must include the 16 ``PRI_*`` columns; its extras,
     process names and order are kept.  See :func:`apply_systematics`.
     """
-    from unbinned.data.events import EventSet
-
     if not isinstance(events, EventSet):
         raise TypeError(f"events must be an EventSet, got {type(events).__name__}")
     frame = apply_systematics(

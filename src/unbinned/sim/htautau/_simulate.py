@@ -11,7 +11,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from tqdm import tqdm
 
+from unbinned.data.derived import compute_derived
 from unbinned.data.schema import (
     DER_FEATURES,
     EXPECTED_YIELDS_10FB,
@@ -25,7 +27,6 @@ from unbinned.data.schema import (
     WEIGHT_COLUMN,
 )
 from unbinned.exceptions import ConfigError
-from unbinned.sim.derived import compute_derived
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._detector import (
     reconstruct,
@@ -118,8 +119,6 @@ def _generate_process(
     n_have = 0
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=n_events, desc=process, unit="ev", file=sys.stderr, leave=False)
     cuts = truth_cuts(cfg)
     while n_have < n_events:
