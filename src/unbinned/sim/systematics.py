@@ -452,29 +452,10 @@ def apply_systematics(
     >>> varied = apply_systematics(frame, nu, seed=7)  # doctest: +SKIP
     """
     raw = _primary_columns(data, nuisances)
-    new = _scales_and_met(raw, nuisances, len(data), seed)
-
-    def current(name: str) -> npt.NDArray[Any]:
-        return new.get(name, raw[name])
-
-    # 4: re-selection --------------------------------------------------------------
-    rows: npt.NDArray[np.bool_] | slice = slice(None)
-    if dopostselection:
-        keep = (current("PRI_had_pt") >= HAD_PT_MIN) & (current("PRI_lep_pt") >= LEP_PT_MIN)
-        if not keep.all():
-            rows = keep
-    sel = {c: current(c)[rows] for c in PRI_FEATURES}
-    if dopostselection:
-        _drop_soft_jets(sel)
-
-    # 5: derived features, output assembly -----------------------------------------
-    out = _assemble(data, sel, compute_derived(sel), rows)
-
-    # 6: normalisations -------------------------------------------------------------
-    factor = _weight_factors(data, rows, nuisances)
-    if factor is not None:
-        w = data[WEIGHT_COLUMN].to_numpy()[rows]
-        out[WEIGHT_COLUMN] = (w.astype(np.float64) * factor).astype(_float_dtype(w.dtype))
+    new = _scales_and_met(raw, nuisances, len(data), seed)  # steps 1-3
+    rows, sel = _reselect({**raw, **new}, dopostselection)  # step 4
+    out = _assemble(data, sel, compute_derived(sel), rows)  # step 5
+    _scale_weights(out, data, rows, nuisances)  # step 6
     return pd.DataFrame(out)
 
 
@@ -495,6 +476,34 @@ def _primary_columns(data: pd.DataFrame, nuisances: Nuisances) -> dict[str, npt.
     if WEIGHT_COLUMN in data.columns:
         _column(data, WEIGHT_COLUMN)
     return raw
+
+
+def _scale_weights(
+    out: dict[str, Any],
+    data: pd.DataFrame,
+    rows: npt.NDArray[np.bool_] | slice,
+    nuisances: Nuisances,
+) -> None:
+    """Step 6 of :func:`apply_systematics`: the normalisation factors, in place on ``out``."""
+    factor = _weight_factors(data, rows, nuisances)
+    if factor is not None:
+        w = data[WEIGHT_COLUMN].to_numpy()[rows]
+        out[WEIGHT_COLUMN] = (w.astype(np.float64) * factor).astype(_float_dtype(w.dtype))
+
+
+def _reselect(
+    current: Mapping[str, npt.NDArray[Any]], dopostselection: bool
+) -> tuple[npt.NDArray[np.bool_] | slice, dict[str, npt.NDArray[Any]]]:
+    """Step 4 of :func:`apply_systematics`: the kept rows and their PRI columns."""
+    rows: npt.NDArray[np.bool_] | slice = slice(None)
+    if dopostselection:
+        keep = (current["PRI_had_pt"] >= HAD_PT_MIN) & (current["PRI_lep_pt"] >= LEP_PT_MIN)
+        if not keep.all():
+            rows = keep
+    sel = {c: current[c][rows] for c in PRI_FEATURES}
+    if dopostselection:
+        _drop_soft_jets(sel)
+    return rows, sel
 
 
 def _scales_and_met(
