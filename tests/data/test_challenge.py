@@ -18,9 +18,9 @@ from unbinned.data.challenge import (
     load_challenge,
     to_challenge_frame,
 )
+from unbinned.data.derived import compute_derived
 from unbinned.data.schema import DER_FEATURES, FEATURES, MISSING, PROCESSES
 from unbinned.exceptions import DataError, SchemaError
-from unbinned.sim.derived import compute_derived
 
 
 def small_frame(n: int = 40, seed: int = 0) -> pd.DataFrame:

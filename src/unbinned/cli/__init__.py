@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("unbinned: interrupted", file=sys.stderr)
         return 130
-    except (UnbinnedError, OSError, ValueError, TypeError) as exc:
+    except (UnbinnedError, OSError) as exc:
         if args.debug:
             raise
         print(f"unbinned {args.command}: error: {exc}", file=sys.stderr)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from unbinned.cli._common import finite, positive_int
+from unbinned.data import EventSet
+from unbinned.data.schema import PROCESSES
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.sim.htautau import simulate
+from unbinned.sim.pseudo import pseudo_experiment
+from unbinned.sim.systematics import Nuisances, apply_systematics
+from unbinned.workflow import Analysis, load_config
 
 __all__ = ["add_commands"]
 
@@ -19,35 +31,6 @@ _NUISANCE_OPTIONS = (
     ("diboson_scale", "diboson normalisation (1 = nominal)"),
     ("bkg_scale", "normalisation of every background (1 = nominal)"),
 )
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _integer(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < minimum:
-        kind = "positive" if minimum == 1 else "non-negative" if minimum == 0 else f">= {minimum}"
-        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _integer(text, 1)
-
-
-def _count(text: str) -> int:
-    return _integer(text, 0)
 
 
 def _out_path(text: str) -> Path:
@@ -72,12 +55,10 @@ def _in_path(text: str) -> Path:
 def _add_nuisance_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("nuisance parameters (DESIGN.md §2)")
     for name, text in _NUISANCE_OPTIONS:
-        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_finite, help=text)
+        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=finite, help=text)
 
 
-def _nuisances(args: argparse.Namespace) -> Any:
-    from unbinned.sim.systematics import Nuisances
-
+def _nuisances(args: argparse.Namespace) -> Nuisances:
     given = {n: getattr(args, n) for n, _ in _NUISANCE_OPTIONS if getattr(args, n) is not None}
     return Nuisances(**given)
 
@@ -85,7 +66,7 @@ def _nuisances(args: argparse.Namespace) -> Any:
 def _add_sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--events-per-process",
-        type=_positive_int,
+        type=positive_int,
         default=100_000,
         metavar="N",
         help="simulated raw events per process (default: %(default)s)",
@@ -93,7 +74,7 @@ def _add_sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument(
         "--luminosity",
-        type=_finite,
+        type=finite,
         default=10.0,
         metavar="L",
         help="integrated luminosity in fb^-1 (default: %(default)s)",
@@ -132,7 +113,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="draw one unweighted pseudo-dataset (Poisson sampling of a weighted sample)",
     )
     _add_sample_options(p)
-    p.add_argument("--mu", type=_finite, required=True, help="signal strength")
+    p.add_argument("--mu", type=finite, required=True, help="signal strength")
     p.add_argument("--out", type=_out_path, required=True, help="output .parquet file")
     p.add_argument(
         "--from",
@@ -150,9 +131,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=_cmd_pseudo)
 
 
-def _simulate(args: argparse.Namespace) -> Any:
-    from unbinned.sim.htautau import simulate
-
+def _simulate(args: argparse.Namespace) -> pd.DataFrame:
     print(
         f"simulating {args.events_per_process} raw events per process (seed {args.seed}) ...",
         file=sys.stderr,
@@ -166,7 +145,7 @@ def _simulate(args: argparse.Namespace) -> Any:
     )
 
 
-def _report(events: Any, args: argparse.Namespace, extra: dict[str, Any]) -> None:
+def _report(events: EventSet, args: argparse.Namespace, extra: dict[str, Any]) -> None:
     summary = events.summary()
     if args.json:
         out = {
@@ -182,30 +161,23 @@ def _report(events: Any, args: argparse.Namespace, extra: dict[str, Any]) -> Non
         print(summary)
 
 
-def _to_events(frame: Any) -> Any:
-    from unbinned.data import EventSet
-    from unbinned.data.schema import PROCESSES
-
+def _to_events(frame: pd.DataFrame) -> EventSet:
     extras = [c for c in ("labels", "production_mode") if c in frame.columns]
     extras += [c for c in frame.columns if c.startswith("gen_")]
     return EventSet.from_pandas(frame, extra_columns=extras, process_names=PROCESSES)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from unbinned.sim.systematics import apply_systematics
-
     if args.config is not None:
         return _simulate_config(args)
     if args.out is None:
-        raise ValueError(
+        raise ConfigError(
             "give --out FILE.parquet, or an analysis config (unbinned simulate CONFIG)"
         )
     try:
         args.out = _out_path(args.out)
     except argparse.ArgumentTypeError as exc:
-        raise ValueError(str(exc)) from None
+        raise ConfigError(str(exc)) from None
 
     nuis = _nuisances(args)
     frame = _simulate(args)
@@ -221,16 +193,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_sample(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except pa.ArrowException as exc:  # a corrupt or non-parquet file (ArrowInvalid, ...)
+        raise DataError(f"cannot read {str(path)!r} as parquet: {exc}") from exc
+
+
 def _cmd_pseudo(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    import pandas as pd
-
-    from unbinned.sim.pseudo import pseudo_experiment
-
     if args.draw_nuisances and any(getattr(args, n) is not None for n, _ in _NUISANCE_OPTIONS):
-        raise ValueError("give either --draw-nuisances or explicit nuisance values, not both")
-    frame = pd.read_parquet(args.source) if args.source is not None else _simulate(args)
+        raise ConfigError("give either --draw-nuisances or explicit nuisance values, not both")
+    frame = _read_sample(args.source) if args.source is not None else _simulate(args)
     pe = pseudo_experiment(
         frame,
         mu=args.mu,
@@ -249,8 +222,6 @@ def _cmd_pseudo(args: argparse.Namespace) -> int:
 
 
 def _simulate_config(args: argparse.Namespace) -> int:
-    from unbinned.workflow import Analysis, load_config
-
     cfg = load_config(args.config)
     analysis = Analysis(cfg, output=None if args.out is None else Path(args.out))
     rec = analysis.simulate().record

@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from unbinned.cli._sim import _count, _positive_int
+from unbinned.cli._common import count, positive_int
+from unbinned.configs import example_path, example_text
 from unbinned.exceptions import ConfigError
+from unbinned.workflow import STEPS, Analysis, load_config
 
 __all__ = ["add_commands", "fit_table", "run_config"]
 
@@ -83,9 +85,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             p.add_argument("--steps", help="comma-separated steps to run (default: all)")
         if name == "toys":
             g = p.add_argument_group("pseudo-experiments (override the config)")
-            g.add_argument("--n", type=_count, help="number of pseudo-experiments")
+            g.add_argument("--n", type=count, help="number of pseudo-experiments")
             g.add_argument("--executor", choices=("serial", "processes", "dask"))
-            g.add_argument("--workers", type=_positive_int, help="worker processes")
+            g.add_argument("--workers", type=positive_int, help="worker processes")
             g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                            help="an existing Dask scheduler (implies --executor dask)")  # fmt: skip
         p.set_defaults(func=_cmd_step, step=name)
@@ -107,8 +109,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 # ---------------------------------------------------------------------------- commands
 def _cmd_init(args: argparse.Namespace) -> int:
-    from unbinned.configs import example_text
-
     path: Path = args.file
     if path.exists() and not args.force:
         raise ConfigError(f"{str(path)!r} exists; choose another name or pass --force")
@@ -130,8 +130,6 @@ def run_config(
     steps: list[str] | None = None,
 ) -> Any:
     """Run the steps ``command`` needs on ``cfg``; returns the :class:`Analysis`."""
-    from unbinned.workflow import Analysis
-
     analysis = Analysis(cfg, output=out, force=[command] if force else (), progress=progress)
     todo = list(steps) if steps else list(_NEEDS[command])
     if force and command == "run":
@@ -145,8 +143,6 @@ def run_config(
 
 
 def _cmd_step(args: argparse.Namespace) -> int:
-    from unbinned.workflow import STEPS, load_config
-
     cfg = load_config(args.config)
     toy_options = None
     if args.step == "toys":
@@ -269,9 +265,6 @@ def toy_table(summary: dict[str, Any]) -> str:
 
 def demo_config(*, quick: bool, seed: int) -> Any:
     """The demonstration's config: the shipped challenge example (smaller with ``quick``)."""
-    from unbinned.configs import example_path
-    from unbinned.workflow import load_config
-
     cfg = load_config(example_path("challenge"))
     changes: dict[str, Any] = {"seed": seed, "name": "demo" + ("-quick" if quick else "")}
     # 1 fb^-1 (about 105,000 events per pseudo-experiment): the reference sample (2.4 M

@@ -16,12 +16,14 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from unbinned.data.derived import compute_derived
+from unbinned.data.events import EventSet
 from unbinned.data.schema import (
     DER_FEATURES,
     FEATURES,
@@ -33,10 +35,6 @@ from unbinned.data.schema import (
     WEIGHT_COLUMN,
 )
 from unbinned.exceptions import DataError, SchemaError
-from unbinned.sim.derived import compute_derived
-
-if TYPE_CHECKING:
-    from unbinned.data.events import EventSet
 
 __all__ = [
     "CHALLENGE_COLUMNS",
@@ -150,8 +148,6 @@ class ChallengeData:
     @property
     def events(self) -> EventSet:
         """The data as an :class:`~unbinned.data.events.EventSet` (28 features)."""
-        from unbinned.data.events import EventSet
-
         known = set(self.frame[PROCESS_COLUMN].astype(str)) <= set(PROCESSES)
         return EventSet.from_pandas(
             self.frame,
@@ -389,8 +385,6 @@ def to_challenge_frame(events: EventSet, *, dtype: npt.DTypeLike = np.float64) -
         ``weights``, ``detailed_labels`` (the process names) and ``labels`` =
         1 for signal (htautau), 0 otherwise.
     """
-    from unbinned.data.events import EventSet
-
     if not isinstance(events, EventSet):
         raise TypeError(f"events must be an EventSet, got {type(events).__name__}")
     feats = events.features

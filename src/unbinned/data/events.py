@@ -19,18 +19,17 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from unbinned._io import atomic_path
 from unbinned.data.schema import PROCESS_COLUMN, WEIGHT_COLUMN
 from unbinned.exceptions import DataError, SchemaError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = ["EventSet", "EventSummary", "ProcessSummary"]
 
@@ -326,8 +325,6 @@ class EventSet:
     @classmethod
     def read_parquet(cls, path: str | os.PathLike[str], **kwargs: Any) -> EventSet:
         """Read a parquet file (pyarrow); keyword arguments as :meth:`from_pandas`."""
-        import pyarrow.parquet as pq
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no parquet file at {str(path)!r}")
@@ -574,8 +571,6 @@ class EventSet:
 
     def to_arrow(self) -> pa.Table:
         """A ``pyarrow.Table`` of :meth:`to_pandas`, with the process order in its metadata."""
-        import pyarrow as pa
-
         table = pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
         meta = dict(table.schema.metadata or {})
         meta[_META_KEY] = json.dumps({"process_names": list(self.process_names)}).encode()
@@ -583,8 +578,6 @@ class EventSet:
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write to parquet atomically (a temporary file renamed into place)."""
-        import pyarrow.parquet as pq
-
         with atomic_path(path) as tmp:
             pq.write_table(self.to_arrow(), tmp)
         return Path(path)

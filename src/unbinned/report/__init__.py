@@ -5,26 +5,6 @@ looked up in the summary by key, and PNG figures embedded as data URIs);
 :func:`unbinned.report.analysis.build_report` assembles them from a finished analysis.
 """
 
-from unbinned.report.html import (
-    Cell,
-    Figure,
-    Section,
-    Table,
-    figure_png,
-    format_number,
-    lookup,
-    render_html,
-    write_report,
-)
-
-__all__ = [
-    "Cell",
-    "Figure",
-    "Section",
-    "Table",
-    "figure_png",
-    "format_number",
-    "lookup",
-    "render_html",
-    "write_report",
-]
+# the package's API is exactly the page builder's; html.__all__ is its one list
+from unbinned.report.html import *  # noqa: F403
+from unbinned.report.html import __all__ as __all__

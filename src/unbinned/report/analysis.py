@@ -15,8 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from unbinned._version import __version__
+from unbinned.infer import FisherResult, Impact, ProfileScan, Pull
+from unbinned.ml.diagnostics import ReliabilityDiagram
+from unbinned.plot import (
+    plot_calibration,
+    plot_coverage,
+    plot_fisher_comparison,
+    plot_impacts,
+    plot_mu_hat_vs_mu,
+    plot_pulls,
+    plot_reweighting,
+    plot_scan,
+    style,
+)
 from unbinned.report.html import Cell, Figure, Section, Table, figure_png, write_report
 
 __all__ = ["build_report", "result_rows"]
@@ -43,9 +57,7 @@ def _pct(a: float | None, b: float | None) -> float | None:
 
 
 def _png(draw: Any, **subplots: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    from unbinned.plot import style
+    import matplotlib.pyplot as plt  # optional extra (plot): only drawing needs it
 
     with style():
         fig, ax = plt.subplots(**subplots)
@@ -55,9 +67,6 @@ def _png(draw: Any, **subplots: Any) -> bytes:
 
 
 def _results_section(summary: dict[str, Any], scan: Any) -> Section:
-    from unbinned.infer import ProfileScan
-    from unbinned.plot import plot_scan
-
     poi = summary["poi"]
     rows: list[list[Cell | str]] = []
     for ds, method, k in result_rows(summary):
@@ -125,9 +134,6 @@ def _results_section(summary: dict[str, Any], scan: Any) -> Section:
 
 
 def _fisher_section(summary: dict[str, Any], fisher: Mapping[str, Any]) -> Section:
-    from unbinned.infer import FisherResult
-    from unbinned.plot import plot_fisher_comparison
-
     poi = summary["poi"]
     rows: list[list[Cell | str]] = [
         [m, Cell(key=f"fisher.{m}.sigma_stat"), Cell(key=f"fisher.{m}.sigma")]
@@ -156,9 +162,6 @@ def _fisher_section(summary: dict[str, Any], fisher: Mapping[str, Any]) -> Secti
 
 
 def _nuisance_section(summary: dict[str, Any]) -> Section | None:
-    from unbinned.infer import Impact, Pull
-    from unbinned.plot import plot_impacts, plot_pulls
-
     pulls = summary["pulls"]
     imps = summary["impacts"]
     if not pulls and not imps:
@@ -208,8 +211,6 @@ def _nuisance_section(summary: dict[str, Any]) -> Section | None:
 
 
 def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
-    from unbinned.plot import plot_coverage, plot_mu_hat_vs_mu
-
     t = summary.get("toys")
     if not t:
         return None
@@ -245,9 +246,6 @@ def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
 
 
 def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Section | None:
-    from unbinned.ml.diagnostics import ReliabilityDiagram
-    from unbinned.plot import plot_calibration, plot_reweighting
-
     if not diag:
         return None
     rel = diag["reliability"]
@@ -304,19 +302,8 @@ def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Sec
     return Section("Surrogate validation", "", tables, figures)
 
 
-def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -> tuple[Path, Path]:
-    """Write the report of a finished :class:`~unbinned.workflow.Analysis` into ``directory``.
-
-    Returns
-    -------
-    tuple of Path
-        ``report.html`` and ``summary.json``.
-    """
-    import pandas as pd
-
-    ws = analysis.workspace
-    cfg = analysis.config
-    fit = analysis.fit_result()
+def _read_outputs(ws: Any) -> tuple[Any, Any, pd.DataFrame | None, Any]:
+    """The outputs of the scan, toys and validate steps (None where absent)."""
     scan = _read(ws.step_dir("scan") / "scan.json")
     toys = _read(ws.step_dir("toys") / "summary.json") or None
     toy_rows_path = ws.step_dir("toys") / "toys.jsonl"
@@ -326,6 +313,11 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
         else None
     )
     diag = _read(ws.step_dir("validate") / "diagnostics.json")
+    return scan, toys, toy_rows, diag
+
+
+def _comparison(fit: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Unbinned against binned interval widths, per dataset where both exist."""
     comparison = {}
     for ds in ("asimov", "observed"):
         u, b = fit[ds]["unbinned"], fit[ds]["binned"]
@@ -335,7 +327,14 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
                 "binned_width": b["width"],
                 "gain_percent": _pct(u["width"], b["width"]),
             }
-    summary: dict[str, Any] = {
+    return comparison
+
+
+def _summary(
+    cfg: Any, fit: Mapping[str, Any], toys: Any, diag: Any, seconds: Mapping[str, float]
+) -> dict[str, Any]:
+    """The JSON summary: every number the page shows, under its ``data-key``."""
+    return {
         "name": cfg.name,
         "title": cfg.report.title or f"unbinned analysis: {cfg.name}",
         "unbinned_version": __version__,
@@ -347,7 +346,7 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
             "truth": fit["truth"],
             "asimov_point": fit["asimov_point"],
         },
-        "comparison": comparison,
+        "comparison": _comparison(fit),
         "fisher": {
             m: {"sigma": f["sigma"], "sigma_stat": f["sigma_stat"]}
             for m, f in fit["fisher"].items()
@@ -365,6 +364,21 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
         "steps_seconds": dict(seconds),
         "config": cfg.model_dump(mode="json"),
     }
+
+
+def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -> tuple[Path, Path]:
+    """Write the report of a finished :class:`~unbinned.workflow.Analysis` into ``directory``.
+
+    Returns
+    -------
+    tuple of Path
+        ``report.html`` and ``summary.json``.
+    """
+    ws = analysis.workspace
+    cfg = analysis.config
+    fit = analysis.fit_result()
+    scan, toys, toy_rows, diag = _read_outputs(ws)
+    summary = _summary(cfg, fit, toys, diag, seconds)
     sections = [_results_section(summary, scan), _fisher_section(summary, fit["fisher"])]
     for s in (
         _nuisance_section(summary),

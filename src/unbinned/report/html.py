@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unbinned._io import atomic_write_text
 from unbinned.exceptions import ConfigError
 
 __all__ = [
@@ -102,7 +103,7 @@ class Section:
 
 def figure_png(fig: Any, *, dpi: int = 90) -> bytes:
     """Render a matplotlib figure to PNG bytes and close it."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional extra (plot)
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -204,14 +205,10 @@ def write_report(
     tuple of Path
         The HTML page and the JSON summary.
     """
-    from unbinned.workflow.cache import write_json_atomic
-
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     page = render_html(title, sections, summary, meta=meta)
-    html_path = d / "report.html"
-    tmp = d / f".report.html.tmp-{os.getpid()}"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, html_path)
-    json_path = write_json_atomic(d / "summary.json", json.loads(json.dumps(summary)))
+    html_path = atomic_write_text(d / "report.html", page)
+    text = json.dumps(json.loads(json.dumps(summary)), indent=2, sort_keys=False) + "\n"
+    json_path = atomic_write_text(d / "summary.json", text)
     return html_path, json_path

@@ -163,6 +163,54 @@ def expected_yields(
     return _yields(varied, _expected_weights(varied, mu))
 
 
+def _check_experiment(seed: object, mu: float, nuisances: object, draw_nuisances: bool) -> float:
+    """Check the arguments of :func:`pseudo_experiment`; return the checked ``mu``."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed={seed!r} must be an int (it names the experiment)")
+    if seed < 0:
+        raise ConfigError(f"seed={seed} must be >= 0 (numpy.random.SeedSequence)")
+    mu = _check_mu(mu)
+    if draw_nuisances and nuisances is not None:
+        raise ConfigError(
+            "pass either nuisances= or draw_nuisances=True, not both: drawing would "
+            f"ignore the given {nuisances}"
+        )
+    if nuisances is not None and not isinstance(nuisances, Nuisances):
+        raise TypeError(f"nuisances must be a Nuisances or None, got {type(nuisances).__name__}")
+    return mu
+
+
+def _check_non_negative(w: np.ndarray[Any, np.dtype[np.float64]]) -> None:
+    negative = w < 0
+    if negative.any():
+        raise DataError(
+            f"{int(negative.sum())} event(s) have negative weights (smallest {w.min():.4g}); "
+            "Poisson sampling needs weights >= 0. Fix: use a sample without negative "
+            "weights, or merge them into positive ones first"
+        )
+
+
+def _resample(
+    varied: pd.DataFrame,
+    k: np.ndarray[Any, np.dtype[np.int64]],
+    rng: np.random.Generator,
+    collapse: bool,
+) -> pd.DataFrame:
+    """Each event ``k_i`` times: collapsed (weight k_i) or repeated and shuffled (weight 1)."""
+    if collapse:
+        drawn = np.flatnonzero(k)
+        out = varied.iloc[drawn].reset_index(drop=True)
+        out[WEIGHT_COLUMN] = k[drawn].astype(np.float64)
+    else:
+        index = np.repeat(np.arange(len(varied)), k)
+        rng.shuffle(index)
+        out = varied.iloc[index].reset_index(drop=True)
+        if WEIGHT_COLUMN in out.columns:
+            dtype = _float_dtype(varied[WEIGHT_COLUMN].dtype)
+            out[WEIGHT_COLUMN] = np.ones(len(out), dtype=dtype)
+    return out
+
+
 def pseudo_experiment(
     data: pd.DataFrame,
     *,
@@ -210,18 +258,7 @@ def pseudo_experiment(
     >>> pe = pseudo_experiment(sample, mu=1.0, draw_nuisances=True, seed=3)  # doctest: +SKIP
     >>> pe.n_events, pe.nuisances.tes  # doctest: +SKIP
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed={seed!r} must be an int (it names the experiment)")
-    if seed < 0:
-        raise ConfigError(f"seed={seed} must be >= 0 (numpy.random.SeedSequence)")
-    mu = _check_mu(mu)
-    if draw_nuisances and nuisances is not None:
-        raise ConfigError(
-            "pass either nuisances= or draw_nuisances=True, not both: drawing would "
-            f"ignore the given {nuisances}"
-        )
-    if nuisances is not None and not isinstance(nuisances, Nuisances):
-        raise TypeError(f"nuisances must be a Nuisances or None, got {type(nuisances).__name__}")
+    mu = _check_experiment(seed, mu, nuisances, draw_nuisances)
     streams = np.random.SeedSequence(int(seed)).spawn(3)
     if draw_nuisances:
         nuisances = Nuisances.draw(np.random.default_rng(streams[_NUISANCE_STREAM]))
@@ -230,28 +267,11 @@ def pseudo_experiment(
     soft_rng: SeedLike = np.random.default_rng(streams[_SOFT_MET_STREAM])
     varied = apply_systematics(data, nuisances, seed=soft_rng)
     w = _expected_weights(varied, mu)
-    negative = w < 0
-    if negative.any():
-        raise DataError(
-            f"{int(negative.sum())} event(s) have negative weights (smallest {w.min():.4g}); "
-            "Poisson sampling needs weights >= 0. Fix: use a sample without negative "
-            "weights, or merge them into positive ones first"
-        )
+    _check_non_negative(w)
     rng = np.random.default_rng(streams[_POISSON_STREAM])
     k = rng.poisson(w)
-    if collapse:
-        drawn = np.flatnonzero(k)
-        out = varied.iloc[drawn].reset_index(drop=True)
-        out[WEIGHT_COLUMN] = k[drawn].astype(np.float64)
-    else:
-        index = np.repeat(np.arange(len(varied)), k)
-        rng.shuffle(index)
-        out = varied.iloc[index].reset_index(drop=True)
-        if WEIGHT_COLUMN in out.columns:
-            dtype = _float_dtype(varied[WEIGHT_COLUMN].dtype)
-            out[WEIGHT_COLUMN] = np.ones(len(out), dtype=dtype)
     return PseudoExperiment(
-        data=out,
+        data=_resample(varied, k, rng, collapse),
         mu=mu,
         nuisances=nuisances,
         seed=int(seed),

@@ -20,12 +20,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from unbinned.data.derived import compute_derived
+from unbinned.data.events import EventSet
 from unbinned.data.schema import (
     DER_FEATURES,
     HAD_PT_MIN,
@@ -39,10 +41,6 @@ from unbinned.data.schema import (
     WEIGHT_COLUMN,
 )
 from unbinned.exceptions import ConfigError, DataError, SchemaError
-from unbinned.sim.derived import compute_derived
-
-if TYPE_CHECKING:
-    from unbinned.data.events import EventSet
 
 __all__ = [
     "CHALLENGE_PRIORS",
@@ -94,8 +92,38 @@ def _check_bounds(name: str, low: float, high: float) -> None:
         raise ConfigError(f"{name} bounds [{low}, {high}] are invalid; expected finite low <= high")
 
 
+def _check_clipped(name: str, spread: str, value: float, low: float, high: float) -> None:
+    """Check the bounds and the (finite, >= 0) spread parameter of a clipped prior."""
+    _check_bounds(name, low, high)
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} {spread} {value} must be finite and >= 0")
+
+
+class _ClippedPrior:
+    """Checks and sampling shared by the clipped priors: a draw clipped to [low, high].
+
+    Subclasses are dataclasses with the fields ``low``, ``high`` and the spread
+    parameter named by ``_spread``, and implement ``_draw``.
+    """
+
+    _spread: ClassVar[str]
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        _check_clipped(name, self._spread, getattr(self, self._spread), self.low, self.high)
+
+    def _draw(self, rng: np.random.Generator) -> float:
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """Draw one value: the distribution's draw clipped to ``[low, high]``."""
+        return float(np.clip(self._draw(rng), self.low, self.high))
+
+
 @dataclass(frozen=True)
-class ClippedNormal:
+class ClippedNormal(_ClippedPrior):
     """Normal N(loc, scale) with the draw clipped (not truncated) to [low, high].
 
     Examples
@@ -110,34 +138,24 @@ class ClippedNormal:
     scale: float
     low: float
     high: float
+    _spread: ClassVar[str] = "scale"
 
-    def __post_init__(self) -> None:
-        _check_bounds("ClippedNormal", self.low, self.high)
-        if not (math.isfinite(self.scale) and self.scale >= 0):
-            raise ConfigError(f"ClippedNormal scale {self.scale} must be finite and >= 0")
-
-    def sample(self, rng: np.random.Generator) -> float:
-        """Draw one value: ``clip(N(loc, scale), low, high)``."""
-        return float(np.clip(rng.normal(self.loc, self.scale), self.low, self.high))
+    def _draw(self, rng: np.random.Generator) -> float:
+        return rng.normal(self.loc, self.scale)
 
 
 @dataclass(frozen=True)
-class ClippedLogNormal:
+class ClippedLogNormal(_ClippedPrior):
     """Log-normal exp(N(mean, sigma)) with the draw clipped to [low, high]."""
 
     mean: float
     sigma: float
     low: float
     high: float
+    _spread: ClassVar[str] = "sigma"
 
-    def __post_init__(self) -> None:
-        _check_bounds("ClippedLogNormal", self.low, self.high)
-        if not (math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ConfigError(f"ClippedLogNormal sigma {self.sigma} must be finite and >= 0")
-
-    def sample(self, rng: np.random.Generator) -> float:
-        """Draw one value: ``clip(exp(N(mean, sigma)), low, high)``."""
-        return float(np.clip(rng.lognormal(self.mean, self.sigma), self.low, self.high))
+    def _draw(self, rng: np.random.Generator) -> float:
+        return rng.lognormal(self.mean, self.sigma)
 
 
 @dataclass(frozen=True)
@@ -419,7 +437,7 @@ def apply_systematics(
        leading pt.  (The challenge's code decrements ``PRI_n_jets`` by one only,
        which leaves events with two or more jets and no subleading jet; this
        differs only for events with three jets or more.)
-    5. Every ``DER_*`` feature recomputed by :func:`unbinned.sim.derived.compute_derived`.
+    5. Every ``DER_*`` feature recomputed by :func:`unbinned.data.derived.compute_derived`.
     6. Weights: ttbar times ``ttbar_scale``, diboson times ``diboson_scale``,
        every background (not ``htautau``) times ``bkg_scale``.
 
@@ -433,6 +451,16 @@ def apply_systematics(
     >>> nu = Nuisances(tes=1.01, soft_met=1.0)
     >>> varied = apply_systematics(frame, nu, seed=7)  # doctest: +SKIP
     """
+    raw = _primary_columns(data, nuisances)
+    new = _scales_and_met(raw, nuisances, len(data), seed)  # steps 1-3
+    rows, sel = _reselect({**raw, **new}, dopostselection)  # step 4
+    out = _assemble(data, sel, compute_derived(sel), rows)  # step 5
+    _scale_weights(out, data, rows, nuisances)  # step 6
+    return pd.DataFrame(out)
+
+
+def _primary_columns(data: pd.DataFrame, nuisances: Nuisances) -> dict[str, npt.NDArray[Any]]:
+    """Check the arguments of :func:`apply_systematics`; return the 16 PRI columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas.DataFrame, got {type(data).__name__}")
     if not isinstance(nuisances, Nuisances):
@@ -447,57 +475,83 @@ def apply_systematics(
     raw = {c: _column(data, c) for c in PRI_FEATURES}
     if WEIGHT_COLUMN in data.columns:
         _column(data, WEIGHT_COLUMN)
-    n = len(data)
-    tes, jes, soft = nuisances.tes, nuisances.jes, nuisances.soft_met
-    new: dict[str, npt.NDArray[Any]] = {}  # float64 values of the modified PRI columns
+    return raw
 
+
+def _scale_weights(
+    out: dict[str, Any],
+    data: pd.DataFrame,
+    rows: npt.NDArray[np.bool_] | slice,
+    nuisances: Nuisances,
+) -> None:
+    """Step 6 of :func:`apply_systematics`: the normalisation factors, in place on ``out``."""
+    factor = _weight_factors(data, rows, nuisances)
+    if factor is not None:
+        w = data[WEIGHT_COLUMN].to_numpy()[rows]
+        out[WEIGHT_COLUMN] = (w.astype(np.float64) * factor).astype(_float_dtype(w.dtype))
+
+
+def _reselect(
+    current: Mapping[str, npt.NDArray[Any]], dopostselection: bool
+) -> tuple[npt.NDArray[np.bool_] | slice, dict[str, npt.NDArray[Any]]]:
+    """Step 4 of :func:`apply_systematics`: the kept rows and their PRI columns."""
+    rows: npt.NDArray[np.bool_] | slice = slice(None)
+    if dopostselection:
+        keep = (current["PRI_had_pt"] >= HAD_PT_MIN) & (current["PRI_lep_pt"] >= LEP_PT_MIN)
+        if not keep.all():
+            rows = keep
+    sel = {c: current[c][rows] for c in PRI_FEATURES}
+    if dopostselection:
+        _drop_soft_jets(sel)
+    return rows, sel
+
+
+def _scales_and_met(
+    raw: Mapping[str, npt.NDArray[Any]], nuisances: Nuisances, n: int, seed: SeedLike
+) -> dict[str, npt.NDArray[Any]]:
+    """Steps 1-3 of :func:`apply_systematics`: the float64 values of the modified PRI columns."""
+    tes, jes, soft = nuisances.tes, nuisances.jes, nuisances.soft_met
+    new: dict[str, npt.NDArray[Any]] = {}
+    if not (tes != 1.0 or jes != 1.0 or soft > 0.0):
+        return new
     n_jets = raw["PRI_n_jets"]
     has1 = n_jets >= 1
     has2 = n_jets >= 2
+    met = raw["PRI_met"].astype(np.float64)
+    met_phi = raw["PRI_met_phi"].astype(np.float64)
+    mx, my = met * np.cos(met_phi), met * np.sin(met_phi)
+    if tes != 1.0:
+        had = raw["PRI_had_pt"].astype(np.float64)
+        had_phi = raw["PRI_had_phi"].astype(np.float64)
+        mx -= (tes - 1.0) * had * np.cos(had_phi)
+        my -= (tes - 1.0) * had * np.sin(had_phi)
+        new["PRI_had_pt"] = had * tes
+    if jes != 1.0:
+        j1 = np.where(has1, raw["PRI_jet_leading_pt"], 0.0)
+        j2 = np.where(has2, raw["PRI_jet_subleading_pt"], 0.0)
+        j1_phi = raw["PRI_jet_leading_phi"].astype(np.float64)
+        j2_phi = raw["PRI_jet_subleading_phi"].astype(np.float64)
+        mx -= (jes - 1.0) * (j1 * np.cos(j1_phi) + j2 * np.cos(j2_phi))
+        my -= (jes - 1.0) * (j1 * np.sin(j1_phi) + j2 * np.sin(j2_phi))
+        new["PRI_jet_leading_pt"] = np.where(has1, j1 * jes, raw["PRI_jet_leading_pt"])
+        new["PRI_jet_subleading_pt"] = np.where(has2, j2 * jes, raw["PRI_jet_subleading_pt"])
+        new["PRI_jet_all_pt"] = raw["PRI_jet_all_pt"].astype(np.float64) * jes
+    if soft > 0.0:
+        rng = np.random.default_rng(seed)
+        mx += rng.normal(0.0, soft, n)
+        my += rng.normal(0.0, soft, n)
+    new["PRI_met"] = np.hypot(mx, my)
+    new["PRI_met_phi"] = np.arctan2(my, mx)
+    return new
 
-    # 1-3: energy scales and MET ---------------------------------------------------
-    if tes != 1.0 or jes != 1.0 or soft > 0.0:
-        met = raw["PRI_met"].astype(np.float64)
-        met_phi = raw["PRI_met_phi"].astype(np.float64)
-        mx, my = met * np.cos(met_phi), met * np.sin(met_phi)
-        if tes != 1.0:
-            had = raw["PRI_had_pt"].astype(np.float64)
-            had_phi = raw["PRI_had_phi"].astype(np.float64)
-            mx -= (tes - 1.0) * had * np.cos(had_phi)
-            my -= (tes - 1.0) * had * np.sin(had_phi)
-            new["PRI_had_pt"] = had * tes
-        if jes != 1.0:
-            j1 = np.where(has1, raw["PRI_jet_leading_pt"], 0.0)
-            j2 = np.where(has2, raw["PRI_jet_subleading_pt"], 0.0)
-            j1_phi = raw["PRI_jet_leading_phi"].astype(np.float64)
-            j2_phi = raw["PRI_jet_subleading_phi"].astype(np.float64)
-            mx -= (jes - 1.0) * (j1 * np.cos(j1_phi) + j2 * np.cos(j2_phi))
-            my -= (jes - 1.0) * (j1 * np.sin(j1_phi) + j2 * np.sin(j2_phi))
-            new["PRI_jet_leading_pt"] = np.where(has1, j1 * jes, raw["PRI_jet_leading_pt"])
-            new["PRI_jet_subleading_pt"] = np.where(has2, j2 * jes, raw["PRI_jet_subleading_pt"])
-            new["PRI_jet_all_pt"] = raw["PRI_jet_all_pt"].astype(np.float64) * jes
-        if soft > 0.0:
-            rng = np.random.default_rng(seed)
-            mx += rng.normal(0.0, soft, n)
-            my += rng.normal(0.0, soft, n)
-        new["PRI_met"] = np.hypot(mx, my)
-        new["PRI_met_phi"] = np.arctan2(my, mx)
 
-    def current(name: str) -> npt.NDArray[Any]:
-        return new.get(name, raw[name])
-
-    # 4: re-selection --------------------------------------------------------------
-    rows: npt.NDArray[np.bool_] | slice = slice(None)
-    if dopostselection:
-        keep = (current("PRI_had_pt") >= HAD_PT_MIN) & (current("PRI_lep_pt") >= LEP_PT_MIN)
-        if not keep.all():
-            rows = keep
-    sel = {c: current(c)[rows] for c in PRI_FEATURES}
-    if dopostselection:
-        _drop_soft_jets(sel)
-
-    # 5: derived features, output assembly -----------------------------------------
-    derived = compute_derived(sel)
+def _assemble(
+    data: pd.DataFrame,
+    sel: Mapping[str, npt.NDArray[Any]],
+    derived: Mapping[str, npt.NDArray[np.float64]],
+    rows: npt.NDArray[np.bool_] | slice,
+) -> dict[str, Any]:
+    """The output columns in the input's order and dtypes, missing DER columns appended."""
     out: dict[str, Any] = {}
     for c in data.columns:
         name = str(c)
@@ -517,13 +571,7 @@ def apply_systematics(
     for name in DER_FEATURES:
         if name not in out:
             out[name] = derived[name].astype(der_dtype, copy=False)
-
-    # 6: normalisations -------------------------------------------------------------
-    factor = _weight_factors(data, rows, nuisances)
-    if factor is not None:
-        w = data[WEIGHT_COLUMN].to_numpy()[rows]
-        out[WEIGHT_COLUMN] = (w.astype(np.float64) * factor).astype(_float_dtype(w.dtype))
-    return pd.DataFrame(out)
+    return out
 
 
 def _drop_soft_jets(sel: dict[str, npt.NDArray[Any]]) -> None:
@@ -561,8 +609,6 @@ def apply_systematics_events(
     The event set's features must include the 16 ``PRI_*`` columns; its extras,
     process names and order are kept.  See :func:`apply_systematics`.
     """
-    from unbinned.data.events import EventSet
-
     if not isinstance(events, EventSet):
         raise TypeError(f"events must be an EventSet, got {type(events).__name__}")
     frame = apply_systematics(

@@ -14,7 +14,7 @@ The built-in default data of ``unbinned``: the four challenge processes
 each decaying to a lepton (e/μ) and a hadronic τ with the τ decay spectra
 (:mod:`._tau`), plus initial-state radiation balancing the hard system, and a
 detector model (:mod:`._detector`): resolutions, acceptance, jets, MET with a
-soft term.  Every DER feature is computed by :func:`unbinned.sim.derived.compute_derived`.
+soft term.  Every DER feature is computed by :func:`unbinned.data.derived.compute_derived`.
 
 Examples
 --------

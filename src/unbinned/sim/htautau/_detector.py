@@ -148,21 +148,26 @@ def reconstruct_leptons(
     return RecoLeptons(lep_pt, lep_eta, lep_phi, had_pt, had_raw, had_eta, had_phi), selected
 
 
-def reconstruct(
+class _Jets(NamedTuple):
+    """The parton jets of an event block, ``(n, k)`` each."""
+
+    reco: FloatArray  # reconstructed pT, 0 where the parton is no jet
+    eta: FloatArray
+    phi: FloatArray
+    cos_phi: FloatArray
+    sin_phi: FloatArray
+    is_jet: npt.NDArray[np.bool_]
+    true_out: FloatArray  # true pT of the partons that are no jet, else 0
+
+
+def _reco_jets(
     rng: np.random.Generator,
     events: HardEvents,
     leptons: RecoLeptons,
     isr: tuple[FloatArray, FloatArray, FloatArray],
     cfg: SimulationConfig,
-) -> dict[str, FloatArray]:
-    """Reconstruct jets and MET; return the 16 PRI features.
-
-    ``isr`` holds the (pt, eta, phi) of the ISR partons, ``(n, k)`` each.
-    """
-    n = len(events)
-    lep_pt, lep_eta, lep_phi, had_pt, had_raw, had_eta, had_phi = leptons
-
-    # jets: partons from the hard process and ISR
+) -> _Jets:
+    """Smear the hard-process and ISR partons, apply the acceptance and the overlap removal."""
     h_pt, h_eta, h_phi = pt_eta_phi(events.jets)
     j_pt = np.concatenate([h_pt, isr[0]], axis=1)
     j_eta = np.concatenate([h_eta, isr[1]], axis=1)
@@ -175,29 +180,35 @@ def reconstruct(
     # overlap removal, evaluated on the jet candidates only
     rows, cols = np.nonzero(is_jet)
     eta_c, phi_c = j_eta[rows, cols], j_phi[rows, cols]
-    isolated = (_delta_r(eta_c, phi_c, lep_eta[rows], lep_phi[rows]) > cfg.overlap_dr) & (
-        _delta_r(eta_c, phi_c, had_eta[rows], had_phi[rows]) > cfg.overlap_dr
-    )
+    isolated = (
+        _delta_r(eta_c, phi_c, leptons.lep_eta[rows], leptons.lep_phi[rows]) > cfg.overlap_dr
+    ) & (_delta_r(eta_c, phi_c, leptons.had_eta[rows], leptons.had_phi[rows]) > cfg.overlap_dr)
     is_jet[rows[~isolated], cols[~isolated]] = False
     j_reco = np.where(is_jet, j_reco, 0.0)
     j_true_out = np.where(is_jet, 0.0, j_pt)
-    unclustered_x = (j_true_out * cos_phi).sum(axis=1)
-    unclustered_y = (j_true_out * sin_phi).sum(axis=1)
+    return _Jets(j_reco, j_eta, j_phi, cos_phi, sin_phi, is_jet, j_true_out)
 
-    order = np.argsort(-j_reco, axis=1, kind="stable")[:, :2]
-    lead_pt = np.take_along_axis(j_reco, order, axis=1)
-    lead_eta = np.take_along_axis(j_eta, order, axis=1)
-    lead_phi = np.take_along_axis(j_phi, order, axis=1)
-    n_jets = is_jet.sum(axis=1).astype(np.float64)
-    jet_all_pt = j_reco.sum(axis=1)
-    jets_x = (j_reco * cos_phi).sum(axis=1)
-    jets_y = (j_reco * sin_phi).sum(axis=1)
+
+def _met_xy(
+    rng: np.random.Generator,
+    events: HardEvents,
+    leptons: RecoLeptons,
+    jets: _Jets,
+    jet_all_pt: FloatArray,
+    cfg: SimulationConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """MET x and y: minus the measured objects, deposits and soft term, plus the noise."""
+    lep_pt, _, lep_phi, _, had_raw, _, had_phi = leptons
+    unclustered_x = (jets.true_out * jets.cos_phi).sum(axis=1)
+    unclustered_y = (jets.true_out * jets.sin_phi).sum(axis=1)
+    jets_x = (jets.reco * jets.cos_phi).sum(axis=1)
+    jets_y = (jets.reco * jets.sin_phi).sum(axis=1)
 
     # MET resolution: a pile-up/noise constant ⊕ a stochastic term in the scalar sum
     # of the measured transverse energy
-    sum_et = lep_pt + had_raw + jet_all_pt + j_true_out.sum(axis=1)
+    sum_et = lep_pt + had_raw + jet_all_pt + jets.true_out.sum(axis=1)
     met_sigma = np.sqrt(cfg.soft_met_sigma**2 + cfg.soft_met_sumet_coeff**2 * sum_et)
-    noise = met_sigma * rng.standard_normal((2, n))
+    noise = met_sigma * rng.standard_normal((2, len(events)))
     met_x = noise[0] - (
         lep_pt * np.cos(lep_phi)
         + had_raw * np.cos(had_phi)
@@ -212,6 +223,29 @@ def reconstruct(
         + events.deposit_y
         + cfg.soft_response * unclustered_y
     )
+    return met_x, met_y
+
+
+def reconstruct(
+    rng: np.random.Generator,
+    events: HardEvents,
+    leptons: RecoLeptons,
+    isr: tuple[FloatArray, FloatArray, FloatArray],
+    cfg: SimulationConfig,
+) -> dict[str, FloatArray]:
+    """Reconstruct jets and MET; return the 16 PRI features.
+
+    ``isr`` holds the (pt, eta, phi) of the ISR partons, ``(n, k)`` each.
+    """
+    lep_pt, lep_eta, lep_phi, had_pt, _, had_eta, had_phi = leptons
+    jets = _reco_jets(rng, events, leptons, isr, cfg)
+    order = np.argsort(-jets.reco, axis=1, kind="stable")[:, :2]
+    lead_pt = np.take_along_axis(jets.reco, order, axis=1)
+    lead_eta = np.take_along_axis(jets.eta, order, axis=1)
+    lead_phi = np.take_along_axis(jets.phi, order, axis=1)
+    n_jets = jets.is_jet.sum(axis=1).astype(np.float64)
+    jet_all_pt = jets.reco.sum(axis=1)
+    met_x, met_y = _met_xy(rng, events, leptons, jets, jet_all_pt, cfg)
 
     has1 = n_jets >= 1
     has2 = n_jets >= 2

@@ -499,6 +499,78 @@ def _leptonic_leg(
     return lep, nu_all, x
 
 
+class _Partons(NamedTuple):
+    """The inputs of a tt̄ event's leg B: its top and W (top frame), both b, the W angle."""
+
+    t_b: P4
+    w_b: P4
+    b_a: P4
+    b_b: P4
+    cos_b: FloatArray
+
+
+class _TauLeg(NamedTuple):
+    """The τ_h side of a tt̄ event: the τ_h, its truth, the neutrinos, the jets, the deposits."""
+
+    had: P4
+    had_mode: npt.NDArray[np.int8]
+    had_x: FloatArray
+    nu: P4
+    jets: P4
+    unc_x: FloatArray
+    unc_y: FloatArray
+
+
+def _true_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfig) -> _TauLeg:
+    """Leg B with W → τν, τ → τ_h ν (top frame → lab); jets: the two b quarks."""
+    t_b, w_b, b_a, b_b, cos_b = legs
+    n = int(t_b.e.shape[0])
+    zeros = np.zeros(n)
+    tau, nu_b = _w_to_charged(rng, w_b, M_TAU, cos_b)
+    mt = cfg.top_mass
+    tau, nu_b, b_b = boost(tau, t_b, mt), boost(nu_b, t_b, mt), boost(b_b, t_b, mt)
+    dec = decay_hadronic(rng, tau, np.full(n, -1.0))
+    had, had_mode, had_x = dec.visible, dec.mode, dec.visible.e / tau.e
+    nu_b = p4_sum(nu_b, dec.neutrinos)
+    jets = _stack(_massless(b_a), _massless(b_b))
+    return _TauLeg(had, had_mode, had_x, nu_b, jets, zeros, zeros.copy())
+
+
+def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfig) -> _TauLeg:
+    """Leg B with W → qq̄' and one of the four partons misidentified as τ_h."""
+    t_b, w_b, b_a, b_b, cos_b = legs
+    n = int(t_b.e.shape[0])
+    zeros = np.zeros(n)
+    cos_b = np.where(rng.random(n) < 0.5, cos_b, -cos_b)  # quark and antiquark alike
+    q1, q2 = _w_to_charged(rng, w_b, 0.0, cos_b)
+    mt = cfg.top_mass
+    q1, q2, b_b = boost(q1, t_b, mt), boost(q2, t_b, mt), _massless(boost(b_b, t_b, mt))
+    q2 = _massless(q2)
+    b_a = _massless(b_a)
+    # which parton fakes τ_h: the τ-ID fake rate of a jet falls with its pT
+    # (∝ pT^-k) and is smaller for b jets (relative weight fake_b_weight)
+    cand = [q1, q2, b_a, b_b]
+    block = _stack(*cand)
+    pt = np.maximum(np.hypot(block.px, block.py), 1.0)
+    flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight])
+    rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
+    cum = np.cumsum(rate, axis=1)
+    u = rng.random(n) * cum[:, -1]
+    choice = np.minimum((cum < u[:, None]).sum(axis=1), 3)
+    rows = np.arange(n)
+    jet = P4(*(c[rows, choice] for c in block))
+    x = rng.beta(cfg.fake_x_alpha, cfg.fake_x_beta, n)
+    had = jet.scaled(x)
+    unc_x, unc_y = jet.px * (1.0 - x), jet.py * (1.0 - x)
+    keep = np.ones((n, 4), dtype=bool)
+    keep[rows, choice] = False
+    jets = P4(*(np.where(keep, c, 0.0) for c in block))
+    nu_b = P4(zeros, zeros.copy(), zeros.copy(), zeros.copy())
+    had_mode = np.full(n, -1, dtype=np.int8)
+    had_x = np.full(n, np.nan)
+    return _TauLeg(had, had_mode, had_x, nu_b, jets, unc_x, unc_y)
+
+
 def _ttbar_block(
     rng: np.random.Generator, n: int, cfg: SimulationConfig, cuts: TruthCuts, fake: bool
 ) -> HardEvents:
@@ -518,44 +590,9 @@ def _ttbar_block(
     # leg B: W → τν, τ → τ_h ν (true), or W → qq̄' with a jet faking τ_h
     b_b, w_b = _top_decay(rng, t_b, cfg)
     cos_b = _w_helicity_cos(rng, n, cfg.w_longitudinal_fraction)
-    zeros = np.zeros(n)
-    if not fake:
-        tau, nu_b = _w_to_charged(rng, w_b, M_TAU, cos_b)
-        mt = cfg.top_mass
-        tau, nu_b, b_b = boost(tau, t_b, mt), boost(nu_b, t_b, mt), boost(b_b, t_b, mt)
-        dec = decay_hadronic(rng, tau, np.full(n, -1.0))
-        had, had_mode, had_x = dec.visible, dec.mode, dec.visible.e / tau.e
-        nu_b = p4_sum(nu_b, dec.neutrinos)
-        jets = _stack(_massless(b_a), _massless(b_b))
-        unc_x, unc_y = zeros, zeros.copy()
-    else:
-        cos_b = np.where(rng.random(n) < 0.5, cos_b, -cos_b)  # quark and antiquark alike
-        q1, q2 = _w_to_charged(rng, w_b, 0.0, cos_b)
-        mt = cfg.top_mass
-        q1, q2, b_b = boost(q1, t_b, mt), boost(q2, t_b, mt), _massless(boost(b_b, t_b, mt))
-        q2 = _massless(q2)
-        b_a = _massless(b_a)
-        # which parton fakes τ_h: the τ-ID fake rate of a jet falls with its pT
-        # (∝ pT^-k) and is smaller for b jets (relative weight fake_b_weight)
-        cand = [q1, q2, b_a, b_b]
-        block = _stack(*cand)
-        pt = np.maximum(np.hypot(block.px, block.py), 1.0)
-        flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight])
-        rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
-        cum = np.cumsum(rate, axis=1)
-        u = rng.random(n) * cum[:, -1]
-        choice = np.minimum((cum < u[:, None]).sum(axis=1), 3)
-        rows = np.arange(n)
-        jet = P4(*(c[rows, choice] for c in block))
-        x = rng.beta(cfg.fake_x_alpha, cfg.fake_x_beta, n)
-        had = jet.scaled(x)
-        unc_x, unc_y = jet.px * (1.0 - x), jet.py * (1.0 - x)
-        keep = np.ones((n, 4), dtype=bool)
-        keep[rows, choice] = False
-        jets = P4(*(np.where(keep, c, 0.0) for c in block))
-        nu_b = P4(zeros, zeros.copy(), zeros.copy(), zeros.copy())
-        had_mode = np.full(n, -1, dtype=np.int8)
-        had_x = np.full(n, np.nan)
+    partons = _Partons(t_b, w_b, b_a, b_b, cos_b)
+    leg = (_fake_tau_leg if fake else _true_tau_leg)(rng, partons, cfg)
+    had, had_mode, had_x, nu_b, jets, unc_x, unc_y = leg
     nu = p4_sum(nu_a, nu_b)
     truth = _finish_truth(
         _system_truth(tt),

@@ -11,7 +11,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from tqdm import tqdm
 
+from unbinned.data.derived import compute_derived
 from unbinned.data.schema import (
     DER_FEATURES,
     EXPECTED_YIELDS_10FB,
@@ -25,7 +27,6 @@ from unbinned.data.schema import (
     WEIGHT_COLUMN,
 )
 from unbinned.exceptions import ConfigError
-from unbinned.sim.derived import compute_derived
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._detector import (
     reconstruct,
@@ -118,8 +119,6 @@ def _generate_process(
     n_have = 0
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=n_events, desc=process, unit="ev", file=sys.stderr, leave=False)
     cuts = truth_cuts(cfg)
     while n_have < n_events:
@@ -215,18 +214,32 @@ def simulate(
         events_per_process, seed, luminosity, processes, config
     )
     children = np.random.SeedSequence(seed).spawn(len(PROCESSES))
-    frames = []
-    for process in procs:
-        rng = np.random.Generator(np.random.PCG64(children[PROCESSES.index(process)]))
-        frame, n_nominal = process_frame(process, n, rng, cfg, with_truth, progress)
-        if n_nominal == 0:
-            raise ConfigError(
-                f"none of the {n} simulated {process} events passes the nominal selection "
-                "(had_pt >= 26, lep_pt >= 20): increase events_per_process"
-            )
-        frame[WEIGHT_COLUMN] = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
-        frames.append(frame)
+    frames = [
+        _weighted_frame(process, n, children, luminosity, cfg, with_truth, progress)
+        for process in procs
+    ]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _weighted_frame(
+    process: str,
+    n: int,
+    children: Sequence[np.random.SeedSequence],
+    luminosity: float,
+    cfg: SimulationConfig,
+    with_truth: bool,
+    progress: bool,
+) -> pd.DataFrame:
+    """One process's events from its own seed child, weighted to its expected yield."""
+    rng = np.random.Generator(np.random.PCG64(children[PROCESSES.index(process)]))
+    frame, n_nominal = process_frame(process, n, rng, cfg, with_truth, progress)
+    if n_nominal == 0:
+        raise ConfigError(
+            f"none of the {n} simulated {process} events passes the nominal selection "
+            "(had_pt >= 26, lep_pt >= 20): increase events_per_process"
+        )
+    frame[WEIGHT_COLUMN] = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
+    return frame
 
 
 def process_frame(

@@ -685,7 +685,7 @@ class OracleModel(ABC):
         xs, ps, ws, us = [], [], [], []
         for i, n_p in enumerate(yields):
             if qmc:
-                from scipy.stats import qmc as _qmc
+                from scipy.stats import qmc as _qmc  # deferred: scipy.stats is slow to import
 
                 sobol = _qmc.Sobol(d=self.latent_dim, scramble=True, rng=rng)
                 u = sobol.random_base2(max(0, math.ceil(math.log2(n))))
@@ -796,7 +796,7 @@ class OracleModel(ABC):
         weights
             Per-event weights (default 1, or the sample's).
         """
-        import torch
+        import torch  # deferred: torch costs ~1 s to import; the numpy paths never need it
 
         ops = torch_ops()
         if weights is None and isinstance(x, OracleSample):
@@ -833,7 +833,7 @@ class OracleModel(ABC):
     def _point_torch(
         self, params: Mapping[str, Any] | Any, like: Any
     ) -> tuple[Any, dict[str, Any]]:
-        import torch
+        import torch  # deferred: torch costs ~1 s to import; the numpy paths never need it
 
         ops = torch_ops()
         if isinstance(params, Mapping):
@@ -880,7 +880,7 @@ class OracleModel(ABC):
         names, matrix
             :attr:`parameter_names` and the (P, P) matrix.
         """
-        import torch
+        import torch  # deferred: torch costs ~1 s to import; the numpy paths never need it
 
         full = self._resolve_nu(nu)
         data = self.asimov(mu, full, n_per_process=n_per_process, seed=seed)

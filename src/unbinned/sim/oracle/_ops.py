@@ -121,7 +121,7 @@ class TorchOps(ArrayOps):
     is_torch = True
 
     def __init__(self) -> None:
-        import torch
+        import torch  # deferred: torch costs ~1 s to import; NUMPY never needs it
 
         self._torch = torch
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 
 __all__ = ["FloatArray", "GaussianConstraint", "IntArray", "Nuisance", "OracleSample"]
@@ -151,10 +152,8 @@ class OracleSample:
             event_index=None if self.event_index is None else self.event_index[mask],
         )
 
-    def to_events(self) -> Any:
+    def to_events(self) -> EventSet:
         """Convert to the project's event container, :class:`unbinned.data.EventSet`."""
-        from unbinned.data import EventSet
-
         return EventSet.from_numpy(
             features=self.x,
             weights=self.weights,
