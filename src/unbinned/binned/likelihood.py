@@ -55,8 +55,7 @@ from scipy.special import xlogy
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.templates import INTERPOLATIONS, Templates, interpolation_coefficients
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.likelihood.nll import Constraint
-from unbinned.likelihood.priors import PriorTerms
+from unbinned.likelihood.priors import Constraint, PriorTerms
 from unbinned.model.spec import ModelSpec, Nuisance
 
 __all__ = ["BinnedLikelihood", "nominal_scale", "staterror_name"]

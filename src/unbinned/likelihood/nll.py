@@ -22,7 +22,6 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -36,27 +35,13 @@ from unbinned.likelihood._events import (
     per_process,
 )
 from unbinned.likelihood.moments import IntegrationMoments, MomentSum, series
-from unbinned.likelihood.priors import PriorTerms
+from unbinned.likelihood.priors import Constraint, PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
 
 __all__ = ["Constraint", "CountingRegion", "Likelihood", "UnbinnedRegion"]
 
 _DTYPE = torch.float64
-
-
-@runtime_checkable
-class Constraint(Protocol):
-    """A custom constraint term (e.g. a theory uncertainty) on one parameter."""
-
-    @property
-    def name(self) -> str:
-        """The constrained parameter."""
-        ...
-
-    def penalty_torch(self, theta: torch.Tensor) -> torch.Tensor:
-        """The -2 ln prior term as a function of the parameter value."""
-        ...
 
 
 @dataclass(frozen=True, eq=False)
