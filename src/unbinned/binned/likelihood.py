@@ -55,6 +55,7 @@ from scipy.special import xlogy
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.templates import INTERPOLATIONS, Templates, interpolation_coefficients
 from unbinned.exceptions import ConfigError, DataError
+from unbinned.likelihood._parameters import ParameterVector
 from unbinned.likelihood.priors import Constraint, PriorTerms
 from unbinned.model.spec import ModelSpec, Nuisance
 
@@ -94,7 +95,7 @@ def nominal_scale(spec: ModelSpec, process: str) -> float:
     return scale
 
 
-class BinnedLikelihood:
+class BinnedLikelihood(ParameterVector):
     r"""Binned Poisson q(θ) = -2 ln L over regions, with exact gradient and Hessian.
 
     Parameters
@@ -230,11 +231,8 @@ class BinnedLikelihood:
                 processes=spec.processes,
                 regions=spec.regions,
             )
-        self.spec = spec
-        self.parameter_names = spec.parameter_names
-        index = {n: i for i, n in enumerate(self.parameter_names)}
+        index = self._init_parameters(spec)
         npar = len(self.parameter_names)
-        self._bounds = spec.bounds()
 
         # ---- templates as flat tensors over all regions' bins
         nom = np.concatenate([r.nominal for r in templates.regions], axis=1)
@@ -300,13 +298,6 @@ class BinnedLikelihood:
         )
         self._two_inv_w = 2.0 / self._np_gauss[2]
         self._ones_p = np.ones(P)
-        lo = np.full(npar, -np.inf)
-        hi = np.full(npar, np.inf)
-        for i, name in enumerate(self.parameter_names):
-            bnd = self._bounds[name]
-            if bnd is not None:
-                lo[i], hi[i] = bnd
-        self._lo, self._hi = lo, hi
         # ---- data
         self._slices = {}
         start = 0
@@ -384,11 +375,6 @@ class BinnedLikelihood:
         return self.with_observed(self.asimov_counts(x))
 
     # ------------------------------------------------------------------ core
-    @property
-    def npar(self) -> int:
-        """Number of parameters."""
-        return len(self.parameter_names)
-
     def _nu(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rate factors f (P,) and interpolated templates h (P, B) at θ."""
         P, B = self._nom.shape
@@ -419,24 +405,6 @@ class BinnedLikelihood:
         nu = self.expected_counts_torch(theta)
         total = 2.0 * (nu.sum() - torch.xlogy(self._n, nu).sum()) + self._const
         return total + self._priors.penalty_torch(theta)
-
-    def _theta(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        x = np.asarray(theta, dtype=np.float64)
-        if x.shape != (self.npar,):
-            raise DataError(
-                f"expected {self.npar} parameter values {self.parameter_names}, got shape {x.shape}"
-            )
-        if ((x >= self._lo) & (x <= self._hi) & np.isfinite(x)).all():
-            return x
-        if not np.all(np.isfinite(x)):
-            raise DataError(f"parameter values must be finite, got {x.tolist()}")
-        if not (np.all(x >= self._lo) and np.all(x <= self._hi)):
-            i = int(np.flatnonzero((x < self._lo) | (x > self._hi))[0])
-            raise DataError(
-                f"parameter {self.parameter_names[i]!r} = {x[i]} is outside its bounds "
-                f"[{self._lo[i]}, {self._hi[i]}]"
-            )
-        return x
 
     def value_and_grad(self, theta: npt.ArrayLike) -> tuple[float, npt.NDArray[np.float64]]:
         """q(θ) and its exact gradient; the last point is cached (MIGRAD asks for both)."""
@@ -669,20 +637,6 @@ class BinnedLikelihood:
         d1 = p * u ** (p - 1.0) / self._np_span
         d2 = np.where(p >= 2.0, p * (p - 1.0) * u ** np.maximum(p - 2.0, 0.0), 0.0) / self._np_span
         return alpha, d1, d2
-
-    def values(self, theta: npt.ArrayLike) -> dict[str, float]:
-        """Name → value mapping of a parameter vector."""
-        x = np.asarray(theta, dtype=np.float64)
-        return dict(zip(self.parameter_names, x.tolist(), strict=True))
-
-    def vector(self, values: Mapping[str, float] | None = None) -> npt.NDArray[np.float64]:
-        """Parameter vector from a partial name → value mapping; the rest at start values."""
-        init = self.spec.init_values()
-        unknown = [k for k in (values or {}) if k not in init]
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}; known: {list(init)}")
-        init.update(values or {})
-        return np.array([init[n] for n in self.parameter_names], dtype=np.float64)
 
     # ------------------------------------------------------------------ predictions
     def asimov_counts(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
