@@ -164,81 +164,37 @@ class BinnedLikelihood(ParameterVector):
         self.interpolation = interpolation
         self.staterror = bool(staterror)
         self._constraints = tuple(constraints)
-        declared_regions = {r.name for r in spec.regions}
-        unknown = [r for r in templates.region_names if r not in declared_regions]
-        if unknown:
-            raise ConfigError(
-                f"template region(s) {unknown} are not declared in the model "
-                f"(declared: {sorted(declared_regions)})"
-            )
-        procs = templates.processes
-        undeclared = [p for p in procs if p not in spec.process_names]
-        if undeclared:
-            raise ConfigError(
-                f"template process(es) {undeclared} are not declared in the model "
-                f"(declared: {list(spec.process_names)})"
-            )
-        shape_decl = {n.name: n for n in spec.shape_nuisances}
-        extra = [k for k in templates.shape_nuisances if k not in shape_decl]
-        if extra:
-            raise ConfigError(
-                f"templates vary {extra}, which are not shape nuisances of the model; "
-                "declare them with acts_on: shape"
-            )
-        lacking = [
-            n for n, nu in shape_decl.items() if n not in templates.shape_nuisances and nu.floating
-        ]
-        if lacking:
-            raise ConfigError(
-                f"shape nuisance(s) {lacking} have no templates; give their ±1σ variation points "
-                "to build_templates or declare them prior: fixed"
-            )
-
+        shape_decl = _check_declared(spec, templates)
         # ---- MC statistical parameters: extend the declaration
-        nbins = [r.n_bins for r in templates.regions]
-        self.n_bins_total = int(sum(nbins))
-        scale = np.array([nominal_scale(spec, p) for p in procs])
-        self._scale = scale
-        deltas: list[float] = []
+        self.n_bins_total = int(sum(r.n_bins for r in templates.regions))
+        self._scale = np.array([nominal_scale(spec, p) for p in templates.processes])
         gamma_names: list[str] = []
         if self.staterror:
-            for r in templates.regions:
-                nom = (scale[:, None] * r.nominal).sum(0)
-                err = np.sqrt((scale[:, None] ** 2 * r.sumw2).sum(0))
-                rel = err / nom
-                if np.any(rel <= 0):
-                    zero = np.flatnonzero(rel <= 0).tolist()
-                    raise DataError(
-                        f"region {r.name!r}: bins {zero} have zero MC statistical uncertainty "
-                        "(sum of squared weights); staterror needs it positive"
-                    )
-                deltas += rel.tolist()
-                gamma_names += [staterror_name(r.name, b) for b in range(r.n_bins)]
-            gammas = tuple(
-                Nuisance(
-                    name=n,
-                    nominal=1.0,
-                    prior="gaussian",
-                    width=d,
-                    bounds=(1e-10, 10.0),
-                    acts_on="shape",
-                )
-                for n, d in zip(gamma_names, deltas, strict=True)
-            )
-            spec = ModelSpec(
-                pois=spec.pois,
-                nuisances=spec.nuisances + gammas,
-                processes=spec.processes,
-                regions=spec.regions,
-            )
+            spec, gamma_names = _with_staterror(spec, templates, self._scale)
         index = self._init_parameters(spec)
-        npar = len(self.parameter_names)
+        self._init_templates(templates, index, shape_decl)
+        self._init_rate_factors(templates.processes, index)
+        # ---- staterror γ per bin
+        self._gamma_idx = (
+            torch.tensor([index[n] for n in gamma_names], dtype=torch.long) if gamma_names else None
+        )
+        # ---- constraints
+        self._priors = PriorTerms.from_spec(spec, index, constraints)
+        self._gauss, self._logn = self._priors.gauss, self._priors.logn
+        self._custom = list(self._priors.custom)
+        self._init_numpy_copies()
+        self._init_data(observed)
 
-        # ---- templates as flat tensors over all regions' bins
+    def _init_templates(
+        self, templates: Templates, index: Mapping[str, int], shape_decl: Mapping[str, Nuisance]
+    ) -> None:
+        """The templates as flat tensors over all regions' bins, and the α parametrisation."""
         nom = np.concatenate([r.nominal for r in templates.regions], axis=1)
         self._nom = torch.as_tensor(nom, dtype=_DTYPE)
+        self._np_nom = nom
         self._shape_names = templates.shape_nuisances
         K = len(self._shape_names)
+        self._n_shape = K
         P, B = nom.shape
         if K:
             up = np.stack([np.concatenate([r.up[k] for r in templates.regions], axis=1)
@@ -254,10 +210,13 @@ class BinnedLikelihood(ParameterVector):
         self._origin, self._power, self._g0, self._span = (
             torch.as_tensor(a, dtype=_DTYPE) for a in par
         )
-        # ---- rate factors: gathered products of linear factors, exp of log-linear ones
-        proc_decl = {p.name: p for p in spec.processes}
+
+    def _init_rate_factors(self, procs: Sequence[str], index: Mapping[str, int]) -> None:
+        """Rate factors: gathered products of linear factors, exp of log-linear ones."""
+        npar = self.npar
+        proc_decl = {p.name: p for p in self.spec.processes}
         lin: list[list[int]] = [[] for _ in procs]
-        logk = np.zeros((npar, P))
+        logk = np.zeros((npar, len(procs)))
         for j, pname in enumerate(procs):
             for mod in proc_decl[pname].modifiers:
                 if mod.kind == "normfactor":
@@ -270,16 +229,12 @@ class BinnedLikelihood(ParameterVector):
         self._has_lin = width > 0
         self._logk = torch.as_tensor(logk, dtype=_DTYPE) if np.any(logk) else None
         self._one = torch.ones(1, dtype=_DTYPE)
-        # ---- staterror γ per bin
-        self._gamma_idx = (
-            torch.tensor([index[n] for n in gamma_names], dtype=torch.long) if gamma_names else None
-        )
-        # ---- constraints
-        self._priors = PriorTerms.from_spec(spec, index, constraints)
-        self._gauss, self._logn = self._priors.gauss, self._priors.logn
-        self._custom = list(self._priors.custom)
-        # ---- numpy copies for the fast value-and-gradient path
-        self._np_nom = nom
+
+    def _init_numpy_copies(self) -> None:
+        """Numpy copies (and scratch arrays) for the fast value-and-gradient path."""
+        npar = self.npar
+        K = self._n_shape
+        P, B = self._np_nom.shape
         empty = np.zeros((0, P * B))
         self._np_dup = self._dup.numpy() if K else empty
         self._np_ddn = self._ddn.numpy() if K else empty
@@ -289,8 +244,7 @@ class BinnedLikelihood(ParameterVector):
         self._np_gamma_idx = None if self._gamma_idx is None else self._gamma_idx.numpy()
         self._np_gauss = tuple(a.numpy() for a in self._gauss)
         self._np_logn = tuple(a.numpy() for a in self._logn)
-        self._n_shape = K
-        self._np_nom_flat = nom.reshape(-1)
+        self._np_nom_flat = self._np_nom.reshape(-1)
         self._np_deltas = np.concatenate([self._np_dup, self._np_ddn], axis=0) if K else empty
         self._xe = np.ones(npar + 1)
         self._lin_idx0 = (
@@ -298,15 +252,17 @@ class BinnedLikelihood(ParameterVector):
         )
         self._two_inv_w = 2.0 / self._np_gauss[2]
         self._ones_p = np.ones(P)
-        # ---- data
+
+    def _init_data(self, observed: Observed) -> None:
+        """The bin slices of the regions and the observed counts n_b."""
         self._slices = {}
         start = 0
-        for r in templates.regions:
+        for r in self.templates.regions:
             self._slices[r.name] = slice(start, start + r.n_bins)
             start += r.n_bins
         self._cache: tuple[bytes, float, npt.NDArray[np.float64]] | None = None
         self.observed = self._observed_counts(observed)
-        n = np.concatenate([self.observed[r] for r in templates.region_names])
+        n = np.concatenate([self.observed[r] for r in self.templates.region_names])
         self._n = torch.as_tensor(n, dtype=_DTYPE)
         self._np_n = n
         self._two_n = 2.0 * n
@@ -663,6 +619,84 @@ class BinnedLikelihood(ParameterVector):
             f"{len(self.templates.processes)} processes, {self.npar} parameters, "
             f"interpolation {self.interpolation}, staterror {'on' if self.staterror else 'off'})"
         )
+
+
+def _check_declared(spec: ModelSpec, templates: Templates) -> dict[str, Nuisance]:
+    """Check the templates' regions, processes and shape nuisances against ``spec``.
+
+    Returns the declared shape nuisances by name.
+    """
+    declared_regions = {r.name for r in spec.regions}
+    unknown = [r for r in templates.region_names if r not in declared_regions]
+    if unknown:
+        raise ConfigError(
+            f"template region(s) {unknown} are not declared in the model "
+            f"(declared: {sorted(declared_regions)})"
+        )
+    undeclared = [p for p in templates.processes if p not in spec.process_names]
+    if undeclared:
+        raise ConfigError(
+            f"template process(es) {undeclared} are not declared in the model "
+            f"(declared: {list(spec.process_names)})"
+        )
+    shape_decl = {n.name: n for n in spec.shape_nuisances}
+    extra = [k for k in templates.shape_nuisances if k not in shape_decl]
+    if extra:
+        raise ConfigError(
+            f"templates vary {extra}, which are not shape nuisances of the model; "
+            "declare them with acts_on: shape"
+        )
+    lacking = [
+        n for n, nu in shape_decl.items() if n not in templates.shape_nuisances and nu.floating
+    ]
+    if lacking:
+        raise ConfigError(
+            f"shape nuisance(s) {lacking} have no templates; give their ±1σ variation points "
+            "to build_templates or declare them prior: fixed"
+        )
+    return shape_decl
+
+
+def _with_staterror(
+    spec: ModelSpec, templates: Templates, scale: npt.NDArray[np.float64]
+) -> tuple[ModelSpec, list[str]]:
+    """``spec`` extended by one MC-statistics parameter γ per bin, and the γ names.
+
+    γ_b is Gaussian with nominal 1 and width δ_b = sqrt(Σ_p s_p² Σw²_pb) / Σ_p s_p h⁰_pb
+    (s_p the :func:`nominal_scale` of the process), bounds [1e-10, 10] as in pyhf.
+    """
+    deltas: list[float] = []
+    gamma_names: list[str] = []
+    for r in templates.regions:
+        nom = (scale[:, None] * r.nominal).sum(0)
+        err = np.sqrt((scale[:, None] ** 2 * r.sumw2).sum(0))
+        rel = err / nom
+        if np.any(rel <= 0):
+            zero = np.flatnonzero(rel <= 0).tolist()
+            raise DataError(
+                f"region {r.name!r}: bins {zero} have zero MC statistical uncertainty "
+                "(sum of squared weights); staterror needs it positive"
+            )
+        deltas += rel.tolist()
+        gamma_names += [staterror_name(r.name, b) for b in range(r.n_bins)]
+    gammas = tuple(
+        Nuisance(
+            name=n,
+            nominal=1.0,
+            prior="gaussian",
+            width=d,
+            bounds=(1e-10, 10.0),
+            acts_on="shape",
+        )
+        for n, d in zip(gamma_names, deltas, strict=True)
+    )
+    extended = ModelSpec(
+        pois=spec.pois,
+        nuisances=spec.nuisances + gammas,
+        processes=spec.processes,
+        regions=spec.regions,
+    )
+    return extended, gamma_names
 
 
 def _alpha_parameters(
