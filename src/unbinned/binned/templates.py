@@ -320,22 +320,40 @@ def build_templates(
                 is_sig |= ev.process_mask(p, processes)
             e = make_edges(ev.score, ev.weights, method=binning, n_bins=n_bins, signal=is_sig,
                            range=range, min_events=min_events)  # fmt: skip
-        elif isinstance(edges, Mapping):
-            if name not in edges:
-                raise ConfigError(f"edges given for {sorted(edges)} but not for region {name!r}")
-            e = np.asarray(edges[name], dtype=np.float64)
         else:
-            e = np.asarray(edges, dtype=np.float64)
-        nom, w2 = _per_process(ev, processes, e)
-        down, up = {}, {}
-        for k, (_, ev_dn, _, ev_up) in chosen.items():
-            down[k] = _per_process(ev_dn.in_region(name), processes, e)[0]
-            up[k] = _per_process(ev_up.in_region(name), processes, e)[0]
-        out.append(RegionTemplates(name, e, processes, nom, w2, down, up))
+            e = _given_edges(edges, name)
+        out.append(_region_templates(name, ev, chosen, processes, e))
     vp = {k: (v[0], v[2]) for k, v in chosen.items()}
     return Templates(
         tuple(out), tuple(chosen), vp, {k: v for k, v in powered.items() if k in chosen}
     )
+
+
+def _given_edges(
+    edges: npt.ArrayLike | Mapping[str, npt.ArrayLike], name: str
+) -> npt.NDArray[np.float64]:
+    """The explicit edges of region ``name``: the same for all regions, or per region."""
+    if isinstance(edges, Mapping):
+        if name not in edges:
+            raise ConfigError(f"edges given for {sorted(edges)} but not for region {name!r}")
+        return np.asarray(edges[name], dtype=np.float64)
+    return np.asarray(edges, dtype=np.float64)
+
+
+def _region_templates(
+    name: str,
+    ev: ScoredEvents,
+    chosen: Mapping[str, tuple[float, ScoredEvents, float, ScoredEvents]],
+    processes: tuple[str, ...],
+    e: npt.NDArray[np.float64],
+) -> RegionTemplates:
+    """The nominal (with Σw²) and ±1σ templates of region ``name`` with edges ``e``."""
+    nom, w2 = _per_process(ev, processes, e)
+    down, up = {}, {}
+    for k, (_, ev_dn, _, ev_up) in chosen.items():
+        down[k] = _per_process(ev_dn.in_region(name), processes, e)[0]
+        up[k] = _per_process(ev_up.in_region(name), processes, e)[0]
+    return RegionTemplates(name, e, processes, nom, w2, down, up)
 
 
 def template_points(
