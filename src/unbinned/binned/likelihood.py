@@ -383,6 +383,12 @@ class BinnedLikelihood(ParameterVector):
         ∂q/∂α_k = Σ_pb r_b γ_b f_p (a'_k Δ⁺_kpb + b'_k Δ⁻_kpb), ∂q/∂γ_b = r_b Σ_p f_p h_pb:
         a few small matrix products instead of an autograd graph, whose per-operation
         overhead dominates at these sizes.
+
+        Notes
+        -----
+        Kept in one piece because it is the hot kernel of every MIGRAD step: one pass
+        over the arrays, and splitting it into helpers costs call overhead and
+        intermediate arrays at these sizes.
         """
         npar = x.shape[0]
         P, B = self._np_nom.shape
@@ -497,6 +503,13 @@ class BinnedLikelihood(ParameterVector):
         return np.asarray(h.detach().numpy(), dtype=np.float64)
 
     def _hessian_np(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The closed-form Hessian of :meth:`hessian` (θ already checked).
+
+        Notes
+        -----
+        Kept in one piece because it is a hot numeric kernel: one pass over the
+        arrays shares ∂f, ∂h and ∂ν between all terms, and splitting it costs speed.
+        """
         npar = x.shape[0]
         P, B = self._np_nom.shape
         xe = np.append(x, 1.0)
