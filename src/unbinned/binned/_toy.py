@@ -53,7 +53,27 @@ def toy_problem(
     rate = tuple(DEFAULT_RATE if rate is None else rate)
     rng = np.random.default_rng(seed)
     procs = list(yields)
-    spec = ModelSpec.from_dict(
+    spec = _toy_spec(regions, procs, shape, rate)
+    nominal = _toy_nominal(rng, regions, procs, yields, n_mc)
+    variations: list[tuple[dict[str, float], ScoredEvents]] = []
+    for k in shape:
+        for a in (-1.0, 1.0):
+            variations.append(({k: 1.0 + 0.01 * a}, _varied(nominal, procs, shape, {k: a})))
+    if len(shape) >= 2:
+        k1, k2 = list(shape)[:2]
+        mixed = _varied(nominal, procs, shape, {k1: 1.0, k2: 1.0})
+        variations.append(({k1: 1.01, k2: 1.01}, mixed))
+    return spec, nominal, variations
+
+
+def _toy_spec(
+    regions: Sequence[str],
+    procs: Sequence[str],
+    shape: Mapping[str, Sequence[str]],
+    rate: Sequence[Mapping[str, Any]],
+) -> ModelSpec:
+    """The declaration: POI mu on the first process, the shape and rate nuisances."""
+    return ModelSpec.from_dict(
         {
             "pois": [{"name": "mu", "init": 1.0, "bounds": [0.0, 10.0]}],
             "nuisances": [
@@ -74,6 +94,16 @@ def toy_problem(
             "regions": [{"name": r} for r in regions],
         }
     )  # fmt: skip
+
+
+def _toy_nominal(
+    rng: np.random.Generator,
+    regions: Sequence[str],
+    procs: Sequence[str],
+    yields: Mapping[str, float],
+    n_mc: int,
+) -> ScoredEvents:
+    """``n_mc`` Beta-distributed scores per process and region, weighted to the yields."""
     score, w, lab, reg = [], [], [], []
     for ir, rname in enumerate(regions):
         for ip, p in enumerate(procs):
@@ -88,31 +118,32 @@ def toy_problem(
             reg.append(np.full(n_mc, rname))
     s0, w0 = np.concatenate(score), np.concatenate(w)
     lab_a, reg_a = np.concatenate(lab), np.concatenate(reg)
-    nominal = ScoredEvents(s0, w0, lab_a, reg_a)
+    return ScoredEvents(s0, w0, lab_a, reg_a)
 
-    def varied(alphas: Mapping[str, float]) -> ScoredEvents:
-        logit = np.log(s0 / (1.0 - s0))
-        weights = w0.copy()
-        for ik, (k, affected) in enumerate(shape.items()):
-            alpha = alphas.get(k, 0.0)
-            for ip, p in enumerate(procs):
-                if p not in affected:
-                    continue
-                m = lab_a == p
-                sign = 1.0 if (ip + ik) % 2 == 0 else -1.0
-                logit[m] += sign * 0.25 * alpha
-                weights[m] *= 1.0 + sign * 0.03 * alpha * (1.0 + 0.5 * ik)
-        s = 1.0 / (1.0 + np.exp(-logit))
-        return ScoredEvents(_f64(s), weights, lab_a, reg_a)
 
-    variations: list[tuple[dict[str, float], ScoredEvents]] = []
-    for k in shape:
-        for a in (-1.0, 1.0):
-            variations.append(({k: 1.0 + 0.01 * a}, varied({k: a})))
-    if len(shape) >= 2:
-        k1, k2 = list(shape)[:2]
-        variations.append(({k1: 1.01, k2: 1.01}, varied({k1: 1.0, k2: 1.0})))
-    return spec, nominal, variations
+def _varied(
+    nominal: ScoredEvents,
+    procs: Sequence[str],
+    shape: Mapping[str, Sequence[str]],
+    alphas: Mapping[str, float],
+) -> ScoredEvents:
+    """The nominal events with their logit score shifted and weights scaled at ``alphas``."""
+    s0, w0 = nominal.score, nominal.weights
+    lab_a, reg_a = nominal.process, nominal.region
+    assert lab_a is not None
+    logit = np.log(s0 / (1.0 - s0))
+    weights = w0.copy()
+    for ik, (k, affected) in enumerate(shape.items()):
+        alpha = alphas.get(k, 0.0)
+        for ip, p in enumerate(procs):
+            if p not in affected:
+                continue
+            m = lab_a == p
+            sign = 1.0 if (ip + ik) % 2 == 0 else -1.0
+            logit[m] += sign * 0.25 * alpha
+            weights[m] *= 1.0 + sign * 0.03 * alpha * (1.0 + 0.5 * ik)
+    s = 1.0 / (1.0 + np.exp(-logit))
+    return ScoredEvents(_f64(s), weights, lab_a, reg_a)
 
 
 def _f64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:

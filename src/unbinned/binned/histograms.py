@@ -253,6 +253,30 @@ def make_edges(
     """
     s = np.asarray(score, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
+    _check_edge_inputs(s, w, method, n_bins, min_events)
+    lo, hi = (float(s.min()), float(s.max())) if range is None else map(float, range)
+    if not lo < hi:
+        if range is not None:
+            raise ConfigError(f"range {range} is empty; need lo < hi")
+        hi = lo + 1.0  # every score equal: one bin holds them all
+    if method == "equal-width":
+        edges = np.linspace(lo, hi, int(n_bins) + 1)
+    else:
+        sel = _quantile_selection(s, w, method, signal)
+        inner = _weighted_quantiles(s[sel], np.clip(w[sel], 0.0, None), int(n_bins))
+        inner = inner[(inner > lo) & (inner < hi)]
+        edges = np.unique(np.concatenate([[lo], inner, [hi]]))
+    return _merge_sparse(edges, s, w, min_events)
+
+
+def _check_edge_inputs(
+    s: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    method: str,
+    n_bins: int,
+    min_events: int,
+) -> None:
+    """The argument checks of :func:`make_edges`."""
     if s.ndim != 1 or w.shape != s.shape:
         raise DataError(f"score {s.shape} and weights {w.shape} must be 1-D of the same length")
     if s.size == 0:
@@ -265,33 +289,31 @@ def make_edges(
         raise ConfigError(f"n_bins must be a positive integer, got {n_bins!r}")
     if min_events < 1:
         raise ConfigError(f"min_events must be at least 1, got {min_events}")
-    lo, hi = (float(s.min()), float(s.max())) if range is None else map(float, range)
-    if not lo < hi:
-        if range is not None:
-            raise ConfigError(f"range {range} is empty; need lo < hi")
-        hi = lo + 1.0  # every score equal: one bin holds them all
-    if method == "equal-width":
-        edges = np.linspace(lo, hi, int(n_bins) + 1)
-    else:
-        sel = np.ones(s.shape, dtype=bool)
-        if method == "quantile-signal":
-            if signal is None:
-                raise ConfigError(
-                    "binning 'quantile-signal' needs the signal mask (signal=...); "
-                    "or use method='quantile-total'"
-                )
-            sel = np.asarray(signal, dtype=bool)
-            if sel.shape != s.shape:
-                raise DataError(f"signal mask has shape {sel.shape}; expected {s.shape}")
-            if not np.any(sel & (w > 0)):
-                raise DataError(
-                    "binning 'quantile-signal' needs signal events with positive weight in "
-                    "the region; use method='quantile-total' for a region without signal"
-                )
-        inner = _weighted_quantiles(s[sel], np.clip(w[sel], 0.0, None), int(n_bins))
-        inner = inner[(inner > lo) & (inner < hi)]
-        edges = np.unique(np.concatenate([[lo], inner, [hi]]))
-    return _merge_sparse(edges, s, w, min_events)
+
+
+def _quantile_selection(
+    s: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    method: str,
+    signal: npt.ArrayLike | None,
+) -> npt.NDArray[np.bool_]:
+    """The events whose weight quantiles give the edges: all, or the signal ones."""
+    sel = np.ones(s.shape, dtype=bool)
+    if method == "quantile-signal":
+        if signal is None:
+            raise ConfigError(
+                "binning 'quantile-signal' needs the signal mask (signal=...); "
+                "or use method='quantile-total'"
+            )
+        sel = np.asarray(signal, dtype=bool)
+        if sel.shape != s.shape:
+            raise DataError(f"signal mask has shape {sel.shape}; expected {s.shape}")
+        if not np.any(sel & (w > 0)):
+            raise DataError(
+                "binning 'quantile-signal' needs signal events with positive weight in "
+                "the region; use method='quantile-total' for a region without signal"
+            )
+    return sel
 
 
 def _weighted_quantiles(

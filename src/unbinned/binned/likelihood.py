@@ -55,8 +55,8 @@ from scipy.special import xlogy
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.templates import INTERPOLATIONS, Templates, interpolation_coefficients
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.likelihood.nll import Constraint
-from unbinned.likelihood.priors import PriorTerms
+from unbinned.likelihood._parameters import ParameterVector
+from unbinned.likelihood.priors import Constraint, PriorTerms
 from unbinned.model.spec import ModelSpec, Nuisance
 
 __all__ = ["BinnedLikelihood", "nominal_scale", "staterror_name"]
@@ -95,7 +95,7 @@ def nominal_scale(spec: ModelSpec, process: str) -> float:
     return scale
 
 
-class BinnedLikelihood:
+class BinnedLikelihood(ParameterVector):
     r"""Binned Poisson q(θ) = -2 ln L over regions, with exact gradient and Hessian.
 
     Parameters
@@ -137,8 +137,8 @@ class BinnedLikelihood:
     >>> nom = np.array([[1.0, 5.0], [20.0, 10.0]])
     >>> t = Templates((RegionTemplates("inclusive", np.array([0, .5, 1]), ("s", "b"), nom, nom),))
     >>> lik = BinnedLikelihood(spec, t, "asimov")
-    >>> float(lik(lik.vector()))
-    0.0
+    >>> abs(lik(lik.vector())) < 1e-9  # the Asimov deviance vanishes (to rounding)
+    True
     """
 
     errordef = 1.0
@@ -164,84 +164,37 @@ class BinnedLikelihood:
         self.interpolation = interpolation
         self.staterror = bool(staterror)
         self._constraints = tuple(constraints)
-        declared_regions = {r.name for r in spec.regions}
-        unknown = [r for r in templates.region_names if r not in declared_regions]
-        if unknown:
-            raise ConfigError(
-                f"template region(s) {unknown} are not declared in the model "
-                f"(declared: {sorted(declared_regions)})"
-            )
-        procs = templates.processes
-        undeclared = [p for p in procs if p not in spec.process_names]
-        if undeclared:
-            raise ConfigError(
-                f"template process(es) {undeclared} are not declared in the model "
-                f"(declared: {list(spec.process_names)})"
-            )
-        shape_decl = {n.name: n for n in spec.shape_nuisances}
-        extra = [k for k in templates.shape_nuisances if k not in shape_decl]
-        if extra:
-            raise ConfigError(
-                f"templates vary {extra}, which are not shape nuisances of the model; "
-                "declare them with acts_on: shape"
-            )
-        lacking = [
-            n for n, nu in shape_decl.items() if n not in templates.shape_nuisances and nu.floating
-        ]
-        if lacking:
-            raise ConfigError(
-                f"shape nuisance(s) {lacking} have no templates; give their ±1σ variation points "
-                "to build_templates or declare them prior: fixed"
-            )
-
+        shape_decl = _check_declared(spec, templates)
         # ---- MC statistical parameters: extend the declaration
-        nbins = [r.n_bins for r in templates.regions]
-        self.n_bins_total = int(sum(nbins))
-        scale = np.array([nominal_scale(spec, p) for p in procs])
-        self._scale = scale
-        deltas: list[float] = []
+        self.n_bins_total = int(sum(r.n_bins for r in templates.regions))
+        self._scale = np.array([nominal_scale(spec, p) for p in templates.processes])
         gamma_names: list[str] = []
         if self.staterror:
-            for r in templates.regions:
-                nom = (scale[:, None] * r.nominal).sum(0)
-                err = np.sqrt((scale[:, None] ** 2 * r.sumw2).sum(0))
-                rel = err / nom
-                if np.any(rel <= 0):
-                    zero = np.flatnonzero(rel <= 0).tolist()
-                    raise DataError(
-                        f"region {r.name!r}: bins {zero} have zero MC statistical uncertainty "
-                        "(sum of squared weights); staterror needs it positive"
-                    )
-                deltas += rel.tolist()
-                gamma_names += [staterror_name(r.name, b) for b in range(r.n_bins)]
-            gammas = tuple(
-                Nuisance(
-                    name=n,
-                    nominal=1.0,
-                    prior="gaussian",
-                    width=d,
-                    bounds=(1e-10, 10.0),
-                    acts_on="shape",
-                )
-                for n, d in zip(gamma_names, deltas, strict=True)
-            )
-            spec = ModelSpec(
-                pois=spec.pois,
-                nuisances=spec.nuisances + gammas,
-                processes=spec.processes,
-                regions=spec.regions,
-            )
-        self.spec = spec
-        self.parameter_names = spec.parameter_names
-        index = {n: i for i, n in enumerate(self.parameter_names)}
-        npar = len(self.parameter_names)
-        self._bounds = spec.bounds()
+            spec, gamma_names = _with_staterror(spec, templates, self._scale)
+        index = self._init_parameters(spec)
+        self._init_templates(templates, index, shape_decl)
+        self._init_rate_factors(templates.processes, index)
+        # ---- staterror γ per bin
+        self._gamma_idx = (
+            torch.tensor([index[n] for n in gamma_names], dtype=torch.long) if gamma_names else None
+        )
+        # ---- constraints
+        self._priors = PriorTerms.from_spec(spec, index, constraints)
+        self._gauss, self._logn = self._priors.gauss, self._priors.logn
+        self._custom = list(self._priors.custom)
+        self._init_numpy_copies()
+        self._init_data(observed)
 
-        # ---- templates as flat tensors over all regions' bins
+    def _init_templates(
+        self, templates: Templates, index: Mapping[str, int], shape_decl: Mapping[str, Nuisance]
+    ) -> None:
+        """The templates as flat tensors over all regions' bins, and the α parametrisation."""
         nom = np.concatenate([r.nominal for r in templates.regions], axis=1)
         self._nom = torch.as_tensor(nom, dtype=_DTYPE)
+        self._np_nom = nom
         self._shape_names = templates.shape_nuisances
         K = len(self._shape_names)
+        self._n_shape = K
         P, B = nom.shape
         if K:
             up = np.stack([np.concatenate([r.up[k] for r in templates.regions], axis=1)
@@ -257,10 +210,13 @@ class BinnedLikelihood:
         self._origin, self._power, self._g0, self._span = (
             torch.as_tensor(a, dtype=_DTYPE) for a in par
         )
-        # ---- rate factors: gathered products of linear factors, exp of log-linear ones
-        proc_decl = {p.name: p for p in spec.processes}
+
+    def _init_rate_factors(self, procs: Sequence[str], index: Mapping[str, int]) -> None:
+        """Rate factors: gathered products of linear factors, exp of log-linear ones."""
+        npar = self.npar
+        proc_decl = {p.name: p for p in self.spec.processes}
         lin: list[list[int]] = [[] for _ in procs]
-        logk = np.zeros((npar, P))
+        logk = np.zeros((npar, len(procs)))
         for j, pname in enumerate(procs):
             for mod in proc_decl[pname].modifiers:
                 if mod.kind == "normfactor":
@@ -273,16 +229,12 @@ class BinnedLikelihood:
         self._has_lin = width > 0
         self._logk = torch.as_tensor(logk, dtype=_DTYPE) if np.any(logk) else None
         self._one = torch.ones(1, dtype=_DTYPE)
-        # ---- staterror γ per bin
-        self._gamma_idx = (
-            torch.tensor([index[n] for n in gamma_names], dtype=torch.long) if gamma_names else None
-        )
-        # ---- constraints
-        self._priors = PriorTerms.from_spec(spec, index, constraints)
-        self._gauss, self._logn = self._priors.gauss, self._priors.logn
-        self._custom = list(self._priors.custom)
-        # ---- numpy copies for the fast value-and-gradient path
-        self._np_nom = nom
+
+    def _init_numpy_copies(self) -> None:
+        """Numpy copies (and scratch arrays) for the fast value-and-gradient path."""
+        npar = self.npar
+        K = self._n_shape
+        P, B = self._np_nom.shape
         empty = np.zeros((0, P * B))
         self._np_dup = self._dup.numpy() if K else empty
         self._np_ddn = self._ddn.numpy() if K else empty
@@ -292,8 +244,7 @@ class BinnedLikelihood:
         self._np_gamma_idx = None if self._gamma_idx is None else self._gamma_idx.numpy()
         self._np_gauss = tuple(a.numpy() for a in self._gauss)
         self._np_logn = tuple(a.numpy() for a in self._logn)
-        self._n_shape = K
-        self._np_nom_flat = nom.reshape(-1)
+        self._np_nom_flat = self._np_nom.reshape(-1)
         self._np_deltas = np.concatenate([self._np_dup, self._np_ddn], axis=0) if K else empty
         self._xe = np.ones(npar + 1)
         self._lin_idx0 = (
@@ -301,22 +252,17 @@ class BinnedLikelihood:
         )
         self._two_inv_w = 2.0 / self._np_gauss[2]
         self._ones_p = np.ones(P)
-        lo = np.full(npar, -np.inf)
-        hi = np.full(npar, np.inf)
-        for i, name in enumerate(self.parameter_names):
-            bnd = self._bounds[name]
-            if bnd is not None:
-                lo[i], hi[i] = bnd
-        self._lo, self._hi = lo, hi
-        # ---- data
+
+    def _init_data(self, observed: Observed) -> None:
+        """The bin slices of the regions and the observed counts n_b."""
         self._slices = {}
         start = 0
-        for r in templates.regions:
+        for r in self.templates.regions:
             self._slices[r.name] = slice(start, start + r.n_bins)
             start += r.n_bins
         self._cache: tuple[bytes, float, npt.NDArray[np.float64]] | None = None
         self.observed = self._observed_counts(observed)
-        n = np.concatenate([self.observed[r] for r in templates.region_names])
+        n = np.concatenate([self.observed[r] for r in self.templates.region_names])
         self._n = torch.as_tensor(n, dtype=_DTYPE)
         self._np_n = n
         self._two_n = 2.0 * n
@@ -385,11 +331,6 @@ class BinnedLikelihood:
         return self.with_observed(self.asimov_counts(x))
 
     # ------------------------------------------------------------------ core
-    @property
-    def npar(self) -> int:
-        """Number of parameters."""
-        return len(self.parameter_names)
-
     def _nu(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rate factors f (P,) and interpolated templates h (P, B) at θ."""
         P, B = self._nom.shape
@@ -421,24 +362,6 @@ class BinnedLikelihood:
         total = 2.0 * (nu.sum() - torch.xlogy(self._n, nu).sum()) + self._const
         return total + self._priors.penalty_torch(theta)
 
-    def _theta(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        x = np.asarray(theta, dtype=np.float64)
-        if x.shape != (self.npar,):
-            raise DataError(
-                f"expected {self.npar} parameter values {self.parameter_names}, got shape {x.shape}"
-            )
-        if ((x >= self._lo) & (x <= self._hi) & np.isfinite(x)).all():
-            return x
-        if not np.all(np.isfinite(x)):
-            raise DataError(f"parameter values must be finite, got {x.tolist()}")
-        if not (np.all(x >= self._lo) and np.all(x <= self._hi)):
-            i = int(np.flatnonzero((x < self._lo) | (x > self._hi))[0])
-            raise DataError(
-                f"parameter {self.parameter_names[i]!r} = {x[i]} is outside its bounds "
-                f"[{self._lo[i]}, {self._hi[i]}]"
-            )
-        return x
-
     def value_and_grad(self, theta: npt.ArrayLike) -> tuple[float, npt.NDArray[np.float64]]:
         """q(θ) and its exact gradient; the last point is cached (MIGRAD asks for both)."""
         x = self._theta(theta)
@@ -460,6 +383,12 @@ class BinnedLikelihood:
         ∂q/∂α_k = Σ_pb r_b γ_b f_p (a'_k Δ⁺_kpb + b'_k Δ⁻_kpb), ∂q/∂γ_b = r_b Σ_p f_p h_pb:
         a few small matrix products instead of an autograd graph, whose per-operation
         overhead dominates at these sizes.
+
+        Notes
+        -----
+        Kept in one piece because it is the hot kernel of every MIGRAD step: one pass
+        over the arrays, and splitting it into helpers costs call overhead and
+        intermediate arrays at these sizes.
         """
         npar = x.shape[0]
         P, B = self._np_nom.shape
@@ -574,6 +503,13 @@ class BinnedLikelihood:
         return np.asarray(h.detach().numpy(), dtype=np.float64)
 
     def _hessian_np(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The closed-form Hessian of :meth:`hessian` (θ already checked).
+
+        Notes
+        -----
+        Kept in one piece because it is a hot numeric kernel: one pass over the
+        arrays shares ∂f, ∂h and ∂ν between all terms, and splitting it costs speed.
+        """
         npar = x.shape[0]
         P, B = self._np_nom.shape
         xe = np.append(x, 1.0)
@@ -671,20 +607,6 @@ class BinnedLikelihood:
         d2 = np.where(p >= 2.0, p * (p - 1.0) * u ** np.maximum(p - 2.0, 0.0), 0.0) / self._np_span
         return alpha, d1, d2
 
-    def values(self, theta: npt.ArrayLike) -> dict[str, float]:
-        """Name → value mapping of a parameter vector."""
-        x = np.asarray(theta, dtype=np.float64)
-        return dict(zip(self.parameter_names, x.tolist(), strict=True))
-
-    def vector(self, values: Mapping[str, float] | None = None) -> npt.NDArray[np.float64]:
-        """Parameter vector from a partial name → value mapping; the rest at start values."""
-        init = self.spec.init_values()
-        unknown = [k for k in (values or {}) if k not in init]
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}; known: {list(init)}")
-        init.update(values or {})
-        return np.array([init[n] for n in self.parameter_names], dtype=np.float64)
-
     # ------------------------------------------------------------------ predictions
     def asimov_counts(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected counts ν_b(θ) per region: the Asimov data set at θ."""
@@ -710,6 +632,84 @@ class BinnedLikelihood:
             f"{len(self.templates.processes)} processes, {self.npar} parameters, "
             f"interpolation {self.interpolation}, staterror {'on' if self.staterror else 'off'})"
         )
+
+
+def _check_declared(spec: ModelSpec, templates: Templates) -> dict[str, Nuisance]:
+    """Check the templates' regions, processes and shape nuisances against ``spec``.
+
+    Returns the declared shape nuisances by name.
+    """
+    declared_regions = {r.name for r in spec.regions}
+    unknown = [r for r in templates.region_names if r not in declared_regions]
+    if unknown:
+        raise ConfigError(
+            f"template region(s) {unknown} are not declared in the model "
+            f"(declared: {sorted(declared_regions)})"
+        )
+    undeclared = [p for p in templates.processes if p not in spec.process_names]
+    if undeclared:
+        raise ConfigError(
+            f"template process(es) {undeclared} are not declared in the model "
+            f"(declared: {list(spec.process_names)})"
+        )
+    shape_decl = {n.name: n for n in spec.shape_nuisances}
+    extra = [k for k in templates.shape_nuisances if k not in shape_decl]
+    if extra:
+        raise ConfigError(
+            f"templates vary {extra}, which are not shape nuisances of the model; "
+            "declare them with acts_on: shape"
+        )
+    lacking = [
+        n for n, nu in shape_decl.items() if n not in templates.shape_nuisances and nu.floating
+    ]
+    if lacking:
+        raise ConfigError(
+            f"shape nuisance(s) {lacking} have no templates; give their ±1σ variation points "
+            "to build_templates or declare them prior: fixed"
+        )
+    return shape_decl
+
+
+def _with_staterror(
+    spec: ModelSpec, templates: Templates, scale: npt.NDArray[np.float64]
+) -> tuple[ModelSpec, list[str]]:
+    """``spec`` extended by one MC-statistics parameter γ per bin, and the γ names.
+
+    γ_b is Gaussian with nominal 1 and width δ_b = sqrt(Σ_p s_p² Σw²_pb) / Σ_p s_p h⁰_pb
+    (s_p the :func:`nominal_scale` of the process), bounds [1e-10, 10] as in pyhf.
+    """
+    deltas: list[float] = []
+    gamma_names: list[str] = []
+    for r in templates.regions:
+        nom = (scale[:, None] * r.nominal).sum(0)
+        err = np.sqrt((scale[:, None] ** 2 * r.sumw2).sum(0))
+        rel = err / nom
+        if np.any(rel <= 0):
+            zero = np.flatnonzero(rel <= 0).tolist()
+            raise DataError(
+                f"region {r.name!r}: bins {zero} have zero MC statistical uncertainty "
+                "(sum of squared weights); staterror needs it positive"
+            )
+        deltas += rel.tolist()
+        gamma_names += [staterror_name(r.name, b) for b in range(r.n_bins)]
+    gammas = tuple(
+        Nuisance(
+            name=n,
+            nominal=1.0,
+            prior="gaussian",
+            width=d,
+            bounds=(1e-10, 10.0),
+            acts_on="shape",
+        )
+        for n, d in zip(gamma_names, deltas, strict=True)
+    )
+    extended = ModelSpec(
+        pois=spec.pois,
+        nuisances=spec.nuisances + gammas,
+        processes=spec.processes,
+        regions=spec.regions,
+    )
+    return extended, gamma_names
 
 
 def _alpha_parameters(

@@ -61,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from unbinned.binned.likelihood import BinnedLikelihood, nominal_scale
+from unbinned.binned.templates import RegionTemplates
 from unbinned.exceptions import ConfigError, FitError
 
 __all__ = [
@@ -198,46 +199,84 @@ def to_pyhf(
             f"to_pyhf exports a BinnedLikelihood, got {type(likelihood).__name__}; build one "
             "with unbinned.binned.BinnedLikelihood(spec, templates, observed)"
         )
-    spec = likelihood.declared_spec
-    templates = likelihood.templates
-    if likelihood._constraints:
-        names = [c.name for c in likelihood._constraints]
-        raise ConfigError(
-            f"custom constraints on {names} have no pyhf equivalent; export a likelihood "
-            "without them"
-        )
-    poi_names = set(spec.poi_names)
-    nuis = {n.name: n for n in spec.nuisances}
-    shape = {n.name for n in spec.shape_nuisances}
-    used_as_rate = {m.parameter for p in spec.processes for m in p.modifiers}
-    both = sorted(shape & used_as_rate)
-    if both:
-        raise ConfigError(
-            f"parameter(s) {both} act both on shapes and as rate modifiers; pyhf cannot share "
-            "one parameter between such modifiers: split them into two parameters"
-        )
+    builder = _WorkspaceBuilder(likelihood, exact)
+    builder.add_pois()
+    rate_mods = builder.rate_modifiers()
+    builder.add_shape_parameters()
+    builder.add_bounds()
+    channels, observations = builder.channels(rate_mods)
+    if likelihood.staterror:
+        builder.add_staterror_parameters()
+    maps, notes = builder.maps, builder.notes
+    poi = builder.spec.pois[0].name
+    config = {"poi": poi, "parameters": builder.params_cfg}
+    workspace = {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{"name": measurement, "config": config}],
+        "version": "1.0.0",
+    }
     code = likelihood.interpolation
-    maps: dict[str, ParameterMap] = {}
-    params_cfg: list[dict[str, Any]] = []
-    notes: list[str] = []
+    settings = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": code}}
+    ordered = tuple(maps[n] for n in likelihood.parameter_names)
+    return PyhfExport(workspace, settings, ordered, poi, exact=not notes, notes=tuple(notes))
 
-    for p in spec.pois:
-        maps[p.name] = ParameterMap(p.name, p.name, "identity")
-        cfg: dict[str, Any] = {"name": p.name, "inits": [p.init]}
-        if p.bounds is not None:
-            cfg["bounds"] = [list(p.bounds)]
-        params_cfg.append(cfg)
 
-    # rate modifiers per process: (pyhf modifier dict factory) and parameter maps
-    def rate_modifier(proc: str, param: str, kind: str, kappa: float | None) -> dict[str, Any]:
-        if param in poi_names:
+class _WorkspaceBuilder:
+    """The pieces of a pyhf workspace for :func:`to_pyhf`, gathered step by step.
+
+    ``maps`` collects the parameter maps, ``params_cfg`` the measurement's parameter
+    settings (in the order they are met) and ``notes`` the approximations made.
+    """
+
+    def __init__(self, likelihood: BinnedLikelihood, exact: bool) -> None:
+        spec = likelihood.declared_spec
+        self.likelihood = likelihood
+        self.spec = spec
+        self.templates = likelihood.templates
+        self.exact = exact
+        if likelihood._constraints:
+            names = [c.name for c in likelihood._constraints]
+            raise ConfigError(
+                f"custom constraints on {names} have no pyhf equivalent; export a likelihood "
+                "without them"
+            )
+        self.poi_names = set(spec.poi_names)
+        self.nuis = {n.name: n for n in spec.nuisances}
+        shape = {n.name for n in spec.shape_nuisances}
+        used_as_rate = {m.parameter for p in spec.processes for m in p.modifiers}
+        both = sorted(shape & used_as_rate)
+        if both:
+            raise ConfigError(
+                f"parameter(s) {both} act both on shapes and as rate modifiers; pyhf cannot "
+                "share one parameter between such modifiers: split them into two parameters"
+            )
+        self.maps: dict[str, ParameterMap] = {}
+        self.params_cfg: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    def add_pois(self) -> None:
+        """The POIs: identity-mapped normfactors with their start values and bounds."""
+        for p in self.spec.pois:
+            self.maps[p.name] = ParameterMap(p.name, p.name, "identity")
+            cfg: dict[str, Any] = {"name": p.name, "inits": [p.init]}
+            if p.bounds is not None:
+                cfg["bounds"] = [list(p.bounds)]
+            self.params_cfg.append(cfg)
+
+    def rate_modifier(
+        self, proc: str, param: str, kind: str, kappa: float | None
+    ) -> dict[str, Any]:
+        """The pyhf modifier of one rate modifier of ``proc`` (``_linear``: see _sample)."""
+        maps = self.maps
+        if param in self.poi_names:
             if kind != "normfactor":
                 raise ConfigError(
                     f"process {proc!r}: the POI {param!r} enters as κ^{param}; pyhf POIs are "
                     "normfactors (linear): declare the modifier kind normfactor"
                 )
             return {"name": param, "type": "normfactor", "data": None}
-        n = nuis[param]
+        n = self.nuis[param]
         if n.prior in ("free", "uniform"):
             if kind != "normfactor":
                 raise ConfigError(
@@ -246,10 +285,10 @@ def to_pyhf(
                 )
             if param not in maps:
                 maps[param] = ParameterMap(param, param, "identity")
-                cfg = {"name": param, "inits": [n.nominal]}
+                cfg: dict[str, Any] = {"name": param, "inits": [n.nominal]}
                 if n.bounds is not None:
                     cfg["bounds"] = [list(n.bounds)]
-                params_cfg.append(cfg)
+                self.params_cfg.append(cfg)
             return {"name": param, "type": "normfactor", "data": None}
         assert n.width is not None
         if n.prior == "lognormal":
@@ -275,110 +314,130 @@ def to_pyhf(
         return {"name": param, "type": "normsys",
                 "data": {"hi": kappa**n.width, "lo": kappa ** (-n.width)}}  # fmt: skip
 
-    proc_decl = {p.name: p for p in spec.processes}
-    rate_mods: dict[str, list[dict[str, Any]]] = {}
-    for pname in templates.processes:
-        mods = []
-        for mod in proc_decl[pname].modifiers:
-            n = nuis.get(mod.parameter)
-            if n is not None and n.prior == "fixed":
-                maps.setdefault(n.name, ParameterMap(n.name, None, "constant", n.nominal))
-                continue  # folded into the nominal (nominal_scale)
-            mods.append(rate_modifier(pname, mod.parameter, mod.kind, mod.kappa))
-        rate_mods[pname] = mods
+    def rate_modifiers(self) -> dict[str, list[dict[str, Any]]]:
+        """The rate modifiers of every process; fixed ones fold into the nominal."""
+        proc_decl = {p.name: p for p in self.spec.processes}
+        rate_mods: dict[str, list[dict[str, Any]]] = {}
+        for pname in self.templates.processes:
+            mods = []
+            for mod in proc_decl[pname].modifiers:
+                n = self.nuis.get(mod.parameter)
+                if n is not None and n.prior == "fixed":
+                    self.maps.setdefault(n.name, ParameterMap(n.name, None, "constant", n.nominal))
+                    continue  # folded into the nominal (nominal_scale)
+                mods.append(self.rate_modifier(pname, mod.parameter, mod.kind, mod.kappa))
+            rate_mods[pname] = mods
+        return rate_mods
 
-    for name in templates.shape_nuisances:
-        n = nuis[name]
-        if n.prior == "fixed":
-            maps[name] = ParameterMap(name, None, "constant", n.nominal)
-            continue
-        if n.prior != "gaussian":
-            raise ConfigError(
-                f"shape nuisance {name!r} has prior {n.prior!r}; pyhf histosys parameters are "
-                "standard normal: declare it prior: gaussian to export"
-            )
-        if name in templates.parametrisation:
-            raise ConfigError(
-                f"shape nuisance {name!r}: its templates interpolate in a power of it "
-                f"{templates.parametrisation[name]}, which a pyhf histosys (linear in the "
-                "parameter) cannot express; build the templates without parametrisation to export"
-            )
-        assert n.width is not None
-        maps[name] = ParameterMap(name, name, "linear", n.nominal, n.width)
-    for n in spec.nuisances:
-        if n.name not in maps:  # declared shape nuisances without templates are fixed
-            maps[n.name] = ParameterMap(n.name, None, "constant", n.nominal)
-    for name, m in maps.items():
-        if m.transform in ("linear", "log"):
-            b = nuis[name].bounds
-            if b is not None:
-                lo, hi = (m.to_pyhf(v) if (m.transform == "linear" or v > 0) else -math.inf
-                          for v in b)  # fmt: skip
-                if math.isfinite(lo) and math.isfinite(hi):
-                    params_cfg.append({"name": name, "bounds": [[lo, hi]]})
-
-    scale = {p: nominal_scale(spec, p) for p in templates.processes}
-    channels, observations = [], []
-    for r in templates.regions:
-        samples = []
-        for j, pname in enumerate(r.processes):
-            nom = scale[pname] * r.nominal[j]
-            modifiers: list[dict[str, Any]] = []
-            additive = 0
-            linear_norms = []
-            for rm in rate_mods[pname]:
-                if rm["type"] == "_linear":
-                    rel = float(rm["data"])
-                    lin = {"hi_data": _list(nom * (1 + rel)), "lo_data": _list(nom * (1 - rel))}
-                    modifiers.append({"name": rm["name"], "type": "histosys", "data": lin})
-                    additive += 1
-                    linear_norms.append(rm["name"])
-                else:
-                    modifiers.append(rm)
-            for shape_name in templates.shape_nuisances:
-                if maps[shape_name].pyhf_name is None:
-                    continue
-                up = scale[pname] * r.up[shape_name][j]
-                dn = scale[pname] * r.down[shape_name][j]
-                if np.array_equal(up, nom) and np.array_equal(dn, nom):
-                    continue
-                data = {"hi_data": _list(up), "lo_data": _list(dn)}
-                modifiers.append({"name": shape_name, "type": "histosys", "data": data})
-                additive += 1
-            if linear_norms and additive > 1:
-                msg = (
-                    f"region {r.name!r}, process {pname!r}: the Gaussian rate nuisance(s) "
-                    f"{linear_norms} (linear factor θ) can only be exported as additive histosys, "
-                    "which differs from θ · (shape-varied template) at second order"
+    def add_shape_parameters(self) -> None:
+        """Shape nuisances as standard-normal histosys parameters; the rest constants."""
+        templates, maps = self.templates, self.maps
+        for name in templates.shape_nuisances:
+            n = self.nuis[name]
+            if n.prior == "fixed":
+                maps[name] = ParameterMap(name, None, "constant", n.nominal)
+                continue
+            if n.prior != "gaussian":
+                raise ConfigError(
+                    f"shape nuisance {name!r} has prior {n.prior!r}; pyhf histosys parameters "
+                    "are standard normal: declare it prior: gaussian to export"
                 )
-                if exact:
-                    raise ConfigError(
-                        msg + "; declare them prior: lognormal (exported as normsys, exactly) "
-                        "or pass exact=False to accept the approximation"
-                    )
-                warnings.warn(msg, PyhfApproximationWarning, stacklevel=2)
-                notes.append(msg)
-            if likelihood.staterror:
-                modifiers.append({"name": f"staterror_{r.name}", "type": "staterror",
-                                  "data": _list(scale[pname] * np.sqrt(r.sumw2[j]))})  # fmt: skip
-            samples.append({"name": pname, "data": _list(nom), "modifiers": modifiers})
-        channels.append({"name": r.name, "samples": samples})
-        observations.append({"name": r.name, "data": _list(likelihood.observed[r.name])})
-    if likelihood.staterror:
-        for r in templates.regions:
+            if name in templates.parametrisation:
+                raise ConfigError(
+                    f"shape nuisance {name!r}: its templates interpolate in a power of it "
+                    f"{templates.parametrisation[name]}, which a pyhf histosys (linear in the "
+                    "parameter) cannot express; build the templates without parametrisation to "
+                    "export"
+                )
+            assert n.width is not None
+            maps[name] = ParameterMap(name, name, "linear", n.nominal, n.width)
+        for n in self.spec.nuisances:
+            if n.name not in maps:  # declared shape nuisances without templates are fixed
+                maps[n.name] = ParameterMap(n.name, None, "constant", n.nominal)
+
+    def add_bounds(self) -> None:
+        """The declared bounds of the mapped nuisances, in pyhf's parameters."""
+        for name, m in self.maps.items():
+            if m.transform in ("linear", "log"):
+                b = self.nuis[name].bounds
+                if b is not None:
+                    lo, hi = (m.to_pyhf(v) if (m.transform == "linear" or v > 0) else -math.inf
+                              for v in b)  # fmt: skip
+                    if math.isfinite(lo) and math.isfinite(hi):
+                        self.params_cfg.append({"name": name, "bounds": [[lo, hi]]})
+
+    def channels(
+        self, rate_mods: Mapping[str, list[dict[str, Any]]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The workspace's channels (one per region) and observations."""
+        scale = {p: nominal_scale(self.spec, p) for p in self.templates.processes}
+        channels, observations = [], []
+        for r in self.templates.regions:
+            samples = [
+                self._sample(r, j, pname, scale[pname], rate_mods[pname])
+                for j, pname in enumerate(r.processes)
+            ]
+            channels.append({"name": r.name, "samples": samples})
+            observations.append({"name": r.name, "data": _list(self.likelihood.observed[r.name])})
+        return channels, observations
+
+    def _sample(
+        self,
+        r: RegionTemplates,
+        j: int,
+        pname: str,
+        scale: float,
+        rate_mods: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The pyhf sample of process ``pname`` (template row ``j``) in region ``r``."""
+        nom = scale * r.nominal[j]
+        modifiers: list[dict[str, Any]] = []
+        additive = 0
+        linear_norms = []
+        for rm in rate_mods:
+            if rm["type"] == "_linear":
+                rel = float(rm["data"])
+                lin = {"hi_data": _list(nom * (1 + rel)), "lo_data": _list(nom * (1 - rel))}
+                modifiers.append({"name": rm["name"], "type": "histosys", "data": lin})
+                additive += 1
+                linear_norms.append(rm["name"])
+            else:
+                modifiers.append(rm)
+        for shape_name in self.templates.shape_nuisances:
+            if self.maps[shape_name].pyhf_name is None:
+                continue
+            up = scale * r.up[shape_name][j]
+            dn = scale * r.down[shape_name][j]
+            if np.array_equal(up, nom) and np.array_equal(dn, nom):
+                continue
+            data = {"hi_data": _list(up), "lo_data": _list(dn)}
+            modifiers.append({"name": shape_name, "type": "histosys", "data": data})
+            additive += 1
+        if linear_norms and additive > 1:
+            msg = (
+                f"region {r.name!r}, process {pname!r}: the Gaussian rate nuisance(s) "
+                f"{linear_norms} (linear factor θ) can only be exported as additive histosys, "
+                "which differs from θ · (shape-varied template) at second order"
+            )
+            if self.exact:
+                raise ConfigError(
+                    msg + "; declare them prior: lognormal (exported as normsys, exactly) "
+                    "or pass exact=False to accept the approximation"
+                )
+            # stacklevel 4: the caller of to_pyhf (to_pyhf -> channels -> _sample)
+            warnings.warn(msg, PyhfApproximationWarning, stacklevel=4)
+            self.notes.append(msg)
+        if self.likelihood.staterror:
+            modifiers.append({"name": f"staterror_{r.name}", "type": "staterror",
+                              "data": _list(scale * np.sqrt(r.sumw2[j]))})  # fmt: skip
+        return {"name": pname, "data": _list(nom), "modifiers": modifiers}
+
+    def add_staterror_parameters(self) -> None:
+        """The γ of every bin: identity-mapped pyhf staterror parameters."""
+        for r in self.templates.regions:
             for i_bin in range(r.n_bins):
                 name = f"staterror_{r.name}[{i_bin}]"
-                maps[name] = ParameterMap(name, name, "identity", 1.0)
-    poi = spec.pois[0].name
-    workspace = {
-        "channels": channels,
-        "observations": observations,
-        "measurements": [{"name": measurement, "config": {"poi": poi, "parameters": params_cfg}}],
-        "version": "1.0.0",
-    }
-    settings = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": code}}
-    ordered = tuple(maps[n] for n in likelihood.parameter_names)
-    return PyhfExport(workspace, settings, ordered, poi, exact=not notes, notes=tuple(notes))
+                self.maps[name] = ParameterMap(name, name, "identity", 1.0)
 
 
 def _list(a: npt.ArrayLike) -> list[float]:

@@ -294,48 +294,99 @@ def build_templates(
     4
     """
     processes = spec.process_names
-    signal = [p.name for p in spec.processes if p.signal]
+    region_names = _region_names(spec, regions)
+    _check_nominal(nominal, processes)
+    powered = {k: (float(o), int(p)) for k, (o, p) in (parametrisation or {}).items() if p != 1}
+    chosen = _chosen_points(spec, variations, powered)
+    out = []
+    for name in region_names:
+        ev = _nominal_in(nominal, name)
+        if edges is None:
+            e = make_edges(ev.score, ev.weights, method=binning, n_bins=n_bins,
+                           signal=_signal_mask(spec, ev), range=range,
+                           min_events=min_events)  # fmt: skip
+        else:
+            e = _given_edges(edges, name)
+        out.append(_region_templates(name, ev, chosen, processes, e))
+    vp = {k: (v[0], v[2]) for k, v in chosen.items()}
+    return Templates(
+        tuple(out), tuple(chosen), vp, {k: v for k, v in powered.items() if k in chosen}
+    )
+
+
+def _region_names(spec: ModelSpec, regions: Sequence[str] | None) -> tuple[str, ...]:
+    """The regions to build (default every declared one), checked against ``spec``."""
     region_names = tuple(regions) if regions is not None else tuple(r.name for r in spec.regions)
     declared = {r.name for r in spec.regions}
     unknown = [r for r in region_names if r not in declared]
     if unknown:
         raise ConfigError(f"region(s) {unknown} are not declared in the model ({sorted(declared)})")
+    return region_names
+
+
+def _check_nominal(nominal: ScoredEvents, processes: Sequence[str]) -> None:
+    """The nominal events carry process labels, all of declared processes."""
     if nominal.process is None:
         raise DataError("the nominal events need process labels (ScoredEvents(..., process=...))")
     _check_labels(nominal, processes, "nominal")
+
+
+def _nominal_in(nominal: ScoredEvents, name: str) -> ScoredEvents:
+    """The nominal events of region ``name``, which must hold some."""
+    ev = nominal.in_region(name)
+    if ev.n_events == 0:
+        raise DataError(f"region {name!r}: the nominal sample has no events in it")
+    return ev
+
+
+def _chosen_points(
+    spec: ModelSpec,
+    variations: Iterable[tuple[VariationPoint, ScoredEvents]],
+    powered: Mapping[str, tuple[float, int]],
+) -> dict[str, tuple[float, ScoredEvents, float, ScoredEvents]]:
+    """The down and up variation point and events of every shape nuisance, labels checked."""
     points = [(dict(pt), ev) for pt, ev in variations]
-    powered = {k: (float(o), int(p)) for k, (o, p) in (parametrisation or {}).items() if p != 1}
     chosen = _choose_points(spec, points, powered)
     for k, (_, ev_dn, _, ev_up) in chosen.items():
-        _check_labels(ev_dn, processes, f"variation {k} down")
-        _check_labels(ev_up, processes, f"variation {k} up")
-    out = []
-    for name in region_names:
-        ev = nominal.in_region(name)
-        if ev.n_events == 0:
-            raise DataError(f"region {name!r}: the nominal sample has no events in it")
-        if edges is None:
-            is_sig = np.zeros(ev.n_events, dtype=bool)
-            for p in signal:
-                is_sig |= ev.process_mask(p, processes)
-            e = make_edges(ev.score, ev.weights, method=binning, n_bins=n_bins, signal=is_sig,
-                           range=range, min_events=min_events)  # fmt: skip
-        elif isinstance(edges, Mapping):
-            if name not in edges:
-                raise ConfigError(f"edges given for {sorted(edges)} but not for region {name!r}")
-            e = np.asarray(edges[name], dtype=np.float64)
-        else:
-            e = np.asarray(edges, dtype=np.float64)
-        nom, w2 = _per_process(ev, processes, e)
-        down, up = {}, {}
-        for k, (_, ev_dn, _, ev_up) in chosen.items():
-            down[k] = _per_process(ev_dn.in_region(name), processes, e)[0]
-            up[k] = _per_process(ev_up.in_region(name), processes, e)[0]
-        out.append(RegionTemplates(name, e, processes, nom, w2, down, up))
-    vp = {k: (v[0], v[2]) for k, v in chosen.items()}
-    return Templates(
-        tuple(out), tuple(chosen), vp, {k: v for k, v in powered.items() if k in chosen}
-    )
+        _check_labels(ev_dn, spec.process_names, f"variation {k} down")
+        _check_labels(ev_up, spec.process_names, f"variation {k} up")
+    return chosen
+
+
+def _signal_mask(spec: ModelSpec, ev: ScoredEvents) -> npt.NDArray[np.bool_]:
+    """Which events of ``ev`` belong to a signal process of ``spec``."""
+    is_sig = np.zeros(ev.n_events, dtype=bool)
+    for p in spec.processes:
+        if p.signal:
+            is_sig |= ev.process_mask(p.name, spec.process_names)
+    return is_sig
+
+
+def _given_edges(
+    edges: npt.ArrayLike | Mapping[str, npt.ArrayLike], name: str
+) -> npt.NDArray[np.float64]:
+    """The explicit edges of region ``name``: the same for all regions, or per region."""
+    if isinstance(edges, Mapping):
+        if name not in edges:
+            raise ConfigError(f"edges given for {sorted(edges)} but not for region {name!r}")
+        return np.asarray(edges[name], dtype=np.float64)
+    return np.asarray(edges, dtype=np.float64)
+
+
+def _region_templates(
+    name: str,
+    ev: ScoredEvents,
+    chosen: Mapping[str, tuple[float, ScoredEvents, float, ScoredEvents]],
+    processes: tuple[str, ...],
+    e: npt.NDArray[np.float64],
+) -> RegionTemplates:
+    """The nominal (with Σw²) and ±1σ templates of region ``name`` with edges ``e``."""
+    nom, w2 = _per_process(ev, processes, e)
+    down, up = {}, {}
+    for k, (_, ev_dn, _, ev_up) in chosen.items():
+        down[k] = _per_process(ev_dn.in_region(name), processes, e)[0]
+        up[k] = _per_process(ev_up.in_region(name), processes, e)[0]
+    return RegionTemplates(name, e, processes, nom, w2, down, up)
 
 
 def template_points(

@@ -22,7 +22,6 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,28 +34,15 @@ from unbinned.likelihood._events import (
     normalised_terms,
     per_process,
 )
+from unbinned.likelihood._parameters import ParameterVector
 from unbinned.likelihood.moments import IntegrationMoments, MomentSum, series
-from unbinned.likelihood.priors import PriorTerms
+from unbinned.likelihood.priors import Constraint, PriorTerms
 from unbinned.likelihood.tensors import EventTensors, ResponseModel
 from unbinned.model.spec import ModelSpec
 
 __all__ = ["Constraint", "CountingRegion", "Likelihood", "UnbinnedRegion"]
 
 _DTYPE = torch.float64
-
-
-@runtime_checkable
-class Constraint(Protocol):
-    """A custom constraint term (e.g. a theory uncertainty) on one parameter."""
-
-    @property
-    def name(self) -> str:
-        """The constrained parameter."""
-        ...
-
-    def penalty_torch(self, theta: torch.Tensor) -> torch.Tensor:
-        """The -2 ln prior term as a function of the parameter value."""
-        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -387,7 +373,7 @@ def _shaped(c: torch.Tensor, delta: torch.Tensor, phi: torch.Tensor) -> torch.Te
     return c * torch.exp(delta @ phi).T
 
 
-class Likelihood:
+class Likelihood(ParameterVector):
     r"""q(θ) = -2 ln L over regions and constraints, with exact gradient and Hessian.
 
     Parameters
@@ -427,9 +413,7 @@ class Likelihood:
         regions: Sequence[UnbinnedRegion | CountingRegion],
         constraints: Sequence[Constraint] = (),
     ) -> None:
-        self.spec = spec
-        self.parameter_names = spec.parameter_names
-        index = {n: i for i, n in enumerate(self.parameter_names)}
+        index = self._init_parameters(spec)
         declared = {r.name: r for r in spec.regions}
         if not regions:
             raise ConfigError("a likelihood needs at least one region")
@@ -445,18 +429,12 @@ class Likelihood:
         self.regions = tuple(regions)
         self._compiled = [_Compiled(r, spec, index) for r in regions]
         self._priors = PriorTerms.from_spec(spec, index, constraints)
-        self._bounds = spec.bounds()
         self._cache: (
             tuple[bytes, int, float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
             | None
         ) = None
 
     # ------------------------------------------------------------------ core
-    @property
-    def npar(self) -> int:
-        """Number of parameters."""
-        return len(self.parameter_names)
-
     def q_torch(self, theta: torch.Tensor) -> torch.Tensor:
         """q(θ) as one differentiable torch graph (float64): the autodiff reference.
 
@@ -476,20 +454,6 @@ class Likelihood:
 
     def _constraints(self, theta: torch.Tensor) -> torch.Tensor:
         return self._priors.penalty_torch(theta)
-
-    def _theta(self, theta: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        x = np.asarray(theta, dtype=np.float64)
-        if x.shape != (self.npar,):
-            raise DataError(
-                f"expected {self.npar} parameter values {self.parameter_names}, got shape {x.shape}"
-            )
-        if not np.all(np.isfinite(x)):
-            raise DataError(f"parameter values must be finite, got {x.tolist()}")
-        for name, v in zip(self.parameter_names, x, strict=True):
-            b = self._bounds[name]
-            if b is not None and not b[0] <= v <= b[1]:
-                raise DataError(f"parameter {name!r} = {v} is outside its bounds [{b[0]}, {b[1]}]")
-        return x
 
     def value_and_grad(self, theta: npt.ArrayLike) -> tuple[float, npt.NDArray[np.float64]]:
         """q(θ) and its exact gradient; the last point is cached (MIGRAD asks for both)."""
@@ -580,20 +544,6 @@ class Likelihood:
                 )
                 hess += jac.T @ hz @ jac + second.numpy()
         return val, grad, hess
-
-    def values(self, theta: npt.ArrayLike) -> dict[str, float]:
-        """Name → value mapping of a parameter vector."""
-        x = np.asarray(theta, dtype=np.float64)
-        return dict(zip(self.parameter_names, x.tolist(), strict=True))
-
-    def vector(self, values: Mapping[str, float] | None = None) -> npt.NDArray[np.float64]:
-        """Parameter vector from a partial name → value mapping; the rest at start values."""
-        init = self.spec.init_values()
-        unknown = [k for k in (values or {}) if k not in init]
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}; known: {list(init)}")
-        init.update(values or {})
-        return np.array([init[n] for n in self.parameter_names], dtype=np.float64)
 
     def asimov(self, theta: npt.ArrayLike | Mapping[str, float]) -> Likelihood:
         """The same likelihood on the Asimov dataset at θ (expected data, no fluctuation).

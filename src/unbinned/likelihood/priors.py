@@ -10,19 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 
-if TYPE_CHECKING:
-    from unbinned.likelihood.nll import Constraint
-
-__all__ = ["PriorTerms"]
+__all__ = ["Constraint", "PriorTerms"]
 
 _DTYPE = torch.float64
+
+
+@runtime_checkable
+class Constraint(Protocol):
+    """A custom constraint term (e.g. a theory uncertainty) on one parameter."""
+
+    @property
+    def name(self) -> str:
+        """The constrained parameter."""
+        ...
+
+    def penalty_torch(self, theta: torch.Tensor) -> torch.Tensor:
+        """The -2 ln prior term as a function of the parameter value."""
+        ...
 
 
 def _arrays(
