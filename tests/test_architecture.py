@@ -21,9 +21,12 @@ OPTIONAL = {"matplotlib", "mplhep", "uproot", "dask", "distributed", "pyhf", "sk
 
 
 def _says_why(lines: list[str], first: int, last: int) -> bool:
-    """Whether the import (1-based lines) or the comment block right above it says why."""
+    """Whether the import (1-based lines) or the comment block above it says why.
+
+    The block may hold further imports: one comment covers a group of them.
+    """
     start = first - 1
-    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+    while start > 0 and lines[start - 1].lstrip().startswith(("#", "from ", "import ")):
         start -= 1
     return any("# deferred:" in line for line in lines[start:last])
 

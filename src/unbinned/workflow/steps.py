@@ -492,7 +492,8 @@ class Analysis:
         """Profile-likelihood scans of the POI on the observed data, unbinned and binned."""
 
         def body(tmp: Path) -> dict[str, Any]:
-            from unbinned.infer import fit as do_fit  # deferred: scipy.stats, module notes
+            # deferred: scipy.stats, module notes
+            from unbinned.infer import fit as do_fit
             from unbinned.infer import profile_scan
 
             model = self.model()
