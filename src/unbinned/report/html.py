@@ -209,6 +209,6 @@ def write_report(
     d.mkdir(parents=True, exist_ok=True)
     page = render_html(title, sections, summary, meta=meta)
     html_path = atomic_write_text(d / "report.html", page)
-    text = json.dumps(json.loads(json.dumps(summary)), indent=2, sort_keys=False) + "\n"
+    text = json.dumps(summary, indent=2, sort_keys=False) + "\n"
     json_path = atomic_write_text(d / "summary.json", text)
     return html_path, json_path

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from unbinned._io import atomic_write_text
 from unbinned._version import __version__
 from unbinned.exceptions import ConfigError
 
@@ -59,12 +60,9 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``obj`` as indented JSON atomically (:func:`unbinned._io.atomic_write_text`)."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    return atomic_write_text(path, text)
 
 
 def _json_default(obj: Any) -> Any:
