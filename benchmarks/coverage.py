@@ -63,6 +63,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from unbinned.ml.runtime import RunOptions
 from unbinned.workflow.cache import Workspace
 from unbinned.workflow.config import section_digest
 
@@ -299,7 +300,8 @@ def main() -> None:
             with _step(work, surrogate_dir, surrogate_settings) as tmp:
                 surrogate = train_surrogate(
                     HTauTauSource(train, seed=101, nuisances=shape), config=cfg, seed=0,
-                    progress=True, num_threads=args.threads, checkpoint_dir=checkpoints,
+                    run=RunOptions(progress=True, num_threads=args.threads,
+                                   checkpoint_dir=checkpoints),
                     yield_model=None if args.yield_locality is None else functools.partial(
                         PolynomialYieldModel, 3, locality=args.yield_locality),
                 )  # fmt: skip

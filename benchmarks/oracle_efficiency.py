@@ -62,6 +62,7 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import ConfigError, DataError
+from unbinned.ml.runtime import RunOptions
 from unbinned.model import ModelSpec
 from unbinned.sim.oracle import ResonanceModel
 
@@ -329,8 +330,10 @@ def main() -> None:
         model = train_analysis(
             OracleSource(oracle, args.train_events, seed=1, mode="vary"), spec,
             reference=OracleSource(oracle, args.reference_events, seed=2),
-            surrogate_config=cfg, templates=TemplateOptions(bins=0), seed=0, progress=False,
-            num_threads=1, checkpoint_dir=work / f"checkpoints_{tag}",
+            surrogate_config=cfg, templates=TemplateOptions(bins=0), seed=0,
+            run=RunOptions(
+                progress=False, num_threads=1, checkpoint_dir=work / f"checkpoints_{tag}"
+            ),
             integration=IntegrationOptions(mode=args.integration_mode),
         )  # fmt: skip
         model.save(analysis_dir, overwrite=True)

@@ -57,7 +57,7 @@ def ball_points(d: int, radius: float, n: int, seed: int) -> np.ndarray:
 
 
 def run_oracle(args: argparse.Namespace, device: str) -> dict[str, Any]:
-    from unbinned.ml import OracleSource, SurrogateConfig, TrainConfig, train_surrogate
+    from unbinned.ml import OracleSource, RunOptions, SurrogateConfig, TrainConfig, train_surrogate
     from unbinned.ml.diagnostics import bulk_points, oracle_comparison
     from unbinned.sim.oracle import ResonanceModel
 
@@ -80,7 +80,9 @@ def run_oracle(args: argparse.Namespace, device: str) -> dict[str, Any]:
     for mode in ["vary"] + (["reweight"] if args.oracle_reweight else []):
         t0 = time.perf_counter()
         source = OracleSource(oracle, n, seed=1, mode=mode)
-        model = train_surrogate(source, config=cfg, seed=0, device=device, progress=args.progress)
+        model = train_surrogate(
+            source, config=cfg, seed=0, run=RunOptions(device=device, progress=args.progress)
+        )
         held = OracleSource(oracle, 30_000, seed=2)
         ball = oracle_comparison(model, held, ball_points(3, 2.0, 24, seed=7))
         box = oracle_comparison(model, held, bulk_points(model))
@@ -99,6 +101,7 @@ def run_oracle(args: argparse.Namespace, device: str) -> dict[str, Any]:
 def run_htautau(args: argparse.Namespace, device: str) -> dict[str, Any]:
     from unbinned.ml import (
         HTauTauSource,
+        RunOptions,
         SurrogateConfig,
         TrainConfig,
         closure_test,
@@ -129,8 +132,8 @@ def run_htautau(args: argparse.Namespace, device: str) -> dict[str, Any]:
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     model = train_surrogate(
-        source, config=cfg, seed=0, device=device, progress=args.progress,
-        checkpoint_dir=args.checkpoint_dir,
+        source, config=cfg, seed=0, run=RunOptions(device=device, progress=args.progress,
+                                          checkpoint_dir=args.checkpoint_dir),
     )  # fmt: skip
     train_s = time.perf_counter() - t0
     load1 = os.getloadavg()

@@ -53,7 +53,13 @@ def log(*args: Any) -> None:
 
 def build_model(events_per_process: int, seed: int, precise: bool = False) -> tuple[Any, Any]:
     """A default- (or precise-) architecture surrogate trained one epoch, and the events."""
-    from unbinned.ml import HTauTauSource, SurrogateConfig, TrainConfig, train_surrogate
+    from unbinned.ml import (
+        HTauTauSource,
+        RunOptions,
+        SurrogateConfig,
+        TrainConfig,
+        train_surrogate,
+    )
     from unbinned.sim.htautau import simulate
 
     default = SurrogateConfig.precise() if precise else SurrogateConfig()
@@ -73,7 +79,9 @@ def build_model(events_per_process: int, seed: int, precise: bool = False) -> tu
         max_events_per_point=min(events_per_process // 2, 5000),
     )
     source = HTauTauSource(simulate(events_per_process, seed=seed), seed=seed)
-    model = train_surrogate(source, config=cfg, seed=0, progress=False, num_threads=1)
+    model = train_surrogate(
+        source, config=cfg, seed=0, run=RunOptions(progress=False, num_threads=1)
+    )
     return model, source.nominal()
 
 

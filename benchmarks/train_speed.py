@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="write the whole training's surrogate here")
     args = parser.parse_args()
 
-    from unbinned.ml import HTauTauSource, SurrogateConfig, save, train_surrogate
+    from unbinned.ml import HTauTauSource, RunOptions, SurrogateConfig, save, train_surrogate
     from unbinned.sim.htautau import simulate
 
     devices = [d for d in args.devices.split(",") if d]
@@ -81,7 +81,9 @@ def main() -> None:
             response_processes=("ztautau",),
         )
         t1 = time.perf_counter()
-        model = train_surrogate(source, config=cfg, seed=0, device=device, progress=False)
+        model = train_surrogate(
+            source, config=cfg, seed=0, run=RunOptions(device=device, progress=False)
+        )
         resp = model.responses["ztautau"]
         assert resp is not None
         assert resp.history is not None
@@ -99,7 +101,9 @@ def main() -> None:
             out[f"speedup_{name}"] = round(timing["cpu"][key] / timing[gpu][key], 2)
     if args.full:
         t1 = time.perf_counter()
-        model = train_surrogate(source, config=precise, seed=0, device=gpu, progress=False)
+        model = train_surrogate(
+            source, config=precise, seed=0, run=RunOptions(device=gpu, progress=False)
+        )
         wall = time.perf_counter() - t1
         histories = [model.classifier.history] + [
             r.history for r in model.responses.values() if r is not None

@@ -21,6 +21,7 @@ from unbinned.analysis import (
 from unbinned.analysis.toys import binned_counts, measurement_row
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.ml import SurrogateConfig, TrainConfig
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import GaussianToySource
 from unbinned.model import ModelSpec
 
@@ -52,8 +53,7 @@ def model() -> AnalysisModel:
     reference = GaussianToySource(3000, seed=2)
     return train_analysis(
         source, ModelSpec.from_dict(SPEC), reference=reference, surrogate_config=cfg,
-        templates=TemplateOptions(bins=4), progress=False,
-    )  # fmt: skip
+        templates=TemplateOptions(bins=4), run=RunOptions(progress=False))  # fmt: skip
 
 
 def _data(seed: int = 5):

@@ -16,6 +16,7 @@ from unbinned.ml import (
     train_surrogate,
     yield_closure,
 )
+from unbinned.ml.runtime import RunOptions
 
 matplotlib.use("Agg")
 
@@ -35,7 +36,7 @@ def trained():
         classifier=TrainConfig(hidden=(32, 32), epochs=12, batch_size=256),
         response=TrainConfig(hidden=(32, 32), epochs=8, batch_size=4096, learning_rate=3e-3),
     )
-    return train_surrogate(source, config=cfg, seed=2, progress=False)
+    return train_surrogate(source, config=cfg, seed=2, run=RunOptions(progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_response_with_gaussian_process_yields():
     model = train_surrogate(
         source,
         config=cfg,
-        progress=False,
+        run=RunOptions(progress=False),
         yield_model=lambda: GPYieldModel(n_restarts=0, max_iter=50),
     )
     assert model.responses["sig"] is None
@@ -134,7 +135,7 @@ def test_response_with_designed_gaussian_process_yields():
         source,
         "bkg",
         config=TrainConfig(hidden=(8,), epochs=1),
-        progress=False,
+        run=RunOptions(progress=False),
         yield_model=lambda: GPYieldModel(n_restarts=1, max_iter=60, design_points=3),
     )
     ym = resp.yield_model
@@ -155,6 +156,6 @@ def test_resonance_oracle_log_ratio():
     oracle = ResonanceModel()
     source = OracleSource(oracle, 30_000, seed=1)
     cfg = SurrogateConfig(classifier=TrainConfig(epochs=12, batch_size=2048))
-    model = train_surrogate(source, config=cfg, progress=False)
+    model = train_surrogate(source, config=cfg, run=RunOptions(progress=False))
     cmp = oracle_comparison(model, OracleSource(oracle, 20_000, seed=2))
     assert cmp.logratio_rms < 0.025, cmp

@@ -4,12 +4,14 @@ import unbinned.ml
 def test_public_api_is_deliberate():
     assert sorted(unbinned.ml.__all__) == sorted(
         [
-            "HTAUTAU_SHAPE_NUISANCES", "MLP", "ClassifierNet", "ClosureResult", "Design",
+            "HTAUTAU_SHAPE_NUISANCES", "MLP", "BaseVariationSource", "ClassifierNet",
+            "ClosureResult", "Design",
             "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",
             "OracleComparison", "OracleSource", "PerEventTensors", "PolynomialYieldModel",
             "ProcessClassifier", "ProcessResponse", "Region", "ReliabilityDiagram",
-            "ResponseNet", "ScoreCalibration", "ShapeNuisance", "SurrogateConfig",
-            "SurrogateModel", "TrainConfig", "TrainHistory", "VariationSource", "YieldClosure",
+            "ResponseNet", "RunOptions", "ScoreCalibration", "ShapeNuisance", "SurrogateConfig",
+            "SurrogateLike", "SurrogateModel", "TrainConfig", "TrainHistory", "VariationSource",
+            "YieldClosure",
             "calibrate", "closure_test", "default_design", "fit_score_calibration", "load",
             "monomial_names", "monomials", "monomials_torch",
             "oracle_comparison", "reliability", "resolve_device", "save", "train_classifier",

@@ -4,6 +4,7 @@ import pytest
 
 from unbinned.exceptions import ConfigError
 from unbinned.ml import GaussianToySource, SurrogateConfig, TrainConfig, train_surrogate
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import BaseVariationSource, VariationSource
 from unbinned.ml.surrogate import SurrogateLike
 
@@ -24,6 +25,6 @@ def test_surrogate_model_satisfies_the_protocol():
     model = train_surrogate(
         GaussianToySource(500, seed=1),
         config=SurrogateConfig(classifier=fast, response=fast),
-        progress=False,
+        run=RunOptions(progress=False),
     )
     assert isinstance(model, SurrogateLike)

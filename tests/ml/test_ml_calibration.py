@@ -20,6 +20,7 @@ from unbinned.ml import (
     train_surrogate,
 )
 from unbinned.ml.diagnostics import CLASSIFIER_SCORE
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import GaussianToySource
 
 
@@ -30,7 +31,7 @@ def blind():
     model = train_surrogate(
         GaussianToySource(3000, seed=1),
         config=SurrogateConfig(classifier=fast, response=fast),
-        progress=False,
+        run=RunOptions(progress=False),
     )
     for r in model.responses.values():
         assert r is not None

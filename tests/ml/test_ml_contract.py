@@ -21,6 +21,7 @@ from unbinned.ml import (
     save,
     train_surrogate,
 )
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.training import seeded
 
 TINY = TrainConfig(hidden=(16, 16), epochs=2, batch_size=512)
@@ -38,7 +39,7 @@ def _one_thread():
 def _train(seed: int = 0) -> SurrogateModel:
     source = GaussianToySource(1500, seed=11)
     cfg = SurrogateConfig(classifier=TINY, response=TINY, max_events_per_point=800)
-    return train_surrogate(source, config=cfg, seed=seed, progress=False)
+    return train_surrogate(source, config=cfg, seed=seed, run=RunOptions(progress=False))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from unbinned.ml import (
     save,
     train_surrogate,
 )
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.training import resolve_device
 
 pytestmark = [
@@ -34,7 +35,7 @@ def source():
 @pytest.fixture(scope="module")
 def trained(source):
     cfg = SurrogateConfig(classifier=SMALL, response=SMALL)
-    return train_surrogate(source, config=cfg, device="cuda", progress=False)
+    return train_surrogate(source, config=cfg, run=RunOptions(device="cuda", progress=False))
 
 
 def test_default_device_is_the_gpu():
@@ -80,7 +81,7 @@ def test_gpu_training_learns_like_the_cpu_training(source):
     cfg = SurrogateConfig(classifier=SMALL, response=SMALL)
     losses = {}
     for device in ("cpu", "cuda"):
-        model = train_surrogate(source, config=cfg, device=device, progress=False)
+        model = train_surrogate(source, config=cfg, run=RunOptions(device=device, progress=False))
         assert model.classifier.history is not None
         losses[device] = model.classifier.history.best_val_loss
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=0.02)

@@ -16,6 +16,7 @@ from unbinned.ml import (
     save,
     train_surrogate,
 )
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.serialization import MODEL_FILE, WEIGHTS_FILE, _canonical
 
 TINY = TrainConfig(hidden=(8,), epochs=1, batch_size=512)
@@ -33,7 +34,7 @@ def _one_thread():
 def model():
     source = GaussianToySource(600, seed=3)
     cfg = SurrogateConfig(classifier=TINY, response=TINY)
-    return train_surrogate(source, config=cfg, progress=False)
+    return train_surrogate(source, config=cfg, run=RunOptions(progress=False))
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from unbinned.exceptions import ConfigError, ModelFileError
 from unbinned.ml.networks import MLP
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.training import (
     Adam,
     TrainConfig,
@@ -44,11 +47,10 @@ def _net():
         return MLP(3, 2, (8,))
 
 
-def _train(**kwargs):
+def _train(checkpoint_dir=None, dtype=None, **kwargs):
     net = _net()
-    hist = train_network(
-        net, _loss, [_data()], [_data(seed=1)], config=CFG, progress=False, **kwargs
-    )
+    run = RunOptions(progress=False, checkpoint_dir=checkpoint_dir, dtype=dtype)
+    hist = train_network(net, _loss, [_data()], [_data(seed=1)], config=CFG, run=run, **kwargs)
     return net, hist
 
 
@@ -89,8 +91,8 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
     net = _net()
     with pytest.raises(ConfigError, match="another configuration"):
         train_network(
-            net, _loss, [_data()], [_data(seed=1)], config=CFG, seed=5, progress=False,
-            checkpoint_dir=tmp_path, name="net",
+            net, _loss, [_data()], [_data(seed=1)], config=CFG, seed=5,
+            run=RunOptions(progress=False, checkpoint_dir=tmp_path), name="net",
         )  # fmt: skip
 
 
@@ -159,7 +161,9 @@ def test_surrogate_training_resumes_from_checkpoints(tmp_path):
     source = GaussianToySource(500, seed=2)
     tiny = TrainConfig(hidden=(8,), epochs=2, batch_size=256)
     cfg = SurrogateConfig(classifier=tiny, response=tiny)
-    first = train_surrogate(source, config=cfg, progress=False, checkpoint_dir=tmp_path)
+    first = train_surrogate(
+        source, config=cfg, run=RunOptions(progress=False, checkpoint_dir=tmp_path)
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
         "classifier.ckpt.safetensors",
@@ -168,7 +172,9 @@ def test_surrogate_training_resumes_from_checkpoints(tmp_path):
     ]
     # the response of "bkg" was interrupted: drop its checkpoint; the rest is reloaded
     (tmp_path / "response_bkg.ckpt.safetensors").unlink()
-    again = train_surrogate(source, config=cfg, progress=False, checkpoint_dir=tmp_path)
+    again = train_surrogate(
+        source, config=cfg, run=RunOptions(progress=False, checkpoint_dir=tmp_path)
+    )
     assert again.classifier.history.resumed_at_epoch == 2
     assert again.responses["sig"].history.resumed_at_epoch == 2
     assert again.responses["bkg"].history.resumed_at_epoch is None
@@ -189,3 +195,20 @@ def test_torch_threads_context_restores():
         assert torch.get_num_threads() == before
     with pytest.raises(ConfigError, match="num_threads"), torch_threads(0):
         pass
+
+
+def test_run_options_check_themselves():
+    assert RunOptions().progress is True
+    assert RunOptions(dtype="float64").torch_dtype == torch.float64
+    assert RunOptions(device="cpu").torch_device == torch.device("cpu")
+    assert RunOptions(checkpoint_dir="x").checkpoint_path == Path("x")
+    assert RunOptions(num_threads=1).replace(progress=False).num_threads == 1
+    for bad in (
+        {"dtype": "float16"},
+        {"device": "no-such-device"},
+        {"num_threads": 0},
+        {"num_threads": True},
+        {"progress": "yes"},
+    ):
+        with pytest.raises(ConfigError):
+            RunOptions(**bad)

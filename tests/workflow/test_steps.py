@@ -70,8 +70,8 @@ def test_train_arguments_are_explicit(tmp_path):
     from unbinned.ml import GaussianToySource
 
     kwargs = analysis._train_arguments(GaussianToySource(100, seed=0))
-    assert kwargs["device"] == "cpu"  # training.device unset: train_analysis's default
-    assert kwargs["num_threads"] == 1
+    assert kwargs["run"].device == "cpu"  # training.device unset: train_analysis's default
+    assert kwargs["run"].num_threads == 1
     assert kwargs["yield_model"] is None  # the polynomial default
     assert kwargs["design"] is not None
     assert kwargs["surrogate_config"].classifier.hidden == (8,)

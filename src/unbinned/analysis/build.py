@@ -18,7 +18,6 @@ Every option group is recorded in the analysis's metadata (``"options"``).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -44,6 +43,7 @@ from unbinned.ml.classifier import calibrate as calibrate_classifier
 from unbinned.ml.classifier import clf_with_calibration
 from unbinned.ml.design import Design
 from unbinned.ml.response import YieldModelLike
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import VariationSource
 from unbinned.ml.surrogate import SurrogateConfig, SurrogateModel, train_surrogate
 from unbinned.model.spec import ModelSpec
@@ -59,10 +59,7 @@ def train_analysis(
     surrogate_config: SurrogateConfig | None = None,
     design: Design | None = None,
     seed: int = 0,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    num_threads: int | None = None,
-    device: str | None = "cpu",
+    run: RunOptions | None = None,
     yield_model: Callable[[], YieldModelLike] | None = None,
     templates: TemplateOptions | None = None,
     integration: IntegrationOptions | None = None,
@@ -86,29 +83,25 @@ def train_analysis(
         Passed to :func:`~unbinned.ml.train_surrogate`.
     seed
         Seed of the training (deterministic on CPU).
-    progress
-        Progress bars on stderr.
-    checkpoint_dir
-        Checkpoints of the networks: an interrupted training resumes.
-    num_threads
-        Torch threads during the training (None: unchanged).
-    device
-        Training device (``"auto"``: a GPU when present).
+    run
+        Where the training runs: device, precision, threads, progress bars, checkpoints
+        (:class:`~unbinned.ml.RunOptions`; default ``RunOptions(device="cpu")``, so that a
+        seed gives the same analysis on every machine; ``device="auto"`` picks a GPU when
+        present).  With ``checkpoint_dir`` set an interrupted training resumes.  Its
+        ``progress`` also shows the bars of :func:`build_analysis`.
     yield_model
         Factory of the yield models (:func:`~unbinned.ml.train_surrogate`'s
         ``yield_model``; default: the quadratic least-squares fit).
     templates, integration, calibration
         The option groups of :func:`build_analysis` (None: their defaults).
     """
+    opts = run or RunOptions(device="cpu")
     surrogate = train_surrogate(
         source,
         design=design,
         config=surrogate_config,
         seed=seed,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        num_threads=num_threads,
-        device=device,
+        run=opts,
         yield_model=yield_model,
     )
     return build_analysis(
@@ -116,7 +109,7 @@ def train_analysis(
         reference if reference is not None else source,
         spec,
         seed=seed,
-        progress=progress,
+        progress=opts.progress,
         templates=templates,
         integration=integration,
         calibration=calibration,

@@ -29,9 +29,9 @@ from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
 from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
+from unbinned.ml.runtime import RunOptions, torch_threads
 from unbinned.ml.sources import HTauTauSource
 from unbinned.ml.surrogate import SurrogateConfig
-from unbinned.ml.training import torch_threads
 from unbinned.sim.systematics import Nuisances, apply_systematics
 
 __all__ = ["ChallengeSettings", "Model", "challenge_systematics"]
@@ -135,7 +135,8 @@ class Model:
             self.analysis = train_analysis(
                 source, reference=reference,
                 surrogate_config=st.surrogate or SurrogateConfig.precise(),
-                templates=TemplateOptions(bins=st.bins), seed=st.seed, progress=st.progress,
+                templates=TemplateOptions(bins=st.bins), seed=st.seed,
+                run=RunOptions(device="cpu", progress=st.progress),
             )  # fmt: skip
         if st.model_dir is not None:
             self.analysis.save(st.model_dir, overwrite=True)

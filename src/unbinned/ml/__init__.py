@@ -8,7 +8,9 @@ The pieces, one concern per module:
 - :mod:`~unbinned.ml.yields`: the monomials φ(ν) and the polynomial ln Y model.
 - :mod:`~unbinned.ml.design`: shape nuisances and variation-point designs.
 - :mod:`~unbinned.ml.sources`: nominal/varied simulation (H→ττ, oracle, toy).
-- :mod:`~unbinned.ml.training`: the runner (seeds, device, progress, checkpoints).
+- :mod:`~unbinned.ml.training`: the runner (hyper-parameters, seeds, the loop, checkpoints).
+- :mod:`~unbinned.ml.runtime`: :class:`RunOptions`, where a training runs (device,
+  precision, threads, progress bars, checkpoint folder).
 - :mod:`~unbinned.ml.surrogate`: the assembled model and :func:`train_surrogate`.
 - :mod:`~unbinned.ml.calibration`: residual calibration of the responses in score bins.
 - :mod:`~unbinned.ml.serialization`: model directories (safetensors + JSON).
@@ -16,11 +18,12 @@ The pieces, one concern per module:
 
 Examples
 --------
->>> from unbinned.ml import GaussianToySource, SurrogateConfig, TrainConfig, train_surrogate
+>>> from unbinned.ml import (GaussianToySource, RunOptions, SurrogateConfig, TrainConfig,
+...                          train_surrogate)
 >>> source = GaussianToySource(2000, seed=1)
 >>> fast = TrainConfig(hidden=(16,), epochs=2)
 >>> model = train_surrogate(source, config=SurrogateConfig(classifier=fast, response=fast),
-...                         progress=False)
+...                         run=RunOptions(progress=False))
 >>> model.precompute(source.nominal()).delta.shape[1:]
 (2, 5)
 """
@@ -41,22 +44,31 @@ from unbinned.ml.diagnostics import (
 )
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.serialization import load, save
 from unbinned.ml.sources import (
     HTAUTAU_SHAPE_NUISANCES,
+    BaseVariationSource,
     GaussianToySource,
     HTauTauSource,
     OracleSource,
     Region,
     VariationSource,
 )
-from unbinned.ml.surrogate import PerEventTensors, SurrogateConfig, SurrogateModel, train_surrogate
+from unbinned.ml.surrogate import (
+    PerEventTensors,
+    SurrogateConfig,
+    SurrogateLike,
+    SurrogateModel,
+    train_surrogate,
+)
 from unbinned.ml.training import TrainConfig, TrainHistory, resolve_device
 from unbinned.ml.yields import PolynomialYieldModel, monomial_names, monomials, monomials_torch
 
 __all__ = [
     "HTAUTAU_SHAPE_NUISANCES",
     "MLP",
+    "BaseVariationSource",
     "ClassifierNet",
     "ClosureResult",
     "Design",
@@ -73,9 +85,11 @@ __all__ = [
     "Region",
     "ReliabilityDiagram",
     "ResponseNet",
+    "RunOptions",
     "ScoreCalibration",
     "ShapeNuisance",
     "SurrogateConfig",
+    "SurrogateLike",
     "SurrogateModel",
     "TrainConfig",
     "TrainHistory",

@@ -39,7 +39,7 @@ from torch import nn
 
 from unbinned.ml._features import FeatureTransform
 from unbinned.ml.networks import ACTIVATIONS, MLP
-from unbinned.ml.training import torch_threads
+from unbinned.ml.runtime import torch_threads
 
 __all__ = ["FusedEvaluator"]
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +46,7 @@ from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml._features import FeatureTransform, feature_matrix
 from unbinned.ml.networks import ClassifierNet, build_network
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.training import (
     TrainConfig,
     TrainHistory,
@@ -286,10 +286,7 @@ def train_classifier(
     config: TrainConfig | None = None,
     calibration_fraction: float = 0.2,
     seed: int = 0,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
+    run: RunOptions | None = None,
     name: str = "classifier",
 ) -> ProcessClassifier:
     """Train, then calibrate, the process classifier on nominal simulation.
@@ -309,7 +306,7 @@ def train_classifier(
     calibration_fraction
         Share of events held out for the calibration (disjoint from the training
         and validation splits).
-    seed, device, dtype, progress, checkpoint_dir, name
+    seed, run, name
         See :func:`unbinned.ml.training.train_network`.
     """
     if not isinstance(events, EventSet):
@@ -341,10 +338,7 @@ def train_classifier(
         [_stream(inputs, labels, w, val_idx, len(procs))],
         config=cfg,
         seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
+        run=run,
         name=name,
         fingerprint={"n": len(events), "sum_w": float(w.sum()), "features": list(names)},
     )

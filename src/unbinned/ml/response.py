@@ -29,7 +29,6 @@ ones at every point), so the training pool holds K × ``max_events`` events.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +45,7 @@ from unbinned.exceptions import ConfigError, DataError, ModelFileError
 from unbinned.ml._features import FeatureTransform, feature_matrix
 from unbinned.ml.design import Design, default_design
 from unbinned.ml.networks import ResponseNet, build_network
+from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import EVENT_ID, VariationSource
 from unbinned.ml.training import TrainConfig, TrainHistory, resolve_device, seeded, train_network
 from unbinned.ml.yields import PolynomialYieldModel, monomials, n_monomials
@@ -241,10 +241,7 @@ def train_response(
     yield_model: Callable[[], YieldModelLike] | None = None,
     max_events: int | None = None,
     seed: int = 0,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
+    run: RunOptions | None = None,
     name: str | None = None,
 ) -> ProcessResponse:
     """Train the response of ``process`` on nominal vs varied simulation of the same events.
@@ -270,7 +267,7 @@ def train_response(
     max_events
         Train the network on at most this many generated events (the same at every
         point); the yields Y(ν_k) of the yield model always use every generated event.
-    seed, device, dtype, progress, checkpoint_dir
+    seed, run
         See :func:`unbinned.ml.training.train_network`.
     name
         Network name (default ``"response_<process>"``).
@@ -278,6 +275,7 @@ def train_response(
     cfg = config or TrainConfig()
     names, dsg = _checked_design(source, design)
     net_name = name or f"response_{process}"
+    progress = (run or RunOptions()).progress
     data = _response_data(source, process, dsg, transform, cfg, max_events, seed, progress,
                           net_name)  # fmt: skip
     ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
@@ -292,10 +290,7 @@ def train_response(
         data.val_streams,
         config=cfg,
         seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
+        run=run,
         name=net_name,
         fingerprint={
             "process": process,

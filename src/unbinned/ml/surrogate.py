@@ -71,8 +71,9 @@ from unbinned.ml.response import (
     response_to_state,
     train_response,
 )
+from unbinned.ml.runtime import RunOptions, resolve_device
 from unbinned.ml.sources import Region, VariationSource
-from unbinned.ml.training import TrainConfig, resolve_device, torch_threads
+from unbinned.ml.training import TrainConfig
 from unbinned.ml.yields import monomial_names, monomials, monomials_torch, n_monomials
 
 __all__ = [
@@ -688,11 +689,7 @@ def train_surrogate(
     config: SurrogateConfig | None = None,
     yield_model: Callable[[], YieldModelLike] | None = None,
     seed: int = 0,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    num_threads: int | None = None,
+    run: RunOptions | None = None,
 ) -> SurrogateModel:
     """Train the full surrogate of one region: classifier, then one response per process.
 
@@ -708,19 +705,16 @@ def train_surrogate(
         Factory of the ln Y model of each process (default: polynomial least squares).
     seed
         Base seed (the classifier uses ``seed``, the response of process i ``seed + 1 + i``).
-    device, dtype, progress
-        Training device (``None``: CUDA when present), precision, progress bars.
-    checkpoint_dir
-        Checkpoints of every network; rerunning an interrupted training resumes it
-        (finished networks are reloaded, the running one continues after its last epoch).
-    num_threads
-        Torch intra-op threads during the training (restored afterwards); None leaves
-        the setting alone.  1 is fastest on a machine shared with other busy processes.
+    run
+        Device, precision, threads, progress bars and checkpoints
+        (:class:`~unbinned.ml.runtime.RunOptions`; default ``RunOptions()``: CUDA when
+        present).  With ``checkpoint_dir`` set, rerunning an interrupted training resumes
+        it (finished networks are reloaded, the running one continues after its last
+        epoch).
     """
-    with torch_threads(num_threads):
-        return _train_surrogate(
-            source, design, config, yield_model, seed, device, dtype, progress, checkpoint_dir
-        )
+    opts = run or RunOptions()
+    with opts.threads():
+        return _train_surrogate(source, design, config, yield_model, seed, opts)
 
 
 def _train_surrogate(
@@ -729,10 +723,7 @@ def _train_surrogate(
     config: SurrogateConfig | None,
     yield_model: Callable[[], YieldModelLike] | None,
     seed: int,
-    device: str | torch.device | None,
-    dtype: torch.dtype | str | None,
-    progress: bool,
-    checkpoint_dir: str | os.PathLike[str] | None,
+    run: RunOptions,
 ) -> SurrogateModel:
     cfg = config or SurrogateConfig()
     procs = tuple(source.processes)
@@ -747,7 +738,6 @@ def _train_surrogate(
         raise DataError("the source has no nominal events")
     names = tuple(source.feature_names)
     transform = FeatureTransform.fit(feature_matrix(nominal, names), names)
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     t_clf = time.perf_counter()
     clf = train_classifier(
         nominal,
@@ -757,10 +747,7 @@ def _train_surrogate(
         config=cfg.classifier,
         calibration_fraction=cfg.calibration_fraction,
         seed=seed,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        checkpoint_dir=ckpt,
+        run=run,
     )
     t_clf = time.perf_counter() - t_clf
     frac = clf.fractions(nominal)
@@ -768,13 +755,12 @@ def _train_surrogate(
     sim_yields = {p: float(v) for p, v in nominal.yields().items() if p in procs}
     del nominal, frac
     responses, t_resp = _train_responses(
-        source, procs, resp_procs, dsg, transform, cfg, yield_model, seed, device, dtype,
-        progress, ckpt,
-    )  # fmt: skip
+        source, procs, resp_procs, dsg, transform, cfg, yield_model, seed, run
+    )
     meta = {
         "seed": seed,
         "config": cfg.to_dict(),
-        "device": str(resolve_device(device)),
+        "device": str(run.torch_device),
         "unbinned_version": __version__,
         "seconds": {
             "total": time.perf_counter() - t0,
@@ -803,10 +789,7 @@ def _train_responses(
     cfg: SurrogateConfig,
     yield_model: Callable[[], YieldModelLike] | None,
     seed: int,
-    device: str | torch.device | None,
-    dtype: torch.dtype | str | None,
-    progress: bool,
-    ckpt: Path | None,
+    run: RunOptions,
 ) -> tuple[dict[str, ProcessResponse | None], dict[str, float]]:
     """One response per process of ``resp_procs`` (None for the others) and their seconds."""
     responses: dict[str, ProcessResponse | None] = dict.fromkeys(procs)
@@ -824,10 +807,7 @@ def _train_responses(
             yield_model=yield_model,
             max_events=cfg.max_events_per_point,
             seed=seed + 1 + i,
-            device=device,
-            dtype=dtype,
-            progress=progress,
-            checkpoint_dir=ckpt,
+            run=run,
         )
         t_resp[p] = time.perf_counter() - t1
     return responses, t_resp

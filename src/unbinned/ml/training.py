@@ -23,7 +23,7 @@ Threads: on a machine shared with other busy processes, torch's intra-op thread
 pool makes the small matrix products of these networks orders of magnitude slower
 (threads wait for each other's time slices; 2 threads were measured 50× slower
 than 1 on a loaded 2-core machine).  Use :func:`torch_threads` (or
-``train_surrogate(num_threads=1)``) there.
+``run=RunOptions(num_threads=1)``, :mod:`unbinned.ml.runtime`) there.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,10 +48,12 @@ from tqdm.auto import tqdm
 
 from unbinned._io import atomic_path
 from unbinned.exceptions import ConfigError, ModelFileError
+from unbinned.ml.runtime import RunOptions, resolve_device, resolve_dtype, torch_threads
 
 __all__ = [
     "Adam",
     "LossFn",
+    "RunOptions",
     "TrainConfig",
     "TrainHistory",
     "resolve_device",
@@ -180,55 +181,6 @@ class TrainHistory:
             f"{'stopped early, ' if self.stopped_early else ''}"
             f"{self.seconds:.1f} s on {self.device})"
         )
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The torch device to use: ``None`` or ``"auto"`` picks CUDA when present, else CPU.
-
-    A named device that is not available (``"cuda"`` without a GPU) raises ConfigError.
-    """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device={device!r} is not a torch device: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device={device!r} was asked for but CUDA is not available; use device='cpu' "
-            "or device='auto'"
-        )
-    return dev
-
-
-def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    """float32 (default) or float64; anything else raises ConfigError."""
-    if dtype is None:
-        return torch.float32
-    table = {"float32": torch.float32, "float64": torch.float64}
-    if isinstance(dtype, str):
-        if dtype not in table:
-            raise ConfigError(f"dtype={dtype!r}; expected 'float32' or 'float64'")
-        return table[dtype]
-    if dtype not in (torch.float32, torch.float64):
-        raise ConfigError(f"dtype={dtype!r}; expected torch.float32 or torch.float64")
-    return dtype
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (unchanged for None), restoring after."""
-    if n is None:
-        yield
-        return
-    if n < 1:
-        raise ConfigError(f"num_threads={n}; expected a positive number of threads")
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextmanager
@@ -573,10 +525,7 @@ def train_network(
     *,
     config: TrainConfig,
     seed: int = 0,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
+    run: RunOptions | None = None,
     name: str = "network",
     fingerprint: Mapping[str, Any] | None = None,
     on_epoch_end: Callable[[int, TrainHistory], None] | None = None,
@@ -596,12 +545,10 @@ def train_network(
         Hyper-parameters (epochs, batch size, learning rate, patience, ...).
     seed
         Seed of the batch order (the weights' initialisation is the caller's).
-    device, dtype
-        Where and in which precision to train (:func:`resolve_device`, :func:`resolve_dtype`).
-    progress
-        Show a tqdm bar on stderr.
-    checkpoint_dir
-        Folder of the checkpoint ``<name>.ckpt.safetensors``; resume from it when present.
+    run
+        Device, precision, threads, progress bar and the checkpoint folder
+        (:class:`~unbinned.ml.runtime.RunOptions`; default ``RunOptions()``); the checkpoint
+        is ``<checkpoint_dir>/<name>.ckpt.safetensors``, resumed from when present.
     name
         Name of the network (bar label, checkpoint file name).
     fingerprint
@@ -611,8 +558,26 @@ def train_network(
     on_epoch_end
         Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint.
     """
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype)
+    opts = run or RunOptions()
+    with opts.threads():
+        return _train_network(
+            net, loss_fn, train, validation, config, seed, opts, name, fingerprint, on_epoch_end
+        )
+
+
+def _train_network(
+    net: nn.Module,
+    loss_fn: LossFn,
+    train: Sequence[Stream],
+    validation: Sequence[Stream],
+    config: TrainConfig,
+    seed: int,
+    opts: RunOptions,
+    name: str,
+    fingerprint: Mapping[str, Any] | None,
+    on_epoch_end: Callable[[int, TrainHistory], None] | None,
+) -> TrainHistory:
+    dev, dt = opts.torch_device, opts.torch_dtype
     net.to(device=dev, dtype=dt)
     train_t, val_t = _prepare(train, dev, dt), _prepare(validation, dev, dt)
     sizes = _stream_sizes(train_t, "training")
@@ -631,11 +596,12 @@ def train_network(
         "fingerprint": fingerprint,
     }
     key = _fingerprint(ident)
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}.ckpt.safetensors"
+    folder = opts.checkpoint_path
+    ckpt = None if folder is None else folder / f"{name}.ckpt.safetensors"
     if ckpt is not None and ckpt.exists():
         run = _resume(ckpt, key, ident, net, opt, dev)
     _run_epochs(
-        net, loss_fn, opt, train_t, val_t, sizes, config, seed, dev, run, progress,
+        net, loss_fn, opt, train_t, val_t, sizes, config, seed, dev, run, opts.progress,
         on_epoch_end, name, ckpt, {"key": key, "ident": ident},
     )  # fmt: skip
     net.load_state_dict(run.best_state)

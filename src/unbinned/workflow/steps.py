@@ -305,10 +305,10 @@ class Analysis:
         return self._run("simulate", body, extra)
 
     # ------------------------------------------------------------------ train
-    def _train_arguments(self, source: Any) -> dict[str, Any]:
+    def _train_arguments(self, source: Any, checkpoint_dir: Path | None = None) -> dict[str, Any]:
         """The keyword arguments of :func:`~unbinned.analysis.train_analysis` the config sets."""
         # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports this module at start-up
-        from unbinned.ml import SurrogateConfig, TrainConfig, default_design
+        from unbinned.ml import RunOptions, SurrogateConfig, TrainConfig, default_design
 
         t = self.config.training
         base = SurrogateConfig()
@@ -331,9 +331,12 @@ class Analysis:
             "surrogate_config": surrogate_config,
             "design": design,
             "seed": self.config.seed,
-            "progress": self.progress,
-            "device": t.device if t.device is not None else "cpu",
-            "num_threads": t.threads,
+            "run": RunOptions(
+                device=t.device if t.device is not None else "cpu",
+                progress=self.progress,
+                checkpoint_dir=checkpoint_dir,
+                num_threads=t.threads,
+            ),
             "yield_model": t.yield_model.factory(),
             "templates": options.templates,
             "integration": options.integration,
@@ -350,11 +353,9 @@ class Analysis:
             source = training_source(cfg, self.data_dir)
             reference = reference_source(cfg, self.data_dir)
             ckpt = self.workspace.work_dir("train") / self._key("train")[:16]
-            kwargs = self._train_arguments(source)
+            kwargs = self._train_arguments(source, checkpoint_dir=ckpt)
             t0 = time.perf_counter()
-            model = train_analysis(
-                source, model_spec(cfg), reference=reference, checkpoint_dir=ckpt, **kwargs
-            )
+            model = train_analysis(source, model_spec(cfg), reference=reference, **kwargs)
             seconds = time.perf_counter() - t0
             model.save(tmp / "model")
             self._model = None
