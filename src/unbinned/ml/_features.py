@@ -371,6 +371,12 @@ def feature_view(
     if hasattr(frame, "columns") and hasattr(frame, "to_numpy"):
         have = [str(c) for c in frame.columns]
         _check_missing(list(feature_names), have)
+        kinds = set(frame.dtypes)
+        # Only a table of one float type converts without a copy: to_numpy() of a frame
+        # that also holds text columns builds an object array of everything (≈ 4 s for
+        # 10⁶ simulated events), so such a frame goes through the column selection.
+        if len(kinds) != 1 or kinds.pop() not in (np.float32, np.float64):
+            return feature_matrix(data, feature_names, names), None
         base = frame.to_numpy()
         if base.dtype in (np.float32, np.float64):
             pos = {c: j for j, c in enumerate(have)}
