@@ -3,6 +3,9 @@
 A four-vector is a :class:`P4` of four float64 arrays ``(E, px, py, pz)`` of equal
 shape (one entry per event, or an ``(n_events, k)`` block).  Every function works
 on whole arrays; nothing loops over events.
+
+Speed: ``hypot``, ``sin`` and ``cos`` are the fast ones of
+:mod:`unbinned.data._fastmath` (within an ulp of numpy's, several times faster).
 """
 
 from __future__ import annotations
@@ -12,16 +15,21 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import cos, hypot, sin
+
 __all__ = [
     "P4",
     "boost",
+    "cos",
     "decay_along_axis",
     "from_pt_eta_phi_m",
+    "hypot",
     "inverse_cdf_table",
     "linear_cos_theta",
     "p4_sum",
     "pt_eta_phi",
     "rest_frame_direction",
+    "sin",
     "two_body_momentum",
 ]
 
@@ -53,7 +61,7 @@ class P4(NamedTuple):
     @property
     def pt(self) -> FloatArray:
         """Transverse momentum."""
-        return np.hypot(self.px, self.py)
+        return hypot(self.px, self.py)
 
     @property
     def mass(self) -> FloatArray:
@@ -85,12 +93,12 @@ def from_pt_eta_phi_m(
     """
     pz = pt * np.sinh(eta)
     e = np.sqrt(pt * pt + pz * pz + np.asarray(m, dtype=np.float64) ** 2)
-    return P4(e, pt * np.cos(phi), pt * np.sin(phi), pz)
+    return P4(e, pt * cos(phi), pt * sin(phi), pz)
 
 
 def pt_eta_phi(p: P4) -> tuple[FloatArray, FloatArray, FloatArray]:
     r"""Return :math:`(p_T, \eta, \phi)` with :math:`\eta = \operatorname{arsinh}(p_z/p_T)`."""
-    pt = np.hypot(p.px, p.py)
+    pt = hypot(p.px, p.py)
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = np.arcsinh(p.pz / pt)
     eta = np.where(pt > 0.0, eta, np.sign(p.pz) * 1.0e3)
@@ -139,7 +147,7 @@ def rest_frame_direction(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Unit vector with polar angle ``arccos(cos_theta)`` about z and azimuth ``phi``."""
     sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
-    return sin_theta * np.cos(phi), sin_theta * np.sin(phi), cos_theta
+    return sin_theta * cos(phi), sin_theta * sin(phi), cos_theta
 
 
 def decay_along_axis(
@@ -167,7 +175,7 @@ def decay_along_axis(
     nx, ny, nz = px / pabs, py / pabs, pz / pabs
     # e1 = normalised (n x z) = (ny, -nx, 0)/sqrt(nx^2 + ny^2); n is never along z here
     # (|eta| < ~20), but guard anyway with the x axis.
-    nt = np.hypot(nx, ny)
+    nt = hypot(nx, ny)
     safe = nt > 1.0e-9
     nt_safe = np.where(safe, nt, 1.0)
     e1x = np.where(safe, ny / nt_safe, 0.0)
@@ -178,8 +186,8 @@ def decay_along_axis(
     e2z = nx * e1y - ny * e1x
     sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
     pperp = p_star * sin_theta
-    a = pperp * np.cos(phi)
-    b = pperp * np.sin(phi)
+    a = pperp * cos(phi)
+    b = pperp * sin(phi)
     ppar = gamma * p_star * cos_theta + gb * e_star
     e = gamma * e_star + gb * p_star * cos_theta
     return P4(

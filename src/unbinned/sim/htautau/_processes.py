@@ -25,16 +25,20 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import wrap_angle
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._kinematics import (
     P4,
     FloatArray,
     boost,
+    cos,
     decay_along_axis,
     from_pt_eta_phi_m,
+    hypot,
     p4_sum,
     pt_eta_phi,
     rest_frame_direction,
+    sin,
     two_body_momentum,
 )
 from unbinned.sim.htautau._tau import (
@@ -165,7 +169,7 @@ def _system(
     phi = rng.uniform(-np.pi, np.pi, n)
     y = rng.normal(0.0, y_sigma, n)
     mt = np.sqrt(mass * mass + qt * qt)
-    return P4(mt * np.cosh(y), qt * np.cos(phi), qt * np.sin(phi), mt * np.sinh(y))
+    return P4(mt * np.cosh(y), qt * cos(phi), qt * sin(phi), mt * np.sinh(y))
 
 
 def _relativistic_bw(
@@ -220,7 +224,9 @@ def _w_helicity_cos(rng: np.random.Generator, n: int, f0: float) -> FloatArray:
     three uniform numbers on [-1, 1], the second inverts to :math:`1 - 2u^{1/3}`.
     """
     longitudinal = rng.random(n) < f0
-    med = np.median(rng.uniform(-1.0, 1.0, (n, 3)), axis=1)
+    u3 = rng.uniform(-1.0, 1.0, (n, 3))
+    a, b, c = u3[:, 0], u3[:, 1], u3[:, 2]
+    med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # median of three
     left = 1.0 - 2.0 * np.cbrt(rng.random(n))
     return np.where(longitudinal, med, left)
 
@@ -267,7 +273,7 @@ def _finish_truth(
     truth = dict(truth)
     truth["gen_lep_pt"] = lep.pt
     truth["gen_had_pt"] = had.pt
-    truth["gen_met"] = np.hypot(nu_x, nu_y)
+    truth["gen_met"] = hypot(nu_x, nu_y)
     truth["gen_lep_x"] = lep_x
     truth["gen_had_x"] = had_x
     truth["gen_had_mode"] = had_mode.astype(np.float64)
@@ -551,7 +557,7 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     # (∝ pT^-k) and is smaller for b jets (relative weight fake_b_weight)
     cand = [q1, q2, b_a, b_b]
     block = _stack(*cand)
-    pt = np.maximum(np.hypot(block.px, block.py), 1.0)
+    pt = np.maximum(hypot(block.px, block.py), 1.0)
     flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight])
     rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
     cum = np.cumsum(rate, axis=1)
@@ -756,8 +762,8 @@ def isr_jets(
     kt = cfg.isr_k0 * rng.random((n, kk)) ** (-1.0 / (cfg.isr_power - 1.0))
     kt = np.where(np.arange(kk)[None, :] < n_soft[:, None], np.minimum(kt, 1000.0), 0.0)
     soft_phi = rng.uniform(-np.pi, np.pi, (n, kk))
-    rx = -events.system.px - (kt * np.cos(soft_phi)).sum(axis=1)
-    ry = -events.system.py - (kt * np.sin(soft_phi)).sum(axis=1)
+    rx = -events.system.px - (kt * cos(soft_phi)).sum(axis=1)
+    ry = -events.system.py - (kt * sin(soft_phi)).sum(axis=1)
     # hard splittings of the recoil
     rate = events.isr_rate * np.log1p(events.isr_qt / cfg.isr_qt_ref)
     n_split = np.minimum(rng.poisson(rate), ks)
@@ -767,16 +773,17 @@ def isr_jets(
     split_phi = np.zeros((n, ks))
     for j in range(ks):
         active = j < n_split
-        pt0 = np.hypot(rx, ry)
+        pt0 = hypot(rx, ry)
         phi_j = np.arctan2(ry, rx) + dphi[:, j]
         pt_j = np.where(active, z[:, j] * pt0, 0.0)
-        rx = rx - pt_j * np.cos(phi_j)
-        ry = ry - pt_j * np.sin(phi_j)
+        rx = rx - pt_j * cos(phi_j)
+        ry = ry - pt_j * sin(phi_j)
         split_pt[:, j] = pt_j
         split_phi[:, j] = phi_j
-    pt = np.concatenate([np.hypot(rx, ry)[:, None], split_pt, kt], axis=1)
+    pt = np.concatenate([hypot(rx, ry)[:, None], split_pt, kt], axis=1)
+    # into [-π, π): only the split azimuths (arctan2 + Δφ) can leave it
+    split_phi = wrap_angle(split_phi)
     phi_all = np.concatenate([np.arctan2(ry, rx)[:, None], split_phi, soft_phi], axis=1)
-    phi_all = (phi_all + np.pi) % (2.0 * np.pi) - np.pi
     sys_y = 0.5 * np.log(
         (events.system.e + events.system.pz) / (events.system.e - events.system.pz)
     )

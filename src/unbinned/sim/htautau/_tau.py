@@ -33,6 +33,7 @@ from unbinned.sim.htautau._kinematics import (
     P4,
     FloatArray,
     decay_along_axis,
+    hypot,
     inverse_cdf_table,
     linear_cos_theta,
 )
@@ -136,7 +137,7 @@ class RestFrameDecay:
         ppar = (tau.e * self.p_star * self.cos_theta + pabs * self.e_star) / M_TAU
         sin_theta = np.sqrt(np.maximum(1.0 - self.cos_theta**2, 0.0))
         return np.asarray(
-            np.abs(ppar) * np.hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta,
+            np.abs(ppar) * hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta,
             dtype=np.float64,
         )
 
