@@ -132,14 +132,32 @@ def boost(p: P4, parent: P4, mass: FloatArray | float | None = None) -> P4:
     ``mass`` is the parent's mass when known (saves computing it).
     """
     m = parent.mass if mass is None else mass
-    gamma = parent.e / m
-    bx = parent.px / parent.e
-    by = parent.py / parent.e
-    bz = parent.pz / parent.e
-    bp = bx * p.px + by * p.py + bz * p.pz
+    gamma = np.divide(parent.e, m)
+    bx = np.divide(parent.px, parent.e)
+    by = np.divide(parent.py, parent.e)
+    bz = np.divide(parent.pz, parent.e)
+    # the same arithmetic as written above, in place (bit for bit)
+    bp = bx * p.px
+    tmp = by * p.py
+    bp += tmp
+    np.multiply(bz, p.pz, out=tmp)
+    bp += tmp
     # (gamma - 1)/beta^2 = gamma^2/(gamma + 1): stable for beta -> 0
-    coef = gamma * gamma / (gamma + 1.0) * bp + gamma * p.e
-    return P4(gamma * (p.e + bp), p.px + coef * bx, p.py + coef * by, p.pz + coef * bz)
+    coef = gamma * gamma
+    np.add(gamma, 1.0, out=tmp)
+    coef /= tmp
+    coef *= bp
+    np.multiply(gamma, p.e, out=tmp)
+    coef += tmp
+    e = np.add(p.e, bp, out=bp)
+    e *= gamma
+    bx *= coef
+    bx += p.px
+    by *= coef
+    by += p.py
+    bz *= coef
+    bz += p.pz
+    return P4(e, bx, by, bz)
 
 
 def rest_frame_direction(
@@ -168,34 +186,58 @@ def decay_along_axis(
         p_\perp = p^*\sin\theta,\quad E = \gamma (E^* + \beta p^* \cos\theta)
     """
     px, py, pz = parent.px, parent.py, parent.pz
-    pabs = np.sqrt(px * px + py * py + pz * pz)
-    m = np.sqrt(np.maximum(parent.e * parent.e - pabs * pabs, 1.0e-12))
+    pabs = px * px
+    tmp = py * py
+    pabs += tmp
+    np.multiply(pz, pz, out=tmp)
+    pabs += tmp
+    np.sqrt(pabs, out=pabs)
+    m = parent.e * parent.e
+    np.multiply(pabs, pabs, out=tmp)
+    m -= tmp
+    np.maximum(m, 1.0e-12, out=m)
+    np.sqrt(m, out=m)
     gamma = parent.e / m
-    gb = pabs / m  # gamma * beta
+    gb = np.divide(pabs, m, out=m)  # gamma * beta
     nx, ny, nz = px / pabs, py / pabs, pz / pabs
     # e1 = normalised (n x z) = (ny, -nx, 0)/sqrt(nx^2 + ny^2); n is never along z here
     # (|eta| < ~20), but guard anyway with the x axis.
     nt = hypot(nx, ny)
     safe = nt > 1.0e-9
-    nt_safe = np.where(safe, nt, 1.0)
-    e1x = np.where(safe, ny / nt_safe, 0.0)
-    e1y = np.where(safe, -nx / nt_safe, 1.0)
+    if safe.all():
+        e1x = ny / nt
+        e1y = np.negative(nx)
+        e1y /= nt
+    else:
+        nt_safe = np.where(safe, nt, 1.0)
+        e1x = np.where(safe, ny / nt_safe, 0.0)
+        e1y = np.where(safe, -nx / nt_safe, 1.0)
     # e2 = n x e1 (e1z = 0)
-    e2x = -nz * e1y
+    e2x = np.negative(nz)
+    e2x *= e1y
     e2y = nz * e1x
-    e2z = nx * e1y - ny * e1x
+    e2z = nx * e1y
+    e2z -= np.multiply(ny, e1x, out=tmp)
     sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
     pperp = p_star * sin_theta
     a = pperp * cos(phi)
     b = pperp * sin(phi)
-    ppar = gamma * p_star * cos_theta + gb * e_star
-    e = gamma * e_star + gb * p_star * cos_theta
-    return P4(
-        e,
-        ppar * nx + a * e1x + b * e2x,
-        ppar * ny + a * e1y + b * e2y,
-        ppar * nz + b * e2z,
-    )
+    ppar = gamma * p_star
+    ppar *= cos_theta
+    ppar += gb * e_star
+    e = gamma * e_star
+    gbp = gb * p_star
+    gbp *= cos_theta
+    e += gbp
+    out_x = ppar * nx
+    out_x += np.multiply(a, e1x, out=e1x)
+    out_x += np.multiply(b, e2x, out=e2x)
+    out_y = ppar * ny
+    out_y += np.multiply(a, e1y, out=e1y)
+    out_y += np.multiply(b, e2y, out=e2y)
+    out_z = np.multiply(ppar, nz, out=nz)
+    out_z += np.multiply(b, e2z, out=e2z)
+    return P4(e, out_x, out_y, out_z)
 
 
 def linear_cos_theta(slope: FloatArray | float, u: FloatArray) -> FloatArray:
