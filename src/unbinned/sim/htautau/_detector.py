@@ -51,7 +51,8 @@ SMEAR_CLIP = 5.0
 
 
 def _clipped_normal(rng: np.random.Generator, shape: int | tuple[int, ...]) -> FloatArray:
-    return np.clip(rng.standard_normal(shape), -SMEAR_CLIP, SMEAR_CLIP)
+    z = rng.standard_normal(shape)
+    return np.clip(z, -SMEAR_CLIP, SMEAR_CLIP, out=z)
 
 
 def _delta_r(eta1: FloatArray, phi1: FloatArray, eta2: FloatArray, phi2: FloatArray) -> FloatArray:

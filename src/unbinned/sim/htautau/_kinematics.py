@@ -20,6 +20,7 @@ from unbinned.data._fastmath import cos, hypot, sin
 __all__ = [
     "P4",
     "boost",
+    "boost_many",
     "cos",
     "decay_along_axis",
     "from_pt_eta_phi_m",
@@ -101,7 +102,9 @@ def pt_eta_phi(p: P4) -> tuple[FloatArray, FloatArray, FloatArray]:
     pt = hypot(p.px, p.py)
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = np.arcsinh(p.pz / pt)
-    eta = np.where(pt > 0.0, eta, np.sign(p.pz) * 1.0e3)
+    zero = ~(pt > 0.0)
+    if zero.any():
+        eta = np.where(zero, np.sign(p.pz) * 1.0e3, eta)
     return pt, eta, np.arctan2(p.py, p.px)
 
 
@@ -131,33 +134,47 @@ def boost(p: P4, parent: P4, mass: FloatArray | float | None = None) -> P4:
 
     ``mass`` is the parent's mass when known (saves computing it).
     """
+    return boost_many(parent, mass, p)[0]
+
+
+def boost_many(parent: P4, mass: FloatArray | float | None, *momenta: P4) -> tuple[P4, ...]:
+    """:func:`boost` of several four-vectors from the rest frame of one ``parent``.
+
+    The parent's γ and β are computed once; each result equals ``boost(p, parent, mass)``
+    bit for bit.
+    """
     m = parent.mass if mass is None else mass
     gamma = np.divide(parent.e, m)
     bx = np.divide(parent.px, parent.e)
     by = np.divide(parent.py, parent.e)
     bz = np.divide(parent.pz, parent.e)
-    # the same arithmetic as written above, in place (bit for bit)
+    # (gamma - 1)/beta^2 = gamma^2/(gamma + 1): stable for beta -> 0
+    f = gamma * gamma
+    f /= gamma + 1.0
+    return tuple(_boost_one(p, gamma, bx, by, bz, f) for p in momenta)
+
+
+def _boost_one(
+    p: P4, gamma: FloatArray, bx: FloatArray, by: FloatArray, bz: FloatArray, f: FloatArray
+) -> P4:
+    """One boost given γ, β and ``f`` = γ²/(γ + 1), in place on fresh arrays."""
     bp = bx * p.px
     tmp = by * p.py
     bp += tmp
     np.multiply(bz, p.pz, out=tmp)
     bp += tmp
-    # (gamma - 1)/beta^2 = gamma^2/(gamma + 1): stable for beta -> 0
-    coef = gamma * gamma
-    np.add(gamma, 1.0, out=tmp)
-    coef /= tmp
-    coef *= bp
+    coef = f * bp
     np.multiply(gamma, p.e, out=tmp)
     coef += tmp
     e = np.add(p.e, bp, out=bp)
     e *= gamma
-    bx *= coef
-    bx += p.px
-    by *= coef
-    by += p.py
-    bz *= coef
-    bz += p.pz
-    return P4(e, bx, by, bz)
+    ox = bx * coef
+    ox += p.px
+    oy = by * coef
+    oy += p.py
+    oz = np.multiply(bz, coef, out=coef)
+    oz += p.pz
+    return P4(e, ox, oy, oz)
 
 
 def rest_frame_direction(
@@ -247,10 +264,18 @@ def linear_cos_theta(slope: FloatArray | float, u: FloatArray) -> FloatArray:
     """
     a = np.broadcast_to(np.asarray(slope, dtype=np.float64), u.shape)
     small = np.abs(a) < 1.0e-6
-    a_safe = np.where(small, 1.0, a)
-    disc = np.maximum((1.0 - a_safe) ** 2 + 4.0 * a_safe * u, 0.0)
-    c = (-1.0 + np.sqrt(disc)) / a_safe
-    return np.clip(np.where(small, 2.0 * u - 1.0, c), -1.0, 1.0)
+    any_small = bool(small.any())
+    a_safe = np.where(small, 1.0, a) if any_small else a
+    disc = 1.0 - a_safe
+    disc *= disc  # (1 - a)^2, as ** 2
+    disc += 4.0 * a_safe * u
+    np.maximum(disc, 0.0, out=disc)
+    c = np.sqrt(disc, out=disc)
+    c += -1.0
+    c /= a_safe
+    if any_small:
+        c = np.where(small, 2.0 * u - 1.0, c)
+    return np.clip(c, -1.0, 1.0, out=c)
 
 
 def inverse_cdf_table(

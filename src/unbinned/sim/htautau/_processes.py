@@ -31,6 +31,7 @@ from unbinned.sim.htautau._kinematics import (
     P4,
     FloatArray,
     boost,
+    boost_many,
     cos,
     decay_along_axis,
     from_pt_eta_phi_m,
@@ -201,8 +202,8 @@ def _two_body(
     m2a = np.asarray(m2, dtype=np.float64)
     e1 = np.sqrt(p * p + m1a * m1a)
     e2 = np.sqrt(p * p + m2a * m2a)
-    d1 = boost(P4(e1, p * dx, p * dy, p * dz), parent, m)
-    d2 = boost(P4(e2, -p * dx, -p * dy, -p * dz), parent, m)
+    px, py, pz = p * dx, p * dy, p * dz
+    d1, d2 = boost_many(parent, m, P4(e1, px, py, pz), P4(e2, -px, -py, -pz))
     return d1, d2
 
 
@@ -316,8 +317,8 @@ def _resonance_to_lephad(
     e = 0.5 * mass
     # τ_a decays leptonically, τ_b hadronically; whether τ_a is the τ⁻ only sets the
     # polarisations (the angular distributions are symmetric under d -> -d)
-    tau_lep = boost(P4(e, p * dx, p * dy, p * dz), res, mass)
-    tau_had = boost(P4(e, -p * dx, -p * dy, -p * dz), res, mass)
+    px, py, pz = p * dx, p * dy, p * dz
+    tau_lep, tau_had = boost_many(res, mass, P4(e, px, py, pz), P4(e, -px, -py, -pz))
     minus_is_lep = rng.random(n) < 0.5
     lep_decay = sample_leptonic(rng, np.where(minus_is_lep, pol_minus, pol_plus))
     had_decay = sample_hadronic(rng, np.where(minus_is_lep, pol_plus, pol_minus))
@@ -534,7 +535,7 @@ def _true_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     zeros = np.zeros(n)
     tau, nu_b = _w_to_charged(rng, w_b, M_TAU, cos_b)
     mt = cfg.top_mass
-    tau, nu_b, b_b = boost(tau, t_b, mt), boost(nu_b, t_b, mt), boost(b_b, t_b, mt)
+    tau, nu_b, b_b = boost_many(t_b, mt, tau, nu_b, b_b)
     dec = decay_hadronic(rng, tau, np.full(n, -1.0))
     had, had_mode, had_x = dec.visible, dec.mode, dec.visible.e / tau.e
     nu_b = p4_sum(nu_b, dec.neutrinos)
@@ -550,7 +551,8 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     cos_b = np.where(rng.random(n) < 0.5, cos_b, -cos_b)  # quark and antiquark alike
     q1, q2 = _w_to_charged(rng, w_b, 0.0, cos_b)
     mt = cfg.top_mass
-    q1, q2, b_b = boost(q1, t_b, mt), boost(q2, t_b, mt), _massless(boost(b_b, t_b, mt))
+    q1, q2, b_b = boost_many(t_b, mt, q1, q2, b_b)
+    b_b = _massless(b_b)
     q2 = _massless(q2)
     b_a = _massless(b_a)
     # which parton fakes τ_h: the τ-ID fake rate of a jet falls with its pT
@@ -592,7 +594,7 @@ def _ttbar_block(
     n = keep.size
     lep, t_a, t_b, tt, b_a, nu_a = (v.take(keep) for v in (lep, t_a, t_b, tt, b_a, nu_a))
     lep_x, from_tau = lep_x[keep], from_tau[keep]
-    nu_a, b_a = boost(nu_a, t_a, cfg.top_mass), boost(b_a, t_a, cfg.top_mass)
+    nu_a, b_a = boost_many(t_a, cfg.top_mass, nu_a, b_a)
     # leg B: W → τν, τ → τ_h ν (true), or W → qq̄' with a jet faking τ_h
     b_b, w_b = _top_decay(rng, t_b, cfg)
     cos_b = _w_helicity_cos(rng, n, cfg.w_longitudinal_fraction)

@@ -278,10 +278,10 @@ def build_frame(
         n_nominal.append(nominal)
         start += n
     frame = pd.DataFrame(block.T, columns=list(columns), copy=False)
-    frame.insert(len(PRI_FEATURES) + 1, PROCESS_COLUMN, pd.array(names, dtype="str"))
-    frame.insert(
-        len(CHALLENGE_COLUMNS), PRODUCTION_MODE_COLUMN, pd.array(_MODE_NAMES[modes], dtype="str")
-    )
+    labels = pd.Series(pd.array(names, dtype="str"), index=frame.index)
+    frame.insert(len(PRI_FEATURES) + 1, PROCESS_COLUMN, labels)
+    mode_names = pd.Series(pd.array(_MODE_NAMES[modes], dtype="str"), index=frame.index)
+    frame.insert(len(CHALLENGE_COLUMNS), PRODUCTION_MODE_COLUMN, mode_names)
     return frame, n_nominal
 
 

@@ -173,20 +173,32 @@ def sample_hadronic(rng: np.random.Generator, polarisation: FloatArray) -> RestF
     """Draw τ → hν decays (h = π, ρ or a1-like) with the polarised two-body angular law."""
     n = int(polarisation.shape[0])
     fractions = np.array([m.fraction for m in HADRONIC_MODES])
-    index = np.searchsorted(np.cumsum(fractions) / fractions.sum(), rng.random(n), side="right")
-    mode = np.minimum(index, len(HADRONIC_MODES) - 1).astype(np.int8)
+    u = rng.random(n)
+    # searchsorted(cdf, u, side="right"): the number of CDF values <= u
+    mode = np.zeros(n, dtype=np.int8)
+    for c in (np.cumsum(fractions) / fractions.sum())[: len(HADRONIC_MODES) - 1]:
+        mode += u >= c
     m_h = np.empty(n)
     for k, spec in enumerate(HADRONIC_MODES):
         sel = mode == k
-        m_h[sel] = _truncated_breit_wigner(
-            rng, int(sel.sum()), spec.mass, spec.width, *spec.mass_range
-        )
-    m_h = np.minimum(m_h, M_TAU - 0.05)
-    mt2, mh2 = M_TAU * M_TAU, m_h * m_h
-    e_star = (mt2 + mh2) / (2.0 * M_TAU)
-    p_star = (mt2 - mh2) / (2.0 * M_TAU)
-    alpha = np.where(mode == 0, 1.0, (mt2 - 2.0 * mh2) / (mt2 + 2.0 * mh2))
-    cos_theta = linear_cos_theta(alpha * polarisation, rng.random(n))
+        if spec.width <= 0.0:
+            m_h[sel] = spec.mass
+        else:
+            count = int(np.count_nonzero(sel))
+            m_h[sel] = _truncated_breit_wigner(rng, count, spec.mass, spec.width, *spec.mass_range)
+    np.minimum(m_h, M_TAU - 0.05, out=m_h)
+    mt2 = M_TAU * M_TAU
+    mh2 = np.multiply(m_h, m_h, out=m_h)
+    e_star = mt2 + mh2
+    e_star /= 2.0 * M_TAU
+    p_star = mt2 - mh2
+    p_star /= 2.0 * M_TAU
+    mh2 *= 2.0
+    alpha = mt2 - mh2
+    alpha /= np.add(mh2, mt2, out=mh2)
+    alpha[mode == 0] = 1.0
+    alpha *= polarisation
+    cos_theta = linear_cos_theta(alpha, rng.random(n))
     phi = rng.uniform(-np.pi, np.pi, n)
     return RestFrameDecay(e_star, p_star, cos_theta, phi, mode)
 
