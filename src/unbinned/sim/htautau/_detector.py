@@ -32,7 +32,7 @@ from unbinned.sim.htautau._config import (
     RAW_LEP_PT_MIN,
     SimulationConfig,
 )
-from unbinned.sim.htautau._kinematics import FloatArray, cos, hypot, pt_eta_phi, sin
+from unbinned.sim.htautau._kinematics import FloatArray, cos, hypot, pt_eta_phi, sin, take_rows
 from unbinned.sim.htautau._processes import HardEvents, TruthCuts
 
 __all__ = [
@@ -125,7 +125,7 @@ class RecoLeptons(NamedTuple):
 
     def take(self, idx: npt.NDArray[np.intp]) -> RecoLeptons:
         """Return the entries at ``idx``."""
-        return RecoLeptons(*(a[idx] for a in self))
+        return RecoLeptons(*(take_rows(a, idx) for a in self))
 
 
 def reconstruct_leptons(

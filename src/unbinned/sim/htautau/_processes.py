@@ -40,6 +40,7 @@ from unbinned.sim.htautau._kinematics import (
     pt_eta_phi,
     rest_frame_direction,
     sin,
+    take_rows,
     two_body_momentum,
 )
 from unbinned.sim.htautau._tau import (
@@ -107,16 +108,16 @@ class HardEvents:
         return HardEvents(
             self.lep.take(idx),
             self.had.take(idx),
-            self.nu_x[idx],
-            self.nu_y[idx],
+            take_rows(self.nu_x, idx),
+            take_rows(self.nu_y, idx),
             self.system.take(idx),
-            P4(*(c[idx] for c in self.jets)),
-            self.deposit_x[idx],
-            self.deposit_y[idx],
-            self.isr_rate[idx],
-            self.isr_qt[idx],
-            self.mode[idx],
-            {k: v[idx] for k, v in self.truth.items()},
+            self.jets.take(idx),
+            take_rows(self.deposit_x, idx),
+            take_rows(self.deposit_y, idx),
+            take_rows(self.isr_rate, idx),
+            take_rows(self.isr_qt, idx),
+            take_rows(self.mode, idx),
+            {k: take_rows(v, idx) for k, v in self.truth.items()},
         )
 
     def __len__(self) -> int:
@@ -290,11 +291,13 @@ class TruthCuts(NamedTuple):
 
     Set by the detector model from its thresholds and resolution ranges; events
     below them are dropped before the expensive steps (this changes nothing but
-    the speed).
+    the speed).  ``with_truth = False`` leaves :attr:`HardEvents.truth` empty (no
+    ``gen_*`` columns wanted: their work is skipped; the random draws are the same).
     """
 
     lep_pt_min: float
     had_pt_min: float
+    with_truth: bool = True
 
 
 def _resonance_to_lephad(
@@ -350,18 +353,22 @@ def _tautau_events(
     )
     n = keep.size
     res, system = res.take(keep), system.take(keep)
-    jets = P4(*(c[keep] for c in jets))
+    jets = jets.take(keep)
     nu = p4_sum(lep.neutrinos, had.neutrinos)
-    truth = _finish_truth(
-        _system_truth(res),
-        lep.visible,
-        had.visible,
-        nu.px,
-        nu.py,
-        lep.visible.e / tau_lep.e,
-        had.visible.e / tau_had.e,
-        had.mode,
-        np.ones(n),
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(res),
+            lep.visible,
+            had.visible,
+            nu.px,
+            nu.py,
+            lep.visible.e / tau_lep.e,
+            had.visible.e / tau_had.e,
+            had.mode,
+            np.ones(n),
+        )
     )
     zeros = np.zeros(n)
     return HardEvents(
@@ -593,7 +600,7 @@ def _ttbar_block(
     keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
     n = keep.size
     lep, t_a, t_b, tt, b_a, nu_a = (v.take(keep) for v in (lep, t_a, t_b, tt, b_a, nu_a))
-    lep_x, from_tau = lep_x[keep], from_tau[keep]
+    lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
     nu_a, b_a = boost_many(t_a, cfg.top_mass, nu_a, b_a)
     # leg B: W → τν, τ → τ_h ν (true), or W → qq̄' with a jet faking τ_h
     b_b, w_b = _top_decay(rng, t_b, cfg)
@@ -602,16 +609,20 @@ def _ttbar_block(
     leg = (_fake_tau_leg if fake else _true_tau_leg)(rng, partons, cfg)
     had, had_mode, had_x, nu_b, jets, unc_x, unc_y = leg
     nu = p4_sum(nu_a, nu_b)
-    truth = _finish_truth(
-        _system_truth(tt),
-        lep,
-        had,
-        nu.px,
-        nu.py,
-        lep_x,
-        had_x,
-        had_mode,
-        from_tau.astype(np.float64),
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(tt),
+            lep,
+            had,
+            nu.px,
+            nu.py,
+            lep_x,
+            had_x,
+            had_mode,
+            from_tau.astype(np.float64),
+        )
     )
     return HardEvents(
         lep,
@@ -666,7 +677,7 @@ def _diboson_block(
         keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
         n = keep.size
         lep, nu_a, vv, v2 = (v.take(keep) for v in (lep, nu_a, vv, v2))
-        lep_x, from_tau = lep_x[keep], from_tau[keep]
+        lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
         tau, nu_b = _w_to_charged(rng, v2, M_TAU, rng.uniform(-1.0, 1.0, n))
         dec = decay_hadronic(rng, tau, np.full(n, -1.0))
         nu = p4_sum(nu_a, nu_b, dec.neutrinos)
@@ -691,8 +702,12 @@ def _diboson_block(
             nu = p4_sum(ldec.neutrinos, dec.neutrinos, d1, d2)
         lep_from_tau = np.ones(n)
     zeros = np.zeros(n)
-    truth = _finish_truth(
-        _system_truth(vv), lep, had, nu.px, nu.py, lep_x, had_x, dec.mode, lep_from_tau
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(vv), lep, had, nu.px, nu.py, lep_x, had_x, dec.mode, lep_from_tau
+        )
     )
     return HardEvents(
         lep,

@@ -125,11 +125,9 @@ def _generate_process(
     bar = None
     if progress:
         bar = tqdm(total=n_events, desc=process, unit="ev", file=sys.stderr, leave=False)
-    cuts = truth_cuts(cfg)
+    cuts = truth_cuts(cfg)._replace(with_truth=with_truth)
     while n_have < n_events:
         hard = generator(rng, _BATCH, cfg, cuts)
-        if not with_truth:
-            hard.truth.clear()  # nothing to carry through the selections
         leptons, selected = reconstruct_leptons(rng, hard, cfg)
         # the stored events of a batch in random order (channel blocks are mixed,
         # and a truncated last batch is an unbiased subset)

@@ -36,6 +36,7 @@ from unbinned.sim.htautau._kinematics import (
     hypot,
     inverse_cdf_table,
     linear_cos_theta,
+    take_rows,
 )
 
 __all__ = [
@@ -122,9 +123,10 @@ class RestFrameDecay:
 
     def take(self, idx: npt.NDArray[np.intp]) -> RestFrameDecay:
         """Return the entries at ``idx``."""
-        return RestFrameDecay(
-            self.e_star[idx], self.p_star[idx], self.cos_theta[idx], self.phi[idx], self.mode[idx]
+        e_star, p_star, cos_theta, phi = (
+            take_rows(a, idx) for a in (self.e_star, self.p_star, self.cos_theta, self.phi)
         )
+        return RestFrameDecay(e_star, p_star, cos_theta, phi, take_rows(self.mode, idx))
 
     def visible_pt_bound(self, tau: P4) -> FloatArray:
         r"""Upper bound of the visible pT, without building the visible four-vector.
@@ -180,12 +182,13 @@ def sample_hadronic(rng: np.random.Generator, polarisation: FloatArray) -> RestF
         mode += u >= c
     m_h = np.empty(n)
     for k, spec in enumerate(HADRONIC_MODES):
-        sel = mode == k
+        sel = np.flatnonzero(mode == k)  # faster than a boolean mask
         if spec.width <= 0.0:
             m_h[sel] = spec.mass
         else:
-            count = int(np.count_nonzero(sel))
-            m_h[sel] = _truncated_breit_wigner(rng, count, spec.mass, spec.width, *spec.mass_range)
+            m_h[sel] = _truncated_breit_wigner(
+                rng, sel.size, spec.mass, spec.width, *spec.mass_range
+            )
     np.minimum(m_h, M_TAU - 0.05, out=m_h)
     mt2 = M_TAU * M_TAU
     mh2 = np.multiply(m_h, m_h, out=m_h)
