@@ -185,8 +185,10 @@ def _reco_jets(
         _delta_r(eta_c, phi_c, leptons.lep_eta[rows], leptons.lep_phi[rows]) > cfg.overlap_dr
     ) & (_delta_r(eta_c, phi_c, leptons.had_eta[rows], leptons.had_phi[rows]) > cfg.overlap_dr)
     is_jet[rows[~isolated], cols[~isolated]] = False
-    j_reco = np.where(is_jet, j_reco, 0.0)
-    j_true_out = np.where(is_jet, 0.0, j_pt)
+    # where(is_jet, j_reco, 0) and where(is_jet, 0, j_pt) as products (both are >= 0):
+    # the same values without np.where's mispredicted branches
+    j_true_out = j_pt * ~is_jet
+    j_reco *= is_jet
     return _Jets(j_reco, j_eta, j_phi, cos_phi, sin_phi, is_jet, j_true_out)
 
 

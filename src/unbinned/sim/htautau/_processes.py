@@ -777,7 +777,8 @@ def isr_jets(
     # soft emissions, balanced by the recoil
     n_soft = np.minimum(rng.poisson(cfg.isr_soft_rate, n), kk)
     kt = cfg.isr_k0 * rng.random((n, kk)) ** (-1.0 / (cfg.isr_power - 1.0))
-    kt = np.where(np.arange(kk)[None, :] < n_soft[:, None], np.minimum(kt, 1000.0), 0.0)
+    np.minimum(kt, 1000.0, out=kt)
+    kt *= np.arange(kk)[None, :] < n_soft[:, None]  # 0 beyond n_soft (kt > 0)
     soft_phi = rng.uniform(-np.pi, np.pi, (n, kk))
     rx = -events.system.px - (kt * cos(soft_phi)).sum(axis=1)
     ry = -events.system.py - (kt * sin(soft_phi)).sum(axis=1)
@@ -792,7 +793,8 @@ def isr_jets(
         active = j < n_split
         pt0 = hypot(rx, ry)
         phi_j = np.arctan2(ry, rx) + dphi[:, j]
-        pt_j = np.where(active, z[:, j] * pt0, 0.0)
+        pt_j = z[:, j] * pt0
+        pt_j *= active  # 0 where inactive (pt_j >= 0)
         rx = rx - pt_j * cos(phi_j)
         ry = ry - pt_j * sin(phi_j)
         split_pt[:, j] = pt_j
