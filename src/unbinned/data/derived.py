@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import cos, hypot, sin, wrap_angle
 from unbinned.data.schema import DER_FEATURES, MISSING
 
 __all__ = ["compute_derived", "delta_phi", "invariant_mass_massless"]
@@ -23,7 +24,7 @@ FloatArray = npt.NDArray[np.float64]
 def delta_phi(phi1: npt.ArrayLike, phi2: npt.ArrayLike) -> FloatArray:
     """Return φ1 - φ2 wrapped into [-π, π)."""
     d = np.asarray(phi1, dtype=np.float64) - np.asarray(phi2, dtype=np.float64)
-    return np.asarray((d + np.pi) % (2.0 * np.pi) - np.pi, dtype=np.float64)
+    return wrap_angle(d)
 
 
 def invariant_mass_massless(
@@ -34,12 +35,12 @@ def invariant_mass_massless(
 
     .. math:: m^2 = 2\,p_{T1} p_{T2} \left(\cosh\Delta\eta - \cos\Delta\phi\right)
     """
-    m2 = 2.0 * pt1 * pt2 * (np.cosh(eta1 - eta2) - np.cos(phi1 - phi2))
+    m2 = 2.0 * pt1 * pt2 * (np.cosh(eta1 - eta2) - cos(phi1 - phi2))
     return np.sqrt(np.maximum(m2, 0.0))
 
 
 def _xy(pt: FloatArray, phi: FloatArray) -> tuple[FloatArray, FloatArray]:
-    return pt * np.cos(phi), pt * np.sin(phi)
+    return pt * cos(phi), pt * sin(phi)
 
 
 class _Particle(NamedTuple):
@@ -55,17 +56,26 @@ class _Particle(NamedTuple):
         return cls(col(f"PRI_{name}_pt"), col(f"PRI_{name}_eta"), col(f"PRI_{name}_phi"))
 
 
+class _Transverse(NamedTuple):
+    """The x and y components of lepton, τ_h and MET (computed once)."""
+
+    lx: FloatArray
+    ly: FloatArray
+    hx: FloatArray
+    hy: FloatArray
+    mx: FloatArray
+    my: FloatArray
+
+
 def _lepton_had_met_features(
-    lep: _Particle, had: _Particle, met: FloatArray, met_phi: FloatArray
+    lep: _Particle, had: _Particle, met: FloatArray, xy: _Transverse
 ) -> dict[str, FloatArray]:
     """``DER_mass_transverse_met_lep``, ``DER_mass_vis`` and ``DER_pt_h``."""
-    lx, ly = _xy(lep.pt, lep.phi)
-    hx, hy = _xy(had.pt, had.phi)
-    mx, my = _xy(met, met_phi)
+    lx, ly, hx, hy, mx, my = xy
     mt2 = (met + lep.pt) ** 2 - ((mx + lx) ** 2 + (my + ly) ** 2)
     mass_transverse = np.sqrt(np.maximum(mt2, 0.0))
     mass_vis = invariant_mass_massless(lep.pt, lep.eta, lep.phi, had.pt, had.eta, had.phi)
-    pt_h = np.hypot(hx + lx + mx, hy + ly + my)
+    pt_h = hypot(hx + lx + mx, hy + ly + my)
     return {
         "DER_mass_transverse_met_lep": mass_transverse,
         "DER_mass_vis": mass_vis,
@@ -100,24 +110,22 @@ def _sum_features(
     j2: _Particle,
     n_jets: FloatArray,
     jet_all_pt: FloatArray,
-    met: FloatArray,
     met_phi: FloatArray,
+    xy: _Transverse,
 ) -> dict[str, FloatArray]:
     """ΔR, the vector and scalar pT sums, the pT ratio and the MET φ centrality."""
-    lx, ly = _xy(lep.pt, lep.phi)
-    hx, hy = _xy(had.pt, had.phi)
-    mx, my = _xy(met, met_phi)
+    lx, ly, hx, hy, mx, my = xy
     j1x, j1y = _xy(np.where(n_jets >= 1, j1.pt, 0.0), j1.phi)
     j2x, j2y = _xy(np.where(n_jets >= 2, j2.pt, 0.0), j2.phi)
-    deltar = np.hypot(had.eta - lep.eta, delta_phi(had.phi, lep.phi))
-    pt_tot = np.hypot(hx + lx + mx + j1x + j2x, hy + ly + my + j1y + j2y)
+    deltar = hypot(had.eta - lep.eta, delta_phi(had.phi, lep.phi))
+    pt_tot = hypot(hx + lx + mx + j1x + j2x, hy + ly + my + j1y + j2y)
     sum_pt = had.pt + lep.pt + jet_all_pt
     with np.errstate(divide="ignore", invalid="ignore"):
         pt_ratio = lep.pt / had.pt
 
-    s = np.sign(np.sin(had.phi - lep.phi))
-    a = np.sin(met_phi - lep.phi) * s
-    b = np.sin(had.phi - met_phi) * s
+    s = np.sign(sin(had.phi - lep.phi))
+    a = sin(met_phi - lep.phi) * s
+    b = sin(had.phi - met_phi) * s
     norm = np.sqrt(a * a + b * b)
     met_cent = np.divide(a + b, norm, out=np.zeros_like(norm), where=norm > 0)
     return {
@@ -179,12 +187,13 @@ def compute_derived(pri: Mapping[str, npt.ArrayLike]) -> dict[str, FloatArray]:
     jet_all_pt = col("PRI_jet_all_pt")
     met, met_phi = col("PRI_met"), col("PRI_met_phi")
 
-    out = _lepton_had_met_features(lep, had, met, met_phi)
+    xy = _Transverse(*_xy(lep.pt, lep.phi), *_xy(had.pt, had.phi), *_xy(met, met_phi))
+    out = _lepton_had_met_features(lep, had, met, xy)
     dijet = _dijet_features(lep, j1, j2, n_jets)
     out["DER_deltaeta_jet_jet"] = dijet["DER_deltaeta_jet_jet"]
     out["DER_mass_jet_jet"] = dijet["DER_mass_jet_jet"]
     out["DER_prodeta_jet_jet"] = dijet["DER_prodeta_jet_jet"]
-    out.update(_sum_features(lep, had, j1, j2, n_jets, jet_all_pt, met, met_phi))
+    out.update(_sum_features(lep, had, j1, j2, n_jets, jet_all_pt, met_phi, xy))
     out["DER_lep_eta_centrality"] = dijet["DER_lep_eta_centrality"]
     assert tuple(out) == DER_FEATURES  # internal invariant, not user input
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

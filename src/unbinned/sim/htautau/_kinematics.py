@@ -3,29 +3,53 @@
 A four-vector is a :class:`P4` of four float64 arrays ``(E, px, py, pz)`` of equal
 shape (one entry per event, or an ``(n_events, k)`` block).  Every function works
 on whole arrays; nothing loops over events.
+
+Speed: ``hypot``, ``sin`` and ``cos`` are the fast ones of
+:mod:`unbinned.data._fastmath` (within an ulp of numpy's, several times faster).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import cos, hypot, sin
+
 __all__ = [
     "P4",
     "boost",
+    "boost_many",
+    "cos",
     "decay_along_axis",
     "from_pt_eta_phi_m",
+    "hypot",
     "inverse_cdf_table",
     "linear_cos_theta",
     "p4_sum",
     "pt_eta_phi",
     "rest_frame_direction",
+    "sin",
+    "take_rows",
     "two_body_momentum",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+_A = TypeVar("_A", bound=npt.NDArray[Any])
+
+
+def take_rows(a: _A, idx: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> _A:
+    """``a[idx]`` along the first axis; ``numpy.take`` for an index array.
+
+    ``numpy.take`` gathers 1.2x (1-D) to 4x (rows of a 2-D block) faster than
+    fancy indexing; a boolean mask is first turned into indices, which is several
+    times faster than boolean indexing for irregular masks.
+    """
+    if idx.dtype == np.bool_:
+        idx = np.flatnonzero(idx)
+    return np.take(a, idx, axis=0)  # type: ignore[return-value]
 
 
 class P4(NamedTuple):
@@ -38,7 +62,7 @@ class P4(NamedTuple):
 
     def take(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> P4:
         """Return the entries selected by a boolean mask or an index array."""
-        return P4(self.e[mask], self.px[mask], self.py[mask], self.pz[mask])
+        return P4(*(take_rows(c, mask) for c in self))
 
     def scaled(self, factor: FloatArray | float) -> P4:
         """Return every component multiplied by ``factor``."""
@@ -53,7 +77,7 @@ class P4(NamedTuple):
     @property
     def pt(self) -> FloatArray:
         """Transverse momentum."""
-        return np.hypot(self.px, self.py)
+        return hypot(self.px, self.py)
 
     @property
     def mass(self) -> FloatArray:
@@ -85,15 +109,17 @@ def from_pt_eta_phi_m(
     """
     pz = pt * np.sinh(eta)
     e = np.sqrt(pt * pt + pz * pz + np.asarray(m, dtype=np.float64) ** 2)
-    return P4(e, pt * np.cos(phi), pt * np.sin(phi), pz)
+    return P4(e, pt * cos(phi), pt * sin(phi), pz)
 
 
 def pt_eta_phi(p: P4) -> tuple[FloatArray, FloatArray, FloatArray]:
     r"""Return :math:`(p_T, \eta, \phi)` with :math:`\eta = \operatorname{arsinh}(p_z/p_T)`."""
-    pt = np.hypot(p.px, p.py)
+    pt = hypot(p.px, p.py)
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = np.arcsinh(p.pz / pt)
-    eta = np.where(pt > 0.0, eta, np.sign(p.pz) * 1.0e3)
+    zero = ~(pt > 0.0)
+    if zero.any():
+        eta = np.where(zero, np.sign(p.pz) * 1.0e3, eta)
     return pt, eta, np.arctan2(p.py, p.px)
 
 
@@ -123,15 +149,47 @@ def boost(p: P4, parent: P4, mass: FloatArray | float | None = None) -> P4:
 
     ``mass`` is the parent's mass when known (saves computing it).
     """
+    return boost_many(parent, mass, p)[0]
+
+
+def boost_many(parent: P4, mass: FloatArray | float | None, *momenta: P4) -> tuple[P4, ...]:
+    """:func:`boost` of several four-vectors from the rest frame of one ``parent``.
+
+    The parent's γ and β are computed once; each result equals ``boost(p, parent, mass)``
+    bit for bit.
+    """
     m = parent.mass if mass is None else mass
-    gamma = parent.e / m
-    bx = parent.px / parent.e
-    by = parent.py / parent.e
-    bz = parent.pz / parent.e
-    bp = bx * p.px + by * p.py + bz * p.pz
+    gamma = np.divide(parent.e, m)
+    bx = np.divide(parent.px, parent.e)
+    by = np.divide(parent.py, parent.e)
+    bz = np.divide(parent.pz, parent.e)
     # (gamma - 1)/beta^2 = gamma^2/(gamma + 1): stable for beta -> 0
-    coef = gamma * gamma / (gamma + 1.0) * bp + gamma * p.e
-    return P4(gamma * (p.e + bp), p.px + coef * bx, p.py + coef * by, p.pz + coef * bz)
+    f = gamma * gamma
+    f /= gamma + 1.0
+    return tuple(_boost_one(p, gamma, bx, by, bz, f) for p in momenta)
+
+
+def _boost_one(
+    p: P4, gamma: FloatArray, bx: FloatArray, by: FloatArray, bz: FloatArray, f: FloatArray
+) -> P4:
+    """One boost given γ, β and ``f`` = γ²/(γ + 1), in place on fresh arrays."""
+    bp = bx * p.px
+    tmp = by * p.py
+    bp += tmp
+    np.multiply(bz, p.pz, out=tmp)
+    bp += tmp
+    coef = f * bp
+    np.multiply(gamma, p.e, out=tmp)
+    coef += tmp
+    e = np.add(p.e, bp, out=bp)
+    e *= gamma
+    ox = bx * coef
+    ox += p.px
+    oy = by * coef
+    oy += p.py
+    oz = np.multiply(bz, coef, out=coef)
+    oz += p.pz
+    return P4(e, ox, oy, oz)
 
 
 def rest_frame_direction(
@@ -139,7 +197,7 @@ def rest_frame_direction(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Unit vector with polar angle ``arccos(cos_theta)`` about z and azimuth ``phi``."""
     sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
-    return sin_theta * np.cos(phi), sin_theta * np.sin(phi), cos_theta
+    return sin_theta * cos(phi), sin_theta * sin(phi), cos_theta
 
 
 def decay_along_axis(
@@ -160,34 +218,58 @@ def decay_along_axis(
         p_\perp = p^*\sin\theta,\quad E = \gamma (E^* + \beta p^* \cos\theta)
     """
     px, py, pz = parent.px, parent.py, parent.pz
-    pabs = np.sqrt(px * px + py * py + pz * pz)
-    m = np.sqrt(np.maximum(parent.e * parent.e - pabs * pabs, 1.0e-12))
+    pabs = px * px
+    tmp = py * py
+    pabs += tmp
+    np.multiply(pz, pz, out=tmp)
+    pabs += tmp
+    np.sqrt(pabs, out=pabs)
+    m = parent.e * parent.e
+    np.multiply(pabs, pabs, out=tmp)
+    m -= tmp
+    np.maximum(m, 1.0e-12, out=m)
+    np.sqrt(m, out=m)
     gamma = parent.e / m
-    gb = pabs / m  # gamma * beta
+    gb = np.divide(pabs, m, out=m)  # gamma * beta
     nx, ny, nz = px / pabs, py / pabs, pz / pabs
     # e1 = normalised (n x z) = (ny, -nx, 0)/sqrt(nx^2 + ny^2); n is never along z here
     # (|eta| < ~20), but guard anyway with the x axis.
-    nt = np.hypot(nx, ny)
+    nt = hypot(nx, ny)
     safe = nt > 1.0e-9
-    nt_safe = np.where(safe, nt, 1.0)
-    e1x = np.where(safe, ny / nt_safe, 0.0)
-    e1y = np.where(safe, -nx / nt_safe, 1.0)
+    if safe.all():
+        e1x = ny / nt
+        e1y = np.negative(nx)
+        e1y /= nt
+    else:
+        nt_safe = np.where(safe, nt, 1.0)
+        e1x = np.where(safe, ny / nt_safe, 0.0)
+        e1y = np.where(safe, -nx / nt_safe, 1.0)
     # e2 = n x e1 (e1z = 0)
-    e2x = -nz * e1y
+    e2x = np.negative(nz)
+    e2x *= e1y
     e2y = nz * e1x
-    e2z = nx * e1y - ny * e1x
+    e2z = nx * e1y
+    e2z -= np.multiply(ny, e1x, out=tmp)
     sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 0.0))
     pperp = p_star * sin_theta
-    a = pperp * np.cos(phi)
-    b = pperp * np.sin(phi)
-    ppar = gamma * p_star * cos_theta + gb * e_star
-    e = gamma * e_star + gb * p_star * cos_theta
-    return P4(
-        e,
-        ppar * nx + a * e1x + b * e2x,
-        ppar * ny + a * e1y + b * e2y,
-        ppar * nz + b * e2z,
-    )
+    a = pperp * cos(phi)
+    b = pperp * sin(phi)
+    ppar = gamma * p_star
+    ppar *= cos_theta
+    ppar += gb * e_star
+    e = gamma * e_star
+    gbp = gb * p_star
+    gbp *= cos_theta
+    e += gbp
+    out_x = ppar * nx
+    out_x += np.multiply(a, e1x, out=e1x)
+    out_x += np.multiply(b, e2x, out=e2x)
+    out_y = ppar * ny
+    out_y += np.multiply(a, e1y, out=e1y)
+    out_y += np.multiply(b, e2y, out=e2y)
+    out_z = np.multiply(ppar, nz, out=nz)
+    out_z += np.multiply(b, e2z, out=e2z)
+    return P4(e, out_x, out_y, out_z)
 
 
 def linear_cos_theta(slope: FloatArray | float, u: FloatArray) -> FloatArray:
@@ -197,10 +279,18 @@ def linear_cos_theta(slope: FloatArray | float, u: FloatArray) -> FloatArray:
     """
     a = np.broadcast_to(np.asarray(slope, dtype=np.float64), u.shape)
     small = np.abs(a) < 1.0e-6
-    a_safe = np.where(small, 1.0, a)
-    disc = np.maximum((1.0 - a_safe) ** 2 + 4.0 * a_safe * u, 0.0)
-    c = (-1.0 + np.sqrt(disc)) / a_safe
-    return np.clip(np.where(small, 2.0 * u - 1.0, c), -1.0, 1.0)
+    any_small = bool(small.any())
+    a_safe = np.where(small, 1.0, a) if any_small else a
+    disc = 1.0 - a_safe
+    disc *= disc  # (1 - a)^2, as ** 2
+    disc += 4.0 * a_safe * u
+    np.maximum(disc, 0.0, out=disc)
+    c = np.sqrt(disc, out=disc)
+    c += -1.0
+    c /= a_safe
+    if any_small:
+        c = np.where(small, 2.0 * u - 1.0, c)
+    return np.clip(c, -1.0, 1.0, out=c)
 
 
 def inverse_cdf_table(

@@ -25,16 +25,22 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import wrap_angle
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._kinematics import (
     P4,
     FloatArray,
     boost,
+    boost_many,
+    cos,
     decay_along_axis,
     from_pt_eta_phi_m,
+    hypot,
     p4_sum,
     pt_eta_phi,
     rest_frame_direction,
+    sin,
+    take_rows,
     two_body_momentum,
 )
 from unbinned.sim.htautau._tau import (
@@ -102,16 +108,16 @@ class HardEvents:
         return HardEvents(
             self.lep.take(idx),
             self.had.take(idx),
-            self.nu_x[idx],
-            self.nu_y[idx],
+            take_rows(self.nu_x, idx),
+            take_rows(self.nu_y, idx),
             self.system.take(idx),
-            P4(*(c[idx] for c in self.jets)),
-            self.deposit_x[idx],
-            self.deposit_y[idx],
-            self.isr_rate[idx],
-            self.isr_qt[idx],
-            self.mode[idx],
-            {k: v[idx] for k, v in self.truth.items()},
+            self.jets.take(idx),
+            take_rows(self.deposit_x, idx),
+            take_rows(self.deposit_y, idx),
+            take_rows(self.isr_rate, idx),
+            take_rows(self.isr_qt, idx),
+            take_rows(self.mode, idx),
+            {k: take_rows(v, idx) for k, v in self.truth.items()},
         )
 
     def __len__(self) -> int:
@@ -165,7 +171,7 @@ def _system(
     phi = rng.uniform(-np.pi, np.pi, n)
     y = rng.normal(0.0, y_sigma, n)
     mt = np.sqrt(mass * mass + qt * qt)
-    return P4(mt * np.cosh(y), qt * np.cos(phi), qt * np.sin(phi), mt * np.sinh(y))
+    return P4(mt * np.cosh(y), qt * cos(phi), qt * sin(phi), mt * np.sinh(y))
 
 
 def _relativistic_bw(
@@ -197,8 +203,8 @@ def _two_body(
     m2a = np.asarray(m2, dtype=np.float64)
     e1 = np.sqrt(p * p + m1a * m1a)
     e2 = np.sqrt(p * p + m2a * m2a)
-    d1 = boost(P4(e1, p * dx, p * dy, p * dz), parent, m)
-    d2 = boost(P4(e2, -p * dx, -p * dy, -p * dz), parent, m)
+    px, py, pz = p * dx, p * dy, p * dz
+    d1, d2 = boost_many(parent, m, P4(e1, px, py, pz), P4(e2, -px, -py, -pz))
     return d1, d2
 
 
@@ -220,7 +226,9 @@ def _w_helicity_cos(rng: np.random.Generator, n: int, f0: float) -> FloatArray:
     three uniform numbers on [-1, 1], the second inverts to :math:`1 - 2u^{1/3}`.
     """
     longitudinal = rng.random(n) < f0
-    med = np.median(rng.uniform(-1.0, 1.0, (n, 3)), axis=1)
+    u3 = rng.uniform(-1.0, 1.0, (n, 3))
+    a, b, c = u3[:, 0], u3[:, 1], u3[:, 2]
+    med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # median of three
     left = 1.0 - 2.0 * np.cbrt(rng.random(n))
     return np.where(longitudinal, med, left)
 
@@ -267,7 +275,7 @@ def _finish_truth(
     truth = dict(truth)
     truth["gen_lep_pt"] = lep.pt
     truth["gen_had_pt"] = had.pt
-    truth["gen_met"] = np.hypot(nu_x, nu_y)
+    truth["gen_met"] = hypot(nu_x, nu_y)
     truth["gen_lep_x"] = lep_x
     truth["gen_had_x"] = had_x
     truth["gen_had_mode"] = had_mode.astype(np.float64)
@@ -283,11 +291,13 @@ class TruthCuts(NamedTuple):
 
     Set by the detector model from its thresholds and resolution ranges; events
     below them are dropped before the expensive steps (this changes nothing but
-    the speed).
+    the speed).  ``with_truth = False`` leaves :attr:`HardEvents.truth` empty (no
+    ``gen_*`` columns wanted: their work is skipped; the random draws are the same).
     """
 
     lep_pt_min: float
     had_pt_min: float
+    with_truth: bool = True
 
 
 def _resonance_to_lephad(
@@ -310,8 +320,8 @@ def _resonance_to_lephad(
     e = 0.5 * mass
     # τ_a decays leptonically, τ_b hadronically; whether τ_a is the τ⁻ only sets the
     # polarisations (the angular distributions are symmetric under d -> -d)
-    tau_lep = boost(P4(e, p * dx, p * dy, p * dz), res, mass)
-    tau_had = boost(P4(e, -p * dx, -p * dy, -p * dz), res, mass)
+    px, py, pz = p * dx, p * dy, p * dz
+    tau_lep, tau_had = boost_many(res, mass, P4(e, px, py, pz), P4(e, -px, -py, -pz))
     minus_is_lep = rng.random(n) < 0.5
     lep_decay = sample_leptonic(rng, np.where(minus_is_lep, pol_minus, pol_plus))
     had_decay = sample_hadronic(rng, np.where(minus_is_lep, pol_plus, pol_minus))
@@ -343,18 +353,22 @@ def _tautau_events(
     )
     n = keep.size
     res, system = res.take(keep), system.take(keep)
-    jets = P4(*(c[keep] for c in jets))
+    jets = jets.take(keep)
     nu = p4_sum(lep.neutrinos, had.neutrinos)
-    truth = _finish_truth(
-        _system_truth(res),
-        lep.visible,
-        had.visible,
-        nu.px,
-        nu.py,
-        lep.visible.e / tau_lep.e,
-        had.visible.e / tau_had.e,
-        had.mode,
-        np.ones(n),
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(res),
+            lep.visible,
+            had.visible,
+            nu.px,
+            nu.py,
+            lep.visible.e / tau_lep.e,
+            had.visible.e / tau_had.e,
+            had.mode,
+            np.ones(n),
+        )
     )
     zeros = np.zeros(n)
     return HardEvents(
@@ -528,7 +542,7 @@ def _true_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     zeros = np.zeros(n)
     tau, nu_b = _w_to_charged(rng, w_b, M_TAU, cos_b)
     mt = cfg.top_mass
-    tau, nu_b, b_b = boost(tau, t_b, mt), boost(nu_b, t_b, mt), boost(b_b, t_b, mt)
+    tau, nu_b, b_b = boost_many(t_b, mt, tau, nu_b, b_b)
     dec = decay_hadronic(rng, tau, np.full(n, -1.0))
     had, had_mode, had_x = dec.visible, dec.mode, dec.visible.e / tau.e
     nu_b = p4_sum(nu_b, dec.neutrinos)
@@ -544,14 +558,15 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     cos_b = np.where(rng.random(n) < 0.5, cos_b, -cos_b)  # quark and antiquark alike
     q1, q2 = _w_to_charged(rng, w_b, 0.0, cos_b)
     mt = cfg.top_mass
-    q1, q2, b_b = boost(q1, t_b, mt), boost(q2, t_b, mt), _massless(boost(b_b, t_b, mt))
+    q1, q2, b_b = boost_many(t_b, mt, q1, q2, b_b)
+    b_b = _massless(b_b)
     q2 = _massless(q2)
     b_a = _massless(b_a)
     # which parton fakes τ_h: the τ-ID fake rate of a jet falls with its pT
     # (∝ pT^-k) and is smaller for b jets (relative weight fake_b_weight)
     cand = [q1, q2, b_a, b_b]
     block = _stack(*cand)
-    pt = np.maximum(np.hypot(block.px, block.py), 1.0)
+    pt = np.maximum(hypot(block.px, block.py), 1.0)
     flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight])
     rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
     cum = np.cumsum(rate, axis=1)
@@ -585,8 +600,8 @@ def _ttbar_block(
     keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
     n = keep.size
     lep, t_a, t_b, tt, b_a, nu_a = (v.take(keep) for v in (lep, t_a, t_b, tt, b_a, nu_a))
-    lep_x, from_tau = lep_x[keep], from_tau[keep]
-    nu_a, b_a = boost(nu_a, t_a, cfg.top_mass), boost(b_a, t_a, cfg.top_mass)
+    lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
+    nu_a, b_a = boost_many(t_a, cfg.top_mass, nu_a, b_a)
     # leg B: W → τν, τ → τ_h ν (true), or W → qq̄' with a jet faking τ_h
     b_b, w_b = _top_decay(rng, t_b, cfg)
     cos_b = _w_helicity_cos(rng, n, cfg.w_longitudinal_fraction)
@@ -594,16 +609,20 @@ def _ttbar_block(
     leg = (_fake_tau_leg if fake else _true_tau_leg)(rng, partons, cfg)
     had, had_mode, had_x, nu_b, jets, unc_x, unc_y = leg
     nu = p4_sum(nu_a, nu_b)
-    truth = _finish_truth(
-        _system_truth(tt),
-        lep,
-        had,
-        nu.px,
-        nu.py,
-        lep_x,
-        had_x,
-        had_mode,
-        from_tau.astype(np.float64),
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(tt),
+            lep,
+            had,
+            nu.px,
+            nu.py,
+            lep_x,
+            had_x,
+            had_mode,
+            from_tau.astype(np.float64),
+        )
     )
     return HardEvents(
         lep,
@@ -658,7 +677,7 @@ def _diboson_block(
         keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
         n = keep.size
         lep, nu_a, vv, v2 = (v.take(keep) for v in (lep, nu_a, vv, v2))
-        lep_x, from_tau = lep_x[keep], from_tau[keep]
+        lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
         tau, nu_b = _w_to_charged(rng, v2, M_TAU, rng.uniform(-1.0, 1.0, n))
         dec = decay_hadronic(rng, tau, np.full(n, -1.0))
         nu = p4_sum(nu_a, nu_b, dec.neutrinos)
@@ -683,8 +702,12 @@ def _diboson_block(
             nu = p4_sum(ldec.neutrinos, dec.neutrinos, d1, d2)
         lep_from_tau = np.ones(n)
     zeros = np.zeros(n)
-    truth = _finish_truth(
-        _system_truth(vv), lep, had, nu.px, nu.py, lep_x, had_x, dec.mode, lep_from_tau
+    truth = (
+        {}
+        if not cuts.with_truth
+        else _finish_truth(
+            _system_truth(vv), lep, had, nu.px, nu.py, lep_x, had_x, dec.mode, lep_from_tau
+        )
     )
     return HardEvents(
         lep,
@@ -754,10 +777,11 @@ def isr_jets(
     # soft emissions, balanced by the recoil
     n_soft = np.minimum(rng.poisson(cfg.isr_soft_rate, n), kk)
     kt = cfg.isr_k0 * rng.random((n, kk)) ** (-1.0 / (cfg.isr_power - 1.0))
-    kt = np.where(np.arange(kk)[None, :] < n_soft[:, None], np.minimum(kt, 1000.0), 0.0)
+    np.minimum(kt, 1000.0, out=kt)
+    kt *= np.arange(kk)[None, :] < n_soft[:, None]  # 0 beyond n_soft (kt > 0)
     soft_phi = rng.uniform(-np.pi, np.pi, (n, kk))
-    rx = -events.system.px - (kt * np.cos(soft_phi)).sum(axis=1)
-    ry = -events.system.py - (kt * np.sin(soft_phi)).sum(axis=1)
+    rx = -events.system.px - (kt * cos(soft_phi)).sum(axis=1)
+    ry = -events.system.py - (kt * sin(soft_phi)).sum(axis=1)
     # hard splittings of the recoil
     rate = events.isr_rate * np.log1p(events.isr_qt / cfg.isr_qt_ref)
     n_split = np.minimum(rng.poisson(rate), ks)
@@ -767,16 +791,18 @@ def isr_jets(
     split_phi = np.zeros((n, ks))
     for j in range(ks):
         active = j < n_split
-        pt0 = np.hypot(rx, ry)
+        pt0 = hypot(rx, ry)
         phi_j = np.arctan2(ry, rx) + dphi[:, j]
-        pt_j = np.where(active, z[:, j] * pt0, 0.0)
-        rx = rx - pt_j * np.cos(phi_j)
-        ry = ry - pt_j * np.sin(phi_j)
+        pt_j = z[:, j] * pt0
+        pt_j *= active  # 0 where inactive (pt_j >= 0)
+        rx = rx - pt_j * cos(phi_j)
+        ry = ry - pt_j * sin(phi_j)
         split_pt[:, j] = pt_j
         split_phi[:, j] = phi_j
-    pt = np.concatenate([np.hypot(rx, ry)[:, None], split_pt, kt], axis=1)
+    pt = np.concatenate([hypot(rx, ry)[:, None], split_pt, kt], axis=1)
+    # into [-π, π): only the split azimuths (arctan2 + Δφ) can leave it
+    split_phi = wrap_angle(split_phi)
     phi_all = np.concatenate([np.arctan2(ry, rx)[:, None], split_phi, soft_phi], axis=1)
-    phi_all = (phi_all + np.pi) % (2.0 * np.pi) - np.pi
     sys_y = 0.5 * np.log(
         (events.system.e + events.system.pz) / (events.system.e - events.system.pz)
     )

@@ -26,12 +26,11 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from unbinned.data.schema import EXPECTED_YIELDS_10FB, PROCESSES, SIGNAL_PROCESSES
 from unbinned.exceptions import ConfigError
 from unbinned.sim.htautau._config import SimulationConfig
-from unbinned.sim.htautau._simulate import process_frame
+from unbinned.sim.htautau._simulate import build_frame, process_frame
 from unbinned.sim.pseudo import PseudoExperiment
 from unbinned.sim.systematics import Nuisances, apply_systematics
 
@@ -136,7 +135,7 @@ def simulate_pseudo_experiment(
     cfg = config or SimulationConfig()
     counts_rng = np.random.default_rng(streams[_COUNT_STREAM])
     event_streams = streams[_EVENT_STREAM].spawn(len(PROCESSES))
-    frames: list[pd.DataFrame] = []
+    requests: list[tuple[str, int, np.random.Generator]] = []
     expected: dict[str, float] = {}
     for p, rate in rates.items():
         if p not in PROCESSES:
@@ -148,10 +147,10 @@ def simulate_pseudo_experiment(
         if n == 0:
             continue
         rng = np.random.Generator(np.random.PCG64(event_streams[PROCESSES.index(p)]))
-        frames.append(process_frame(p, n, rng, cfg)[0])
-    if not frames:
+        requests.append((p, n, rng))
+    if not requests:
         raise ConfigError(f"no events expected (rates {dict(rates)}, mu={mu})")
-    raw = pd.concat(frames, ignore_index=True)
+    raw = build_frame(requests, cfg)[0]  # one frame, no per-process copies
     # the rate factors are already in the counts: only the shape nuisances act here
     shapes = dataclasses.replace(nu, ttbar_scale=1.0, diboson_scale=1.0, bkg_scale=1.0)
     soft_rng = np.random.default_rng(streams[_SOFT_MET_STREAM])

@@ -107,20 +107,25 @@ def _check_args(
 
 def _generate_process(
     process: str,
-    n_events: int,
+    out: dict[str, npt.NDArray[np.float64]],
+    modes: npt.NDArray[np.int8],
     rng: np.random.Generator,
     cfg: SimulationConfig,
-    with_truth: bool,
     progress: bool,
-) -> dict[str, npt.NDArray[np.generic]]:
-    """Generate batches until ``n_events`` pass the raw selection; return the columns."""
+) -> None:
+    """Generate batches until ``len(modes)`` events pass the raw selection.
+
+    Writes the PRI (and, where ``out`` has them, truth) columns into the arrays of
+    ``out`` and the production modes into ``modes``, in place.
+    """
+    n_events = int(modes.shape[0])
     generator = GENERATORS[process]
-    chunks: list[dict[str, npt.NDArray[np.generic]]] = []
+    with_truth = TRUTH_COLUMNS[0] in out
     n_have = 0
     bar = None
     if progress:
         bar = tqdm(total=n_events, desc=process, unit="ev", file=sys.stderr, leave=False)
-    cuts = truth_cuts(cfg)
+    cuts = truth_cuts(cfg)._replace(with_truth=with_truth)
     while n_have < n_events:
         hard = generator(rng, _BATCH, cfg, cuts)
         leptons, selected = reconstruct_leptons(rng, hard, cfg)
@@ -130,17 +135,18 @@ def _generate_process(
         hard, leptons = hard.take(idx), leptons.take(idx)
         isr = isr_jets(rng, hard, cfg)
         pri = reconstruct(rng, hard, leptons, isr, cfg)
-        chunk: dict[str, npt.NDArray[np.generic]] = dict(pri)
-        chunk[PRODUCTION_MODE_COLUMN] = hard.mode
+        rows = slice(n_have, n_have + idx.size)
+        for k, v in pri.items():
+            out[k][rows] = v
         if with_truth:
-            chunk.update({k: hard.truth[k] for k in TRUTH_COLUMNS})
-        chunks.append(chunk)
+            for k in TRUTH_COLUMNS:
+                out[k][rows] = hard.truth[k]
+        modes[rows] = hard.mode
         n_have += idx.size
         if bar is not None:
             bar.update(idx.size)
     if bar is not None:
         bar.close()
-    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
 def simulate(
@@ -214,32 +220,77 @@ def simulate(
         events_per_process, seed, luminosity, processes, config
     )
     children = np.random.SeedSequence(seed).spawn(len(PROCESSES))
-    frames = [
-        _weighted_frame(process, n, children, luminosity, cfg, with_truth, progress)
-        for process in procs
+    requests = [
+        (p, n, np.random.Generator(np.random.PCG64(children[PROCESSES.index(p)]))) for p in procs
     ]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return build_frame(requests, cfg, luminosity, with_truth, progress)[0]
 
 
-def _weighted_frame(
-    process: str,
-    n: int,
-    children: Sequence[np.random.SeedSequence],
-    luminosity: float,
+def _float_columns(with_truth: bool) -> tuple[str, ...]:
+    """The float64 columns, in output order without the two string columns."""
+    truth = TRUTH_COLUMNS if with_truth else ()
+    return (*PRI_FEATURES, WEIGHT_COLUMN, LABEL_COLUMN, *DER_FEATURES, *truth)
+
+
+def build_frame(
+    requests: Sequence[tuple[str, int, np.random.Generator]],
     cfg: SimulationConfig,
-    with_truth: bool,
-    progress: bool,
-) -> pd.DataFrame:
-    """One process's events from its own seed child, weighted to its expected yield."""
-    rng = np.random.Generator(np.random.PCG64(children[PROCESSES.index(process)]))
-    frame, n_nominal = process_frame(process, n, rng, cfg, with_truth, progress)
+    luminosity: float | None = None,
+    with_truth: bool = False,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, list[int]]:
+    r"""Raw events of several processes in one frame, each from its own generator.
+
+    ``requests`` holds ``(process, n_events, rng)``; the events of each request are
+    generated from its ``rng`` alone.  The float columns are written in place into
+    one ``(columns, events)`` block that the frame wraps without a copy.
+
+    Returns the frame (columns as :func:`simulate` returns them) and, per request,
+    how many of its events pass the nominal selection (τ_h pT ≥ 26 GeV, lepton
+    pT ≥ 20 GeV).  Weights: 1 without ``luminosity``, else
+    :math:`Y_p (L/10\,\mathrm{fb}^{-1}) / N_p^{sel}` (a ``ConfigError`` when
+    :math:`N_p^{sel} = 0`).
+    """
+    columns = _float_columns(with_truth)
+    total = sum(n for _, n, _ in requests)
+    block = np.empty((len(columns), total))
+    col = {c: block[i] for i, c in enumerate(columns)}
+    modes = np.empty(total, dtype=np.int8)
+    names = np.empty(total, dtype=object)
+    n_nominal: list[int] = []
+    start = 0
+    for process, n, rng in requests:
+        rows = slice(start, start + n)
+        out = {c: v[rows] for c, v in col.items()}
+        _generate_process(process, out, modes[rows], rng, cfg, progress)
+        nominal = int(
+            np.count_nonzero((out["PRI_had_pt"] >= HAD_PT_MIN) & (out["PRI_lep_pt"] >= LEP_PT_MIN))
+        )
+        for k, v in compute_derived(out).items():
+            out[k][...] = v
+        out[LABEL_COLUMN][...] = 1.0 if process in SIGNAL_PROCESSES else 0.0
+        out[WEIGHT_COLUMN][...] = (
+            1.0 if luminosity is None else _weight(process, n, nominal, luminosity)
+        )
+        names[rows] = process
+        n_nominal.append(nominal)
+        start += n
+    frame = pd.DataFrame(block.T, columns=list(columns), copy=False)
+    labels = pd.Series(pd.array(names, dtype="str"), index=frame.index)
+    frame.insert(len(PRI_FEATURES) + 1, PROCESS_COLUMN, labels)
+    mode_names = pd.Series(pd.array(_MODE_NAMES[modes], dtype="str"), index=frame.index)
+    frame.insert(len(CHALLENGE_COLUMNS), PRODUCTION_MODE_COLUMN, mode_names)
+    return frame, n_nominal
+
+
+def _weight(process: str, n: int, n_nominal: int, luminosity: float) -> float:
+    """The constant weight of a process's events: its expected yield over N_nominal."""
     if n_nominal == 0:
         raise ConfigError(
             f"none of the {n} simulated {process} events passes the nominal selection "
             "(had_pt >= 26, lep_pt >= 20): increase events_per_process"
         )
-    frame[WEIGHT_COLUMN] = EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal
-    return frame
+    return float(EXPECTED_YIELDS_10FB[process] * luminosity / 10.0 / n_nominal)
 
 
 def process_frame(
@@ -255,18 +306,5 @@ def process_frame(
     Returns the frame (columns as :func:`simulate` returns them) and how many of
     its events pass the nominal selection (τ_h pT ≥ 26 GeV, lepton pT ≥ 20 GeV).
     """
-    cols = _generate_process(process, n_events, rng, cfg, with_truth, progress)
-    had_pt = np.asarray(cols["PRI_had_pt"], dtype=np.float64)
-    lep_pt = np.asarray(cols["PRI_lep_pt"], dtype=np.float64)
-    n_nominal = int(np.count_nonzero((had_pt >= HAD_PT_MIN) & (lep_pt >= LEP_PT_MIN)))
-    der = compute_derived(cols)
-    data: dict[str, object] = {k: cols[k] for k in PRI_FEATURES}
-    data[WEIGHT_COLUMN] = np.ones(n_events)
-    data[PROCESS_COLUMN] = pd.array([process] * n_events, dtype="str")
-    data[LABEL_COLUMN] = np.full(n_events, 1.0 if process in SIGNAL_PROCESSES else 0.0)
-    data.update(der)
-    modes = np.asarray(cols[PRODUCTION_MODE_COLUMN], dtype=np.intp)
-    data[PRODUCTION_MODE_COLUMN] = pd.array(_MODE_NAMES[modes], dtype="str")
-    if with_truth:
-        data.update({k: cols[k] for k in TRUTH_COLUMNS})
-    return pd.DataFrame(data), n_nominal
+    frame, n_nominal = build_frame([(process, n_events, rng)], cfg, None, with_truth, progress)
+    return frame, n_nominal[0]

@@ -33,8 +33,10 @@ from unbinned.sim.htautau._kinematics import (
     P4,
     FloatArray,
     decay_along_axis,
+    hypot,
     inverse_cdf_table,
     linear_cos_theta,
+    take_rows,
 )
 
 __all__ = [
@@ -121,9 +123,10 @@ class RestFrameDecay:
 
     def take(self, idx: npt.NDArray[np.intp]) -> RestFrameDecay:
         """Return the entries at ``idx``."""
-        return RestFrameDecay(
-            self.e_star[idx], self.p_star[idx], self.cos_theta[idx], self.phi[idx], self.mode[idx]
+        e_star, p_star, cos_theta, phi = (
+            take_rows(a, idx) for a in (self.e_star, self.p_star, self.cos_theta, self.phi)
         )
+        return RestFrameDecay(e_star, p_star, cos_theta, phi, take_rows(self.mode, idx))
 
     def visible_pt_bound(self, tau: P4) -> FloatArray:
         r"""Upper bound of the visible pT, without building the visible four-vector.
@@ -136,7 +139,7 @@ class RestFrameDecay:
         ppar = (tau.e * self.p_star * self.cos_theta + pabs * self.e_star) / M_TAU
         sin_theta = np.sqrt(np.maximum(1.0 - self.cos_theta**2, 0.0))
         return np.asarray(
-            np.abs(ppar) * np.hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta,
+            np.abs(ppar) * hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta,
             dtype=np.float64,
         )
 
@@ -172,20 +175,33 @@ def sample_hadronic(rng: np.random.Generator, polarisation: FloatArray) -> RestF
     """Draw τ → hν decays (h = π, ρ or a1-like) with the polarised two-body angular law."""
     n = int(polarisation.shape[0])
     fractions = np.array([m.fraction for m in HADRONIC_MODES])
-    index = np.searchsorted(np.cumsum(fractions) / fractions.sum(), rng.random(n), side="right")
-    mode = np.minimum(index, len(HADRONIC_MODES) - 1).astype(np.int8)
+    u = rng.random(n)
+    # searchsorted(cdf, u, side="right"): the number of CDF values <= u
+    mode = np.zeros(n, dtype=np.int8)
+    for c in (np.cumsum(fractions) / fractions.sum())[: len(HADRONIC_MODES) - 1]:
+        mode += u >= c
     m_h = np.empty(n)
     for k, spec in enumerate(HADRONIC_MODES):
-        sel = mode == k
-        m_h[sel] = _truncated_breit_wigner(
-            rng, int(sel.sum()), spec.mass, spec.width, *spec.mass_range
-        )
-    m_h = np.minimum(m_h, M_TAU - 0.05)
-    mt2, mh2 = M_TAU * M_TAU, m_h * m_h
-    e_star = (mt2 + mh2) / (2.0 * M_TAU)
-    p_star = (mt2 - mh2) / (2.0 * M_TAU)
-    alpha = np.where(mode == 0, 1.0, (mt2 - 2.0 * mh2) / (mt2 + 2.0 * mh2))
-    cos_theta = linear_cos_theta(alpha * polarisation, rng.random(n))
+        sel = np.flatnonzero(mode == k)  # faster than a boolean mask
+        if spec.width <= 0.0:
+            m_h[sel] = spec.mass
+        else:
+            m_h[sel] = _truncated_breit_wigner(
+                rng, sel.size, spec.mass, spec.width, *spec.mass_range
+            )
+    np.minimum(m_h, M_TAU - 0.05, out=m_h)
+    mt2 = M_TAU * M_TAU
+    mh2 = np.multiply(m_h, m_h, out=m_h)
+    e_star = mt2 + mh2
+    e_star /= 2.0 * M_TAU
+    p_star = mt2 - mh2
+    p_star /= 2.0 * M_TAU
+    mh2 *= 2.0
+    alpha = mt2 - mh2
+    alpha /= np.add(mh2, mt2, out=mh2)
+    alpha[mode == 0] = 1.0
+    alpha *= polarisation
+    cos_theta = linear_cos_theta(alpha, rng.random(n))
     phi = rng.uniform(-np.pi, np.pi, n)
     return RestFrameDecay(e_star, p_star, cos_theta, phi, mode)
 

@@ -1,0 +1,66 @@
+"""Fast float64 element-wise math for the feature formulas and the simulator.
+
+numpy's float64 ``sin``, ``cos`` and ``hypot`` take 10-25 ns per element on x86
+(correctly rounded, overflow-safe paths); :func:`sin` and :func:`cos` use torch's
+vectorised SLEEF kernels and :func:`hypot` the plain square root, 1.5-4 ns per
+element.  Results agree with numpy's to about one unit in the last place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["cos", "hypot", "sin", "wrap_angle"]
+
+FloatArray = npt.NDArray[np.float64]
+
+_MIN_TORCH_SIZE = 64
+"""Below this many elements numpy is as fast (torch's call overhead)."""
+
+
+def hypot(x: FloatArray, y: FloatArray) -> FloatArray:
+    r""":math:`\sqrt{x^2 + y^2}` without numpy's overflow-safe (and 6x slower) ``hypot``.
+
+    For momenta in GeV and angles the squares are far from the float64 range limits.
+    """
+    r = np.multiply(x, x)
+    r += np.multiply(y, y)
+    return np.sqrt(r, out=r)
+
+
+def _torch_unary(name: str, x: npt.ArrayLike) -> FloatArray:
+    """Apply the torch function ``name`` to a float64 array; numpy for tiny inputs."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.size < _MIN_TORCH_SIZE:
+        return np.asarray(getattr(np, name)(a), dtype=np.float64)
+    import torch  # deferred: torch costs ~1 s to import; only large arrays need it
+
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        a = np.array(a, order="C")
+    out = np.empty_like(a)
+    getattr(torch, name)(torch.from_numpy(a), out=torch.from_numpy(out))
+    return out
+
+
+def sin(x: npt.ArrayLike) -> FloatArray:
+    """Element-wise sine (within one ulp of ``numpy.sin``)."""
+    return _torch_unary("sin", x)
+
+
+def cos(x: npt.ArrayLike) -> FloatArray:
+    """Element-wise cosine (within one ulp of ``numpy.cos``)."""
+    return _torch_unary("cos", x)
+
+
+def wrap_angle(phi: FloatArray) -> FloatArray:
+    r"""Angles wrapped into :math:`[-\pi, \pi)`: :math:`\phi - 2\pi\lfloor(\phi + \pi)/2\pi\rfloor`.
+
+    The modulo of ``(phi + pi) % (2 pi) - pi`` without numpy's slow ``remainder``.
+    """
+    turns = np.add(phi, np.pi)
+    turns *= 0.5 / np.pi
+    np.floor(turns, out=turns)
+    turns *= -2.0 * np.pi
+    turns += phi
+    return turns
