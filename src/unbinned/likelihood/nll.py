@@ -201,31 +201,37 @@ class _Compiled:
         t = lambda a: torch.as_tensor(np.require(a, np.float64, ["C", "W"]), dtype=_DTYPE)  # noqa: E731
         self.c = t(region.data.fractions)
         self.w = t(region.data.weights)
-        # Δ as P contiguous (N, M) blocks: every event sum is then a BLAS call
-        self.delta = None if region.data.delta is None else per_process(t(region.data.delta))
+        # Δ in contiguous per-process blocks of events: one fused pass per evaluation
+        delta = None if region.data.delta is None else t(region.data.delta)
+        self.data_sum = EventSum(self.c, delta, self.w)
         self.nominal = None if region.nominal_yields is None else t(region.nominal_yields)
-        self.integ: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.moments: MomentSum | None = None
+        self.integ_sum: EventSum | MomentSum | None = None
+        self.s: torch.Tensor | None = None
         if isinstance(region.integration, IntegrationMoments):
             self.moments = MomentSum(region.integration)
-        elif region.integration is not None:
-            ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
-            idelta = per_process(
-                None if region.integration.delta is None else t(region.integration.delta)
-            )
-            self.integ = (ic, idelta)  # (w_j c_p(x_j), Δ_p(x_j))
-            if idelta is None:
-                self.nominal = ic.sum(0)
-                self.integ = None
-        self.data_sum = EventSum(self.c, self.delta, self.w)
-        self.integ_sum: EventSum | MomentSum | None = (
-            None if self.integ is None else EventSum(*self.integ, None)
-        )
-        self.s = None if self.integ is None else self.integ[0].sum(0)
-        if self.moments is not None:
             self.integ_sum = self.moments
             self.s = self.moments.tensors[0]
+        elif region.integration is not None:
+            ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
+            if region.integration.delta is None:
+                self.nominal = ic.sum(0)
+            else:
+                self.integ_sum = EventSum(ic, t(region.integration.delta), None)
+                self.s = ic.sum(0)
         self.normalised = bool(region.normalised) and self.integ_sum is not None
+
+    @property
+    def delta(self) -> torch.Tensor | None:
+        """The data's Δ as one (P, N, M) tensor (a copy, for the autodiff reference)."""
+        return None if self.counting else self.data_sum.per_process_delta()
+
+    @property
+    def integ(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """(w_j c_p(x_j), Δ_p(x_j) as (P, N, M)) of integration events (a copy), or None."""
+        if not isinstance(self.integ_sum, EventSum):
+            return None
+        return self.integ_sum.coeff, self.integ_sum.per_process_delta()
 
     def rate_factors(self, theta: torch.Tensor) -> torch.Tensor:
         f = torch.ones(self.n_proc, dtype=_DTYPE)
@@ -317,21 +323,17 @@ class _Compiled:
         if self.normalised and md is not None and self.integ_sum is not None:
             assert self.s is not None
             val, g, h = normalised_terms(self.data_sum, self.integ_sum, self.s, f, md, order)
-            return (
-                2.0 * val,
-                None if g is None else 2.0 * g,
-                None if h is None else 2.0 * h,
-            )
-        val, g, h = self.data_sum.evaluate(f, md, order)
-        if isinstance(self.integ_sum, EventSum):
-            v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
-            val += v2
-            g = None if g is None or g2 is None else g + g2
-            h = None if h is None or h2 is None else h + h2
+        else:
+            val, g, h = self.data_sum.evaluate(f, md, order)
+            if isinstance(self.integ_sum, EventSum):
+                v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
+                val += v2
+                g = None if g is None or g2 is None else g + g2
+                h = None if h is None or h2 is None else h + h2
         return (
             2.0 * val,
-            None if g is None else 2.0 * g,
-            None if h is None else 2.0 * h,
+            None if g is None else 2.0 * g.numpy(),
+            None if h is None else 2.0 * h.numpy(),
         )
 
     def q(self, theta: torch.Tensor) -> torch.Tensor:
