@@ -435,6 +435,18 @@ class Likelihood(ParameterVector):
             tuple[bytes, int, float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
             | None
         ) = None
+        self._passes = [0, 0, 0]
+
+    @property
+    def n_passes(self) -> dict[int, int]:
+        """Passes over the events so far, by order (0: q, 1: q and ∇q, 2: q, ∇q and ∇²q).
+
+        Each is one pass over every unbinned region's events (the cost of an
+        evaluation); repeated requests at the cached point are not counted.  A fit's
+        share is the difference before and after it (:class:`~unbinned.infer.FitResult`
+        records it as ``passes``).
+        """
+        return dict(enumerate(self._passes))
 
     # ------------------------------------------------------------------ core
     def q_torch(self, theta: torch.Tensor) -> torch.Tensor:
@@ -510,6 +522,8 @@ class Likelihood(ParameterVector):
     def _evaluate(
         self, x: npt.NDArray[np.float64], order: int
     ) -> tuple[float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+        if any(comp.has_events for comp in self._compiled):
+            self._passes[order] += 1
         if order == 0:
             with torch.no_grad():
                 t = torch.from_numpy(x)
