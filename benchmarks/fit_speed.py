@@ -128,6 +128,7 @@ def main() -> None:
         log(f"  repeat {i}: {times[-1]:.2f} s, valid {m.valid}, evaluations {dict(counts)}, "
             f"{m.value:.4f} [{m.lower:.4f}, {m.upper:.4f}] ({m.interval.method})")  # fmt: skip
     m = results[-1]
+    last_counts, last_s = dict(counts), dict(seconds)
     passes = _pass_counts(analysis, tensors, counts)
     lik = analysis.likelihood(tensors)
     x_best = m.fit.x
@@ -152,8 +153,8 @@ def main() -> None:
         "n_events": len(data),
         "integration_events": integration.n_events,
         "integration": args.integration,
-        "evaluations_last_fit": {str(k): v for k, v in sorted(counts.items())},
-        "evaluation_seconds_last_fit": {str(k): round(v, 3) for k, v in sorted(seconds.items())},
+        "evaluations_last_fit": {str(k): v for k, v in sorted(last_counts.items())},
+        "evaluation_seconds_last_fit": {str(k): round(v, 3) for k, v in sorted(last_s.items())},
         "hessian_pass_s_1M": round(per_order[2], 4),
         "gradient_pass_s_1M": round(per_order[1], 4),
         "value_pass_s_1M": round(per_order[0], 4),

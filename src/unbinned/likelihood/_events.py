@@ -102,7 +102,7 @@ class EventSum:
     weights
         (N,) event weights for the data term; None for an integration term.
     chunk
-        Events per block.
+        Events per block (default :data:`CHUNK`).
 
     Notes
     -----
@@ -116,8 +116,9 @@ class EventSum:
         coeff: torch.Tensor,
         delta: torch.Tensor | None,
         weights: torch.Tensor | None,
-        chunk: int = CHUNK,
+        chunk: int | None = None,
     ) -> None:
+        chunk = CHUNK if chunk is None else int(chunk)
         self.coeff = coeff
         self.weights = weights
         self.n, self.p = coeff.shape
