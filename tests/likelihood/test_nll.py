@@ -239,3 +239,28 @@ def test_passes_are_counted_by_order():
     lik.hessian(x)  # the cached point: no new pass
     lik.value_and_grad(x)
     assert lik.n_passes == {0: 1, 1: 1, 2: 1}
+
+
+def test_device_is_an_argument_and_checked():
+    lik = two_process()
+    x = np.array([1.3, 0.4, 1.02])
+    on_cpu = Likelihood(lik.spec, lik.regions, device="cpu")
+    assert on_cpu.evaluate(x, 2)[0] == lik.evaluate(x, 2)[0]
+    with pytest.raises(ConfigError, match="not a torch device"):
+        Likelihood(lik.spec, lik.regions, device="abacus")
+
+
+@pytest.mark.gpu
+def test_cuda_passes_equal_cpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    lik = two_process()
+    gpu = Likelihood(lik.spec, lik.regions, device="cuda")
+    x = np.array([1.3, 0.4, 1.02])
+    v1, g1, h1 = lik.evaluate(x, 2)
+    v2, g2, h2 = gpu.evaluate(x, 2)
+    assert v2 == pytest.approx(v1, rel=1e-12)
+    np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(h2, h1, rtol=1e-10, atol=1e-10)

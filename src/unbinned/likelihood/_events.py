@@ -106,6 +106,9 @@ class EventSum:
         (N,) event weights for the data term; None for an integration term.
     chunk
         Events per block (default :data:`CHUNK`).
+    device
+        Where the blocks live and the passes run (default the CPU; e.g. ``"cuda"``).
+        The sums of a pass come back to the CPU, where the rest of q is computed.
 
     Notes
     -----
@@ -120,17 +123,25 @@ class EventSum:
         delta: torch.Tensor | None,
         weights: torch.Tensor | None,
         chunk: int | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         chunk = CHUNK if chunk is None else int(chunk)
+        self.device = torch.device("cpu" if device is None else device)
+        dev = self.device
         self.coeff = coeff
         self.weights = weights
         self.n, self.p = coeff.shape
         self.m = 0 if delta is None else int(delta.shape[2])
         self.bounds = [(i, min(i + chunk, self.n)) for i in range(0, self.n, chunk)]
-        self.coeff_blocks = [coeff[i0:i1].T.contiguous() for i0, i1 in self.bounds]
+        self.coeff_blocks = [coeff[i0:i1].T.contiguous().to(dev) for i0, i1 in self.bounds]
+        self.weight_blocks = (
+            None if weights is None else [weights[i0:i1].to(dev) for i0, i1 in self.bounds]
+        )
         self.blocks: list[torch.Tensor] | None = None
         if delta is not None:
-            self.blocks = [delta[i0:i1].permute(1, 0, 2).contiguous() for i0, i1 in self.bounds]
+            self.blocks = [
+                delta[i0:i1].permute(1, 0, 2).contiguous().to(dev) for i0, i1 in self.bounds
+            ]
 
     def per_process_delta(self) -> torch.Tensor | None:
         """Δ as one (P, N, M) tensor (for the autodiff reference; a copy)."""
@@ -146,16 +157,18 @@ class EventSum:
     def _blocks(self, md: MonomialDerivatives | None, order: int) -> Iterator[_Block]:
         """Per block: a_pi = c_pi exp(Δ_pi·φ) (P, n) and, for order 2, Δ̃ = Δ J (P, n, d)."""
         shape = self._shape(md)
-        for k, (i0, i1) in enumerate(self.bounds):
+        phi = None if md is None else md.phi.to(self.device)
+        jac = None if md is None else md.jac.to(self.device)
+        for k in range(len(self.bounds)):
             c = self.coeff_blocks[k]
-            w = None if self.weights is None else self.weights[i0:i1]
-            if not shape or self.blocks is None or md is None:
+            w = None if self.weight_blocks is None else self.weight_blocks[k]
+            if not shape or self.blocks is None or phi is None or jac is None:
                 yield _Block(w, c, None, None)
                 continue
             blk = self.blocks[k]
             p, n, m = blk.shape
-            a = torch.exp(torch.mv(blk.view(p * n, m), md.phi).view(p, n)).mul_(c)
-            dn = torch.matmul(blk, md.jac) if order == 2 else None
+            a = torch.exp(torch.mv(blk.view(p * n, m), phi).view(p, n)).mul_(c)
+            dn = torch.matmul(blk, jac) if order == 2 else None
             yield _Block(w, a, blk, dn)
 
     def evaluate(
@@ -174,9 +187,10 @@ class EventSum:
         p = self.p
         shape = self._shape(md)
         d = md.jac.shape[1] if shape and md is not None else 0
-        z = lambda *s: torch.zeros(s, dtype=_DTYPE)  # noqa: E731
+        z = lambda *s: torch.zeros(s, dtype=_DTYPE, device=self.device)  # noqa: E731
         val, g_f, s_sum = z(), z(p), z(p, self.m)
         gram, second = z(p + d, p + d), z(d, d)
+        f_cpu, f = f, f.to(self.device)
         for b in self._blocks(md, order):
             assert b.w is not None
             a = b.a
@@ -202,6 +216,8 @@ class EventSum:
                 gram[p:, p:] += (u * (rho / r)[:, None]).T @ u
                 dnf = b.dn.view(-1, d)
                 second += (dnf * (ra * f[:, None]).view(-1, 1)).T @ dnf
+        f = f_cpu
+        g_f, s_sum, gram, second = (t.cpu() for t in (g_f, s_sum, gram, second))
         value = float(val)
         if order == 0:
             return value, None, None
@@ -238,9 +254,9 @@ class EventSum:
         p = self.p
         shape = self._shape(md)
         d = md.jac.shape[1] if shape and md is not None else 0
-        total = torch.zeros(p, dtype=_DTYPE)
-        t_sum = torch.zeros((p, self.m), dtype=_DTYPE)
-        smp = torch.zeros((p, d, d), dtype=_DTYPE)
+        total = torch.zeros(p, dtype=_DTYPE, device=self.device)
+        t_sum = torch.zeros((p, self.m), dtype=_DTYPE, device=self.device)
+        smp = torch.zeros((p, d, d), dtype=_DTYPE, device=self.device)
         for b in self._blocks(md, order):
             total += b.a.sum(1)
             if order == 0 or b.delta is None:
@@ -248,6 +264,7 @@ class EventSum:
             t_sum += torch.bmm(b.a.unsqueeze(1), b.delta).squeeze(1)
             if b.dn is not None:
                 smp += torch.bmm((b.dn * b.a[:, :, None]).transpose(1, 2), b.dn)
+        total, t_sum, smp = total.cpu(), t_sum.cpu(), smp.cpu()
         if order == 0 or not shape:
             return total, None, None
         return total, t_sum, smp if order == 2 else None

@@ -156,6 +156,7 @@ class _Compiled:
         region: UnbinnedRegion | CountingRegion,
         spec: ModelSpec,
         index: Mapping[str, int],
+        device: torch.device | None = None,
     ) -> None:
         self.name = region.name
         declared = spec.process_names
@@ -203,7 +204,7 @@ class _Compiled:
         self.w = t(region.data.weights)
         # Δ in contiguous per-process blocks of events: one fused pass per evaluation
         delta = None if region.data.delta is None else t(region.data.delta)
-        self.data_sum = EventSum(self.c, delta, self.w)
+        self.data_sum = EventSum(self.c, delta, self.w, device=device)
         self.nominal = None if region.nominal_yields is None else t(region.nominal_yields)
         self.moments: MomentSum | None = None
         self.integ_sum: EventSum | MomentSum | None = None
@@ -217,7 +218,7 @@ class _Compiled:
             if region.integration.delta is None:
                 self.nominal = ic.sum(0)
             else:
-                self.integ_sum = EventSum(ic, t(region.integration.delta), None)
+                self.integ_sum = EventSum(ic, t(region.integration.delta), None, device=device)
                 self.s = ic.sum(0)
         self.normalised = bool(region.normalised) and self.integ_sum is not None
 
@@ -370,6 +371,17 @@ class _Compiled:
         return 2.0 * (expected - (self.w * torch.log(r)).sum())
 
 
+def _device(device: str | torch.device) -> torch.device:
+    """The torch device of the event passes, checked (one clear error if it is not there)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda')") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available here; use device='cpu'")
+    return dev
+
+
 def _shaped(c: torch.Tensor, delta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """c_p(x_i) exp(Δ_p(x_i)·φ) for (P, N, M) coefficients: (N, P), differentiable in φ."""
     return c * torch.exp(delta @ phi).T
@@ -388,6 +400,10 @@ class Likelihood(ParameterVector):
         Extra constraint terms (objects with ``name`` and ``penalty_torch``), e.g.
         an asymmetric log-normal theory uncertainty. They replace the declared
         prior of their parameter.
+    device
+        Where the per-event tensors live and the passes over them run: ``"cpu"``
+        (default) or a torch device such as ``"cuda"``; the result is the same
+        float64 q, gradient and Hessian either way.
 
     Notes
     -----
@@ -414,8 +430,11 @@ class Likelihood(ParameterVector):
         spec: ModelSpec,
         regions: Sequence[UnbinnedRegion | CountingRegion],
         constraints: Sequence[Constraint] = (),
+        *,
+        device: str | torch.device = "cpu",
     ) -> None:
         index = self._init_parameters(spec)
+        self.device = _device(device)
         declared = {r.name: r for r in spec.regions}
         if not regions:
             raise ConfigError("a likelihood needs at least one region")
@@ -429,7 +448,7 @@ class Likelihood(ParameterVector):
             if want != got:
                 raise ConfigError(f"region {reg.name!r} is declared {want} but given as {got}")
         self.regions = tuple(regions)
-        self._compiled = [_Compiled(r, spec, index) for r in regions]
+        self._compiled = [_Compiled(r, spec, index, self.device) for r in regions]
         self._priors = PriorTerms.from_spec(spec, index, constraints)
         self._cache: (
             tuple[bytes, int, float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
@@ -596,7 +615,9 @@ class Likelihood(ParameterVector):
                 d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)
                 r = comp.ratio(t, c, per_process(d)).numpy()
             regions.append(dataclasses.replace(reg, data=integ.with_weights(integ.weights * r)))
-        return Likelihood(self.spec, regions, [c for _, c in self._priors.custom])
+        return Likelihood(
+            self.spec, regions, [c for _, c in self._priors.custom], device=self.device
+        )
 
     def expected_yields(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected yield per process in every region at θ."""
