@@ -11,6 +11,12 @@ Figures (one JSON line on stdout, progress on stderr):
   per-process shapes over the nominal sample the data were drawn from, kept as its
   moments by default, ``--integration events`` for the per-event sums);
   median of ``--repeats``; the numbers of likelihood evaluations by order are reported.
+* ``hessian_pass_s_1M``: one pass for q, ∇q and ∇²q together (``Likelihood.evaluate``
+  with order 2, uncached) at the best fit, per 10⁶ events, median of 5;
+  ``gradient_pass_s_1M`` and ``value_pass_s_1M`` the same for orders 1 and 0.
+* ``passes_fit``, ``passes_interval``, ``passes_per_edge``: passes over the events by
+  order (0: q, 1: q and ∇q, 2: with ∇²q) of the global fit, of the interval, and of
+  each interval edge (one separate fit and interval after the timed ones).
 * ``pyhf_time_ratio``: our binned fit / pyhf's (numpy backend, minuit), same
   workspace, same run (``benchmarks/binned_vs_pyhf.py``'s problem).
 * ``peak_rss_gb``: the process's peak resident memory.
@@ -122,6 +128,19 @@ def main() -> None:
         log(f"  repeat {i}: {times[-1]:.2f} s, valid {m.valid}, evaluations {dict(counts)}, "
             f"{m.value:.4f} [{m.lower:.4f}, {m.upper:.4f}] ({m.interval.method})")  # fmt: skip
     m = results[-1]
+    last_counts, last_s = dict(counts), dict(seconds)
+    passes = _pass_counts(analysis, tensors, counts)
+    lik = analysis.likelihood(tensors)
+    x_best = m.fit.x
+    per_order = {}
+    for order in (2, 1, 0):
+        runs = []
+        for _ in range(5):
+            t1 = time.perf_counter()
+            lik._evaluate(x_best, order)
+            runs.append(time.perf_counter() - t1)
+        per_order[order] = statistics.median(runs) * 1e6 / len(data)
+    log(f"passes: {passes}; per pass (s per 1M events): {per_order}")
 
     from binned_vs_pyhf import _measure as pyhf_measure
 
@@ -134,8 +153,12 @@ def main() -> None:
         "n_events": len(data),
         "integration_events": integration.n_events,
         "integration": args.integration,
-        "evaluations_last_fit": {str(k): v for k, v in sorted(counts.items())},
-        "evaluation_seconds_last_fit": {str(k): round(v, 3) for k, v in sorted(seconds.items())},
+        "evaluations_last_fit": {str(k): v for k, v in sorted(last_counts.items())},
+        "evaluation_seconds_last_fit": {str(k): round(v, 3) for k, v in sorted(last_s.items())},
+        "hessian_pass_s_1M": round(per_order[2], 4),
+        "gradient_pass_s_1M": round(per_order[1], 4),
+        "value_pass_s_1M": round(per_order[0], 4),
+        **passes,
         "fit_valid": bool(m.valid),
         "interval_method": m.interval.method,
         "mu_hat": round(m.value, 5),
@@ -149,6 +172,35 @@ def main() -> None:
         "numpy": np.__version__,
     }
     print(json.dumps(out))
+
+
+def _pass_counts(analysis: Any, tensors: Any, counts: Any) -> dict[str, Any]:
+    """Passes by order of one global fit, its interval and each interval edge."""
+    from unbinned.infer import intervals
+    from unbinned.infer.mle import fit
+
+    lik = analysis.likelihood(tensors)
+    edges: list[dict[str, int]] = []
+    inner_edge = intervals._edge
+
+    def edge(*args: Any, **kwargs: Any) -> Any:
+        before = dict(counts)
+        out = inner_edge(*args, **kwargs)
+        edges.append({str(k): counts[k] - before.get(k, 0) for k in (0, 1, 2)})
+        return out
+
+    counts.clear()
+    best = fit(lik)
+    passes_fit = {str(k): counts[k] for k in (0, 1, 2)}
+    counts.clear()
+    intervals._edge = edge  # type: ignore[assignment]
+    try:
+        intervals.profile_interval(lik, analysis.poi, cl=0.6827, best=best)
+    finally:
+        intervals._edge = inner_edge  # type: ignore[assignment]
+    passes_interval = {str(k): counts[k] for k in (0, 1, 2)}
+    return {"passes_fit": passes_fit, "passes_interval": passes_interval,
+            "passes_per_edge": edges}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -201,3 +201,66 @@ def test_integration_moments_reproduce_the_event_sums():
     assert comp.asimov(x).regions[0].data.n_events == integ.n_events
     with pytest.raises(ConfigError, match="normalised=True"):
         dataclasses.replace(sr, integration=moments, normalised=False)
+
+
+@pytest.mark.parametrize("mode", ["integration", "normalised"])
+def test_blocked_pass_equals_autodiff_over_many_blocks(mode, monkeypatch):
+    """The fused pass over many small blocks (a last partial one) = autodiff of q_torch."""
+    import dataclasses
+
+    import torch
+
+    from unbinned.likelihood import _events
+
+    monkeypatch.setattr(_events, "CHUNK", 7)
+    lik = two_process()
+    if mode == "normalised":
+        sr = dataclasses.replace(lik.regions[0], normalised=True)
+        lik = Likelihood(lik.spec, [sr, lik.regions[1]])
+    assert len(lik._compiled[0].data_sum.bounds) > 3
+    assert lik.regions[0].data.n_events % 7 != 0
+    x = np.array([1.3, 0.4, 1.02])
+    h = torch.autograd.functional.hessian(lik.q_torch, torch.tensor(x)).numpy()
+    t = torch.tensor(x, requires_grad=True)
+    (g,) = torch.autograd.grad(lik.q_torch(t), t)
+    val, grad, hess = lik.evaluate(x, 2)
+    assert val == pytest.approx(float(lik.q_torch(torch.tensor(x))), rel=1e-12)
+    np.testing.assert_allclose(grad, g.numpy(), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(hess, h, rtol=1e-10, atol=1e-8)
+
+
+def test_passes_are_counted_by_order():
+    lik = two_process()
+    x = np.array([1.3, 0.4, 1.02])
+    assert lik.n_passes == {0: 0, 1: 0, 2: 0}
+    lik(x)
+    lik.value_and_grad(x)
+    lik.hessian(x)
+    lik.hessian(x)  # the cached point: no new pass
+    lik.value_and_grad(x)
+    assert lik.n_passes == {0: 1, 1: 1, 2: 1}
+
+
+def test_device_is_an_argument_and_checked():
+    lik = two_process()
+    x = np.array([1.3, 0.4, 1.02])
+    on_cpu = Likelihood(lik.spec, lik.regions, device="cpu")
+    assert on_cpu.evaluate(x, 2)[0] == lik.evaluate(x, 2)[0]
+    with pytest.raises(ConfigError, match="not a torch device"):
+        Likelihood(lik.spec, lik.regions, device="abacus")
+
+
+@pytest.mark.gpu
+def test_cuda_passes_equal_cpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    lik = two_process()
+    gpu = Likelihood(lik.spec, lik.regions, device="cuda")
+    x = np.array([1.3, 0.4, 1.02])
+    v1, g1, h1 = lik.evaluate(x, 2)
+    v2, g2, h2 = gpu.evaluate(x, 2)
+    assert v2 == pytest.approx(v1, rel=1e-12)
+    np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(h2, h1, rtol=1e-10, atol=1e-10)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import torch
 
 from unbinned.exceptions import DataError
-from unbinned.likelihood._events import MonomialDerivatives
+from unbinned.likelihood._events import MonomialDerivatives, sums_to_nu
 from unbinned.likelihood.tensors import EventTensors
 
 __all__ = ["IntegrationMoments", "MomentAccumulator", "MomentSum", "series"]
@@ -111,8 +111,8 @@ class MomentSum:
     def process_sums(
         self, md: MonomialDerivatives, order: int
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """I_p, ∂I_p/∂φ (P, M), ∂²I_p/∂φ² (P, M, M) at md.phi."""
-        return series(self.tensors, md.phi, order)
+        """I_p, ∂I_p/∂ν (P, d), ∂²I_p/∂ν² (P, d, d) at md.phi (the series, then the chain rule)."""
+        return sums_to_nu(*series(self.tensors, md.phi, order), md)
 
 
 class MomentAccumulator:

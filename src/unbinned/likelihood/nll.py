@@ -156,6 +156,7 @@ class _Compiled:
         region: UnbinnedRegion | CountingRegion,
         spec: ModelSpec,
         index: Mapping[str, int],
+        device: torch.device | None = None,
     ) -> None:
         self.name = region.name
         declared = spec.process_names
@@ -201,31 +202,37 @@ class _Compiled:
         t = lambda a: torch.as_tensor(np.require(a, np.float64, ["C", "W"]), dtype=_DTYPE)  # noqa: E731
         self.c = t(region.data.fractions)
         self.w = t(region.data.weights)
-        # Δ as P contiguous (N, M) blocks: every event sum is then a BLAS call
-        self.delta = None if region.data.delta is None else per_process(t(region.data.delta))
+        # Δ in contiguous per-process blocks of events: one fused pass per evaluation
+        delta = None if region.data.delta is None else t(region.data.delta)
+        self.data_sum = EventSum(self.c, delta, self.w, device=device)
         self.nominal = None if region.nominal_yields is None else t(region.nominal_yields)
-        self.integ: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.moments: MomentSum | None = None
+        self.integ_sum: EventSum | MomentSum | None = None
+        self.s: torch.Tensor | None = None
         if isinstance(region.integration, IntegrationMoments):
             self.moments = MomentSum(region.integration)
-        elif region.integration is not None:
-            ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
-            idelta = per_process(
-                None if region.integration.delta is None else t(region.integration.delta)
-            )
-            self.integ = (ic, idelta)  # (w_j c_p(x_j), Δ_p(x_j))
-            if idelta is None:
-                self.nominal = ic.sum(0)
-                self.integ = None
-        self.data_sum = EventSum(self.c, self.delta, self.w)
-        self.integ_sum: EventSum | MomentSum | None = (
-            None if self.integ is None else EventSum(*self.integ, None)
-        )
-        self.s = None if self.integ is None else self.integ[0].sum(0)
-        if self.moments is not None:
             self.integ_sum = self.moments
             self.s = self.moments.tensors[0]
+        elif region.integration is not None:
+            ic = t(region.integration.fractions) * t(region.integration.weights)[:, None]
+            if region.integration.delta is None:
+                self.nominal = ic.sum(0)
+            else:
+                self.integ_sum = EventSum(ic, t(region.integration.delta), None, device=device)
+                self.s = ic.sum(0)
         self.normalised = bool(region.normalised) and self.integ_sum is not None
+
+    @property
+    def delta(self) -> torch.Tensor | None:
+        """The data's Δ as one (P, N, M) tensor (a copy, for the autodiff reference)."""
+        return None if self.counting else self.data_sum.per_process_delta()
+
+    @property
+    def integ(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """(w_j c_p(x_j), Δ_p(x_j) as (P, N, M)) of integration events (a copy), or None."""
+        if not isinstance(self.integ_sum, EventSum):
+            return None
+        return self.integ_sum.coeff, self.integ_sum.per_process_delta()
 
     def rate_factors(self, theta: torch.Tensor) -> torch.Tensor:
         f = torch.ones(self.n_proc, dtype=_DTYPE)
@@ -317,21 +324,17 @@ class _Compiled:
         if self.normalised and md is not None and self.integ_sum is not None:
             assert self.s is not None
             val, g, h = normalised_terms(self.data_sum, self.integ_sum, self.s, f, md, order)
-            return (
-                2.0 * val,
-                None if g is None else 2.0 * g,
-                None if h is None else 2.0 * h,
-            )
-        val, g, h = self.data_sum.evaluate(f, md, order)
-        if isinstance(self.integ_sum, EventSum):
-            v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
-            val += v2
-            g = None if g is None or g2 is None else g + g2
-            h = None if h is None or h2 is None else h + h2
+        else:
+            val, g, h = self.data_sum.evaluate(f, md, order)
+            if isinstance(self.integ_sum, EventSum):
+                v2, g2, h2 = self.integ_sum.evaluate(f, md, order)
+                val += v2
+                g = None if g is None or g2 is None else g + g2
+                h = None if h is None or h2 is None else h + h2
         return (
             2.0 * val,
-            None if g is None else 2.0 * g,
-            None if h is None else 2.0 * h,
+            None if g is None else 2.0 * g.numpy(),
+            None if h is None else 2.0 * h.numpy(),
         )
 
     def q(self, theta: torch.Tensor) -> torch.Tensor:
@@ -368,6 +371,17 @@ class _Compiled:
         return 2.0 * (expected - (self.w * torch.log(r)).sum())
 
 
+def _device(device: str | torch.device) -> torch.device:
+    """The torch device of the event passes, checked (one clear error if it is not there)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda')") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available here; use device='cpu'")
+    return dev
+
+
 def _shaped(c: torch.Tensor, delta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     """c_p(x_i) exp(Δ_p(x_i)·φ) for (P, N, M) coefficients: (N, P), differentiable in φ."""
     return c * torch.exp(delta @ phi).T
@@ -386,6 +400,10 @@ class Likelihood(ParameterVector):
         Extra constraint terms (objects with ``name`` and ``penalty_torch``), e.g.
         an asymmetric log-normal theory uncertainty. They replace the declared
         prior of their parameter.
+    device
+        Where the per-event tensors live and the passes over them run: ``"cpu"``
+        (default) or a torch device such as ``"cuda"``; the result is the same
+        float64 q, gradient and Hessian either way.
 
     Notes
     -----
@@ -412,8 +430,11 @@ class Likelihood(ParameterVector):
         spec: ModelSpec,
         regions: Sequence[UnbinnedRegion | CountingRegion],
         constraints: Sequence[Constraint] = (),
+        *,
+        device: str | torch.device = "cpu",
     ) -> None:
         index = self._init_parameters(spec)
+        self.device = _device(device)
         declared = {r.name: r for r in spec.regions}
         if not regions:
             raise ConfigError("a likelihood needs at least one region")
@@ -427,12 +448,24 @@ class Likelihood(ParameterVector):
             if want != got:
                 raise ConfigError(f"region {reg.name!r} is declared {want} but given as {got}")
         self.regions = tuple(regions)
-        self._compiled = [_Compiled(r, spec, index) for r in regions]
+        self._compiled = [_Compiled(r, spec, index, self.device) for r in regions]
         self._priors = PriorTerms.from_spec(spec, index, constraints)
         self._cache: (
             tuple[bytes, int, float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
             | None
         ) = None
+        self._passes = [0, 0, 0]
+
+    @property
+    def n_passes(self) -> dict[int, int]:
+        """Passes over the events so far, by order (0: q, 1: q and ∇q, 2: q, ∇q and ∇²q).
+
+        Each is one pass over every unbinned region's events (the cost of an
+        evaluation); repeated requests at the cached point are not counted.  A fit's
+        share is the difference before and after it (:class:`~unbinned.infer.FitResult`
+        records it as ``passes``).
+        """
+        return dict(enumerate(self._passes))
 
     # ------------------------------------------------------------------ core
     def q_torch(self, theta: torch.Tensor) -> torch.Tensor:
@@ -508,6 +541,8 @@ class Likelihood(ParameterVector):
     def _evaluate(
         self, x: npt.NDArray[np.float64], order: int
     ) -> tuple[float, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+        if any(comp.has_events for comp in self._compiled):
+            self._passes[order] += 1
         if order == 0:
             with torch.no_grad():
                 t = torch.from_numpy(x)
@@ -580,7 +615,9 @@ class Likelihood(ParameterVector):
                 d = None if integ.delta is None else torch.as_tensor(integ.delta, dtype=_DTYPE)
                 r = comp.ratio(t, c, per_process(d)).numpy()
             regions.append(dataclasses.replace(reg, data=integ.with_weights(integ.weights * r)))
-        return Likelihood(self.spec, regions, [c for _, c in self._priors.custom])
+        return Likelihood(
+            self.spec, regions, [c for _, c in self._priors.custom], device=self.device
+        )
 
     def expected_yields(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected yield per process in every region at θ."""
