@@ -100,7 +100,9 @@ PUBLIC_API: dict[str, list[str]] = {
     "unbinned.data": [
         "EventSet",
         "EventSummary",
+        "FileSamples",
         "ProcessSummary",
+        "Selection",
     ],
     "unbinned.infer": [
         "DaskExecutor",

@@ -54,7 +54,8 @@ def test_columns_and_dataframe() -> None:
 def test_rejected(text: str, token: str) -> None:
     with pytest.raises(ConfigError, match="not allowed") as exc:
         Selection(text)
-    assert token in str(exc.value) and repr(text) in str(exc.value)
+    assert token in str(exc.value)
+    assert repr(text) in str(exc.value)
 
 
 def test_errors() -> None:
@@ -62,7 +63,9 @@ def test_errors() -> None:
         Selection("pt >")
     with pytest.raises(ConfigError, match="empty"):
         Selection(" ")
-    with pytest.raises(ConfigError, match=r"unknown column\(s\) \['foo'\]; the data has \['eta', 'pt'\]"):
+    with pytest.raises(
+        ConfigError, match=r"unknown column\(s\) \['foo'\]; the data has \['eta', 'pt'\]"
+    ):
         Selection("foo > 1")(COLS)
     with pytest.raises(ConfigError, match="parenthesise"):
         Selection("pt > 20 & eta < 2")(COLS)

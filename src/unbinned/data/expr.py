@@ -87,7 +87,7 @@ _COMPARE: Mapping[type, Callable[[Any, Any], Any]] = {
     ast.Eq: np.equal,
     ast.NotEq: np.not_equal,
 }
-_SYMBOL = {
+_SYMBOL: dict[type, str] = {
     ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.And: "and", ast.Or: "or",
 }  # fmt: skip
 
@@ -226,19 +226,19 @@ class Selection:
         if isinstance(node, ast.Compare):
             result: Any = True
             left = self._eval(node.left, columns)
-            for op, comp in zip(node.ops, node.comparators, strict=True):
+            for cmp, comp in zip(node.ops, node.comparators, strict=True):
                 right = self._eval(comp, columns)
-                result = np.logical_and(result, _COMPARE[type(op)](left, right))
+                result = np.logical_and(result, _COMPARE[type(cmp)](left, right))
                 left = right
             return result
-        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        assert isinstance(node, ast.Call)
+        assert isinstance(node.func, ast.Name)
         return FUNCTIONS[node.func.id](*(self._eval(a, columns) for a in node.args))
 
     def _bool(self, node: ast.AST, value: Any) -> Any:
         arr = np.asarray(value)
         if arr.dtype != bool:
-            op = getattr(node, "op", None)
-            sym = _SYMBOL.get(type(op), "not/~")
+            sym = _SYMBOL.get(type(getattr(node, "op", None)), "not/~")
             raise ConfigError(
                 f"selection {self.text!r}: {sym!r} in {_token(self.text.strip(), node)!r} "
                 f"combines {arr.dtype} values, not conditions. Fix: parenthesise the "
