@@ -39,6 +39,7 @@ from unbinned.ml.diagnostics import (
     reliability,
     yield_closure,
 )
+from unbinned.ml.file_sources import FileVariationSource, VariationPoint
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.serialization import load, save
@@ -61,6 +62,7 @@ __all__ = [
     "ClosureResult",
     "Design",
     "FeatureTransform",
+    "FileVariationSource",
     "GaussianToySource",
     "HTauTauSource",
     "MissingGroup",
@@ -79,6 +81,7 @@ __all__ = [
     "SurrogateModel",
     "TrainConfig",
     "TrainHistory",
+    "VariationPoint",
     "VariationSource",
     "YieldClosure",
     "calibrate",
