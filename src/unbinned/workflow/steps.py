@@ -57,6 +57,7 @@ from unbinned.workflow.data import (
     observed_events,
     pseudo_data,
     reference_source,
+    sample_file_paths,
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics
@@ -280,6 +281,8 @@ class Analysis:
                             f"data.{name}: file {str(path)!r} does not exist; fix the path"
                         )
                     extra[name] = file_digest(path)
+        for path in sample_file_paths(self.config):  # data: kind: files
+            extra[str(path)] = file_digest(path)
 
         def body(tmp: Path) -> dict[str, Any]:
             info: dict[str, Any] = {"kind": data.kind}
@@ -326,6 +329,8 @@ class Analysis:
             if source.nuisances
             else None
         )
+        if self.config.data.kind == "files":  # the variation points that exist
+            design = source.design
         options = analysis_options(self.config)
         return {
             "surrogate_config": surrogate_config,
