@@ -263,7 +263,7 @@ class FileSamples:
                 raise ConfigError("a region needs a non-empty name")
             _selection(text, f"regions.{name}")
         if self.selection is not None:
-            _selection(self.selection, "selection")
+            _selection(self.selection, "")
         set_(self, "base_dir", Path(self.base_dir))
 
     # ------------------------------------------------------------------ accessors
@@ -497,11 +497,11 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 def _selection(text: Any, key: str) -> Selection:
     if not isinstance(text, str):
-        raise ConfigError(f"{key}: expected an expression string, got {text!r}")
+        raise ConfigError(f"{key or 'selection'}: expected an expression string, got {text!r}")
     try:
         return Selection(text)
     except ConfigError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
+        raise ConfigError(f"{key}: {exc}" if key else str(exc)) from None
 
 
 def _with_ids(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
