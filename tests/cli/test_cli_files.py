@@ -75,6 +75,7 @@ def test_fit_observed_file(example: Path) -> None:
     proc = _run("fit", "small.yaml", "--observed", "data.parquet", "--json", "--no-progress",
                 cwd=example)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    assert "[train] up to date" in proc.stderr + proc.stdout  # measured with the trained model
     result = json.loads((example / "my-analysis-output" / "fit" / "result.json").read_text())
     assert result["n_observed"] == pytest.approx(float((data.eval("mass > 60 and pt > 5 and "
                                                   "abs(cos_theta) < 0.95")).sum()))  # fmt: skip

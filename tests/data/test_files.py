@@ -56,6 +56,10 @@ def test_label_column(folder: Path) -> None:
     s = FileSamples(["sig", "bkg"], features=["x"], files=["all.parquet"], label_column="proc",
                     labels={1: "sig", 0: "bkg"}, base_dir=folder)  # fmt: skip
     assert s.load().summary().processes[0].n_events == 50
+    # a mapping of files per process with a label column: each process's own events
+    sig = s.load(files={"sig": ["all.parquet"]})
+    assert sig.summary().processes[0].n_events == 50
+    assert sig.summary().processes[1].n_events == 0
     with pytest.raises(DataError, match=r"'proc' has value\(s\) \[1.0\]"):
         FileSamples(["bkg"], features=["x"], files=["all.parquet"], label_column="proc",
                     labels={0: "bkg"}, base_dir=folder).load()  # fmt: skip

@@ -118,12 +118,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{str(path)!r} exists; choose another name or pass --force")
     if not path.parent.is_dir() and str(path.parent):
         raise ConfigError(f"folder {str(path.parent)!r} does not exist; create it first")
+    samples = path.parent / "samples"
+    if args.example == "files" and samples.exists() and any(samples.iterdir()) and not args.force:
+        raise ConfigError(
+            f"{str(samples)!r} exists and is not empty (the example writes its samples there); "
+            "choose another folder or pass --force"
+        )
     path.write_text(example_text(args.example), encoding="utf-8")
     if args.example == "files":
         # deferred: the example samples come from the oracle simulator (numpy, pandas)
         from unbinned.workflow.examples import write_example_samples
 
-        samples = path.parent / "samples"
         written = write_example_samples(samples)
         print(f"wrote {len(written)} example sample files to {samples}/")
     print(f"wrote {path} (the {args.example} example); run it with `unbinned run {path}`")

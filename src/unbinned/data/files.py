@@ -337,11 +337,8 @@ class FileSamples:
         sels = self._selections(region)
         needed = self._needed(sels, columns)
         parts: list[pd.DataFrame] = []
-        if self.label_column is not None:
-            shared = (
-                list(files) if files is not None and not isinstance(files, Mapping) else self.files
-            )
-            frame = self._read(shared, needed, sels, what)
+        if self.label_column is not None and not isinstance(files, Mapping):
+            frame = self._read(list(files or self.files), needed, sels, what)
             frame[_PROCESS] = self._processes_of(frame.pop(self.label_column), what)
             for p in processes:
                 sub = frame[frame[_PROCESS] == p].reset_index(drop=True)
@@ -352,6 +349,9 @@ class FileSamples:
             )
             for p in processes:
                 sub = self._read(list(table[p]), needed, sels, f"{what} {p!r}")
+                if self.label_column is not None:  # a process's own files, labelled
+                    labels = self._processes_of(sub.pop(self.label_column), f"{what} {p!r}")
+                    sub = sub[labels == p].reset_index(drop=True)
                 sub[_PROCESS] = p
                 parts.append(_with_ids(sub, self.event_id))
         for p, sub in zip(processes, parts, strict=True):

@@ -157,8 +157,14 @@ def file_source(cfg: AnalysisConfig, data: SampleFilesData) -> Any:
         raise ConfigError(f"data: {exc}") from None
 
 
-def sample_file_paths(cfg: AnalysisConfig) -> list[Path]:
-    """Every file ``data: kind: files`` names (globs expanded): what the results depend on."""
+def sample_file_paths(
+    cfg: AnalysisConfig, *, samples: bool = True, observed: bool = True
+) -> list[Path]:
+    """The files ``data: kind: files`` names (globs expanded): what the results depend on.
+
+    ``samples``: the nominal and variation samples (what the training reads);
+    ``observed``: the observed dataset's files (what the fit reads).
+    """
     data = cfg.data
     if not isinstance(data, SampleFilesData):
         return []
@@ -169,7 +175,10 @@ def sample_file_paths(cfg: AnalysisConfig) -> list[Path]:
         files = v.files or []
         parts = list(files.items()) if isinstance(files, dict) else [("", files)]
         groups += [(f"data.variations[{i}] {p}".strip(), f) for p, f in parts]
-    groups.append(("data.observed", list(data.observed or [])))
+    if not samples:
+        groups = []
+    if observed:
+        groups.append(("data.observed", list(data.observed or [])))
     out: list[Path] = []
     for what, patterns in groups:
         if patterns:
