@@ -100,7 +100,9 @@ PUBLIC_API: dict[str, list[str]] = {
     "unbinned.data": [
         "EventSet",
         "EventSummary",
+        "FileSamples",
         "ProcessSummary",
+        "Selection",
     ],
     "unbinned.infer": [
         "DaskExecutor",
@@ -144,6 +146,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "ClosureResult",
         "Design",
         "FeatureTransform",
+        "FileVariationSource",
         "GaussianToySource",
         "HTAUTAU_SHAPE_NUISANCES",
         "HTauTauSource",
@@ -166,6 +169,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "SurrogateModel",
         "TrainConfig",
         "TrainHistory",
+        "VariationPoint",
         "VariationSource",
         "YieldClosure",
         "calibrate",

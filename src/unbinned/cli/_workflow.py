@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from unbinned.cli._common import count, positive_int
-from unbinned.configs import example_path, example_text
+from unbinned.configs import EXAMPLES, example_path, example_text
 from unbinned.exceptions import ConfigError
 from unbinned.workflow import STEPS, Analysis, load_config
 
@@ -73,7 +73,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("file", nargs="?", type=Path, default=Path("analysis.yaml"),
                    help="where to write it (default: %(default)s)")  # fmt: skip
-    p.add_argument("--example", choices=("challenge", "oracle"), default="challenge",
+    p.add_argument("--example", choices=EXAMPLES, default="challenge",
                    help="which example (default: %(default)s)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_cmd_init)
@@ -83,6 +83,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         _add_common(p)
         if name == "run":
             p.add_argument("--steps", help="comma-separated steps to run (default: all)")
+        if name == "fit":
+            p.add_argument("--observed", type=Path, metavar="FILE", action="append",
+                           help="measure this file (repeat for several) instead of the "
+                           "config's observed data or pseudo-experiment")  # fmt: skip
         if name == "toys":
             g = p.add_argument_group("pseudo-experiments (override the config)")
             g.add_argument("--n", type=count, help="number of pseudo-experiments")
@@ -114,7 +118,19 @@ def _cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{str(path)!r} exists; choose another name or pass --force")
     if not path.parent.is_dir() and str(path.parent):
         raise ConfigError(f"folder {str(path.parent)!r} does not exist; create it first")
+    samples = path.parent / "samples"
+    if args.example == "files" and samples.exists() and any(samples.iterdir()) and not args.force:
+        raise ConfigError(
+            f"{str(samples)!r} exists and is not empty (the example writes its samples there); "
+            "choose another folder or pass --force"
+        )
     path.write_text(example_text(args.example), encoding="utf-8")
+    if args.example == "files":
+        # deferred: the example samples come from the oracle simulator (numpy, pandas)
+        from unbinned.workflow.examples import write_example_samples
+
+        written = write_example_samples(samples)
+        print(f"wrote {len(written)} example sample files to {samples}/")
     print(f"wrote {path} (the {args.example} example); run it with `unbinned run {path}`")
     return 0
 
@@ -144,6 +160,8 @@ def run_config(
 
 def _cmd_step(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    if getattr(args, "observed", None):
+        cfg = _with_observed(cfg, [p.resolve() for p in args.observed])
     toy_options = None
     if args.step == "toys":
         toy_options = {
@@ -168,6 +186,22 @@ def _cmd_step(args: argparse.Namespace) -> int:
     )
     _print_outcome(analysis, args.step, as_json=args.json)
     return 0
+
+
+def _with_observed(cfg: Any, paths: list[Path]) -> Any:
+    """The config measuring ``paths`` (``fit --observed``)."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ConfigError(f"--observed: no file {missing[0]!r}; fix the path")
+    if cfg.data.kind == "files":
+        return cfg.replace(data={"observed": [str(p) for p in paths]})
+    if cfg.data.kind in ("parquet", "root"):
+        if len(paths) != 1:
+            raise ConfigError(f"--observed: data.kind {cfg.data.kind!r} measures one file")
+        return cfg.replace(data={"observed": str(paths[0])})
+    raise ConfigError(
+        f"--observed needs data.kind files, parquet or root (the config has {cfg.data.kind!r})"
+    )
 
 
 def _print_outcome(analysis: Any, step: str, *, as_json: bool) -> None:

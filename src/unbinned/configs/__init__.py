@@ -2,6 +2,8 @@
 
 - ``challenge.yaml``: the H→ττ challenge measurement with the built-in simulator.
 - ``oracle.yaml``: the analytic resonance oracle model (small and fast).
+- ``files.yaml``: your own samples from files (``data: kind: files``); ``unbinned init
+  --example files`` writes small example samples next to it.
 
 ``unbinned init --example NAME FILE`` copies one; :func:`example_path` finds one.
 """
@@ -15,7 +17,7 @@ from unbinned.exceptions import ConfigError
 
 __all__ = ["EXAMPLES", "example_path", "example_text"]
 
-EXAMPLES = ("challenge", "oracle")
+EXAMPLES = ("challenge", "oracle", "files")
 """Names of the shipped example configs."""
 
 

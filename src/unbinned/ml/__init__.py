@@ -42,6 +42,7 @@ from unbinned.ml.diagnostics import (
     reliability,
     yield_closure,
 )
+from unbinned.ml.file_sources import FileVariationSource, VariationPoint
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
@@ -73,6 +74,7 @@ __all__ = [
     "ClosureResult",
     "Design",
     "FeatureTransform",
+    "FileVariationSource",
     "GaussianToySource",
     "HTauTauSource",
     "MissingGroup",
@@ -93,6 +95,7 @@ __all__ = [
     "SurrogateModel",
     "TrainConfig",
     "TrainHistory",
+    "VariationPoint",
     "VariationSource",
     "YieldClosure",
     "calibrate",

@@ -11,6 +11,7 @@
 - :mod:`~unbinned.workflow.data`: training sources, test samples, pseudo-data.
 - :mod:`~unbinned.workflow.diagnostics`: calibration and closure on held-out simulation.
 - :mod:`~unbinned.workflow.toys`: the picklable pseudo-experiment task.
+- :mod:`~unbinned.workflow.examples`: the example samples of ``unbinned init --example files``.
 """
 
 from unbinned.workflow.cache import StepRecord, Workspace

@@ -7,7 +7,7 @@ it and the keys expected there)::
     output: htautau-output           # output folder (relative to the config file)
     seed: 0                          # base seed of every step
     data:                            # where nominal and varied simulation come from
-      kind: simulator                # simulator | parquet | root | oracle | toy
+      kind: simulator                # simulator | parquet | root | files | oracle | toy
       events_per_process: 200000
     model: challenge                 # a preset name, or a full model declaration
     training: {...}                  # surrogate networks and the variation design
@@ -52,11 +52,13 @@ __all__ = [
     "OracleData",
     "PseudoExperimentSettings",
     "ReportSettings",
+    "SampleFilesData",
     "ScanSettings",
     "SimulatorData",
     "ToyData",
     "ToySettings",
     "TrainingSettings",
+    "VariationSettings",
     "load_config",
     "section_digest",
 ]
@@ -109,6 +111,94 @@ class DataFiles(_Strict):
     tree: str = "tree"
 
 
+class VariationSettings(_Strict):
+    """One variation point of ``data: kind: files`` (:class:`unbinned.ml.VariationPoint`).
+
+    ``at``: physical nuisance values of the point (the others nominal); then exactly
+    one of ``files`` (process -> files made at the point; a process left out is
+    unaffected; a list of shared files with ``label_column``), ``weight`` (a column of
+    the nominal files holding each event's weight at the point) or ``factor`` (a
+    column multiplying the nominal weight).
+    """
+
+    at: dict[str, float]
+    files: dict[str, list[str]] | list[str] | None = None
+    weight: str | None = None
+    factor: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VariationSettings:
+        given = [k for k in ("files", "weight", "factor") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"variation at {self.at}: give exactly one of files, weight or factor "
+                f"(got {given or 'none'})"
+            )
+        return self
+
+
+class SampleFilesData(_Strict):
+    """The user's own samples (:class:`unbinned.data.FileSamples`) and shape variations.
+
+    ``processes``: process -> files (parquet or ROOT; globs allowed), in the model's
+    order; or just the names, with shared ``files`` and a ``label_column`` saying
+    each event's process (``labels``: label value -> process).  ``features``,
+    ``weight`` (none: every event weighs 1), ``selection`` and ``regions`` (name ->
+    selection, safe expressions as ``"pt > 20 and abs(eta) < 2.5"``), ``region``
+    (the one the analysis measures; none: the selection alone), ``tree`` (ROOT),
+    ``event_id`` (a column naming the generated event when variation files hold
+    the same events).  ``variations``: the shape-nuisance points
+    (:class:`VariationSettings`); every nuisance of the model with ``acts_on:
+    shape`` needs points.  ``observed``: files of the dataset to measure instead of
+    a pseudo-experiment.
+    """
+
+    kind: Literal["files"]
+    processes: dict[str, list[str]] | list[str]
+    features: tuple[str, ...]
+    weight: str | None = None
+    files: list[str] = []
+    label_column: str | None = None
+    labels: dict[str | int, str] | None = None
+    selection: str | None = None
+    regions: dict[str, str] = {}
+    region: str | None = None
+    tree: str | None = None
+    event_id: str | None = None
+    variations: list[VariationSettings] = []
+    observed: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SampleFilesData:
+        self.samples(Path("."))
+        if self.region is not None and self.region not in self.regions:
+            raise ValueError(
+                f"region {self.region!r} is not declared in regions: {list(self.regions)}"
+            )
+        return self
+
+    def samples(self, base_dir: Path) -> Any:
+        """The :class:`unbinned.data.FileSamples` this section declares."""
+        from unbinned.data.files import FileSamples  # deferred: pandas/pyarrow at CLI start-up
+
+        try:
+            return FileSamples(
+                self.processes,
+                self.features,
+                weight=self.weight,
+                files=self.files,
+                label_column=self.label_column,
+                labels=self.labels,
+                selection=self.selection,
+                regions=self.regions,
+                tree=self.tree,
+                event_id=self.event_id,
+                base_dir=base_dir,
+            )
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class OracleData(_Strict):
     """An analytic oracle model (:mod:`unbinned.sim.oracle`) as the simulation."""
 
@@ -126,7 +216,8 @@ class ToyData(_Strict):
 
 
 DataSettings = Annotated[
-    SimulatorData | DataFiles | OracleData | ToyData, Field(discriminator="kind")
+    SimulatorData | DataFiles | SampleFilesData | OracleData | ToyData,
+    Field(discriminator="kind"),
 ]
 
 
@@ -348,11 +439,13 @@ class AnalysisConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> AnalysisConfig:
-        if self.model == "challenge" and self.data.kind in ("oracle", "toy"):
+        if self.model == "challenge" and self.data.kind in ("oracle", "toy", "files"):
             raise ValueError(
                 f"model: the 'challenge' preset fits H→ττ data, but data.kind is "
                 f"{self.data.kind!r}; declare the model (pois, nuisances, processes, regions)"
             )
+        if isinstance(self.data, SampleFilesData) and isinstance(self.model, ModelSpec):
+            _check_variations(self.data, self.model)
         poi = self.inference.poi
         if (
             poi is not None
@@ -435,6 +528,38 @@ class AnalysisConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def _check_variations(data: SampleFilesData, model: ModelSpec) -> None:
+    """Every variation names a shape nuisance of the model, inside its bounds, and back."""
+    shape = {n.name: n for n in model.nuisances if n.acts_on == "shape"}
+    varied: set[str] = set()
+    for i, v in enumerate(data.variations):
+        for name, value in v.at.items():
+            if name not in shape:
+                raise ValueError(
+                    f"data.variations[{i}]: {name!r} is not a shape nuisance of the model "
+                    f"(acts_on: shape): {sorted(shape)}"
+                )
+            lo, hi = shape[name].bounds or (float("-inf"), float("inf"))
+            if not lo <= value <= hi:
+                raise ValueError(
+                    f"data.variations[{i}]: {name}={value:g} lies outside the nuisance's bounds "
+                    f"[{lo:g}, {hi:g}]; fix the value or the bounds"
+                )
+            varied.add(name)
+    missing = sorted(set(shape) - varied)
+    if missing:
+        raise ValueError(
+            f"data.variations: the shape nuisance(s) {missing} have no variation point; add "
+            "points (at: {name: value} with files, weight or factor) or declare them acts_on: rate"
+        )
+    unknown = [p.name for p in model.processes if p.name not in data.samples(Path(".")).processes]
+    if unknown:
+        raise ValueError(
+            f"model: process(es) {unknown} have no samples in data.processes "
+            f"{list(data.samples(Path('.')).process_names)}"
+        )
+
+
 def load_config(path: str | Path) -> AnalysisConfig:
     """Read and validate an analysis config file (:meth:`AnalysisConfig.from_yaml`)."""
     return AnalysisConfig.from_yaml(path)
@@ -457,7 +582,7 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 _TAGS = {"simulator": SimulatorData, "parquet": DataFiles, "root": DataFiles,
-         "oracle": OracleData, "toy": ToyData}  # fmt: skip
+         "files": SampleFilesData, "oracle": OracleData, "toy": ToyData}  # fmt: skip
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> list[str]:

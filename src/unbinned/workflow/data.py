@@ -5,6 +5,9 @@ The ``data`` section of the config chooses the kind:
 * ``simulator``: the built-in H→ττ simulator; the ``simulate`` step writes a raw
   training sample and, with another seed, a raw test sample (parquet);
 * ``parquet`` / ``root``: challenge-format files given by the user;
+* ``files``: the user's own samples and shape variations
+  (:class:`unbinned.data.FileSamples`, :class:`unbinned.ml.FileVariationSource`):
+  the training, held-out and reference samples are all these files;
 * ``oracle``: an analytic oracle model (:class:`unbinned.ml.OracleSource`);
 * ``toy``: the two-feature Gaussian toy (:class:`unbinned.ml.GaussianToySource`).
 
@@ -12,7 +15,10 @@ Pseudo-experiments of the challenge kinds use
 :func:`unbinned.sim.pseudo.pseudo_experiment` (systematics applied, events drawn
 Poisson(w) times from the test sample); those of the other kinds draw each event of
 the test source's varied simulation Poisson(w f_p) times, f_p the rate factor of its
-process (:func:`source_pseudo_data`).
+process (:func:`source_pseudo_data`).  File-based variations exist only at their
+points, so the pseudo-experiments of the ``files`` kind draw the rate nuisances
+from their priors and keep the shape nuisances nominal (an explicit shape value
+must be one of the variation points); the fit profiles every nuisance.
 """
 
 from __future__ import annotations
@@ -27,13 +33,20 @@ import numpy as np
 import pandas as pd
 
 from unbinned.data import EventSet
+from unbinned.data.files import expand_files
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model import ModelSpec
 from unbinned.sim.oracle import ResonanceModel
 from unbinned.sim.pseudo import pseudo_experiment
 from unbinned.sim.systematics import Nuisances
-from unbinned.workflow.config import AnalysisConfig, DataFiles, OracleData, ToyData
+from unbinned.workflow.config import (
+    AnalysisConfig,
+    DataFiles,
+    OracleData,
+    SampleFilesData,
+    ToyData,
+)
 
 __all__ = [
     "CHALLENGE_KINDS",
@@ -43,6 +56,7 @@ __all__ = [
     "observed_events",
     "pseudo_data",
     "rate_factors",
+    "sample_file_paths",
     "source_pseudo_data",
     "test_frame",
     "test_source",
@@ -105,6 +119,8 @@ def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) 
 
     data = cfg.data
     seed = cfg.seed + (TEST_SEED_OFFSET if test else 0)
+    if isinstance(data, SampleFilesData):
+        return file_source(cfg, data)
     if data.kind in CHALLENGE_KINDS:
         frame = load_frame(_challenge_path(cfg, data_dir, "test" if test else "train"), cfg)
         return HTauTauSource(frame, seed=seed)
@@ -112,6 +128,62 @@ def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) 
         return OracleSource(ResonanceModel(), data.events_per_process, seed=seed, mode=data.mode)
     assert isinstance(data, ToyData)
     return GaussianToySource(data.events_per_process, seed=seed)
+
+
+def file_source(cfg: AnalysisConfig, data: SampleFilesData) -> Any:
+    """The :class:`~unbinned.ml.FileVariationSource` of ``data: kind: files``.
+
+    The shape nuisances are the model's ``acts_on: shape`` ones (in its order), with
+    their nominal, width (the scale of ν; 1 without one) and bounds.
+    """
+    from unbinned.ml import FileVariationSource, ShapeNuisance, VariationPoint  # deferred: torch
+
+    spec = model_spec(cfg)
+    nuisances = []
+    for n in spec.nuisances:
+        if n.acts_on != "shape":
+            continue
+        lo, hi = n.bounds or (-math.inf, math.inf)
+        nuisances.append(ShapeNuisance(n.name, n.nominal, n.width or 1.0, lo, hi))
+    points = [
+        VariationPoint(v.at, files=v.files, weight=v.weight, factor=v.factor)
+        for v in data.variations
+    ]
+    try:
+        return FileVariationSource(
+            data.samples(cfg.base_dir), nuisances, points, region=data.region
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"data: {exc}") from None
+
+
+def sample_file_paths(
+    cfg: AnalysisConfig, *, samples: bool = True, observed: bool = True
+) -> list[Path]:
+    """The files ``data: kind: files`` names (globs expanded): what the results depend on.
+
+    ``samples``: the nominal and variation samples (what the training reads);
+    ``observed``: the observed dataset's files (what the fit reads).
+    """
+    data = cfg.data
+    if not isinstance(data, SampleFilesData):
+        return []
+    groups: list[tuple[str, list[str]]] = [("data.files", list(data.files))]
+    if isinstance(data.processes, dict):
+        groups += [(f"data.processes.{p}", f) for p, f in data.processes.items()]
+    for i, v in enumerate(data.variations):
+        files = v.files or []
+        parts = list(files.items()) if isinstance(files, dict) else [("", files)]
+        groups += [(f"data.variations[{i}] {p}".strip(), f) for p, f in parts]
+    if not samples:
+        groups = []
+    if observed:
+        groups.append(("data.observed", list(data.observed or [])))
+    out: list[Path] = []
+    for what, patterns in groups:
+        if patterns:
+            out += expand_files(patterns, cfg.base_dir, what)
+    return list(dict.fromkeys(out))
 
 
 def reference_source(cfg: AnalysisConfig, data_dir: Path) -> Any | None:
@@ -264,8 +336,16 @@ def pseudo_data(
         truth = {poi: float(mu), **{k: float(v) for k, v in asdict(pe.nuisances).items()}}
         return _challenge_events(pe.data), truth
     src = test_source(cfg, data_dir) if source is None else source
+    # file variations exist only at their points: the shape nuisances stay nominal
+    names = (
+        [n.name for n in spec.nuisances if n.acts_on != "shape"]
+        if isinstance(cfg.data, SampleFilesData)
+        else None
+    )
     values = (
-        draw_parameters(spec, np.random.default_rng([seed, 1])) if draw else dict(nuisances or {})
+        draw_parameters(spec, np.random.default_rng([seed, 1]), names=names)
+        if draw
+        else dict(nuisances or {})
     )
     truth = {**{n.name: n.nominal for n in spec.nuisances}, **values, poi: float(mu)}
     return source_pseudo_data(src, spec, truth, seed), truth
@@ -278,6 +358,11 @@ def _challenge_events(frame: pd.DataFrame) -> EventSet:
 def observed_events(cfg: AnalysisConfig) -> EventSet | None:
     """The user's observed dataset (``data.observed``), or None."""
     data = cfg.data
+    if isinstance(data, SampleFilesData):
+        if data.observed is None:
+            return None
+        samples = data.samples(cfg.base_dir)
+        return samples.load_data(data.observed, data.region, what="data.observed")
     if not isinstance(data, DataFiles) or data.observed is None:
         return None
     frame = load_frame(cfg.resolve(data.observed), cfg)

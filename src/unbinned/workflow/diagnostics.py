@@ -105,6 +105,10 @@ def diagnostics(
             nu = np.zeros(len(nuis))
             lo, hi = n.standardized_range
             nu[a] = min(CLOSURE_SHIFT, hi) if hi > 0 else max(-CLOSURE_SHIFT, lo)
+            if hasattr(source, "closure_point"):  # file variations: only their own points
+                nu = source.closure_point(a)
+                if nu is None:
+                    continue
             say(f"  closure of {p} at {n.name} = {float(n.physical(nu[a])):.4g} ...")
             varied = source.varied(p, nu, event_ids=subset)
             r = np.exp(delta @ monomials(nu) + resp.log_yield(nu))

@@ -57,6 +57,7 @@ from unbinned.workflow.data import (
     observed_events,
     pseudo_data,
     reference_source,
+    sample_file_paths,
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics
@@ -200,11 +201,14 @@ class Analysis:
 
     def _key(self, step: str, extra: Mapping[str, Any] | None = None) -> str:
         deps = {d: self.workspace.require(d).digest for d in _DEPENDS[step]}
+        config = self.config.section(*_SECTIONS[step])
+        if self.config.data.kind == "files" and "data" in config:  # observed: fit's input only
+            config["data"] = {k: v for k, v in config["data"].items() if k != "observed"}
         return section_digest(
             {
                 "step": step,
                 "version": __version__,  # a new release recomputes every step
-                "config": self.config.section(*_SECTIONS[step]),
+                "config": config,
                 "inputs": deps,
                 "extra": dict(extra or {}),
             }
@@ -280,6 +284,8 @@ class Analysis:
                             f"data.{name}: file {str(path)!r} does not exist; fix the path"
                         )
                     extra[name] = file_digest(path)
+        for path in sample_file_paths(self.config, observed=False):  # data: kind: files
+            extra[str(path)] = file_digest(path)
 
         def body(tmp: Path) -> dict[str, Any]:
             info: dict[str, Any] = {"kind": data.kind}
@@ -326,6 +332,8 @@ class Analysis:
             if source.nuisances
             else None
         )
+        if self.config.data.kind == "files":  # the variation points that exist
+            design = source.design
         options = analysis_options(self.config)
         return {
             "surrogate_config": surrogate_config,
@@ -478,7 +486,8 @@ class Analysis:
             write_json_atomic(tmp / "result.json", result)
             return {"mu_hat": result["observed"]["unbinned"]["value"]}
 
-        return self._run("fit", body)
+        observed = {str(p): file_digest(p) for p in sample_file_paths(self.config, samples=False)}
+        return self._run("fit", body, {"observed": observed} if observed else None)
 
     def fit_result(self) -> dict[str, Any]:
         """The ``fit`` step's ``result.json``."""

@@ -1,0 +1,367 @@
+r"""Shape variations from the user's files: a :class:`VariationSource` of variation points.
+
+A :class:`FileVariationSource` serves the nominal samples of a
+:class:`~unbinned.data.FileSamples` and, at each :class:`VariationPoint`, the
+varied samples, taken from
+
+* **files** made at that point (e.g. ``signal_jes_up.parquet``): their weights
+  must be normalised like the nominal ones (cross-section × luminosity), so that
+  their sum is the varied yield.  The events may be the same generated events as
+  the nominal ones (give ``FileSamples(event_id=...)``) or independent ones;
+* a **weight column** of the nominal files (``weight``: the event's weight at
+  that point, e.g. a renormalisation-scale or PDF weight) or a **factor column**
+  (``factor``: multiplies the nominal weight): the same events, reweighted.
+
+A process a point's files do not list is unaffected at that point (its nominal
+events serve).  Points lie at physical nuisance values (``at={"jes": 1.02}``,
+the other nuisances nominal, or several at once for a mixed point), standardised
+by the :class:`~unbinned.ml.ShapeNuisance` (ν = (value − nominal)/scale); a
+value outside the nuisance's bounds is an error.
+
+What the points can constrain
+-----------------------------
+The responses are quadratic in ν: φ(ν) = (ν_a, ν_a ν_b) has d + d(d+1)/2
+monomials for d shape nuisances, and the training needs at least as many
+varied points (:attr:`FileVariationSource.design` is exactly the nominal and the
+provided points; nothing is interpolated or invented).  So:
+
+* one nuisance at ±1σ (two points) determines the linear and the quadratic
+  term, exactly -- an interpolation through ν = -1, 0, +1 that is also what the
+  fit extrapolates beyond ±1σ, so a larger range needs points there (±2σ, ...);
+  a one-sided variation (+1σ alone) cannot determine the quadratic term: add the
+  other side or a second point on the same side;
+* d ≥ 2 nuisances at ±1σ each give 2d points, fewer than the d + d(d+1)/2
+  monomials: the cross terms ν_a ν_b need points where two nuisances vary
+  together (one per pair, e.g. ``at={"a": +1σ, "b": +1σ}``); without them the
+  construction fails with an error saying so.
+
+Closure: the events varied at arbitrary ν exist only at the provided points, so
+the workflow's closure plots use, per nuisance, its provided axis point farthest
+from nominal (:meth:`FileVariationSource.closure_point`); with only the points
+the networks were trained on, this tests the fit at those points, not the
+interpolation between them (a leave-one-out closure needs points to spare,
+which ±1σ alone does not have).  Pseudo-experiments at arbitrary ν likewise
+cannot be drawn from the files: the workflow draws them at the nominal shape
+(the normalisation nuisances from their priors) or at a provided point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from unbinned.data.events import EventSet
+from unbinned.data.files import FileSamples, expand_files
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.ml.design import Design, ShapeNuisance
+from unbinned.ml.sources import EVENT_ID, BaseVariationSource, Region
+from unbinned.ml.yields import n_monomials
+
+__all__ = ["FileVariationSource", "VariationPoint"]
+
+FloatArray = npt.NDArray[np.float64]
+_ID_OFFSET = 1 << 40
+"""Independent variation files: point k's events get ids (k + 1) · 2⁴⁰ + row."""
+
+
+@dataclass(frozen=True)
+class VariationPoint:
+    """The varied samples at one point of the shape nuisances (see the module docstring).
+
+    Parameters
+    ----------
+    at
+        Nuisance name -> physical value at this point (the others nominal).
+    files
+        The files made at this point: process -> files (a process left out is
+        unaffected), or the shared files when the samples have a label column.
+    weight
+        Instead of files: a column of the nominal files holding each event's weight
+        at this point.
+    factor
+        Instead of files: a column of the nominal files multiplying the nominal weight.
+    """
+
+    at: Mapping[str, float]
+    files: Mapping[str, Sequence[str]] | Sequence[str] | None = None
+    weight: str | None = None
+    factor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.at, Mapping) or not self.at:
+            raise ConfigError(f"a variation point needs at: {{nuisance: value}}, got {self.at!r}")
+        object.__setattr__(self, "at", {str(k): float(v) for k, v in self.at.items()})
+        given = [k for k in ("files", "weight", "factor") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"variation at {dict(self.at)}: give exactly one of files, weight or factor "
+                f"(got {given or 'none'})"
+            )
+        if isinstance(self.files, str):
+            object.__setattr__(self, "files", (self.files,))
+
+    @property
+    def column(self) -> str | None:
+        """The weight or factor column, or None for files."""
+        return self.weight if self.weight is not None else self.factor
+
+    def describe(self) -> str:
+        """``"jes=1.02"``: the point's values."""
+        return ", ".join(f"{k}={v:g}" for k, v in self.at.items())
+
+
+class FileVariationSource(BaseVariationSource):
+    """Nominal and varied samples from files and weight columns (see the module docstring).
+
+    Parameters
+    ----------
+    samples
+        The nominal samples.
+    nuisances
+        The shape nuisances, in order (their nominal, scale and bounds).
+    points
+        The variation points (at least one per nuisance).
+    region
+        The region of ``samples`` the analysis uses (None: the common selection only).
+
+    Examples
+    --------
+    >>> from unbinned.ml import ShapeNuisance
+    >>> src = FileVariationSource(samples, [ShapeNuisance("escale", 1.0, 0.02, 0.9, 1.1)],
+    ...     [VariationPoint({"escale": 0.98}, files={"sig": ["sig_down.parquet"]}),
+    ...      VariationPoint({"escale": 1.02}, files={"sig": ["sig_up.parquet"]})])
+    ...  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        samples: FileSamples,
+        nuisances: Sequence[ShapeNuisance],
+        points: Sequence[VariationPoint],
+        *,
+        region: str | None = None,
+    ) -> None:
+        if not isinstance(samples, FileSamples):
+            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
+        self.samples = samples
+        self._nuisances = tuple(nuisances)
+        names = [n.name for n in self._nuisances]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"shape nuisances {names} are not unique")
+        self._points = tuple(points)
+        self._region_name = region
+        self._region = Region(region or "inclusive", samples.region_selection(region))
+        self._nu = self._standardised(names)
+        self._design = self._checked_design(names)
+        self._check_files()
+        columns = sorted({c for p in self._points if (c := p.column) is not None})
+        self._columns = tuple(columns)
+        self._nominal_all = samples.load(region, columns=columns)
+        self._varied_cache: dict[int, EventSet] = {}
+
+    # ------------------------------------------------------------------ checks
+    def _standardised(self, names: list[str]) -> FloatArray:
+        """The points in standardised ν, shape (K, d); values checked against the bounds."""
+        rows = []
+        for point in self._points:
+            unknown = [k for k in point.at if k not in names]
+            if unknown:
+                raise ConfigError(
+                    f"variation at {point.describe()}: unknown nuisance(s) {unknown}; "
+                    f"the shape nuisances are {names}"
+                )
+            row = np.zeros(len(names))
+            for a, n in enumerate(self._nuisances):
+                value = point.at.get(n.name, n.nominal)
+                if not (math.isfinite(value) and n.low <= value <= n.high):
+                    raise ConfigError(
+                        f"variation at {point.describe()}: {n.name}={value:g} lies outside the "
+                        f"nuisance's bounds [{n.low:g}, {n.high:g}]; fix the value or the bounds"
+                    )
+                row[a] = float(n.standardize(value))
+            if not np.any(row != 0.0):
+                raise ConfigError(
+                    f"variation at {point.describe()} is the nominal point; the nominal "
+                    "samples are the FileSamples' own files"
+                )
+            rows.append(row)
+        nu = np.array(rows, dtype=np.float64).reshape(-1, len(names))
+        if len({tuple(r) for r in nu.tolist()}) != len(nu):
+            raise ConfigError("two variation points are at the same nuisance values")
+        return nu
+
+    def _checked_design(self, names: list[str]) -> Design:
+        if not names:
+            raise ConfigError("a FileVariationSource needs at least one shape nuisance")
+        for a, name in enumerate(names):
+            if not np.any(self._nu[:, a] != 0.0):
+                raise ConfigError(f"shape nuisance {name!r} has no variation point; add one")
+        design = Design(np.vstack([np.zeros((1, len(names))), self._nu]), tuple(names))
+        m = n_monomials(len(names))
+        if len(self._nu) < m:
+            raise ConfigError(
+                f"{len(self._nu)} variation points cannot determine the {m} coefficients of the "
+                f"quadratic response in {len(names)} nuisance(s) {names}: add points -- a "
+                "second point per nuisance, and for two or more nuisances one point per pair "
+                "where both vary (at: {a: value, b: value}) for the cross terms"
+            )
+        try:
+            design.check()
+        except ConfigError as exc:
+            raise ConfigError(f"the variation points: {exc}") from None
+        return design
+
+    def _check_files(self) -> None:
+        for point in self._points:
+            if point.files is None:
+                continue
+            what = f"variation at {point.describe()}"
+            if isinstance(point.files, Mapping):
+                unknown = [p for p in point.files if p not in self.samples.process_names]
+                if unknown:
+                    raise ConfigError(
+                        f"{what}: unknown process(es) {unknown}; declared: "
+                        f"{list(self.samples.process_names)}"
+                    )
+                for p, patterns in point.files.items():
+                    expand_files(list(patterns), self.samples.base_dir, f"{what} {p!r}")
+            else:
+                if self.samples.label_column is None:
+                    raise ConfigError(
+                        f"{what}: files must map process -> files (the samples have no label "
+                        "column)"
+                    )
+                expand_files(list(point.files), self.samples.base_dir, what)
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Process names (as declared in the samples)."""
+        return self.samples.process_names
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns."""
+        return tuple(self.samples.features)
+
+    @property
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The shape nuisances."""
+        return self._nuisances
+
+    @property
+    def region(self) -> Region:
+        """The region and its full selection."""
+        return self._region
+
+    @property
+    def design(self) -> Design:
+        """The nominal point and the provided points: the design the responses train on."""
+        return self._design
+
+    @property
+    def points(self) -> FloatArray:
+        """The provided variation points in standardised ν, shape (K, d)."""
+        return self._nu.copy()
+
+    def closure_point(self, axis: int) -> FloatArray | None:
+        """The provided point on nuisance ``axis`` alone farthest from nominal (+ preferred)."""
+        others = np.delete(self._nu, axis, axis=1)
+        on_axis = self._nu[np.all(others == 0.0, axis=1) & (self._nu[:, axis] != 0.0)]
+        if not len(on_axis):
+            return None
+        best = max(on_axis.tolist(), key=lambda r: (abs(r[axis]), r[axis] > 0))
+        return np.asarray(best, dtype=np.float64)
+
+    def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
+        """Ids of the nominal events and of every point's events of the process."""
+        self._check_process(process)
+        ids = [self._ids(self._nominal_process(process, None))]
+        for k in range(len(self._points)):
+            ids.append(self._ids(self._point_events(k).for_process(process)))
+        return np.unique(np.concatenate(ids))
+
+    @staticmethod
+    def _ids(ev: EventSet) -> npt.NDArray[np.int64]:
+        return ev.extras[EVENT_ID].to_numpy(np.int64)
+
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
+        ev = self._nominal_all.for_process(process)
+        if event_ids is None:
+            return ev
+        return ev.select(np.isin(self._ids(ev), np.asarray(event_ids)))
+
+    def varied(
+        self, process: str, nu: npt.ArrayLike, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        """The samples of the process at ν, which must be a provided point (or nominal)."""
+        self._check_process(process)
+        arr = np.asarray(nu, dtype=np.float64)
+        if arr.shape != (len(self._nuisances),):
+            raise DataError(
+                f"nu={arr.tolist()} must have one value per nuisance "
+                f"{[n.name for n in self._nuisances]}"
+            )
+        if not np.any(arr != 0.0):
+            return self._nominal_process(process, event_ids)
+        match = np.flatnonzero(np.all(np.abs(self._nu - arr) <= 1e-9, axis=1))
+        if not len(match):
+            raise DataError(
+                f"no varied samples at nu={arr.tolist()}: file-based variations exist only at "
+                f"their points {self._nu.tolist()} (standardised); use one of them"
+            )
+        ev = self._point_events(int(match[0])).for_process(process)
+        if event_ids is None:
+            return ev
+        return ev.select(np.isin(self._ids(ev), np.asarray(event_ids)))
+
+    def _point_events(self, k: int) -> EventSet:
+        """Every process's events at point k (read once, then cached)."""
+        if k not in self._varied_cache:
+            self._varied_cache[k] = self._read_point(k)
+        return self._varied_cache[k]
+
+    def _read_point(self, k: int) -> EventSet:
+        point = self._points[k]
+        what = f"variation at {point.describe()}"
+        nominal = self._nominal_all
+        if point.files is None:
+            col = point.column
+            assert col is not None
+            values = nominal.extras[col].to_numpy(np.float64)
+            w = values if point.weight is not None else nominal.weights * values
+            bad = np.flatnonzero(~np.isfinite(w))
+            if bad.size:
+                raise DataError(
+                    f"{what}: the column {col!r} has {bad.size} NaN or infinite value(s) among "
+                    "the selected events; fix it upstream"
+                )
+            return nominal.with_weights(w)
+        files = point.files
+        listed = list(files) if isinstance(files, Mapping) else list(self.processes)
+        ev = self.samples.load(self._region_name, files=files, processes=listed, what=what)
+        if self.samples.event_id is None:
+            ids = self._ids(ev) + (k + 1) * _ID_OFFSET
+            extras = ev.extras.copy()
+            extras[EVENT_ID] = ids
+            ev = EventSet(ev.features, ev.weights, ev.process_codes, ev.process_names, extras)
+        unaffected = [p for p in self.processes if p not in listed]
+        if unaffected:
+            keep = list(ev.extras.columns)
+            rest = [
+                EventSet(r.features, r.weights, r.process_codes, r.process_names, r.extras[keep])
+                for r in (nominal.for_process(p) for p in unaffected)
+            ]
+            ev = EventSet.concat([ev, *rest])
+        return ev
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{p.name}={p.n_events}" for p in self._nominal_all.summary().processes)
+        return (
+            f"FileVariationSource(nominal events {counts}; {len(self._points)} variation "
+            f"points of {[n.name for n in self._nuisances]})"
+        )

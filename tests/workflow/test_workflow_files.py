@@ -1,0 +1,74 @@
+"""``data: kind: files`` in the config and the workflow's data functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unbinned.configs import example_text
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.workflow import AnalysisConfig
+from unbinned.workflow.data import (
+    observed_events,
+    pseudo_data,
+    sample_file_paths,
+    training_source,
+)
+from unbinned.workflow.examples import write_example_samples
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory) -> AnalysisConfig:
+    d = tmp_path_factory.mktemp("wf_files")
+    write_example_samples(d / "samples", events_per_process=500)
+    return AnalysisConfig.from_yaml_string(example_text("files"), base_dir=d)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("kind: files", "kind: files\n  bogus: 1", r"data.bogus: unknown key; expected one of \["),
+        ("region: SR", "region: CR", "region 'CR' is not declared"),
+        ("at: {energy_scale: 1.02}", "at: {energy_scale: 1.2}", "1.2 lies outside the nuisance's"),
+        ("at: {energy_scale: 0.98}", "at: {energy_scale: 0.98}\n      weight: w\n  #",
+         "give exactly one of files, weight or factor"),
+        ("  processes:\n    - {name: signal",
+         "    - {name: res, nominal: 1.0, prior: gaussian, width: 0.05, acts_on: shape}\n"
+         "  processes:\n    - {name: signal",
+         r"the shape nuisance\(s\) \['res'\] have no variation point"),
+        ("name: background, modifiers", "name: other, modifiers",
+         r"process\(es\) \['other'\] have no samples"),
+        ('SR: "mass > 60"', 'SR: "mass >> 60"', "regions.SR: selection 'mass >> 60'"),
+    ],
+)  # fmt: skip
+def test_config_errors(old: str, new: str, message: str) -> None:
+    text = example_text("files")
+    assert old in text
+    with pytest.raises(ConfigError, match=message):
+        AnalysisConfig.from_yaml_string(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match="the 'challenge' preset"):
+        AnalysisConfig.from_yaml_string("data: {kind: files, processes: {a: [x]}, features: [x]}")
+
+
+def test_source_paths_and_pseudo_data(cfg: AnalysisConfig, tmp_path: Path) -> None:
+    src = training_source(cfg, tmp_path)
+    assert src.region.name == "SR"
+    np.testing.assert_allclose(src.design.points, [[0.0], [-1.0], [1.0]])
+    assert len(sample_file_paths(cfg)) == 6
+    assert sample_file_paths(cfg, samples=False) == []
+    events, truth = pseudo_data(cfg, tmp_path, mu=1.0, seed=3, draw=True, source=src)
+    assert truth["energy_scale"] == 1.0  # shape nuisances stay nominal
+    assert truth["bkg_norm"] != 1.0  # rate nuisances drawn
+    assert events.n_events > 0
+    events, truth = pseudo_data(cfg, tmp_path, mu=1.0, seed=3,
+                                nuisances={"energy_scale": 1.02}, source=src)  # fmt: skip
+    assert truth["energy_scale"] == 1.02  # a provided point works
+    with pytest.raises(DataError, match="exist only at their points"):
+        pseudo_data(cfg, tmp_path, mu=1.0, seed=3, nuisances={"energy_scale": 1.03}, source=src)
+    assert observed_events(cfg) is None
+    with_data = cfg.replace(data={"observed": ["samples/signal.parquet"]})
+    data = observed_events(with_data)
+    assert data is not None
+    assert data.process_names == ("data",)
