@@ -210,6 +210,9 @@ class SurrogateConfig:
     generalises better than one stopped early at a high one.  The response networks are
     narrower (32, 32) than the classifier (64, 64): four of them are evaluated per
     event, and the per-event evaluation must reach 10^6 events/s on two CPU cores.
+    On small samples the epochs and batch size are planned up to at least 1000
+    optimiser steps (:meth:`TrainConfig.plan <unbinned.ml.TrainConfig.plan>`); on
+    large ones (the demo's) they are 12 epochs of the largest batch size.
 
     Parameters
     ----------
@@ -225,11 +228,11 @@ class SurrogateConfig:
     """
 
     classifier: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=12, batch_size=4096, patience=4)
+        default_factory=lambda: TrainConfig(min_epochs=12, max_batch_size=4096, patience=4)
     )
     response: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            hidden=(32, 32), epochs=12, batch_size=16384, learning_rate=1e-3, patience=4
+            hidden=(32, 32), min_epochs=12, max_batch_size=16384, learning_rate=1e-3, patience=4
         )
     )
     calibration_fraction: float = 0.2
@@ -250,7 +253,11 @@ class SurrogateConfig:
         """
         return cls(
             response=TrainConfig(
-                hidden=(64, 64), epochs=30, batch_size=16384, learning_rate=2e-3, patience=6
+                hidden=(64, 64),
+                min_epochs=30,
+                max_batch_size=16384,
+                learning_rate=2e-3,
+                patience=6,
             ),
             max_events_per_point=None,
         )
