@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -92,7 +93,10 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=300_000)
     ap.add_argument("--ensemble", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=DEMO.batch_size)
+    ap.add_argument("--epochs", type=int, default=DEMO.epochs)
     args = ap.parse_args()
+    config = replace(DEMO, batch_size=args.batch_size, epochs=args.epochs)
     torch.set_num_threads(args.threads)
     test = nominal(args.test, seed=987_654)
     w = test.weights
@@ -103,11 +107,13 @@ def main() -> None:
         fractions = []
         for k in range(args.ensemble):
             t0 = time.perf_counter()
-            clf = train_classifier(train, config=DEMO, seed=k, progress=False)
+            clf = train_classifier(train, config=config, seed=k, progress=False)
             c = clf.fractions(test)[:, clf.processes.index("htautau")]
             fractions.append(c)
             seconds = round(time.perf_counter() - t0, 1)
-            row = {"train_raw_per_process": n, "member": k, "seconds": seconds}
+            row = {"train_raw_per_process": n, "member": k, "seconds": seconds,
+                   "batch_size": config.batch_size, "epochs": config.epochs,
+                   "steps": clf.history.steps if clf.history else None}  # fmt: skip
             row.update(closure(c, w, is_sig))
             # the same network without the temperature/bias calibration (prior shift only)
             z = torch.from_numpy(clf.logits(test)) + torch.from_numpy(clf.log_prior)
