@@ -15,6 +15,7 @@ __all__ = [
     "ModelFileError",
     "OutOfRangeWarning",
     "SchemaError",
+    "TrainingWarning",
     "UnbinnedError",
 ]
 
@@ -45,3 +46,7 @@ class FitError(UnbinnedError, RuntimeError):
 
 class OutOfRangeWarning(UserWarning):
     """A parameter lies outside the range a surrogate was trained on."""
+
+
+class TrainingWarning(UserWarning):
+    """A network was trained for too few optimiser steps to be trusted."""

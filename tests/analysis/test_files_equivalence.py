@@ -34,6 +34,7 @@ from unbinned.ml import (
     VariationPoint,
     default_design,
 )
+from unbinned.ml.runtime import RunOptions
 from unbinned.sim.htautau import simulate
 from unbinned.sim.pseudo import pseudo_experiment
 
@@ -71,7 +72,8 @@ def test_files_route_equals_the_simulator(tmp_path: Path) -> None:
     results = {}
     for name, source in (("simulator", sim), ("files", files)):
         model = train_analysis(source, challenge_spec(("tes",)), design=design,
-                               surrogate_config=cfg, progress=False, seed=0)  # fmt: skip
+                               surrogate_config=cfg, run=RunOptions(progress=False),
+                               seed=0)  # fmt: skip
         asimov = model.measure_asimov(binned=False)
         rows = [(asimov.value, asimov.upper - asimov.lower)]
         for seed in range(3):

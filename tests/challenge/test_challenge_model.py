@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from unbinned.challenge import ChallengeSettings, Model, challenge_systematics
-from unbinned.exceptions import ConfigError, SchemaError
-from unbinned.ml import SurrogateConfig, TrainConfig
+from unbinned.challenge.model import check_training_statistics
+from unbinned.exceptions import ConfigError, DataError, SchemaError
+from unbinned.ml import HTauTauSource, SurrogateConfig, TrainConfig
 from unbinned.sim.htautau import simulate
 from unbinned.sim.pseudo import pseudo_experiment
 
@@ -28,8 +29,13 @@ def trained(tmp_path_factory):
 
     train = simulate(4000, seed=11, progress=False)
     train["weights"] *= 0.02  # the training weights are expected events of the test luminosity
+    # an interface test: far fewer simulated events than the 0.2 fb⁻¹ data hold, so
+    # the check of the training statistics is lowered (the statistics are not tested)
     settings = ChallengeSettings(
-        surrogate=SMALL, progress=False, model_dir=tmp_path_factory.mktemp("m") / "analysis"
+        surrogate=SMALL,
+        progress=False,
+        model_dir=tmp_path_factory.mktemp("m") / "analysis",
+        min_simulation_ratio=0.05,
     )
     model = Model(get_train_set=lambda: train, systematics=systematics, settings=settings)
     model.fit()
@@ -116,3 +122,30 @@ def test_soft_met_templates_reach_its_bound_and_powered_ones_are_opt_in(trained)
     )
     powered = analysis.with_templates(reference, bins=4, powered_templates=True)
     assert {k: p for k, (_, p) in powered.templates.parametrisation.items()} == {"soft_met": 2}
+
+
+@pytest.mark.data
+def test_the_public_1000_event_sample_is_refused_with_what_it_needs(real_sample_path):
+    import pandas as pd
+
+    frame = pd.read_parquet(real_sample_path)
+    model = Model(get_train_set=lambda: frame, settings=ChallengeSettings(progress=False))
+    # 4 diboson and 26 ttbar events: one clear error naming both, before any training
+    with pytest.raises(DataError, match=r"too small.*ttbar: \d+ selected.*diboson: \d+ sel"):
+        model.fit()
+    assert model.analysis is None
+
+
+def test_a_small_training_set_for_large_data_is_refused():
+    train = simulate(400, seed=5, progress=False)  # weights: 10 fb⁻¹, ≈ 1.05 M data events
+    model = Model(get_train_set=lambda: train, settings=ChallengeSettings(progress=False))
+    with pytest.raises(DataError, match=r"ztautau: \d+ selected .*\(expected in the data: \d{6}\)"):
+        model.fit()
+    # the same events for a data set 10⁴ times smaller (≈ 100 events) pass the check
+    small = train.assign(weights=train.weights * 1e-4)
+    source = HTauTauSource(small.iloc[0::2], seed=0)
+    reference = HTauTauSource(small.iloc[1::2], seed=1)
+    counts = check_training_statistics(source, reference)
+    assert counts["ztautau"]["n_train"] >= counts["ztautau"]["needed"] == 100
+    with pytest.raises(ConfigError, match="min_simulation_ratio"):
+        ChallengeSettings(min_simulation_ratio=-1.0)

@@ -20,6 +20,7 @@ from unbinned.ml import (
     VariationSource,
     train_surrogate,
 )
+from unbinned.ml.runtime import RunOptions
 
 SCALE = ShapeNuisance("scale", 1.0, 0.05, 0.8, 1.2)  # lambda = 1 + 0.05 nu, as the toy's
 
@@ -123,7 +124,7 @@ def test_trains_and_learns_the_shift(folder: Path) -> None:
     src = FileVariationSource(_samples(folder, event_id="id"), [SCALE], _points())
     cfg = TrainConfig(hidden=(32, 32), epochs=40, batch_size=512, learning_rate=3e-3)
     config = SurrogateConfig(classifier=cfg, response=cfg)
-    sur = train_surrogate(src, design=src.design, config=config, progress=False)
+    sur = train_surrogate(src, design=src.design, config=config, run=RunOptions(progress=False))
     toy = GaussianToySource(3000, seed=3)
     nom = src.nominal("bkg")
     x = nom.feature_array()

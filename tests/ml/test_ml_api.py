@@ -25,6 +25,6 @@ def test_public_api_is_deliberate():
 def test_precise_surrogate_settings():
     cfg = unbinned.ml.SurrogateConfig.precise()
     assert cfg.response.hidden == (64, 64)
-    assert cfg.response.epochs == 30
+    assert cfg.response.min_epochs == 30
     assert cfg.max_events_per_point is None
     assert cfg.classifier == unbinned.ml.SurrogateConfig().classifier

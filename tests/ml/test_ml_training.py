@@ -212,3 +212,42 @@ def test_run_options_check_themselves():
     ):
         with pytest.raises(ConfigError):
             RunOptions(**bad)
+
+
+def test_plan_sizes_small_samples_up_and_keeps_large_ones():
+    cfg = TrainConfig()
+    small = cfg.plan(3000)
+    assert small.planned == ("batch_size", "epochs")
+    assert small.batches_per_epoch == 20
+    assert small.max_steps >= cfg.min_steps
+    assert small.patience > cfg.patience  # grows with the planned epochs
+    large = cfg.plan(2_000_000)
+    assert (large.batch_size, large.epochs, large.patience) == (2048, 30, 5)
+    capped = TrainConfig(max_epochs=40).plan(100)
+    assert (capped.epochs, capped.batch_size) == (40, 32)
+    given = TrainConfig(epochs=3, batch_size=100).plan(3000)
+    assert (given.epochs, given.batch_size, given.planned) == (3, 100, ())
+    # a given batch size: the epochs are planned to reach min_steps
+    assert TrainConfig(batch_size=100).plan(3000).max_steps >= 1000
+    with pytest.raises(ConfigError, match="max_epochs"):
+        TrainConfig(min_epochs=10, max_epochs=5)
+
+
+def test_planned_training_records_its_plan_and_steps():
+    net = _net()
+    cfg = TrainConfig(hidden=(8,), min_steps=200, min_epochs=2, patience=100)
+    hist = train_network(
+        net, _loss, [_data()], [_data(seed=1)], config=cfg, run=RunOptions(progress=False)
+    )
+    assert hist.plan is not None
+    assert hist.plan["batch_size"] == 32
+    assert hist.plan["batches_per_epoch"] == 19  # ceil(600 / 32)
+    assert hist.steps == hist.epochs_run * 19 >= 200
+    assert "steps" in repr(hist)
+
+
+def test_few_steps_warn_with_the_reason():
+    from unbinned.exceptions import TrainingWarning
+
+    with pytest.warns(TrainingWarning, match=r"only 24 optimiser steps .*given explicitly"):
+        _train()  # CFG: 4 epochs of 100 events from 600: 24 steps

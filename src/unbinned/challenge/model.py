@@ -12,6 +12,12 @@ likelihood with every nuisance profiled and returns the profiled interval.
 The training set is split by row parity: even rows train the networks, odd rows are
 the independent nominal sample the learned density is integrated over (their
 weights doubled, so that both halves keep the expected yields).
+
+A training set too small for the data it is to measure is refused with a
+:class:`~unbinned.exceptions.DataError` naming each short process and the events it
+needs (:func:`check_training_statistics`): the profiled interval holds the data's
+statistical and the nuisances' uncertainty, not the Monte-Carlo error of densities
+learned from a few simulated events, so such a training gives confident wrong answers.
 """
 
 from __future__ import annotations
@@ -27,14 +33,23 @@ import pandas as pd
 
 from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
 from unbinned.data.events import EventSet
-from unbinned.data.schema import FEATURES, PROCESS_COLUMN, WEIGHT_COLUMN
+from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
 from unbinned.ml.runtime import RunOptions, torch_threads
 from unbinned.ml.sources import HTauTauSource
 from unbinned.ml.surrogate import SurrogateConfig
 from unbinned.sim.systematics import Nuisances, apply_systematics
 
-__all__ = ["ChallengeSettings", "Model", "challenge_systematics"]
+__all__ = [
+    "MIN_EVENTS_PER_PROCESS",
+    "ChallengeSettings",
+    "Model",
+    "challenge_systematics",
+    "check_training_statistics",
+]
+
+MIN_EVENTS_PER_PROCESS = 100
+"""Selected events of each process that each half of the training set must hold at least."""
 
 
 def challenge_systematics(
@@ -73,6 +88,11 @@ class ChallengeSettings:
         Torch threads during training and evaluation (None: unchanged).
     model_dir
         Save the trained analysis here (and reuse it if it is already there).
+    min_simulation_ratio
+        Selected events per expected data event that every process needs in each
+        half of the training set (:func:`check_training_statistics`; 0 turns the
+        check off, at the risk of intervals that omit the Monte-Carlo error of the
+        learned densities and of the integration sample).
     """
 
     surrogate: SurrogateConfig | None = None
@@ -81,6 +101,12 @@ class ChallengeSettings:
     progress: bool = True
     num_threads: int | None = None
     model_dir: str | os.PathLike[str] | None = None
+    min_simulation_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        r = self.min_simulation_ratio
+        if not (isinstance(r, int | float) and math.isfinite(r) and r >= 0):
+            raise ConfigError(f"min_simulation_ratio={r!r}; expected a finite number >= 0")
 
 
 class Model:
@@ -131,6 +157,7 @@ class Model:
             half[WEIGHT_COLUMN] = half[WEIGHT_COLUMN] * 2.0
         source = HTauTauSource(even, seed=st.seed, systematics=self.systematics)
         reference = HTauTauSource(odd, seed=st.seed + 1, systematics=self.systematics)
+        check_training_statistics(source, reference, min_ratio=st.min_simulation_ratio)
         with torch_threads(st.num_threads):
             self.analysis = train_analysis(
                 source, reference=reference,
@@ -187,6 +214,72 @@ class Model:
             "p84": float(m.upper),
             "valid": bool(m.valid),
         }
+
+
+def check_training_statistics(
+    source: HTauTauSource,
+    reference: HTauTauSource,
+    *,
+    min_ratio: float = 1.0,
+    min_events: int = MIN_EVENTS_PER_PROCESS,
+) -> dict[str, dict[str, float]]:
+    r"""Check that both halves of a training set hold enough events of every process.
+
+    For each process :math:`p` of :data:`~unbinned.data.schema.PROCESSES`, with
+    :math:`n_p` selected nominal events in the half that trains the networks
+    (``source``), :math:`m_p` in the integration half (``reference``) and
+    :math:`Y_p = \sum_i w_i` the expected selected events of the data (the weights
+    are expected events), it requires
+
+    .. math:: \min(n_p, m_p) \ge \max(n_\mathrm{min},\ r_\mathrm{min} Y_p).
+
+    The fit's expected yields are sums over the integration half, so μ̂ moves with
+    its Monte-Carlo fluctuations by about :math:`\sqrt{Y_p/m_p}` of its statistical
+    error, and the learned fractions carry a Monte-Carlo error of the same order from
+    the training half; no interval contains either.  The default
+    :math:`r_\mathrm{min} = 1` is a necessary condition, not a sufficient one:
+    measured on the simulator (BENCHMARKS.md, "challenge.Model on small training
+    sets"), every training set below it gave intervals that miss the truth by
+    several σ, and one at ratio 1 still under-covered.
+
+    Returns
+    -------
+    dict
+        Per process: ``n_train``, ``n_integration``, ``expected``, ``needed``.
+
+    Raises
+    ------
+    DataError
+        A process is short, naming each short process, its counts and the raw
+        training events that would be enough.
+    """
+    out: dict[str, dict[str, float]] = {}
+    short = []
+    for p in PROCESSES:
+        raw = len(source.generated_ids(p)) if p in source.processes else 0
+        n = len(source.nominal(p)) if raw else 0
+        m = len(reference.nominal(p)) if p in reference.processes else 0
+        y = float(source.nominal(p).weights.sum()) if n else 0.0
+        need = max(min_events, math.ceil(min_ratio * y))
+        out[p] = {"n_train": n, "n_integration": m, "expected": y, "needed": need}
+        if min(n, m) < need:
+            eff = n / raw if n else 1.0
+            short.append(
+                f"{p}: {n} selected events train the networks and {m} form the integration "
+                f"sample (expected in the data: {y:.0f}); needs {need} in each half, i.e. at "
+                f"least {math.ceil(2 * need / eff)} raw events of {p}"
+            )
+    if short:
+        raise DataError(
+            "the training set is too small for an honest measurement (μ̂ would move with "
+            "its Monte-Carlo fluctuations by more than the interval's width): "
+            + "; ".join(short)
+            + f". Each process needs at least {min_events} selected events and "
+            f"{min_ratio:g} per expected data event in each half (even rows train, odd rows "
+            "integrate). Fix: a larger training set (or ChallengeSettings(min_simulation_ratio="
+            "...) lowered at your own risk)"
+        )
+    return out
 
 
 def _check_train_set(frame: Any) -> None:

@@ -33,9 +33,10 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from unbinned._io import atomic_path
-from unbinned.exceptions import ConfigError, ModelFileError
+from unbinned.exceptions import ConfigError, ModelFileError, TrainingWarning
 from unbinned.ml.runtime import RunOptions, resolve_device, resolve_dtype, torch_threads
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "RunOptions",
     "TrainConfig",
     "TrainHistory",
+    "TrainPlan",
     "resolve_device",
     "resolve_dtype",
     "seeded",
@@ -70,18 +72,66 @@ batch (one tuple of tensors per stream), with per-event weights normalised so th
 the sum over all batches of an epoch is the full loss."""
 
 
+PLAN_BATCHES_PER_EPOCH = 20
+"""Batches per epoch the planned batch size aims for (the epoch is early stopping's unit)."""
+PLAN_MIN_BATCH_SIZE = 32
+"""The smallest planned batch size."""
+FEW_STEPS = 300
+"""Fewer optimiser steps than this warn (:class:`~unbinned.exceptions.TrainingWarning`)."""
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """The batch size, epochs and patience one training uses (:meth:`TrainConfig.plan`).
+
+    ``planned`` names the values the plan chose (the others were given explicitly).
+    """
+
+    n_events: int
+    batch_size: int
+    epochs: int
+    patience: int
+    batches_per_epoch: int
+    planned: tuple[str, ...] = ()
+
+    @property
+    def max_steps(self) -> int:
+        """Optimiser steps if early stopping does not stop the training."""
+        return self.epochs * self.batches_per_epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        out = asdict(self)
+        out["planned"] = list(self.planned)
+        return out
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one network's training.
+    r"""Hyper-parameters of one network's training.
+
+    The number of epochs and the batch size are *planned* from the number of
+    training events :math:`n` (of the largest stream) unless given
+    (:meth:`plan`): the batch size is :math:`b = \mathrm{clip}(\lfloor n/20
+    \rfloor, 32, \texttt{max\_batch\_size})`, so that an epoch has about 20
+    batches on small samples, and the epochs :math:`E = \mathrm{clip}(\lceil
+    \texttt{min\_steps} / \lceil n/b \rceil \rceil, \texttt{min\_epochs},
+    \texttt{max\_epochs})`, so that a small sample is trained for at least
+    ``min_steps`` optimiser steps while a large one keeps ``min_epochs`` epochs of
+    ``max_batch_size`` events.  When the plan raises the epochs above ``min_epochs``
+    the patience grows in proportion (early stopping, on the validation loss, stays
+    in charge of when the training ends).  Explicit ``epochs`` and ``batch_size``
+    are used as given; a training of fewer than :data:`FEW_STEPS` optimiser steps
+    warns (:class:`~unbinned.exceptions.TrainingWarning`).
 
     Parameters
     ----------
     hidden, activation
         Hidden-layer widths and activation of the MLP.
     epochs
-        Maximum number of epochs.
+        Maximum number of epochs (None: planned).
     batch_size
-        Events per mini-batch (of the largest stream).
+        Events per mini-batch of the largest stream (None: planned).
     learning_rate
         Adam's initial learning rate; cosine decay to ``learning_rate * final_lr_factor``.
     final_lr_factor
@@ -89,38 +139,85 @@ class TrainConfig:
     weight_decay
         Adam's L2 weight decay.
     patience
-        Stop after this many epochs without a lower validation loss.
+        Stop after this many epochs without a lower validation loss (scaled with the
+        planned epochs over ``min_epochs``).
     validation_fraction
         Share of the events held out for early stopping.
+    min_steps
+        Optimiser steps the plan aims for.
+    min_epochs, max_epochs
+        Bounds of the planned number of epochs.
+    max_batch_size
+        The largest planned batch size (the batch size on large samples).
+
+    Examples
+    --------
+    >>> plan = TrainConfig().plan(3000)
+    >>> plan.batch_size, plan.batches_per_epoch, plan.epochs, plan.patience
+    (150, 20, 50, 9)
+    >>> TrainConfig().plan(1_000_000).max_steps
+    14670
     """
 
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "silu"
-    epochs: int = 30
-    batch_size: int = 2048
+    epochs: int | None = None
+    batch_size: int | None = None
     learning_rate: float = 2e-3
     final_lr_factor: float = 0.05
     weight_decay: float = 0.0
     patience: int = 5
     validation_fraction: float = 0.2
+    min_steps: int = 1000
+    min_epochs: int = 30
+    max_epochs: int = 300
+    max_batch_size: int = 2048
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         checks = (
-            ("epochs", self.epochs >= 1),
-            ("batch_size", self.batch_size >= 1),
+            ("epochs", self.epochs is None or self.epochs >= 1),
+            ("batch_size", self.batch_size is None or self.batch_size >= 1),
             ("learning_rate", self.learning_rate > 0 and math.isfinite(self.learning_rate)),
             ("final_lr_factor", 0 < self.final_lr_factor <= 1),
             ("weight_decay", self.weight_decay >= 0),
             ("patience", self.patience >= 1),
             ("validation_fraction", 0 < self.validation_fraction < 1),
+            ("min_steps", self.min_steps >= 0),
+            ("min_epochs", self.min_epochs >= 1),
+            ("max_epochs", self.max_epochs >= self.min_epochs),
+            ("max_batch_size", self.max_batch_size >= 1),
         )
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"TrainConfig.{name}={getattr(self, name)!r} is out of range")
 
+    def plan(self, n_events: int) -> TrainPlan:
+        """The batch size, epochs and patience of a training on ``n_events`` (class docstring)."""
+        n = max(1, int(n_events))
+        planned = []
+        batch = self.batch_size
+        if batch is None:
+            planned.append("batch_size")
+            batch = min(self.max_batch_size, max(PLAN_MIN_BATCH_SIZE, n // PLAN_BATCHES_PER_EPOCH))
+        per_epoch = max(1, math.ceil(n / batch))
+        epochs, patience = self.epochs, self.patience
+        if epochs is None:
+            planned.append("epochs")
+            wanted = math.ceil(self.min_steps / per_epoch)
+            epochs = min(self.max_epochs, max(self.min_epochs, wanted))
+            patience = max(patience, math.ceil(patience * epochs / self.min_epochs))
+        return TrainPlan(n, batch, epochs, patience, per_epoch, tuple(planned))
+
+    def planned(self, n_events: int) -> TrainConfig:
+        """A copy with the plan's epochs, batch size and patience filled in."""
+        p = self.plan(n_events)
+        return replace(self, epochs=p.epochs, batch_size=p.batch_size, patience=p.patience)
+
     def learning_rate_at(self, epoch: int) -> float:
-        """Cosine schedule: the learning rate of (0-based) ``epoch``."""
+        """Cosine schedule: the learning rate of (0-based) ``epoch`` (needs ``epochs`` set)."""
+        if self.epochs is None:
+            raise ConfigError("learning_rate_at needs epochs; use TrainConfig.planned(n) first")
         if self.epochs == 1:
             return self.learning_rate
         t = epoch / (self.epochs - 1)
@@ -147,7 +244,11 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory:
-    """What happened during a training: losses per epoch, the best epoch, timing."""
+    """What happened during a training: losses per epoch, the best epoch, timing, the plan.
+
+    ``plan`` is the :class:`TrainPlan` (as a dict) the training followed and ``steps``
+    the optimiser steps it took.
+    """
 
     name: str
     train_loss: list[float] = field(default_factory=list)
@@ -158,6 +259,8 @@ class TrainHistory:
     resumed_at_epoch: int | None = None
     seconds: float = 0.0
     device: str = "cpu"
+    plan: dict[str, Any] | None = None
+    steps: int = 0
 
     @property
     def epochs_run(self) -> int:
@@ -176,7 +279,8 @@ class TrainHistory:
     def __repr__(self) -> str:
         last = f"{self.val_loss[-1]:.6g}" if self.val_loss else "-"
         return (
-            f"TrainHistory({self.name!r}: {self.epochs_run} epochs, best epoch {self.best_epoch} "
+            f"TrainHistory({self.name!r}: {self.epochs_run} epochs, {self.steps} steps, "
+            f"best epoch {self.best_epoch} "
             f"val loss {self.best_val_loss:.6g}, last val {last}, "
             f"{'stopped early, ' if self.stopped_early else ''}"
             f"{self.seconds:.1f} s on {self.device})"
@@ -427,7 +531,7 @@ def _train_epoch(
     # the epoch's loss is summed on the device: reading it per batch would
     # synchronise the GPU at every step
     total_t = torch.zeros((), device=dev, dtype=torch.float64)
-    batches = _batches(sizes, config.batch_size, seed, epoch, dev)
+    batches = _batches(sizes, int(config.batch_size or 1), seed, epoch, dev)
     for idx in batches:
         batch = [tuple(t[i] for t in stream) for stream, i in zip(train_t, idx, strict=True)]
         loss = loss_fn(net, batch)
@@ -453,7 +557,7 @@ def _record_epoch(
         run.bad_epochs = 0
     else:
         run.bad_epochs += 1
-    run.done = run.bad_epochs >= config.patience or epoch == config.epochs - 1
+    run.done = run.bad_epochs >= config.patience or epoch == int(config.epochs or 1) - 1
     history.stopped_early = run.bad_epochs >= config.patience
 
 
@@ -488,7 +592,7 @@ def _run_epochs(
         dynamic_ncols=True,
     )
     try:
-        for epoch in range(run.start, config.epochs):
+        for epoch in range(run.start, int(config.epochs or 1)):
             if run.done:
                 break
             total = _train_epoch(net, loss_fn, opt, train_t, sizes, config, seed, epoch, dev)
@@ -499,6 +603,7 @@ def _run_epochs(
                     f"{name}: validation loss became {val} at epoch {epoch}; lower the "
                     "learning rate or check the weights for extreme values"
                 )
+            history.steps += math.ceil(max(sizes) / int(config.batch_size or 1))
             _record_epoch(run, net, epoch, total, val, config)
             history.seconds = seconds_before + time.perf_counter() - t0
             bar.update(1)
@@ -542,7 +647,9 @@ def train_network(
         Streams of tensors (each a sequence of equally long tensors); every batch
         holds one slice of every stream.  Floating tensors are cast to ``dtype``.
     config
-        Hyper-parameters (epochs, batch size, learning rate, patience, ...).
+        Hyper-parameters (epochs, batch size, learning rate, patience, ...); the
+        epochs and batch size left unset are planned from the size of the largest
+        training stream (:meth:`TrainConfig.plan`, recorded in the history).
     seed
         Seed of the batch order (the weights' initialisation is the caller's).
     run
@@ -582,9 +689,10 @@ def _train_network(
     train_t, val_t = _prepare(train, dev, dt), _prepare(validation, dev, dt)
     sizes = _stream_sizes(train_t, "training")
     _stream_sizes(val_t, "validation")
+    plan = config.plan(max(sizes))
     opt = Adam(list(net.parameters()), lr=config.learning_rate, weight_decay=config.weight_decay)
     run = _Run(
-        TrainHistory(name=name, device=str(dev)),
+        TrainHistory(name=name, device=str(dev), plan=plan.to_dict()),
         {k: v.detach().clone() for k, v in net.state_dict().items()},
     )
     ident = {
@@ -601,9 +709,40 @@ def _train_network(
     if ckpt is not None and ckpt.exists():
         run = _resume(ckpt, key, ident, net, opt, dev)
     _run_epochs(
-        net, loss_fn, opt, train_t, val_t, sizes, config, seed, dev, run, opts.progress,
-        on_epoch_end, name, ckpt, {"key": key, "ident": ident},
+        net, loss_fn, opt, train_t, val_t, sizes, config.planned(max(sizes)), seed, dev, run,
+        opts.progress, on_epoch_end, name, ckpt, {"key": key, "ident": ident},
     )  # fmt: skip
     net.load_state_dict(run.best_state)
     net.eval()
+    warn_if_few_steps(run.history, plan)
     return run.history
+
+
+def warn_if_few_steps(history: TrainHistory, plan: TrainPlan) -> None:
+    """Warn (:class:`~unbinned.exceptions.TrainingWarning`) after under :data:`FEW_STEPS` steps.
+
+    The message says why (explicit epochs or batch size, the epoch cap, or early
+    stopping on a small sample) and what to change.
+    """
+    if history.steps >= FEW_STEPS:
+        return
+    if history.stopped_early:
+        why = (
+            f"early stopping ended it after {history.epochs_run} epochs (the validation loss "
+            f"last improved at epoch {history.best_epoch}); more training events help"
+        )
+    elif plan.planned != ("batch_size", "epochs"):
+        given = [k for k in ("batch_size", "epochs") if k not in plan.planned]
+        why = (
+            f"{' and '.join(given)} given explicitly; leave them unset (None) to have them "
+            "planned from the sample, or raise them"
+        )
+    else:
+        why = f"the epochs are capped at {plan.epochs}; raise max_epochs"
+    warnings.warn(
+        f"{history.name}: trained for only {history.steps} optimiser steps ({plan.n_events} "
+        f"training events, batch size {plan.batch_size}, {plan.batches_per_epoch} batches per "
+        f"epoch): {why}. An under-trained network gives overconfident, biased intervals",
+        TrainingWarning,
+        stacklevel=3,
+    )
