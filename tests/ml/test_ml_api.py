@@ -4,6 +4,7 @@ import unbinned.ml
 def test_public_api_is_deliberate():
     assert sorted(unbinned.ml.__all__) == sorted(
         [
+            "FileVariationSource", "VariationPoint",
             "HTAUTAU_SHAPE_NUISANCES", "MLP", "BaseVariationSource", "ClassifierNet",
             "ClosureResult", "Design",
             "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",
