@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from _cli import one_error_line, run_cli
 
 SMALL = {  # the shipped example, smaller: seconds instead of a minute
     "classifier: {hidden: [32, 32], epochs: 20, batch_size: 256}":
@@ -25,16 +23,7 @@ SMALL = {  # the shipped example, smaller: seconds instead of a minute
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "unbinned.cli", *args], capture_output=True,
-                          text=True, timeout=600, check=False, cwd=cwd, env=ENV)  # fmt: skip
-
-
-def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("unbinned")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
+    return run_cli(*args, cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +68,7 @@ def test_fit_observed_file(example: Path) -> None:
     result = json.loads((example / "my-analysis-output" / "fit" / "result.json").read_text())
     assert result["n_observed"] == pytest.approx(float((data.eval("mass > 60 and pt > 5 and "
                                                   "abs(cos_theta) < 0.95")).sum()))  # fmt: skip
-    line = _one_error_line(_run("fit", "small.yaml", "--observed", "nope.parquet", cwd=example))
+    line = one_error_line(_run("fit", "small.yaml", "--observed", "nope.parquet", cwd=example))
     assert "--observed: no file" in line
 
 
@@ -114,7 +103,7 @@ def test_bad_input_is_one_line(example: Path, old: str, new: str, message: str) 
     text = (example / "small.yaml").read_text()
     assert old in text
     (example / "bad.yaml").write_text(text.replace(old, new).replace("my-analysis-output", "bad"))
-    line = _one_error_line(_run("train", "bad.yaml", "--no-progress", cwd=example))
+    line = one_error_line(_run("train", "bad.yaml", "--no-progress", cwd=example))
     assert message in line, line
 
 

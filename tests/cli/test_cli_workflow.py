@@ -8,11 +8,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from _cli import ENV, cli_command, one_error_line, run_cli
 
 TOY = """
 name: toy
@@ -40,29 +41,10 @@ inference:
 report: {closure_features: [x0]}
 """
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "unbinned.cli", *args]
-
-
-def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=300,
-                          check=False, cwd=cwd, env=ENV)  # fmt: skip
-
-
-def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("unbinned")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
-
 
 # ---------------------------------------------------------------------------- errors
 def test_missing_config_file(tmp_path):
-    line = _one_error_line(_run("fit", str(tmp_path / "nope.yaml")))
+    line = one_error_line(run_cli("fit", str(tmp_path / "nope.yaml")))
     assert "no config file" in line
     assert "unbinned init" in line
 
@@ -70,9 +52,9 @@ def test_missing_config_file(tmp_path):
 def test_bad_config_names_the_key(tmp_path):
     cfg = tmp_path / "a.yaml"
     cfg.write_text(TOY.replace("binned: {bins: 4}", "binned: {bins: 1}"))
-    line = _one_error_line(_run("train", str(cfg)))
+    line = one_error_line(run_cli("train", str(cfg)))
     assert "binned.bins: Input should be greater than or equal to 2 (got 1)" in line
-    proc = _run("--debug", "train", str(cfg))
+    proc = run_cli("--debug", "train", str(cfg))
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
 
@@ -80,7 +62,7 @@ def test_bad_config_names_the_key(tmp_path):
 def test_missing_data_file_is_one_line(tmp_path):
     cfg = tmp_path / "a.yaml"
     cfg.write_text("data: {kind: parquet, train: missing.parquet}\n")
-    line = _one_error_line(_run("train", str(cfg)))
+    line = one_error_line(run_cli("train", str(cfg)))
     assert "data.train" in line
     assert "missing.parquet" in line
     assert "does not exist" in line
@@ -89,22 +71,22 @@ def test_missing_data_file_is_one_line(tmp_path):
 def test_bad_toy_options(tmp_path):
     cfg = tmp_path / "a.yaml"
     cfg.write_text(TOY)
-    line = _one_error_line(_run("toys", str(cfg), "--n", "-2"))
+    line = one_error_line(run_cli("toys", str(cfg), "--n", "-2"))
     assert "non-negative integer" in line
-    line = _one_error_line(_run("toys", str(cfg), "--executor", "gpu"))
+    line = one_error_line(run_cli("toys", str(cfg), "--executor", "gpu"))
     assert "invalid choice" in line
 
 
 def test_init_writes_a_valid_commented_config(tmp_path):
-    proc = _run("init", "analysis.yaml", cwd=tmp_path)
+    proc = run_cli("init", "analysis.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "analysis.yaml").read_text()
     assert text.startswith("#")
     assert "kind: simulator" in text
-    line = _one_error_line(_run("init", "analysis.yaml", cwd=tmp_path))
+    line = one_error_line(run_cli("init", "analysis.yaml", cwd=tmp_path))
     assert "exists" in line
     assert "--force" in line
-    assert _run("init", "o.yaml", "--example", "oracle", cwd=tmp_path).returncode == 0
+    assert run_cli("init", "o.yaml", "--example", "oracle", cwd=tmp_path).returncode == 0
     from unbinned.workflow import load_config
 
     assert load_config(tmp_path / "o.yaml").data.kind == "oracle"
@@ -119,7 +101,7 @@ def finished_run(tmp_path_factory):
     cfg = d / "toy.yaml"
     cfg.write_text(TOY)
     out = d / "out"
-    first = subprocess.Popen(_cmd("run", str(cfg), "--no-progress"), cwd=d, env=ENV,
+    first = subprocess.Popen(cli_command("run", str(cfg), "--no-progress"), cwd=d, env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 240
@@ -133,7 +115,7 @@ def finished_run(tmp_path_factory):
     for step_dir in out.iterdir():
         if step_dir.is_dir() and not step_dir.name.startswith("."):
             assert (step_dir / "step.json").is_file(), f"{step_dir} half-written"
-    second = _run("run", str(cfg), "--no-progress", cwd=d)
+    second = run_cli("run", str(cfg), "--no-progress", cwd=d)
     assert second.returncode == 0, second.stderr
     return d, cfg, out, killed, second
 
@@ -173,7 +155,7 @@ def test_interrupted_run_resumes_without_redoing_steps(finished_run):
 
 def test_rerun_skips_and_changed_config_reruns_downstream_only(finished_run):
     d, cfg, _, _, _ = finished_run
-    again = _run("fit", str(cfg), "--json", "--no-progress", cwd=d)
+    again = run_cli("fit", str(cfg), "--json", "--no-progress", cwd=d)
     assert again.returncode == 0, again.stderr
     assert "running" not in again.stderr
     result = json.loads(again.stdout)
@@ -183,7 +165,7 @@ def test_rerun_skips_and_changed_config_reruns_downstream_only(finished_run):
         assert r["lo"] <= r["value"] <= r["hi"]
     changed = d / "toy2.yaml"
     changed.write_text(TOY.replace("scan: {points: 5}", "scan: {points: 3}"))
-    proc = _run("scan", str(changed), "--json", "--no-progress", cwd=d)
+    proc = run_cli("scan", str(changed), "--json", "--no-progress", cwd=d)
     assert proc.returncode == 0, proc.stderr
     assert "[train] up to date" in proc.stderr
     assert "[fit] up to date" in proc.stderr
@@ -229,7 +211,7 @@ def test_report_in_headless_chromium(finished_run):
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path):
     pytest.importorskip("unbinned.analysis", reason="the analysis core is not installed")
-    proc = _run("demo", "--quick", "--out", str(tmp_path / "demo"), "--json", "--no-progress")
+    proc = run_cli("demo", "--quick", "--out", str(tmp_path / "demo"), "--json", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["fit"]["asimov"]["unbinned"]["valid"]
