@@ -1,0 +1,609 @@
+r"""Health checks of a trained analysis's learned densities on independent simulation.
+
+:func:`surrogate_health` compares what an :class:`~unbinned.analysis.AnalysisModel`
+*claims* with what independent simulation (events the training never saw, supplied
+by the caller; :func:`independent_source` simulates some with a new seed) really
+holds, and returns a :class:`HealthReport` whose ``warnings`` name every failed check.
+
+Notation: events i of the independent nominal sample with weights w_i (expected
+events), true labels y_i = 1 for the signal process, and the learned signal fraction
+c_i = c_sig(x_i) (:meth:`AnalysisModel.scored <unbinned.analysis.AnalysisModel.scored>`).
+
+(a) **Fraction closure.**  In B (default 20) bins of equal true signal weight of c,
+
+.. math::
+
+    r_b = \frac{S_b}{k\,C_b}, \qquad S_b = \sum_{i\in b} w_i y_i, \quad
+    C_b = \sum_{i\in b} w_i c_i, \quad k = \frac{\sum_i w_i y_i}{\sum_i w_i c_i},
+
+the true signal weight over the claimed one after normalising the totals (k⁻¹, the
+classifier's own integral over the true signal yield, is reported as
+``claimed_total_ratio``).  A calibrated fraction has r_b = 1.  Monte-Carlo error
+(delta method, Poisson-weighted sums): σ²(r_b) = Σ_{i∈b} w_i² (y_i − r_b k c_i)² / (k C_b)².
+``fraction_closure_worst`` = max_b |r_b − 1|.
+
+(b) **Fisher closure.**  The stat-only information on μ at μ = 1 that the unbinned
+likelihood claims, ln L = −Σ_p f_p s_p + Σ_i ln Σ_p f_p c_p(x_i) (+ const) with the
+signal's f = μ (the expected yield is linear in μ, so only the event terms curve):
+
+.. math::
+
+    I_\text{claimed} = \sum_i w_i c_i^2,
+
+against the information that a fine histogram (default 100 bins of equal signal) of
+the same score carries with the true labels, the binned Poisson likelihood's
+I = Σ_b s_b² / n_b at μ = 1:
+
+.. math::
+
+    I_\text{true} = \sum_b \frac{S_b^2 - \sum_{i\in b} w_i^2 y_i}{N_b},
+    \qquad N_b = \sum_{i\in b} w_i,
+
+(the subtracted term removes the Monte-Carlo bias E[S_b²] = S_b² + Var S_b).
+``fisher_closure`` = I_claimed / I_true; its error propagates the per-event influences
+w_i c_i² and w_i (2 ρ_b y_i − ρ_b²), ρ_b = S_b/N_b.  A calibrated score gives 1, up to
+the information the finite binning loses: ``fisher_binning_ratio`` =
+Σ_i w_i c_i² / Σ_b C_b²/N_b is that part alone (≥ 1 by Cauchy–Schwarz; ≈ 1 for 100
+bins).  σ_μ = I^{-1/2} (``sigma_mu_claimed``, ``sigma_mu_true``) at the sample's
+luminosity.
+
+(c) **Response closure in the signal-like tail.**  :func:`unbinned.ml.closure_test`
+with ``pairing="paired"`` on the events whose c is above the value that leaves the
+fraction ``tail_fraction`` of the signal weight above it (every process, at held-out
+variation points): nominal events reweighted by the learned R_p(x|ν) against the
+same events simulated at ν, in quantile bins of c; ``response_tail_chi2ndf_max`` is
+the worst χ²/ndf.
+
+(d) **Learned against exact** (sources with an exact density,
+:class:`~unbinned.ml.sources.ExactSource`, e.g. the oracle models): the claimed
+information over the exact one, Σ w c² / Σ w c_exact², must not exceed 1 (a learned
+density cannot carry more information than the exact one), and the weighted RMS of
+c − c_exact.
+
+Pass rule (every check): a number fails only when it is outside its tolerance *and*
+further from its target than ``n_sigma`` (3) of its Monte-Carlo errors, so that a small
+independent sample does not cry wolf: a fraction bin fails when
+|r_b − 1| > max(``tolerance``, 3 σ(r_b)); the Fisher closure when
+|fisher_closure − 1| > max(``tolerance``, 3 σ); the exact-information ratio when
+ratio − 1 > max(``tolerance``, 3 σ); a tail-closure entry when χ²/ndf >
+``max_chi2_ndf`` (2) and its χ² p-value is below 0.01 / (number of entries).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from unbinned.binned.histograms import make_edges
+from unbinned.data.events import EventSet
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.ml.design import ShapeNuisance, validation_design
+from unbinned.ml.diagnostics import CLASSIFIER_SCORE, closure_test
+from unbinned.ml.sources import (
+    ExactSource,
+    GaussianToySource,
+    HTauTauSource,
+    OracleSource,
+    Region,
+    VariationSource,
+)
+from unbinned.sim.htautau import simulate
+
+if TYPE_CHECKING:
+    from unbinned.analysis.model import AnalysisModel
+
+__all__ = [
+    "FractionBins",
+    "HealthOptions",
+    "HealthReport",
+    "independent_source",
+    "surrogate_health",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class HealthOptions:
+    """Settings of :func:`surrogate_health` (module docstring: what each check does).
+
+    Parameters
+    ----------
+    bins
+        Equal-signal bins of the fraction closure (a).
+    fisher_bins
+        Equal-signal bins of the true-label histogram of the Fisher closure (b).
+    tolerance
+        Allowed |ratio − 1| of (a), (b) and (d).
+    n_sigma
+        A check fails only beyond this many Monte-Carlo errors as well.
+    tail_fraction
+        The signal-like tail of (c) holds this fraction of the signal weight.
+    tail_bins
+        Quantile bins of c in the tail for (c).
+    max_chi2_ndf
+        Allowed χ²/ndf of (c).
+    response
+        Run (c) (needs a source whose events can be varied).
+    max_events
+        At most this many generated events per process enter (c) (None: all).
+    points
+        Standardised variation points of (c) (rows of ν); default: per nuisance and
+        side the on-axis point of :func:`~unbinned.ml.validation_design` with the
+        largest |ν| ≤ 2 (held out of the training design).
+    """
+
+    bins: int = 20
+    fisher_bins: int = 100
+    tolerance: float = 0.05
+    n_sigma: float = 3.0
+    tail_fraction: float = 0.25
+    tail_bins: int = 5
+    max_chi2_ndf: float = 2.0
+    response: bool = True
+    max_events: int | None = 200_000
+    points: tuple[tuple[float, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("bins", "fisher_bins", "tail_bins"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 2:
+                raise ConfigError(f"HealthOptions.{name}={v!r}; expected an integer ≥ 2")
+        for name in ("tolerance", "n_sigma", "max_chi2_ndf"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"HealthOptions.{name}={v!r}; expected a positive number")
+        if not 0.0 < self.tail_fraction < 1.0:
+            raise ConfigError(
+                f"HealthOptions.tail_fraction={self.tail_fraction!r}; expected in (0, 1)"
+            )
+        if self.max_events is not None and self.max_events < 10:
+            raise ConfigError(f"HealthOptions.max_events={self.max_events!r}; expected ≥ 10")
+
+
+@dataclass(frozen=True, repr=False)
+class FractionBins:
+    """The per-bin numbers of the fraction closure (a), arrays of shape (B,).
+
+    Attributes
+    ----------
+    edges
+        Bin edges of c_sig (B + 1).
+    true, claimed
+        S_b and the normalised claim k C_b.
+    ratio, error
+        r_b and σ(r_b).
+    events
+        Simulated events per bin (all processes).
+    failed
+        Bins that fail the pass rule.
+    """
+
+    edges: FloatArray
+    true: FloatArray
+    claimed: FloatArray
+    ratio: FloatArray
+    error: FloatArray
+    events: npt.NDArray[np.int64]
+    failed: npt.NDArray[np.bool_]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Plain lists (JSON-ready)."""
+        return {k: np.asarray(getattr(self, k)).tolist() for k in (
+            "edges", "true", "claimed", "ratio", "error", "events", "failed")}  # fmt: skip
+
+
+@dataclass(frozen=True, repr=False)
+class HealthReport:
+    """The result of :func:`surrogate_health` (formulas in the module docstring).
+
+    Attributes
+    ----------
+    n_events, n_signal_events
+        Simulated events of the independent nominal sample (all, signal).
+    claimed_total_ratio
+        Σ w c_sig over the true signal weight (the classifier's integral).
+    fraction
+        The per-bin fraction closure.
+    fraction_closure_worst
+        max_b |r_b − 1|.
+    fisher_claimed, fisher_true
+        I_claimed = Σ w c², I_true = Σ_b (S_b² − Σ w² y)/N_b.
+    fisher_closure, fisher_closure_error
+        Their ratio and its Monte-Carlo error.
+    fisher_binning_ratio
+        Σ w c² / Σ_b C_b²/N_b: the part of the ratio a calibrated score has from binning.
+    response_tail_chi2ndf_max
+        Worst χ²/ndf of the paired tail closure (NaN when not run).
+    response_tail
+        Per entry: process, ν, χ², ndf, p-value (JSON-ready dicts).
+    exact_information_ratio, exact_information_error, exact_fraction_rms
+        Learned against exact (NaN without an exact source).
+    warnings
+        One line per failed check; empty when every check passed.
+    options
+        The settings used.
+    """
+
+    n_events: int
+    n_signal_events: int
+    claimed_total_ratio: float
+    fraction: FractionBins
+    fraction_closure_worst: float
+    fisher_claimed: float
+    fisher_true: float
+    fisher_closure: float
+    fisher_closure_error: float
+    fisher_binning_ratio: float
+    response_tail_chi2ndf_max: float = math.nan
+    response_tail: tuple[dict[str, Any], ...] = ()
+    exact_information_ratio: float = math.nan
+    exact_information_error: float = math.nan
+    exact_fraction_rms: float = math.nan
+    warnings: tuple[str, ...] = ()
+    options: HealthOptions = field(default_factory=HealthOptions)
+
+    @property
+    def passed(self) -> bool:
+        """Every check passed (no warnings)."""
+        return not self.warnings
+
+    @property
+    def sigma_mu_claimed(self) -> float:
+        """Stat-only σ_μ the likelihood claims, I_claimed^{-1/2}."""
+        return 1.0 / math.sqrt(self.fisher_claimed) if self.fisher_claimed > 0 else math.nan
+
+    @property
+    def sigma_mu_true(self) -> float:
+        """Stat-only σ_μ the score really gives (true labels, fine histogram)."""
+        return 1.0 / math.sqrt(self.fisher_true) if self.fisher_true > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (JSON-ready; NaN as None), the per-bin numbers under ``fraction``."""
+
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "passed": self.passed,
+            "warnings": list(self.warnings),
+            "n_events": self.n_events,
+            "n_signal_events": self.n_signal_events,
+            "claimed_total_ratio": num(self.claimed_total_ratio),
+            "fraction_closure_worst": num(self.fraction_closure_worst),
+            "fisher_closure": num(self.fisher_closure),
+            "fisher_closure_error": num(self.fisher_closure_error),
+            "fisher_binning_ratio": num(self.fisher_binning_ratio),
+            "fisher_claimed": num(self.fisher_claimed),
+            "fisher_true": num(self.fisher_true),
+            "sigma_mu_claimed": num(self.sigma_mu_claimed),
+            "sigma_mu_true": num(self.sigma_mu_true),
+            "response_tail_chi2ndf_max": num(self.response_tail_chi2ndf_max),
+            "response_tail": [dict(e) for e in self.response_tail],
+            "exact_information_ratio": num(self.exact_information_ratio),
+            "exact_information_error": num(self.exact_information_error),
+            "exact_fraction_rms": num(self.exact_fraction_rms),
+            "fraction": self.fraction.to_dict(),
+            "options": {k: (list(map(list, v)) if k == "points" and v is not None else v)
+                        for k, v in asdict(self.options).items()},
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        f = self.fraction
+        lines = [
+            f"HealthReport({'passed' if self.passed else 'FAILED'}; {self.n_events} independent "
+            f"events, {self.n_signal_events} signal)",
+            f"  fraction closure: worst |true/claimed - 1| {self.fraction_closure_worst:.3f} "
+            f"over {len(f.ratio)} equal-signal bins (top bin {f.ratio[-1]:.3f} ± "
+            f"{f.error[-1]:.3f}); claimed/true signal total {self.claimed_total_ratio:.4f}",
+            f"  Fisher closure: claimed/true {self.fisher_closure:.3f} ± "
+            f"{self.fisher_closure_error:.3f} (binning alone {self.fisher_binning_ratio:.3f}); "
+            f"stat-only σ_μ claimed {self.sigma_mu_claimed:.4g}, true {self.sigma_mu_true:.4g}",
+        ]
+        if self.response_tail:
+            lines.append(
+                f"  response closure in the tail: worst χ²/ndf {self.response_tail_chi2ndf_max:.3f}"
+                f" over {len(self.response_tail)} entries"
+            )
+        if math.isfinite(self.exact_information_ratio):
+            lines.append(
+                f"  against the exact density: information ratio {self.exact_information_ratio:.3f}"
+                f" ± {self.exact_information_error:.3f}, fraction RMS {self.exact_fraction_rms:.3g}"
+            )
+        lines += [f"  WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- checks
+def _fails(deviation: float, error: float, options: HealthOptions) -> bool:
+    """The pass rule: outside the tolerance and beyond n_sigma Monte-Carlo errors."""
+    if not math.isfinite(deviation):
+        return True
+    return abs(deviation) > max(options.tolerance, options.n_sigma * error)
+
+
+def _bins(c: FloatArray, w: FloatArray, y: FloatArray, n_bins: int) -> FloatArray:
+    """Inner+outer edges of ``n_bins`` equal-signal bins of c on [0, 1]."""
+    return make_edges(c, w, method="quantile-signal", n_bins=n_bins, signal=y > 0, range=(0.0, 1.0))
+
+
+def _index(c: FloatArray, edges: FloatArray) -> npt.NDArray[np.intp]:
+    return np.clip(np.searchsorted(edges, c, side="right") - 1, 0, len(edges) - 2)
+
+
+def _fraction_closure(
+    c: FloatArray, w: FloatArray, y: FloatArray, options: HealthOptions
+) -> tuple[FractionBins, float]:
+    """(a): the per-bin ratios and k⁻¹ (module docstring)."""
+    edges = _bins(c, w, y, options.bins)
+    b = _index(c, edges)
+    nb = len(edges) - 1
+    true = np.bincount(b, weights=w * y, minlength=nb).astype(np.float64)
+    raw = np.bincount(b, weights=w * c, minlength=nb)
+    k = true.sum() / raw.sum()
+    claimed = k * raw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = true / claimed
+        resid = w * (y - ratio[b] * k * c)
+        error = np.sqrt(np.bincount(b, weights=resid**2, minlength=nb)) / claimed
+    failed = np.array(
+        [_fails(r - 1.0, e, options) for r, e in zip(ratio, error, strict=True)], dtype=bool
+    )
+    events = np.bincount(b, minlength=nb).astype(np.int64)
+    return FractionBins(edges, true, claimed, ratio, error, events, failed), float(1.0 / k)
+
+
+def _fisher_closure(
+    c: FloatArray, w: FloatArray, y: FloatArray, options: HealthOptions
+) -> tuple[float, float, float, float, float]:
+    """(b): I_claimed, I_true, their ratio, its error, the binning ratio."""
+    edges = _bins(c, w, y, options.fisher_bins)
+    b = _index(c, edges)
+    nb = len(edges) - 1
+    s = np.bincount(b, weights=w * y, minlength=nb)
+    s2 = np.bincount(b, weights=w**2 * y, minlength=nb)
+    n = np.bincount(b, weights=w, minlength=nb)
+    cw = np.bincount(b, weights=w * c, minlength=nb)
+    ok = n > 0
+    claimed = float(np.sum(w * c**2))
+    true = float(np.sum((s[ok] ** 2 - s2[ok]) / n[ok]))
+    binned_claim = float(np.sum(cw[ok] ** 2 / n[ok]))
+    rho = np.where(ok, s / np.where(ok, n, 1.0), 0.0)[b]
+    infl_true = w * (2.0 * rho * y - rho**2)
+    infl = w * c**2 / true - claimed * infl_true / true**2
+    ratio = claimed / true if true > 0 else math.nan
+    return claimed, true, ratio, float(np.sqrt(np.sum(infl**2))), claimed / binned_claim
+
+
+def _exact(
+    model: AnalysisModel, events: EventSet, c: FloatArray, w: FloatArray, source: ExactSource
+) -> tuple[float, float, float]:
+    """(d): claimed over exact information, its error, and the RMS of c − c_exact."""
+    x = events.feature_array(source.feature_names)
+    k = list(source.processes).index(model.signal)
+    ce = np.asarray(source.exact_fractions(x))[:, k]
+    claimed, exact = float(np.sum(w * c**2)), float(np.sum(w * ce**2))
+    infl = w * c**2 / exact - claimed * w * ce**2 / exact**2
+    rms = float(np.sqrt(np.sum(np.abs(w) * (c - ce) ** 2) / np.abs(w).sum()))
+    return claimed / exact, float(np.sqrt(np.sum(infl**2))), rms
+
+
+# ---------------------------------------------------------------------------- tail closure
+class _TailSource:
+    """A variation source restricted to the events whose learned c_sig is ≥ ``threshold``.
+
+    Each event set (nominal or varied) is selected by its own c_sig, so that events
+    that migrate into or out of the tail at ν are counted as the analysis counts them.
+    """
+
+    def __init__(self, source: VariationSource, classifier: Any, k: int, threshold: float):
+        self._source, self._classifier, self._k, self._t = source, classifier, k, threshold
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        return tuple(self._source.processes)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self._source.feature_names)
+
+    @property
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        return tuple(self._source.nuisances)
+
+    @property
+    def region(self) -> Region:
+        return self._source.region
+
+    def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
+        return self._source.generated_ids(process)
+
+    def _tail(self, events: EventSet) -> EventSet:
+        if len(events) == 0:
+            return events
+        c = self._classifier.fractions(events)[:, self._k]
+        return events.select(c >= self._t)
+
+    def nominal(
+        self, process: str | None = None, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        return self._tail(self._source.nominal(process, event_ids=event_ids))
+
+    def varied(
+        self, process: str, nu: npt.ArrayLike, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        return self._tail(self._source.varied(process, nu, event_ids=event_ids))
+
+
+def default_points(nuisances: Sequence[ShapeNuisance], reach: float = 2.0) -> FloatArray:
+    """Per nuisance and side, the held-out on-axis point with the largest |ν| ≤ ``reach``."""
+    pts = validation_design(nuisances).points
+    out = []
+    for a in range(pts.shape[1]):
+        others = np.delete(pts, a, axis=1)
+        axis = pts[np.all(others == 0, axis=1) & (pts[:, a] != 0)]
+        for sign in (-1.0, 1.0):
+            side = axis[(np.sign(axis[:, a]) == sign) & (np.abs(axis[:, a]) <= reach)]
+            if len(side):
+                out.append(side[np.argmax(np.abs(side[:, a]))])
+    return np.array(out, dtype=np.float64).reshape(-1, pts.shape[1])
+
+
+def _tail_closure(
+    model: AnalysisModel, source: VariationSource, threshold: float, options: HealthOptions
+) -> tuple[float, tuple[dict[str, Any], ...], list[str]]:
+    """(c): the worst χ²/ndf, the entries, and the warnings of the failed ones."""
+    sur = model.surrogate
+    k = list(sur.processes).index(model.signal)
+    tail = _TailSource(source, sur.classifier, k, threshold)
+    # closure_test's CLASSIFIER_SCORE is the first process's fraction
+    feature = CLASSIFIER_SCORE if k == 0 else sur.feature_names[0]
+    pts = default_points(sur.nuisances) if options.points is None else np.asarray(options.points)
+    result = closure_test(
+        sur, tail, pts, features=[feature], n_bins=options.tail_bins, pairing="paired",
+        max_events=options.max_events,
+    )  # fmt: skip
+    entries = [e for e in result.entries if e.ndf]
+    limit_p = 0.01 / max(len(entries), 1)
+    rows: list[dict[str, Any]] = []
+    failed, warnings = [], []
+    for e in entries:
+        p = float(stats.chi2.sf(e.chi2, e.ndf))
+        rows.append({"process": e.process, "nu": list(e.nu), "chi2": e.chi2, "ndf": e.ndf,
+                     "chi2_ndf": e.chi2_ndf, "p_value": p})  # fmt: skip
+        if e.chi2_ndf > options.max_chi2_ndf and p < limit_p:
+            failed.append(e)
+    if failed:
+        e = max(failed, key=lambda f: f.chi2_ndf)
+        at = ", ".join(f"{n}={v:g}" for n, v in zip(result.nuisance_names, e.nu, strict=True))
+        warnings.append(
+            f"response closure in the signal-like tail: {len(failed)} of {len(entries)} "
+            f"(process, point) entries fail; worst {e.process} at ν = ({at}): χ²/ndf "
+            f"{e.chi2:.1f}/{e.ndf} = {e.chi2_ndf:.2f} > {options.max_chi2_ndf:g}"
+        )
+    worst = max((r["chi2_ndf"] for r in rows), default=math.nan)
+    return float(worst), tuple(rows), warnings
+
+
+# ---------------------------------------------------------------------------- entry points
+def surrogate_health(
+    model: AnalysisModel,
+    source: VariationSource | None = None,
+    *,
+    events: EventSet | None = None,
+    options: HealthOptions | None = None,
+) -> HealthReport:
+    """Check the learned densities of ``model`` on independent simulation (module docstring).
+
+    Parameters
+    ----------
+    model
+        The trained analysis.
+    source
+        Independent simulation (events the training and the calibration never saw) as
+        a variation source: its nominal events serve (a), (b) and (d), its varied ones
+        (c); an :class:`~unbinned.ml.sources.ExactSource` also gives (d).  See
+        :func:`independent_source` for a fresh simulation with a new seed.
+    events
+        Independent labelled nominal events for (a) and (b) instead of the source's
+        (weights = expected events); without a source, (c) and (d) are skipped.
+    options
+        The checks' settings (:class:`HealthOptions`).
+    """
+    opts = HealthOptions() if options is None else options
+    if events is None:
+        if source is None:
+            raise ConfigError("surrogate_health needs independent events or a source")
+        events = source.nominal()
+    if model.signal not in events.process_names:
+        raise DataError(
+            f"the independent events have no process {model.signal!r} (the signal); they have "
+            f"{list(events.process_names)}"
+        )
+    sig = events.process_mask(model.signal)
+    if not sig.any():
+        raise DataError(f"the independent events hold no {model.signal!r} (signal) events")
+    scored = model.scored(events)
+    c, w, y = scored.score, scored.weights, sig.astype(np.float64)
+    fraction, total_ratio = _fraction_closure(c, w, y, opts)
+    claimed, true, fisher, fisher_err, binning = _fisher_closure(c, w, y, opts)
+    warnings = []
+    bad = np.flatnonzero(fraction.failed)
+    if bad.size:
+        i = int(bad[np.argmax(np.abs(fraction.ratio[bad] - 1.0))])
+        warnings.append(
+            f"fraction closure: {bad.size} of {len(fraction.ratio)} equal-signal bins of "
+            f"c_{model.signal} fail; worst bin {i + 1} (c in [{fraction.edges[i]:.4g}, "
+            f"{fraction.edges[i + 1]:.4g}]): true/claimed signal {fraction.ratio[i]:.3f} ± "
+            f"{fraction.error[i]:.3f} (tolerance ±{opts.tolerance:g})"
+        )
+    if _fails(fisher - 1.0, fisher_err, opts):
+        warnings.append(
+            f"Fisher closure: the likelihood claims {fisher:.3f} ± {fisher_err:.3f} times the "
+            f"information on {model.poi} that the score carries (σ_{model.poi} claimed "
+            f"{claimed**-0.5:.4g}, true {true**-0.5 if true > 0 else math.nan:.4g}); "
+            "intervals are too narrow"
+        )
+    worst = float(np.nanmax(np.abs(fraction.ratio - 1.0)))
+    extra: dict[str, Any] = {}
+    if source is not None and opts.response and len(model.surrogate.nuisances):
+        threshold = float(
+            np.quantile(c[sig], 1.0 - opts.tail_fraction, weights=np.clip(w[sig], 0, None),
+                        method="inverted_cdf")
+        )  # fmt: skip
+        chi2_max, rows, tail_warnings = _tail_closure(model, source, threshold, opts)
+        extra.update(response_tail_chi2ndf_max=chi2_max, response_tail=rows)
+        warnings += tail_warnings
+    if isinstance(source, ExactSource):
+        ratio, err, rms = _exact(model, events, c, w, source)
+        extra.update(exact_information_ratio=ratio, exact_information_error=err,
+                     exact_fraction_rms=rms)  # fmt: skip
+        if ratio - 1.0 > max(opts.tolerance, opts.n_sigma * err):
+            warnings.append(
+                f"the learned density claims {ratio:.3f} ± {err:.3f} times the information of "
+                "the exact density (at most 1 is possible)"
+            )
+    return HealthReport(
+        n_events=len(events), n_signal_events=int(sig.sum()), claimed_total_ratio=total_ratio,
+        fraction=fraction, fraction_closure_worst=worst, fisher_claimed=claimed,
+        fisher_true=true, fisher_closure=fisher, fisher_closure_error=fisher_err,
+        fisher_binning_ratio=binning, warnings=tuple(warnings), options=opts, **extra,
+    )  # fmt: skip
+
+
+def independent_source(
+    like: VariationSource,
+    events_per_process: int,
+    *,
+    seed: int,
+    luminosity: float = 10.0,
+) -> VariationSource:
+    """A fresh simulation of the same kind as ``like`` with another ``seed``.
+
+    For an :class:`~unbinned.ml.HTauTauSource`, :func:`unbinned.sim.htautau.simulate`
+    (``events_per_process`` raw events of each of its processes at ``luminosity``
+    fb⁻¹); for an :class:`~unbinned.ml.OracleSource` and a
+    :class:`~unbinned.ml.GaussianToySource`, the same model drawn again.  Any other
+    source cannot simulate: give its independent events to :func:`surrogate_health`.
+    """
+    if isinstance(like, HTauTauSource):
+        frame = simulate(events_per_process, seed=seed, luminosity=luminosity,
+                         processes=like.processes)  # fmt: skip
+        return HTauTauSource(frame, nuisances=like.nuisances, processes=like.processes,
+                             feature_names=like.feature_names, seed=seed)  # fmt: skip
+    if isinstance(like, OracleSource):
+        names = [n.name for n in like.nuisances]
+        return OracleSource(like.model, events_per_process, nuisances=names, seed=seed,
+                            mode=like.mode)  # fmt: skip
+    if isinstance(like, GaussianToySource):
+        return GaussianToySource(events_per_process, seed=seed)
+    raise ConfigError(
+        f"{type(like).__name__} cannot simulate new events; pass independent events "
+        "(surrogate_health(model, source_of_independent_events))"
+    )
