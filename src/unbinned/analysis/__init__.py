@@ -10,11 +10,19 @@
 - :mod:`~unbinned.analysis.storage`: the on-disk format (safetensors + JSON).
 - :mod:`~unbinned.analysis.model`: :class:`AnalysisModel`.
 - :mod:`~unbinned.analysis.build`: :func:`train_analysis`, :func:`build_analysis`.
+- :mod:`~unbinned.analysis.health`: :func:`surrogate_health`, the self-checks of the
+  learned densities on independent simulation (:class:`HealthReport`).
 - :mod:`~unbinned.analysis.spec`: the challenge model; :mod:`~unbinned.analysis.toys`:
   its pseudo-experiment task.
 """
 
 from unbinned.analysis.build import build_analysis, train_analysis
+from unbinned.analysis.health import (
+    HealthOptions,
+    HealthReport,
+    independent_source,
+    surrogate_health,
+)
 from unbinned.analysis.measurement import Measurement
 from unbinned.analysis.model import AnalysisModel
 from unbinned.analysis.options import (
@@ -31,11 +39,15 @@ __all__ = [
     "AnalysisModel",
     "AnalysisOptions",
     "CalibrationOptions",
+    "HealthOptions",
+    "HealthReport",
     "IntegrationOptions",
     "Measurement",
     "TemplateOptions",
     "build_analysis",
     "challenge_spec",
     "htautau_toy_task",
+    "independent_source",
+    "surrogate_health",
     "train_analysis",
 ]

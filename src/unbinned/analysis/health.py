@@ -441,6 +441,29 @@ class _TailSource:
         return self._tail(self._source.varied(process, nu, event_ids=event_ids))
 
 
+class _SignalFirst:
+    """The surrogate with its classifier's fractions reordered, the signal's first.
+
+    :func:`~unbinned.ml.closure_test` histograms :data:`~unbinned.ml.diagnostics.CLASSIFIER_SCORE`,
+    the *first* process's fraction; the tail closure bins in c_sig whatever the order.
+    """
+
+    def __init__(self, surrogate: Any, k: int):
+        self._surrogate, self._k = surrogate, k
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._surrogate, name)
+
+    @property
+    def classifier(self) -> _SignalFirst:
+        return self
+
+    def fractions(self, events: Any) -> FloatArray:
+        c = np.asarray(self._surrogate.classifier.fractions(events))
+        order = [self._k, *(j for j in range(c.shape[1]) if j != self._k)]
+        return c[:, order]
+
+
 def default_points(nuisances: Sequence[ShapeNuisance], reach: float = 2.0) -> FloatArray:
     """Per nuisance and side, the held-out on-axis point with the largest |ν| ≤ ``reach``."""
     pts = validation_design(nuisances).points
@@ -462,12 +485,10 @@ def _tail_closure(
     sur = model.surrogate
     k = list(sur.processes).index(model.signal)
     tail = _TailSource(source, sur.classifier, k, threshold)
-    # closure_test's CLASSIFIER_SCORE is the first process's fraction
-    feature = CLASSIFIER_SCORE if k == 0 else sur.feature_names[0]
     pts = default_points(sur.nuisances) if options.points is None else np.asarray(options.points)
     result = closure_test(
-        sur, tail, pts, features=[feature], n_bins=options.tail_bins, pairing="paired",
-        max_events=options.max_events,
+        _SignalFirst(sur, k), tail, pts, features=[CLASSIFIER_SCORE], n_bins=options.tail_bins,
+        pairing="paired", max_events=options.max_events,
     )  # fmt: skip
     entries = [e for e in result.entries if e.ndf]
     limit_p = 0.01 / max(len(entries), 1)
@@ -548,7 +569,7 @@ def surrogate_health(
             f"Fisher closure: the likelihood claims {fisher:.3f} ± {fisher_err:.3f} times the "
             f"information on {model.poi} that the score carries (σ_{model.poi} claimed "
             f"{claimed**-0.5:.4g}, true {true**-0.5 if true > 0 else math.nan:.4g}); "
-            "intervals are too narrow"
+            + ("intervals are too narrow" if fisher > 1.0 else "intervals are wider than needed")
         )
     worst = float(np.nanmax(np.abs(fraction.ratio - 1.0)))
     extra: dict[str, Any] = {}

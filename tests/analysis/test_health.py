@@ -1,0 +1,157 @@
+"""The surrogates' self-checks (analysis.health): calibrated passes, overconfident fails."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+from test_analysis_model import SPEC
+
+from unbinned.analysis import (
+    AnalysisModel,
+    HealthOptions,
+    HealthReport,
+    TemplateOptions,
+    independent_source,
+    surrogate_health,
+    train_analysis,
+)
+from unbinned.binned.histograms import ScoredEvents
+from unbinned.exceptions import ConfigError, DataError
+from unbinned.ml import SurrogateConfig, TrainConfig
+from unbinned.ml.runtime import RunOptions
+from unbinned.ml.sources import GaussianToySource
+from unbinned.model import ModelSpec
+
+
+class ExactModel:
+    """Stands in for an AnalysisModel whose c_sig is the toy's exact fraction.
+
+    ``sharpen`` > 1 multiplies the exact log-odds (and shifts them so that the total
+    claimed signal Σ w c stays right): an overconfident classifier with the same
+    ordering of events (the same binned information, more claimed).
+    """
+
+    signal, poi = "sig", "mu"
+    surrogate = SimpleNamespace(nuisances=())
+
+    def __init__(self, sharpen: float = 1.0) -> None:
+        self._toy = GaussianToySource(10, seed=0)
+        self._sharpen = sharpen
+
+    def scored(self, events: Any) -> ScoredEvents:
+        c = self._toy.exact_fractions(events.feature_array(("x0", "x1")))[:, 0]
+        logit = np.log(c) - np.log1p(-c)
+        w = events.weights
+
+        def sharp(shift: float) -> Any:
+            return 1.0 / (1.0 + np.exp(-self._sharpen * logit - shift))
+
+        shift = brentq(lambda b: np.sum(w * (sharp(b) - c)), -20.0, 20.0)
+        return ScoredEvents(sharp(shift), w)
+
+
+FAST = HealthOptions(response=False)
+
+
+def _check(model: Any, source: Any, options: HealthOptions = FAST) -> HealthReport:
+    return surrogate_health(model, source, options=options)
+
+
+def test_exact_fractions_pass_every_check():
+    report = _check(ExactModel(), GaussianToySource(20_000, seed=11))
+    assert report.passed, report
+    pulls = (report.fraction.ratio - 1.0) / report.fraction.error
+    assert np.all(np.abs(pulls) < 4.0)  # the Monte-Carlo errors are the right size
+    assert 0.6 < np.std(pulls) < 1.5
+    assert report.claimed_total_ratio == pytest.approx(1.0, abs=0.03)
+    # the exact fraction is a sufficient statistic: only the binning loses information
+    assert report.fisher_closure == pytest.approx(report.fisher_binning_ratio, abs=0.05)
+    assert 1.0 <= report.fisher_binning_ratio < 1.02
+    assert report.exact_information_ratio == pytest.approx(1.0, abs=1e-12)
+    assert report.exact_fraction_rms == pytest.approx(0.0, abs=1e-12)
+    assert report.sigma_mu_claimed == pytest.approx(report.sigma_mu_true, rel=0.05)
+
+
+def test_sharpened_fractions_fail_fraction_and_fisher_closure():
+    report = _check(ExactModel(sharpen=1.6), GaussianToySource(20_000, seed=11))
+    assert not report.passed
+    text = "\n".join(report.warnings)
+    assert "fraction closure" in text
+    assert "Fisher closure" in text
+    assert "too narrow" in text
+    assert "exact density" in text
+    assert report.fisher_closure > 1.1
+    assert report.fraction.ratio[-1] < 0.95  # less true signal in the top bin than claimed
+    assert report.fraction.failed.any()
+    assert "FAILED" in repr(report)
+    assert "WARNING: fraction closure" in repr(report)
+
+
+def test_errors_do_not_cry_wolf_on_a_small_sample():
+    # 300 events per process: every bin far from 1 within its Monte-Carlo error
+    report = _check(ExactModel(), GaussianToySource(300, seed=3))
+    assert report.passed, report
+    assert np.all(report.fraction.error > 0.05)
+
+
+def test_report_repr_and_dict():
+    report = _check(ExactModel(), GaussianToySource(5_000, seed=4))
+    text = repr(report)
+    assert text.startswith("HealthReport(passed;")
+    assert "fraction closure" in text
+    assert "Fisher closure" in text
+    assert "against the exact density" in text
+    d = report.to_dict()
+    again = json.loads(json.dumps(d, allow_nan=False))
+    assert again["passed"] is True
+    assert again["response_tail_chi2ndf_max"] is None  # not run: None, not NaN
+    assert len(again["fraction"]["ratio"]) == 20
+    assert again["options"]["bins"] == 20
+    assert set(d) >= {"fraction_closure_worst", "fisher_closure", "response_tail_chi2ndf_max"}
+
+
+def test_bad_input_is_one_clear_error():
+    with pytest.raises(ConfigError, match="independent events or a source"):
+        surrogate_health(ExactModel())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="tail_fraction"):
+        HealthOptions(tail_fraction=1.5)
+    with pytest.raises(ConfigError, match="bins"):
+        HealthOptions(bins=1)
+    bkg = GaussianToySource(100, seed=1).nominal("bkg")
+    with pytest.raises(DataError, match="signal"):
+        surrogate_health(ExactModel(), events=bkg)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="cannot simulate"):
+        independent_source(object(), 10, seed=1)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained() -> AnalysisModel:
+    cfg = SurrogateConfig(
+        classifier=TrainConfig(hidden=(16, 16), epochs=3, batch_size=1024, patience=2),
+        response=TrainConfig(hidden=(16, 16), epochs=3, batch_size=2048, patience=2),
+        max_events_per_point=2000,
+    )
+    return train_analysis(
+        GaussianToySource(3000, seed=1), ModelSpec.from_dict(SPEC),
+        reference=GaussianToySource(3000, seed=2), surrogate_config=cfg,
+        templates=TemplateOptions(bins=0), run=RunOptions(progress=False),
+    )  # fmt: skip
+
+
+def test_a_trained_analysis_gets_every_check(trained):
+    source = independent_source(GaussianToySource(10), 4000, seed=99)
+    assert isinstance(source, GaussianToySource)
+    report = surrogate_health(trained, source, options=HealthOptions(max_events=2000))
+    # (c) ran at the held-out on-axis points of both nuisances, for both processes
+    assert len(report.response_tail) >= 4
+    assert {e["process"] for e in report.response_tail} == {"sig", "bkg"}
+    assert math.isfinite(report.response_tail_chi2ndf_max)
+    assert math.isfinite(report.exact_information_ratio)
+    assert "response closure in the tail" in repr(report)
+    json.dumps(report.to_dict(), allow_nan=False)
