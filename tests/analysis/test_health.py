@@ -155,3 +155,18 @@ def test_a_trained_analysis_gets_every_check(trained):
     assert math.isfinite(report.exact_information_ratio)
     assert "response closure in the tail" in repr(report)
     json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_the_analysis_records_its_health_and_measurements_carry_the_warnings(trained, tmp_path):
+    assert trained.health is None
+    assert trained.warnings == ()
+    failed = _check(ExactModel(sharpen=1.6), GaussianToySource(5_000, seed=11))
+    checked = trained.with_health(failed)
+    assert checked.warnings == failed.warnings
+    again = AnalysisModel.load(checked.save(tmp_path / "model"))
+    assert again.health == json.loads(json.dumps(failed.to_dict()))
+    m = again.measure(GaussianToySource(1000, seed=5).nominal(), binned=False)
+    assert m.warnings == failed.warnings
+    assert "WARNING: fraction closure" in repr(m)
+    assert m.to_dict()["warnings"] == list(failed.warnings)
+    assert trained.measure(GaussianToySource(1000, seed=5).nominal(), binned=False).warnings == ()

@@ -58,6 +58,9 @@ class Measurement:
         For a binned measurement, the observed counts per region in the template
         bins: with them the binned fit can be redone (another template model, the
         same binning) without the events.
+    warnings
+        Failed self-checks of the analysis that made it (e.g. its surrogates' health
+        report, :func:`~unbinned.analysis.surrogate_health`); empty when none failed.
     """
 
     poi: str
@@ -73,6 +76,7 @@ class Measurement:
     seconds: float
     binned: Measurement | None = None
     counts: Mapping[str, FloatArray] | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
 
     @property
     def lo(self) -> float:
@@ -106,6 +110,7 @@ class Measurement:
             "seconds": self.seconds,
             "parameters": dict(self.fit.values),
             "errors": dict(self.fit.errors),
+            "warnings": list(self.warnings),
         }
         if self.binned is not None:
             out["binned"] = self.binned.to_dict()
@@ -127,7 +132,7 @@ class Measurement:
         rows = [self._row()] + ([self.binned._row()] if self.binned is not None else [])
         if self.binned is not None and self.binned.width > 0:
             rows.append(f"  width ratio unbinned/binned: {self.width / self.binned.width:.3f}")
-        return "\n".join([head, *rows])
+        return "\n".join([head, *rows, *(f"  WARNING: {w}" for w in self.warnings)])
 
     def _repr_html_(self) -> str:
         rows = [self] + ([self.binned] if self.binned is not None else [])

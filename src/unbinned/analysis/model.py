@@ -32,7 +32,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ from unbinned.likelihood.tensors import EventTensors
 from unbinned.ml.sources import VariationSource
 from unbinned.ml.surrogate import SurrogateLike
 from unbinned.model.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from unbinned.analysis.health import HealthReport
 
 __all__ = ["EVALUATION_CHUNK", "AnalysisModel", "Measurement"]
 
@@ -82,7 +85,8 @@ class AnalysisModel:
     templates
         The binned baseline's templates, or None.
     metadata
-        Provenance (package version, seeds, settings).
+        Provenance (package version, seeds, settings), and under ``"health"`` the
+        surrogates' health report when one was run (:meth:`with_health`).
     """
 
     spec: ModelSpec
@@ -191,7 +195,7 @@ class AnalysisModel:
             blik = self.binned_likelihood(tensors)
             b = measure_likelihood(blik, self.poi, cl, seed, "binned", tensors)
             out = replace(out, binned=replace(b, counts=dict(blik.observed)))
-        return out
+        return replace(out, warnings=self.warnings)
 
     def measure_counts(
         self,
@@ -268,6 +272,29 @@ class AnalysisModel:
         recorded = replace(self.options, templates=options)
         meta = {**self.metadata, "bins": bins, "options": recorded.to_dict()}
         return AnalysisModel(self.spec, self.surrogate, self.integration, templates, meta)
+
+    def with_health(self, report: HealthReport) -> AnalysisModel:
+        """The same analysis with a health report recorded in its metadata.
+
+        ``report`` (:func:`~unbinned.analysis.surrogate_health`) is kept as JSON under
+        ``"health"``; its failed checks become the :attr:`warnings` of the analysis
+        and of every :meth:`measure`.
+        """
+        return replace(self, metadata={**self.metadata, "health": report.to_dict()})
+
+    @property
+    def health(self) -> dict[str, Any] | None:
+        """The recorded health report as a dict, or None when none was run.
+
+        (:meth:`HealthReport.to_dict <unbinned.analysis.HealthReport.to_dict>`.)
+        """
+        h = self.metadata.get("health")
+        return dict(h) if isinstance(h, Mapping) else None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The failed self-checks of the recorded health report (empty: none failed or none run)."""
+        return tuple(str(w) for w in (self.health or {}).get("warnings", ()))
 
     @property
     def options(self) -> AnalysisOptions:
