@@ -153,6 +153,20 @@ def test_interrupted_run_resumes_without_redoing_steps(finished_run):
     assert "mu best fit" in second.stdout
 
 
+def test_failed_checks_are_warnings_in_the_output_and_the_report(finished_run):
+    _, _, out, _, second = finished_run
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    health = json.loads((out / "validate" / "health.json").read_text())
+    assert summary["health"]["fisher_closure"] == health["fisher_closure"]
+    assert summary["warnings"][: len(health["warnings"])] == health["warnings"]
+    printed = [ln[len("WARNING: "):] for ln in second.stdout.splitlines()
+               if ln.startswith("WARNING: ")]  # fmt: skip
+    assert printed == summary["warnings"]
+    page = (out / "report" / "report.html").read_text()
+    assert 'data-key="health.fisher_closure"' in page
+    assert ('id="warnings"' in page) == bool(summary["warnings"])
+
+
 def test_rerun_skips_and_changed_config_reruns_downstream_only(finished_run):
     d, cfg, _, _, _ = finished_run
     again = run_cli("fit", str(cfg), "--json", "--no-progress", cwd=d)

@@ -47,6 +47,19 @@ def test_report_is_self_contained_and_keys_resolve(tmp_path):
                      summary)  # fmt: skip
 
 
+def test_failed_checks_are_a_banner_under_the_title(tmp_path):
+    html_path, _ = write_report(tmp_path, "T", [Section("s")], {},
+                                warnings=["Fisher closure: 1.3 > 1 <too narrow>"])  # fmt: skip
+    text = html_path.read_text()
+    banner = re.search(r'<div class="warnings" id="warnings" role="alert">(.*?)</div>', text)
+    assert banner is not None
+    assert "1 failed self-check:" in banner.group(1)
+    assert "<li>WARNING: Fisher closure: 1.3 &gt; 1 &lt;too narrow&gt;</li>" in banner.group(1)
+    assert text.index("<h1>") < banner.start() < text.index("<section")
+    clean, _ = write_report(tmp_path / "clean", "T", [Section("s")], {})
+    assert 'id="warnings"' not in clean.read_text()
+
+
 def need_chromium() -> None:
     if find_chromium() is None:
         pytest.skip(

@@ -98,6 +98,17 @@ def test_validate_fit_scan_and_toys(trained):
     assert trained.validate().status == "ran"
     diag = json.loads((trained.workspace.step_dir("validate") / "diagnostics.json").read_text())
     assert "reliability" in diag
+    health = trained.health()
+    assert health is not None
+    assert {"fraction_closure_worst", "fisher_closure", "response_tail_chi2ndf_max"} <= set(health)
+    assert health["response_tail"]  # the toy can be varied: the tail closure ran
+    assert health["exact_information_ratio"] is not None  # the toy's density is exact
+    log = trained._log.getvalue()
+    assert "surrogate health" in log
+    for w in health["warnings"]:
+        assert f"WARNING: {w}" in log
+    assert trained.warnings()[: len(health["warnings"])] == health["warnings"]
+    assert trained.workspace.record("validate").info["warnings"] == health["warnings"]
     assert trained.fit().status == "ran"
     result = trained.fit_result()
     assert result["poi"] == "mu"

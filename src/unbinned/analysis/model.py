@@ -32,7 +32,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -55,9 +55,6 @@ from unbinned.ml.sources import VariationSource
 from unbinned.ml.surrogate import SurrogateLike
 from unbinned.model.spec import ModelSpec
 
-if TYPE_CHECKING:
-    from unbinned.analysis.health import HealthReport
-
 __all__ = ["EVALUATION_CHUNK", "AnalysisModel", "Measurement"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,6 +62,16 @@ Events = EventSet | pd.DataFrame | EventTensors
 """What the measuring methods accept: an EventSet, a DataFrame of the features, or tensors."""
 EVALUATION_CHUNK = 200_000
 """Events per chunk when a large sample is evaluated (bounds the (N, P, M) tensors)."""
+
+
+class _Report(Protocol):
+    """What :meth:`AnalysisModel.with_health` records: a health report.
+
+    A :class:`~unbinned.analysis.HealthReport`, typed by its one member used here
+    (:mod:`~unbinned.analysis.health` imports this module).
+    """
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(eq=False, repr=False)
@@ -273,7 +280,7 @@ class AnalysisModel:
         meta = {**self.metadata, "bins": bins, "options": recorded.to_dict()}
         return AnalysisModel(self.spec, self.surrogate, self.integration, templates, meta)
 
-    def with_health(self, report: HealthReport) -> AnalysisModel:
+    def with_health(self, report: _Report) -> AnalysisModel:
         """The same analysis with a health report recorded in its metadata.
 
         ``report`` (:func:`~unbinned.analysis.surrogate_health`) is kept as JSON under

@@ -222,20 +222,32 @@ def _print_outcome(analysis: Any, step: str, *, as_json: bool) -> None:
     elif step == "toys":
         summary = json.loads((ws.step_dir("toys") / "summary.json").read_text())
         print(json.dumps(summary) if as_json else toy_table(summary))
+        if not as_json:
+            print_warnings(summary.get("warnings", []))
     elif step in ("report", "run"):
         rec = ws.record("report")
         html = ws.step_dir("report") / "report.html"
         if as_json:
-            print(json.dumps({"report": str(html), "summary": str(html.with_name("summary.json"))}))
+            print(json.dumps({"report": str(html), "summary": str(html.with_name("summary.json")),
+                              "warnings": analysis.warnings()}))  # fmt: skip
         elif rec is not None:
             print(fit_table(analysis.fit_result()))
             print(f"report: {html}")
+            print_warnings(analysis.warnings())
     else:
         rec = ws.require(step)
         if as_json:
             print(json.dumps(rec.to_dict()))
         else:
             print(f"{step}: outputs in {ws.step_dir(step)} ({rec.seconds:.1f} s)")
+            if step == "validate":
+                print_warnings(analysis.warnings())
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Each failed self-check as a ``WARNING:`` line on stdout."""
+    for w in warnings:
+        print(f"WARNING: {w}")
 
 
 def _f(x: Any, fmt: str = "{:.4g}") -> str:
@@ -332,10 +344,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     toys = json.loads((analysis.workspace.step_dir("toys") / "summary.json").read_text())
     html = analysis.workspace.step_dir("report") / "report.html"
     if args.json:
-        print(json.dumps({"fit": result, "toys": toys, "report": str(html)}))
+        print(json.dumps({"fit": result, "toys": toys, "report": str(html),
+                          "warnings": analysis.warnings()}))  # fmt: skip
         return 0
     print(fit_table(result))
     print(toy_table(toys))
     print(f"report: {html}")
+    print_warnings(analysis.warnings())
     del steps
     return 0

@@ -302,6 +302,44 @@ def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Sec
     return Section("Surrogate validation", "", tables, figures)
 
 
+_HEALTH_ROWS = (
+    ("worst |true/claimed − 1| of the signal fraction (20 equal-signal bins)",
+     "fraction_closure_worst", "≤ 0.05"),
+    ("claimed over true stat-only information on the POI (Fisher closure)",
+     "fisher_closure", "1 ± 0.05"),
+    ("± (Monte Carlo)", "fisher_closure_error", ""),
+    ("claimed over true signal yield", "claimed_total_ratio", "1"),
+    ("worst χ²/ndf of the response closure in the signal-like tail",
+     "response_tail_chi2ndf_max", "≤ 2"),
+    ("learned over exact information", "exact_information_ratio", "≤ 1"),
+)  # fmt: skip
+
+
+def _health_numbers(health: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The health report's headline numbers for the summary (None: not run)."""
+    if not health:
+        return None
+    return {k: health.get(k) for _, k, _ in _HEALTH_ROWS} | {"passed": health.get("passed")}
+
+
+def _health_section(summary: dict[str, Any]) -> Section | None:
+    h = summary.get("health")
+    if not h:
+        return None
+    rows: list[list[Cell | str]] = [
+        [label, Cell(key=f"health.{k}"), target]
+        for label, k, target in _HEALTH_ROWS
+        if h.get(k) is not None
+    ]
+    verdict = "every check passed" if h.get("passed") else "FAILED (see the warnings at the top)"
+    return Section(
+        "Surrogate health",
+        "The learned densities checked on held-out simulation "
+        f"(unbinned.analysis.surrogate_health): {verdict}.",
+        [Table("Self-checks of the surrogates", ["check", "value", "target"], rows)],
+    )
+
+
 def _read_outputs(ws: Any) -> tuple[Any, Any, pd.DataFrame | None, Any]:
     """The outputs of the scan, toys and validate steps (None where absent)."""
     scan = _read(ws.step_dir("scan") / "scan.json")
@@ -379,11 +417,14 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
     fit = analysis.fit_result()
     scan, toys, toy_rows, diag = _read_outputs(ws)
     summary = _summary(cfg, fit, toys, diag, seconds)
+    summary["warnings"] = list(analysis.warnings())
+    summary["health"] = _health_numbers(analysis.health())
     sections = [_results_section(summary, scan), _fisher_section(summary, fit["fisher"])]
     for s in (
         _nuisance_section(summary),
         _toys_section(summary, toy_rows),
         _validation_section(summary, diag or {}),
+        _health_section(summary),
     ):
         if s is not None:
             sections.append(s)
@@ -400,4 +441,5 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
     for s in sections:
         for f in s.figures:
             (plots / f"{f.name}.png").write_bytes(f.png)
-    return write_report(directory, summary["title"], sections, summary, meta=f"config: {cfg.name}")
+    return write_report(directory, summary["title"], sections, summary, meta=f"config: {cfg.name}",
+                        warnings=summary["warnings"])  # fmt: skip

@@ -112,6 +112,8 @@ def figure_png(fig: Any, *, dpi: int = 90) -> bytes:
 
 
 _CSS = """
+.warnings { background: #fff0e0; border: 2px solid #c60; padding: .6em 1em; margin: 1em 0; }
+.warnings strong { color: #a40; }
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { border-bottom: 2px solid #446; padding-bottom: .2em; }
 h2 { color: #335; margin-top: 1.6em; }
@@ -165,9 +167,17 @@ def _figure(f: Figure) -> str:
 
 
 def render_html(
-    title: str, sections: Sequence[Section], summary: Mapping[str, Any], *, meta: str = ""
+    title: str,
+    sections: Sequence[Section],
+    summary: Mapping[str, Any],
+    *,
+    meta: str = "",
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The page as one HTML string (see the module docstring)."""
+    """The page as one HTML string (see the module docstring).
+
+    ``warnings`` (failed self-checks) are listed in a banner under the title.
+    """
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -178,6 +188,13 @@ def render_html(
     ]
     if meta:
         parts.append(f'<p class="meta">{html.escape(meta)}</p>')
+    if warnings:
+        items = "".join(f"<li>WARNING: {html.escape(w)}</li>" for w in warnings)
+        parts.append(
+            f'<div class="warnings" id="warnings" role="alert"><strong>{len(warnings)} '
+            f"failed self-check{'s' if len(warnings) > 1 else ''}: read the results below "
+            f"with care</strong><ul>{items}</ul></div>"
+        )
     for s in sections:
         slug = "".join(ch if ch.isalnum() else "-" for ch in s.title.lower())
         parts.append(f'<section id="{slug}"><h2>{html.escape(s.title)}</h2>')
@@ -197,8 +214,11 @@ def write_report(
     summary: Mapping[str, Any],
     *,
     meta: str = "",
+    warnings: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``report.html`` and ``summary.json`` into ``directory`` (atomically).
+
+    ``warnings``: the failed self-checks, in a banner under the title.
 
     Returns
     -------
@@ -207,7 +227,7 @@ def write_report(
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    page = render_html(title, sections, summary, meta=meta)
+    page = render_html(title, sections, summary, meta=meta, warnings=warnings)
     html_path = atomic_write_text(d / "report.html", page)
     text = json.dumps(summary, indent=2, sort_keys=False) + "\n"
     json_path = atomic_write_text(d / "summary.json", text)

@@ -60,7 +60,7 @@ from unbinned.workflow.data import (
     sample_file_paths,
     training_source,
 )
-from unbinned.workflow.diagnostics import diagnostics
+from unbinned.workflow.diagnostics import diagnostics, health
 from unbinned.workflow.toys import config_json, workflow_toy_task
 
 if TYPE_CHECKING:
@@ -376,7 +376,12 @@ class Analysis:
 
     # ------------------------------------------------------------------ validate
     def validate(self) -> StepOutcome:
-        """Classifier calibration and reweighting closure on held-out simulation."""
+        """Classifier calibration, reweighting closure and the surrogates' health checks.
+
+        On held-out simulation (:mod:`unbinned.workflow.diagnostics`); the health
+        report goes to ``health.json``, each failed check is logged as a ``WARNING``
+        line (and listed by :meth:`warnings`).
+        """
 
         def body(tmp: Path) -> dict[str, Any]:
             diag = diagnostics(
@@ -387,9 +392,36 @@ class Analysis:
                 say=self.say,
             )
             write_json_atomic(tmp / "diagnostics.json", diag)
-            return {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
+            info = {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
+            report = health(self.model(), self.config, self.data_dir, say=self.say)
+            if report is not None:
+                write_json_atomic(tmp / "health.json", report.to_dict())
+                for w in report.warnings:
+                    self.say(f"  WARNING: {w}")
+                info.update(health_passed=report.passed, warnings=list(report.warnings))
+            return info
 
-        return self._run("validate", body)
+        return self._run("validate", body, {"checks": ["diagnostics", "health"]})
+
+    def health(self) -> dict[str, Any] | None:
+        """The ``validate`` step's health report (``health.json``), or None without one."""
+        path = self.workspace.step_dir("validate") / "health.json"
+        if self.workspace.record("validate") is None or not path.is_file():
+            return None
+        out: dict[str, Any] = json.loads(path.read_text())
+        return out
+
+    def warnings(self) -> list[str]:
+        """The failed self-checks of the steps run so far.
+
+        The surrogates' health (``validate``) and the pseudo-experiment study's
+        statistical flags (``toys``).
+        """
+        out = list((self.health() or {}).get("warnings", []))
+        toys = self.workspace.step_dir("toys") / "summary.json"
+        if self.workspace.record("toys") is not None and toys.is_file():
+            out += json.loads(toys.read_text()).get("warnings", [])
+        return out
 
     # ------------------------------------------------------------------ fit
     def observed(self) -> tuple[Any, dict[str, float] | None]:
