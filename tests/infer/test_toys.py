@@ -337,6 +337,34 @@ def test_gaussian_coverage_and_pulls() -> None:
     json.dumps(d)
 
 
+def _overconfident(seed: int) -> dict[str, Any]:
+    """x ~ N(1, 0.5) reported with ±0.3: intervals too narrow by 0.6."""
+    row = gaussian_toy_task(seed, mu_true=1.0, sigma=0.5)
+    return {**row, "p16": row["mu_hat"] - 0.3, "p84": row["mu_hat"] + 0.3}
+
+
+def test_summary_flags_coverage_and_pull_width_outside_their_windows() -> None:
+    good = run_toys(partial(gaussian_toy_task, mu_true=2.0, sigma=0.5), range(400),
+                    store=None, progress=False).summary()  # fmt: skip
+    assert good.warnings == ()
+    assert "WARNING" not in repr(good)
+    assert good.as_dict()["warnings"] == []
+    bad = run_toys(_overconfident, range(400), store=None, progress=False).summary()
+    assert len(bad.warnings) == 2
+    cov, pull = bad.warnings
+    assert cov.startswith("coverage 0.4")
+    assert "under-cover" in cov
+    assert "0.6827 ± 0.070" in cov  # 3 sqrt(0.6827 * 0.3173 / 400)
+    assert pull.startswith(f"pull width {bad.pull_width:.3f} of 400 pulls")
+    assert 1.4 < bad.pull_width < 1.9  # 0.5 / 0.3 = 1.67
+    assert "1 ± 0.106" in pull  # 3 / sqrt(2 * 399)
+    assert "too narrow" in pull
+    assert f"WARNING: {cov}" in repr(bad)
+    assert json.loads(json.dumps(bad.as_dict()))["warnings"] == list(bad.warnings)
+    # a few pseudo-experiments cannot tell: the windows are wide
+    assert run_toys(_overconfident, range(3), store=None, progress=False).summary().warnings == ()
+
+
 def test_side_pull_matches_coverage() -> None:
     rows = [
         {"seed": 0, "mu_true": 1.0, "mu_hat": 1.2, "p16": 0.9, "p84": 2.0, "valid": True},

@@ -122,6 +122,9 @@ def test_validate_fit_scan_and_toys(trained):
     summary = json.loads((trained.workspace.step_dir("toys") / "summary.json").read_text())
     assert summary["n"] == 2
     assert "binned" in summary
+    flags = [f"pseudo-experiments: {w}" for w in summary["warnings"]]
+    flags += [f"pseudo-experiments, binned baseline: {w}" for w in summary["binned"]["warnings"]]
+    assert trained.warnings() == health["warnings"] + flags
 
 
 def test_measurement_dict_and_unknown_steps(trained):

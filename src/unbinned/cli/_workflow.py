@@ -223,7 +223,7 @@ def _print_outcome(analysis: Any, step: str, *, as_json: bool) -> None:
         summary = json.loads((ws.step_dir("toys") / "summary.json").read_text())
         print(json.dumps(summary) if as_json else toy_table(summary))
         if not as_json:
-            print_warnings(summary.get("warnings", []))
+            print_warnings(analysis.warnings())
     elif step in ("report", "run"):
         rec = ws.record("report")
         html = ws.step_dir("report") / "report.html"

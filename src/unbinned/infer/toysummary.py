@@ -1,8 +1,18 @@
-"""The results of a toy study: its rows (:class:`ToyStudy`) and their statistics.
+r"""The results of a toy study: its rows (:class:`ToyStudy`) and their statistics.
 
 :meth:`ToyStudy.summary` gives coverage, bias, pulls and the challenge score
 (:func:`unbinned.infer.score.challenge_score`) of the valid pseudo-experiments as a
-:class:`ToySummary`.
+:class:`ToySummary`, whose ``warnings`` flag a coverage or a pull width outside its
+statistical window for n valid pseudo-experiments (``WINDOW_SIGMA`` = 3 standard
+deviations of the estimate when the intervals are right):
+
+.. math::
+
+    |c - c_0| > 3 \sqrt{c_0 (1 - c_0) / n}, \qquad
+    |s_\text{pull} - 1| > 3 / \sqrt{2 (n - 1)},
+
+with c_0 = 0.6827 (binomial) and the standard error of a normal sample's standard
+deviation.
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ from unbinned.infer.score import NOMINAL_COVERAGE, ScoreResult, challenge_score
 from unbinned.infer.toyrows import FLOAT_COLUMNS, rows_frame
 from unbinned.infer.toystore import read_store
 
-__all__ = ["ToyStudy", "ToySummary"]
+__all__ = ["WINDOW_SIGMA", "ToyStudy", "ToySummary"]
+
+WINDOW_SIGMA = 3.0
+"""Half-width, in standard deviations, of the statistical windows of :attr:`ToySummary.warnings`."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,35 @@ class ToySummary:
     score: ScoreResult | None
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """Coverage and pull width outside their statistical windows (module docstring).
+
+        Empty when both are inside, or there are too few valid pseudo-experiments to
+        tell (coverage: none; pull width: fewer than two pulls).
+        """
+        out = []
+        m, c0 = self.n_valid, NOMINAL_COVERAGE
+        if m and math.isfinite(self.coverage):
+            window = WINDOW_SIGMA * math.sqrt(c0 * (1.0 - c0) / m)
+            if abs(self.coverage - c0) > window:
+                side = "over" if self.coverage > c0 else "under"
+                out.append(
+                    f"coverage {self.coverage:.3f} of {m} pseudo-experiments is outside "
+                    f"{c0} ± {window:.3f} ({WINDOW_SIGMA:g}σ binomial): the intervals "
+                    f"{side}-cover"
+                )
+        k = self.n_pulls
+        if k >= 2 and math.isfinite(self.pull_width):
+            window = WINDOW_SIGMA / math.sqrt(2.0 * (k - 1))
+            if abs(self.pull_width - 1.0) > window:
+                kind = "too narrow" if self.pull_width > 1.0 else "too wide"
+                out.append(
+                    f"pull width {self.pull_width:.3f} of {k} pulls is outside 1 ± {window:.3f} "
+                    f"({WINDOW_SIGMA:g}σ): the intervals are {kind}"
+                )
+        return tuple(out)
+
+    @property
     def n_invalid(self) -> int:
         """Rows whose task ran but returned an invalid fit or interval."""
         return self.n - self.n_valid - self.n_failed
@@ -83,6 +125,7 @@ class ToySummary:
         """The figures as a JSON-able dict (the score as a nested dict)."""
         out = asdict(self)
         out["n_invalid"] = self.n_invalid
+        out["warnings"] = list(self.warnings)
         if self.score is not None:
             out["score"] = {**asdict(self.score), "window": list(self.score.window)}
         return out
@@ -105,7 +148,8 @@ class ToySummary:
             f"ToySummary({self.n} pseudo-experiments: {self.n_valid} valid, "
             f"{self.n_invalid} invalid, {self.n_failed} failed)"
         )
-        return "\n".join([head, *(f"  {k:<12}{v}" for k, v in self._lines())])
+        lines = [f"  {k:<12}{v}" for k, v in self._lines()]
+        return "\n".join([head, *lines, *(f"  WARNING: {w}" for w in self.warnings)])
 
     def _repr_html_(self) -> str:
         colour = "#c8f0c8" if self.n_valid == self.n and self.n else "#f0e0c0"

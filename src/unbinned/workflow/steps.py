@@ -147,6 +147,13 @@ def _binned_study(study: Any) -> Any:
     return ToyStudy(rows, study.store, study.task + " (binned)")
 
 
+def _toy_warnings(summary: Mapping[str, Any]) -> list[str]:
+    """The statistical flags of a toys ``summary.json`` (the binned baseline's labelled)."""
+    out = [f"pseudo-experiments: {w}" for w in summary.get("warnings", [])]
+    binned = summary.get("binned") or {}
+    return out + [f"pseudo-experiments, binned baseline: {w}" for w in binned.get("warnings", [])]
+
+
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -420,7 +427,7 @@ class Analysis:
         out = list((self.health() or {}).get("warnings", []))
         toys = self.workspace.step_dir("toys") / "summary.json"
         if self.workspace.record("toys") is not None and toys.is_file():
-            out += json.loads(toys.read_text()).get("warnings", [])
+            out += _toy_warnings(json.loads(toys.read_text()))
         return out
 
     # ------------------------------------------------------------------ fit
@@ -637,6 +644,8 @@ class Analysis:
                 summary = result.summary().as_dict()
                 if "binned_mu_hat" in result.rows.columns:
                     summary["binned"] = _binned_study(result).summary().as_dict()
+                for w in _toy_warnings(summary):
+                    self.say(f"  WARNING: {w}")
             write_json_atomic(tmp / "summary.json", summary)
             return {"n": t.n, "coverage": summary.get("coverage")}
 
