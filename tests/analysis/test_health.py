@@ -73,6 +73,7 @@ def test_exact_fractions_pass_every_check():
     # the exact fraction is a sufficient statistic: only the binning loses information
     assert report.fisher_closure == pytest.approx(report.fisher_binning_ratio, abs=0.05)
     assert 1.0 <= report.fisher_binning_ratio < 1.02
+    assert report.fisher_bins_used == 100
     assert report.exact_information_ratio == pytest.approx(1.0, abs=1e-12)
     assert report.exact_fraction_rms == pytest.approx(0.0, abs=1e-12)
     assert report.sigma_mu_claimed == pytest.approx(report.sigma_mu_true, rel=0.05)
@@ -98,6 +99,7 @@ def test_errors_do_not_cry_wolf_on_a_small_sample():
     report = _check(ExactModel(), GaussianToySource(300, seed=3))
     assert report.passed, report
     assert np.all(report.fraction.error > 0.05)
+    assert report.fisher_bins_used == 300 // 50  # at least 50 signal events per bin
 
 
 def test_report_repr_and_dict():
