@@ -377,7 +377,7 @@ def _fisher_closure(
     c: FloatArray, w: FloatArray, y: FloatArray, options: HealthOptions
 ) -> tuple[float, float, float, float, float, int]:
     """(b): I_claimed, I_true, their ratio, its error, the binning ratio, the bins."""
-    n_bins = int(min(options.fisher_bins, max(2, np.count_nonzero(y) // MIN_SIGNAL_PER_BIN)))
+    n_bins = min(options.fisher_bins, max(2, int(np.count_nonzero(y)) // MIN_SIGNAL_PER_BIN))
     edges = _bins(c, w, y, n_bins)
     b = _index(c, edges)
     nb = len(edges) - 1
