@@ -36,7 +36,8 @@ _NEEDS = {
 
 _HELP = {
     "train": "train the surrogates and the binned baseline",
-    "validate": "classifier calibration and reweighting closure on held-out simulation",
+    "validate": "classifier calibration, reweighting closure and the surrogates' health checks "
+    "on held-out simulation (a failed check is a WARNING line)",
     "fit": "measure the Asimov and the observed (pseudo-)data, unbinned and binned",
     "scan": "profile-likelihood scans of the POI, unbinned and binned",
     "toys": "a resumable pseudo-experiment study (coverage, bias, pulls)",

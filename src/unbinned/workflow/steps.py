@@ -6,8 +6,8 @@ step       what it does                                           outputs (``<ou
 simulate   simulate the training and test samples (or check the   ``train.parquet``,
            user's files)                                          ``test.parquet``, ``data.json``
 train      train the surrogates and the binned baseline           ``model/``, ``training.json``
-validate   classifier calibration and reweighting closure on      ``diagnostics.json``
-           held-out simulation
+validate   classifier calibration, reweighting closure and the    ``diagnostics.json``,
+           surrogates' health checks on held-out simulation       ``health.json``
 fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
            binned; pulls, impacts, Fisher information             ``observed.parquet``
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
