@@ -171,4 +171,23 @@ def test_the_analysis_records_its_health_and_measurements_carry_the_warnings(tra
     assert m.warnings == failed.warnings
     assert "WARNING: fraction closure" in repr(m)
     assert m.to_dict()["warnings"] == list(failed.warnings)
+    assert again.measure_asimov(binned=False).warnings == failed.warnings
     assert trained.measure(GaussianToySource(1000, seed=5).nominal(), binned=False).warnings == ()
+
+
+def test_independent_source_draws_the_same_kind_again():
+    from unbinned.ml import HTauTauSource, OracleSource
+    from unbinned.sim.htautau import simulate
+    from unbinned.sim.oracle import ResonanceModel
+
+    oracle = OracleSource(ResonanceModel(), 200, seed=1)
+    again = independent_source(oracle, 300, seed=2)
+    assert isinstance(again, OracleSource)
+    assert again.nuisances == oracle.nuisances
+    assert len(again.generated_ids(again.processes[0])) == 300
+    ht = HTauTauSource(simulate(2000, seed=1, processes=("htautau", "ztautau")))
+    fresh = independent_source(ht, 1000, seed=7)
+    assert isinstance(fresh, HTauTauSource)
+    assert fresh.processes == ht.processes
+    assert fresh.nuisances == ht.nuisances
+    assert fresh.nominal().feature_names == ht.nominal().feature_names

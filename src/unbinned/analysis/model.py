@@ -223,9 +223,8 @@ class AnalysisModel:
         observed = {str(k): np.asarray(v, dtype=np.float64) for k, v in counts.items()}
         lik = BinnedLikelihood(self.spec, self.templates, observed)
         n = float(sum(c.sum() for c in observed.values()))
-        return replace(
-            measure_likelihood(lik, self.poi, cl, seed, "binned", None, n_events=n), counts=observed
-        )
+        m = measure_likelihood(lik, self.poi, cl, seed, "binned", None, n_events=n)
+        return replace(m, counts=observed, warnings=self.warnings)
 
     def measure_asimov(
         self,
@@ -248,7 +247,7 @@ class AnalysisModel:
             out = replace(
                 out, binned=measure_likelihood(blik, self.poi, cl, 0, "binned", None, n_events=n)
             )
-        return out
+        return replace(out, warnings=self.warnings)
 
     def with_templates(
         self,
@@ -285,7 +284,8 @@ class AnalysisModel:
 
         ``report`` (:func:`~unbinned.analysis.surrogate_health`) is kept as JSON under
         ``"health"``; its failed checks become the :attr:`warnings` of the analysis
-        and of every :meth:`measure`.
+        and of every measurement (:meth:`measure`, :meth:`measure_counts`,
+        :meth:`measure_asimov`).
         """
         return replace(self, metadata={**self.metadata, "health": report.to_dict()})
 
