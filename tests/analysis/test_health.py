@@ -159,6 +159,18 @@ def test_a_trained_analysis_gets_every_check(trained):
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+def test_the_source_must_vary_the_analysis_nuisances(trained):
+    class Swapped(GaussianToySource):
+        @property
+        def nuisances(self) -> Any:
+            return tuple(reversed(super().nuisances))
+
+    with pytest.raises(ConfigError, match=r"\['shift', 'scale'\] are not the analysis's"):
+        surrogate_health(trained, Swapped(500, seed=3))
+    # without the response closure the nuisances do not matter
+    assert surrogate_health(trained, Swapped(500, seed=3), options=FAST).response_tail == ()
+
+
 def test_the_analysis_records_its_health_and_measurements_carry_the_warnings(trained, tmp_path):
     assert trained.health is None
     assert trained.warnings == ()

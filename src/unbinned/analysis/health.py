@@ -528,6 +528,17 @@ def _tail_closure(
     return float(worst), tuple(rows), warnings
 
 
+def _check_nuisances(model: AnalysisModel, source: VariationSource) -> None:
+    """The source varies the analysis's shape nuisances, in its order (else one clear error)."""
+    mine = [n.name for n in model.surrogate.nuisances]
+    theirs = [n.name for n in source.nuisances]
+    if theirs != mine:
+        raise ConfigError(
+            f"the independent source's shape nuisances {theirs} are not the analysis's {mine}; "
+            "simulate it with the analysis's nuisances, or pass HealthOptions(response=False)"
+        )
+
+
 # ---------------------------------------------------------------------------- entry points
 def surrogate_health(
     model: AnalysisModel,
@@ -591,6 +602,7 @@ def surrogate_health(
     worst = float(np.nanmax(np.abs(fraction.ratio - 1.0)))
     extra: dict[str, Any] = {}
     if source is not None and opts.response and len(model.surrogate.nuisances):
+        _check_nuisances(model, source)
         threshold = float(
             np.quantile(c[sig], 1.0 - opts.tail_fraction, weights=np.clip(w[sig], 0, None),
                         method="inverted_cdf")
