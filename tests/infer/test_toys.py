@@ -360,6 +360,7 @@ def test_summary_flags_coverage_and_pull_width_outside_their_windows() -> None:
     assert "1 ± 0.106" in pull  # 3 / sqrt(2 * 399)
     assert "too narrow" in pull
     assert f"WARNING: {cov}" in repr(bad)
+    assert "WARNING: pull width" in bad._repr_html_()
     assert json.loads(json.dumps(bad.as_dict()))["warnings"] == list(bad.warnings)
     # a few pseudo-experiments cannot tell: the windows are wide
     assert run_toys(_overconfident, range(3), store=None, progress=False).summary().warnings == ()

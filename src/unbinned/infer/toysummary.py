@@ -17,6 +17,7 @@ deviation.
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -154,6 +155,10 @@ class ToySummary:
     def _repr_html_(self) -> str:
         colour = "#c8f0c8" if self.n_valid == self.n and self.n else "#f0e0c0"
         rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self._lines())
+        rows += "".join(
+            f"<tr><td colspan=2 style='background:#f0c8c8'>WARNING: {html.escape(w)}</td></tr>"
+            for w in self.warnings
+        )
         return (
             f"<table><tr><th colspan=2 style='background:{colour}'>{self.n} "
             f"pseudo-experiments: {self.n_valid} valid, {self.n_invalid} invalid, "
