@@ -528,6 +528,39 @@ def _tail_closure(
     return float(worst), tuple(rows), warnings
 
 
+def _labelled(
+    model: AnalysisModel, source: VariationSource | None, events: EventSet | None
+) -> tuple[EventSet, npt.NDArray[np.bool_]]:
+    """The independent nominal events and their signal mask (one clear error if unusable)."""
+    if events is None:
+        if source is None:
+            raise ConfigError("surrogate_health needs independent events or a source")
+        events = source.nominal()
+    if model.signal not in events.process_names:
+        raise DataError(
+            f"the independent events have no process {model.signal!r} (the signal); they have "
+            f"{list(events.process_names)}"
+        )
+    sig = np.asarray(events.process_mask(model.signal), dtype=bool)
+    if not sig.any():
+        raise DataError(f"the independent events hold no {model.signal!r} (signal) events")
+    return events, sig
+
+
+def _fraction_warnings(fraction: FractionBins, signal: str, options: HealthOptions) -> list[str]:
+    """The warning of (a), naming the worst failed bin (empty when every bin passes)."""
+    bad = np.flatnonzero(fraction.failed)
+    if not bad.size:
+        return []
+    i = int(bad[np.argmax(np.abs(fraction.ratio[bad] - 1.0))])
+    return [
+        f"fraction closure: {bad.size} of {len(fraction.ratio)} equal-signal bins of "
+        f"c_{signal} fail; worst bin {i + 1} (c in [{fraction.edges[i]:.4g}, "
+        f"{fraction.edges[i + 1]:.4g}]): true/claimed signal {fraction.ratio[i]:.3f} ± "
+        f"{fraction.error[i]:.3f} (tolerance ±{options.tolerance:g})"
+    ]
+
+
 def _check_nuisances(model: AnalysisModel, source: VariationSource) -> None:
     """The source varies the analysis's shape nuisances, in its order (else one clear error)."""
     mine = [n.name for n in model.surrogate.nuisances]
@@ -565,32 +598,12 @@ def surrogate_health(
         The checks' settings (:class:`HealthOptions`).
     """
     opts = HealthOptions() if options is None else options
-    if events is None:
-        if source is None:
-            raise ConfigError("surrogate_health needs independent events or a source")
-        events = source.nominal()
-    if model.signal not in events.process_names:
-        raise DataError(
-            f"the independent events have no process {model.signal!r} (the signal); they have "
-            f"{list(events.process_names)}"
-        )
-    sig = events.process_mask(model.signal)
-    if not sig.any():
-        raise DataError(f"the independent events hold no {model.signal!r} (signal) events")
+    events, sig = _labelled(model, source, events)
     scored = model.scored(events)
     c, w, y = scored.score, scored.weights, sig.astype(np.float64)
     fraction, total_ratio = _fraction_closure(c, w, y, opts)
     claimed, true, fisher, fisher_err, binning, n_fisher = _fisher_closure(c, w, y, opts)
-    warnings = []
-    bad = np.flatnonzero(fraction.failed)
-    if bad.size:
-        i = int(bad[np.argmax(np.abs(fraction.ratio[bad] - 1.0))])
-        warnings.append(
-            f"fraction closure: {bad.size} of {len(fraction.ratio)} equal-signal bins of "
-            f"c_{model.signal} fail; worst bin {i + 1} (c in [{fraction.edges[i]:.4g}, "
-            f"{fraction.edges[i + 1]:.4g}]): true/claimed signal {fraction.ratio[i]:.3f} ± "
-            f"{fraction.error[i]:.3f} (tolerance ±{opts.tolerance:g})"
-        )
+    warnings = _fraction_warnings(fraction, model.signal, opts)
     if _fails(fisher / binning - 1.0, fisher_err / binning, opts):
         warnings.append(
             f"Fisher closure: the likelihood claims {fisher:.3f} ± {fisher_err:.3f} times the "
