@@ -11,17 +11,28 @@ Prints one JSON line:
 * ``syst_events_per_s_per_core``: events per CPU second through
   ``apply_systematics`` (tes, jes and soft_met varied: MET propagation,
   re-selection, DER recomputed).
+* ``binned_toys_per_s``: binned pseudo-experiments per wall second on ``--workers``
+  (default 2) processes, one core each: Poisson counts drawn from the expectation
+  at the start values, each fitted (MLE with the exact-Hessian covariance, as
+  ``pyhf.infer.mle.fit(..., return_uncertainties=True)`` does) by
+  :func:`unbinned.infer.fit_batch` (Newton steps vectorised over the toys; fit()
+  for a toy whose minimum lies on a bound), generation included.  Problem: the one
+  of ``benchmarks/binned_vs_pyhf.py`` (2 regions x 20 bins, 4 processes, μ and 6
+  nuisances).  ``binned_toys_per_s_per_core`` one worker's rate,
+  ``binned_toys_batched_fraction`` the share fitted in the batch, and
+  ``binned_fit_toys_per_s_per_core`` the same toys fitted one by one with
+  :func:`unbinned.infer.fit` (MIGRAD; the way before ``fit_batch``) for comparison.
 * with ``--baseline-src DIR``: ``baseline_*`` the same figures of another source
   tree (e.g. an older commit exported with ``git archive``), measured in a
   subprocess in the same run, and ``simulate_speedup`` the ratio.
 * ``load_average``: the 1-minute load when the run started.
 
-Target (issue 20): ``simulate_events_per_s_per_core`` >= 500,000.  The other
-keys of the issue (``core_s_per_toy_full``, ``binned_toys_per_s``) are to be
-added here.
+Targets (issue 20): ``simulate_events_per_s_per_core`` >= 500,000,
+``binned_toys_per_s`` >= 500 (pyhf's users report about 100 toys/s).
 
 Usage: ``python benchmarks/toy_speed.py [--events N] [--repeats R]
-[--baseline-src DIR]`` (N per process, default 100,000).
+[--baseline-src DIR] [--binned-toys T] [--workers W] [--parts sim,binned]``
+(N per process, default 100,000; T default 20,000).
 """
 
 from __future__ import annotations
@@ -66,20 +77,76 @@ def measure(events: int, repeats: int) -> dict[str, float]:
     }
 
 
+def _binned_worker(args: tuple[int, int]) -> dict[str, float]:
+    """Fit ``n`` binned toys (seed ``seed``) in a batch; wall seconds and the batched share."""
+    n, seed = args
+    from binned_vs_pyhf import _problem
+    from unbinned.binned import BinnedBatch
+    from unbinned.infer import fit_batch
+
+    lik = _problem(False)[0]
+    fit_batch(BinnedBatch.poisson(lik, n_toys=20, seed=10_000 + seed))  # warm-up
+    wall = time.perf_counter()
+    results = fit_batch(BinnedBatch.poisson(lik, n_toys=n, seed=seed))
+    wall = time.perf_counter() - wall
+    batched = sum("batched" in r.status for r in results)
+    return {"wall": wall, "batched": batched, "valid": sum(r.valid for r in results)}
+
+
+def measure_binned(n_toys: int, workers: int) -> dict[str, float]:
+    """``binned_toys_per_s`` and its companions (module docstring)."""
+    import multiprocessing
+
+    from binned_vs_pyhf import _problem
+    from unbinned.binned import BinnedBatch
+    from unbinned.infer import fit
+
+    per = max(1, n_toys // workers)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_binned_worker, [(per, s) for s in range(workers)])
+    wall = max(p["wall"] for p in parts)
+    one = _binned_worker((per, 0))  # alone: one core's rate
+    lik = _problem(False)[0]
+    toys = BinnedBatch.poisson(lik, n_toys=200, seed=0)
+    fit(toys.likelihood(0))
+    cpu = time.perf_counter()
+    for t in range(toys.n_toys):
+        fit(toys.likelihood(t))
+    cpu = time.perf_counter() - cpu
+    total = per * workers
+    return {
+        "binned_toys_per_s": round(total / wall),
+        "binned_toys_per_s_per_core": round(per / one["wall"]),
+        "binned_toys_batched_fraction": round(sum(p["batched"] for p in parts) / total, 4),
+        "binned_toys_valid_fraction": round(sum(p["valid"] for p in parts) / total, 4),
+        "binned_fit_toys_per_s_per_core": round(toys.n_toys / cpu),
+        "binned_toys": total,
+        "binned_workers": workers,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events per process")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-src", default=None, help="src folder of the code to compare")
+    parser.add_argument("--binned-toys", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the binned toys")
+    parser.add_argument("--parts", default="sim,binned", help="comma-separated: sim, binned")
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     load = os.getloadavg()[0]
-    out: dict[str, object] = dict(measure(args.events, args.repeats))
+    out: dict[str, object] = {}
+    if "binned" in parts:
+        out.update(measure_binned(args.binned_toys, args.workers))
+    if "sim" in parts or args.raw:
+        out.update(measure(args.events, args.repeats))
     if args.raw:
         print(json.dumps(out))
         return
-    if args.baseline_src:
+    if args.baseline_src and "sim" in parts:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline_src))
         cmd = [sys.executable, __file__, "--raw", f"--events={args.events}"]
         cmd.append(f"--repeats={args.repeats}")
@@ -89,7 +156,8 @@ def main() -> None:
         out["simulate_speedup"] = round(
             out["simulate_events_per_s_per_core"] / base["simulate_events_per_s_per_core"], 2
         )
-    out["n_events"] = 4 * args.events
+    if "sim" in parts:
+        out["n_events"] = 4 * args.events
     out["load_average"] = round(load, 2)
     print(json.dumps(out))
 

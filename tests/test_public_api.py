@@ -57,6 +57,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "unbinned.binned": [
         "BINNINGS",
+        "BinnedBatch",
         "BinnedLikelihood",
         "Histogram",
         "INTERPOLATIONS",
@@ -105,6 +106,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "Selection",
     ],
     "unbinned.infer": [
+        "BatchFittable",
         "DaskExecutor",
         "Executor",
         "FisherResult",
@@ -120,6 +122,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "delta_q",
         "fisher_information",
         "fit",
+        "fit_batch",
         "impacts",
         "make_executor",
         "profile_interval",
