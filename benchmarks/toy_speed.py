@@ -22,17 +22,27 @@ Prints one JSON line:
   ``binned_toys_batched_fraction`` the share fitted in the batch, and
   ``binned_fit_toys_per_s_per_core`` the same toys fitted one by one with
   :func:`unbinned.infer.fit` (MIGRAD; the way before ``fit_batch``) for comparison.
+* ``core_s_per_toy_full`` (part ``full``): CPU seconds (one thread) of one
+  full-luminosity (10 fb⁻¹, ≈ 1.05 M events) pseudo-experiment of the challenge
+  protocol: simulated afresh (``simulate_pseudo_experiment``, nuisances drawn),
+  the surrogates evaluated once per event, the unbinned and the binned fits with
+  their profiled 68 % intervals (``AnalysisModel.measure``), the mean over
+  ``--full-toys``; ``core_s_full_<stage>`` the stages (simulate, surrogate,
+  unbinned, binned).  The analysis is ``--model DIR`` (scaled to 10 fb⁻¹ by its
+  expected events), or else one trained here on ``--train-events`` simulated
+  events per process with the library's defaults (``model`` in the JSON says which).
 * with ``--baseline-src DIR``: ``baseline_*`` the same figures of another source
   tree (e.g. an older commit exported with ``git archive``), measured in a
   subprocess in the same run, and ``simulate_speedup`` the ratio.
 * ``load_average``: the 1-minute load when the run started.
 
 Targets (issue 20): ``simulate_events_per_s_per_core`` >= 500,000,
-``binned_toys_per_s`` >= 500 (pyhf's users report about 100 toys/s).
+``binned_toys_per_s`` >= 500 (pyhf's users report about 100 toys/s),
+``core_s_per_toy_full`` <= 6.
 
 Usage: ``python benchmarks/toy_speed.py [--events N] [--repeats R]
-[--baseline-src DIR] [--binned-toys T] [--workers W] [--parts sim,binned]``
-(N per process, default 100,000; T default 20,000).
+[--baseline-src DIR] [--binned-toys T] [--workers W] [--parts sim,binned,full]
+[--model DIR] [--full-toys K]`` (N per process, default 100,000; T default 20,000).
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 
 def measure(events: int, repeats: int) -> dict[str, float]:
@@ -125,6 +136,63 @@ def measure_binned(n_toys: int, workers: int) -> dict[str, float]:
     }
 
 
+def _full_analysis(model_dir: str | None, train_events: int) -> tuple[Any, str]:
+    """The analysis at 10 fb⁻¹: loaded and scaled, or trained here with the defaults."""
+    from unbinned.analysis import AnalysisModel, train_analysis
+    from unbinned.data.schema import EXPECTED_YIELDS_10FB
+    from unbinned.ml import HTauTauSource, RunOptions
+    from unbinned.sim.htautau import simulate
+
+    if model_dir is None:
+        source = HTauTauSource(simulate(train_events, seed=11), seed=11)
+        reference = HTauTauSource(simulate(train_events, seed=12), seed=12)
+        run = RunOptions(progress=False, num_threads=1)
+        model = train_analysis(source, reference=reference, seed=0, run=run)
+        label = f"trained here: library defaults, {train_events} raw events per process"
+    else:
+        model = AnalysisModel.load(model_dir)
+        label = str(model_dir)
+    integ = model.integration
+    total = float(integ.m0.sum()) if hasattr(integ, "m0") else float(integ.sum_weights)
+    return model.scaled(sum(EXPECTED_YIELDS_10FB.values()) / total), label
+
+
+def measure_full(model_dir: str | None, toys: int, train_events: int) -> dict[str, Any]:
+    """``core_s_per_toy_full`` and its stages (module docstring), one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    from unbinned.analysis.measurement import measure_likelihood
+    from unbinned.sim.htautau import raw_rates, simulate_pseudo_experiment
+
+    model, label = _full_analysis(model_dir, train_events)
+    rates = raw_rates(10.0, events_per_process=200_000)
+    stages = dict.fromkeys(("simulate", "surrogate", "unbinned", "binned"), 0.0)
+    n_events, valid = 0, 0
+    for seed in range(toys):
+        c0 = time.process_time()
+        pe = simulate_pseudo_experiment(rates, mu=1.0, draw_nuisances=True, seed=100 + seed)
+        c1 = time.process_time()
+        tensors = model.tensors(pe.data)
+        c2 = time.process_time()
+        m = measure_likelihood(model.likelihood(tensors), model.poi, 0.6827, seed, "u", tensors)
+        c3 = time.process_time()
+        b = measure_likelihood(model.binned_likelihood(tensors), model.poi, 0.6827, seed, "b", None)
+        c4 = time.process_time()
+        for k, dt in zip(stages, (c1 - c0, c2 - c1, c3 - c2, c4 - c3), strict=True):
+            stages[k] += dt / toys
+        n_events += len(pe.data)
+        valid += int(m.valid and b.valid)
+    return {
+        "core_s_per_toy_full": round(sum(stages.values()), 3),
+        **{f"core_s_full_{k}": round(v, 3) for k, v in stages.items()},
+        "full_toys": toys,
+        "full_events_per_toy": round(n_events / toys),
+        "full_valid_fraction": valid / toys,
+        "model": label,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events per process")
@@ -132,7 +200,12 @@ def main() -> None:
     parser.add_argument("--baseline-src", default=None, help="src folder of the code to compare")
     parser.add_argument("--binned-toys", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2, help="processes for the binned toys")
-    parser.add_argument("--parts", default="sim,binned", help="comma-separated: sim, binned")
+    parser.add_argument(
+        "--parts", default="sim,binned,full", help="comma-separated: sim, binned, full"
+    )
+    parser.add_argument("--model", default=None, help="a saved analysis (default: train one)")
+    parser.add_argument("--full-toys", type=int, default=3)
+    parser.add_argument("--train-events", type=int, default=50_000, help="per process")
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -141,6 +214,8 @@ def main() -> None:
     out: dict[str, object] = {}
     if "binned" in parts:
         out.update(measure_binned(args.binned_toys, args.workers))
+    if "full" in parts and not args.raw:
+        out.update(measure_full(args.model, args.full_toys, args.train_events))
     if "sim" in parts or args.raw:
         out.update(measure(args.events, args.repeats))
     if args.raw:
