@@ -136,36 +136,16 @@ def measure_binned(n_toys: int, workers: int) -> dict[str, float]:
     }
 
 
-def _full_analysis(model_dir: str | None, train_events: int) -> tuple[Any, str]:
-    """The analysis at 10 fb⁻¹: loaded and scaled, or trained here with the defaults."""
-    from unbinned.analysis import AnalysisModel, train_analysis
-    from unbinned.data.schema import EXPECTED_YIELDS_10FB
-    from unbinned.ml import HTauTauSource, RunOptions
-    from unbinned.sim.htautau import simulate
-
-    if model_dir is None:
-        source = HTauTauSource(simulate(train_events, seed=11), seed=11)
-        reference = HTauTauSource(simulate(train_events, seed=12), seed=12)
-        run = RunOptions(progress=False, num_threads=1)
-        model = train_analysis(source, reference=reference, seed=0, run=run)
-        label = f"trained here: library defaults, {train_events} raw events per process"
-    else:
-        model = AnalysisModel.load(model_dir)
-        label = str(model_dir)
-    integ = model.integration
-    total = float(integ.m0.sum()) if hasattr(integ, "m0") else float(integ.sum_weights)
-    return model.scaled(sum(EXPECTED_YIELDS_10FB.values()) / total), label
-
-
 def measure_full(model_dir: str | None, toys: int, train_events: int) -> dict[str, Any]:
     """``core_s_per_toy_full`` and its stages (module docstring), one thread."""
     import torch
 
     torch.set_num_threads(1)
+    from _analysis import full_luminosity_analysis
     from unbinned.analysis.measurement import measure_likelihood
     from unbinned.sim.htautau import raw_rates, simulate_pseudo_experiment
 
-    model, label = _full_analysis(model_dir, train_events)
+    model, label = full_luminosity_analysis(model_dir, train_events)
     rates = raw_rates(10.0, events_per_process=200_000)
     stages = dict.fromkeys(("simulate", "surrogate", "unbinned", "binned"), 0.0)
     n_events, valid = 0, 0
