@@ -251,6 +251,9 @@ class BinnedLikelihood(ParameterVector):
             self._np_lin_idx[:, 0].copy() if self._has_lin else np.zeros(0, dtype=np.int64)
         )
         self._two_inv_w = 2.0 / self._np_gauss[2]
+        self._curv_g = self._two_inv_w / self._np_gauss[2]
+        self._diag_g = self._np_gauss[0] * (npar + 1)  # flat positions of Hessian diagonals
+        self._diag_l = self._np_logn[0] * (npar + 1)
         self._ones_p = np.ones(P)
 
     def _init_data(self, observed: Observed) -> None:
@@ -624,14 +627,13 @@ class BinnedLikelihood(ParameterVector):
         hess: npt.NDArray[np.float64],
     ) -> None:
         """Add the prior penalties and their derivatives to q, grad, hess (in place)."""
-        npar = x.shape[1]
-        flat = hess.reshape(hess.shape[0], npar * npar)  # a view: diagonal entries by position
+        flat = hess.reshape(hess.shape[0], -1)  # a view: diagonal entries by position
         idx_g, mean, width = self._np_gauss
         if idx_g.size:
             z = (x[:, idx_g] - mean) / width
             q += (z * z).sum(axis=1)
             grad[:, idx_g] += self._two_inv_w * z
-            flat[:, idx_g * (npar + 1)] += self._two_inv_w / width
+            flat[:, self._diag_g] += self._curv_g
         idx_l, mean, width = self._np_logn
         if idx_l.size:
             wx = width * x[:, idx_l]
@@ -639,7 +641,7 @@ class BinnedLikelihood(ParameterVector):
             q += (z * z).sum(axis=1)
             q[~(wx.min(axis=1) > 0.0)] = math.inf
             grad[:, idx_l] += 2.0 * z / wx
-            flat[:, idx_l * (npar + 1)] += 2.0 * (1.0 - z * width) / wx**2
+            flat[:, self._diag_l] += 2.0 * (1.0 - z * width) / wx**2
         for k, c in self._custom:
             for t in range(x.shape[0]):
                 v = torch.tensor(float(x[t, k]), dtype=_DTYPE, requires_grad=True)
@@ -801,19 +803,18 @@ def _coefficients_np(
     alpha: npt.NDArray[np.float64], code: str
 ) -> tuple[npt.NDArray[np.float64], ...]:
     """Interpolation coefficients a, b and their derivatives a', b' (numpy; see templates)."""
-    zero, one = np.zeros_like(alpha), np.ones_like(alpha)
     if code == "code0":
         pos = alpha > 0
-        return (np.where(pos, alpha, zero), np.where(pos, zero, alpha),
-                np.where(pos, one, zero), np.where(pos, zero, one))  # fmt: skip
+        return (np.where(pos, alpha, 0.0), np.where(pos, 0.0, alpha),
+                pos.astype(np.float64), (~pos).astype(np.float64))  # fmt: skip
     a2 = alpha * alpha
     poly = a2 * (15.0 + a2 * (-10.0 + 3.0 * a2)) / 16.0
     dpoly = alpha * (30.0 + a2 * (-40.0 + 18.0 * a2)) / 16.0
-    up, dn = alpha > 1.0, alpha < -1.0
-    a = np.where(up, alpha, np.where(dn, zero, 0.5 * alpha + poly))
-    b = np.where(dn, alpha, np.where(up, zero, 0.5 * alpha - poly))
-    da = np.where(up, one, np.where(dn, zero, 0.5 + dpoly))
-    db = np.where(dn, one, np.where(up, zero, 0.5 - dpoly))
+    inside = np.abs(alpha) <= 1.0  # linear beyond ±1: a = max(α, 0), b = min(α, 0)
+    a = np.where(inside, 0.5 * alpha + poly, np.maximum(alpha, 0.0))
+    b = np.where(inside, 0.5 * alpha - poly, np.minimum(alpha, 0.0))
+    da = np.where(inside, 0.5 + dpoly, alpha > 0.0)
+    db = np.where(inside, 0.5 - dpoly, alpha < 0.0)
     return a, b, da, db
 
 
