@@ -148,7 +148,7 @@ def measure_full(model_dir: str | None, toys: int, train_events: int) -> dict[st
     model, label = full_luminosity_analysis(model_dir, train_events)
     rates = raw_rates(10.0, events_per_process=200_000)
     small = {p: r / 100 for p, r in rates.items()}  # warm-up outside the timing
-    model.measure(simulate_pseudo_experiment(small, mu=1.0, seed=99).data)
+    model.tensors(simulate_pseudo_experiment(small, mu=1.0, seed=99).data)
     stages = dict.fromkeys(("simulate", "surrogate", "unbinned", "binned"), 0.0)
     n_events, valid = 0, 0
     for seed in range(toys):
