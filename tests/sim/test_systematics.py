@@ -441,7 +441,7 @@ def test_eventset_convenience(toy):
 
 @pytest.mark.parametrize("nuisances", [Nuisances(), Nuisances(tes=1.02)])
 def test_output_shares_no_memory_with_the_input(nuisances):
-    """The output wraps its arrays without a copy, but never the input's own."""
+    """Nothing of the output is a view of the input (even when no event is dropped)."""
     frame = toy_frame(500, seed=3)
     frame = frame[(frame["PRI_had_pt"] >= 26) & (frame["PRI_lep_pt"] >= 20)].reset_index(drop=True)
     before = frame.copy(deep=True)

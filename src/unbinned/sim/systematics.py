@@ -456,23 +456,7 @@ def apply_systematics(
     rows, sel = _reselect({**raw, **new}, dopostselection)  # step 4
     out = _assemble(data, sel, compute_derived(sel), rows)  # step 5
     _scale_weights(out, data, rows, nuisances)  # step 6
-    return _frame(out, data)
-
-
-def _frame(out: dict[str, Any], data: pd.DataFrame) -> pd.DataFrame:
-    """The output frame, its columns wrapped as they are (no consolidating copy).
-
-    ``pd.DataFrame(dict)`` copies every column into one block per dtype (a second
-    pass over a 10⁶-event sample); with ``copy=False`` the arrays are used as they
-    are.  Those that are views of the input (columns of a step that changed nothing,
-    where no event was dropped) are copied first, so that the input is never
-    modified through the output.
-    """
-    inputs = [data[c].to_numpy() for c in data.columns if isinstance(data[c].dtype, np.dtype)]
-    for name, values in out.items():
-        if isinstance(values, np.ndarray) and any(np.may_share_memory(values, a) for a in inputs):
-            out[name] = values.copy()
-    return pd.DataFrame(out, copy=False)
+    return pd.DataFrame(out)
 
 
 def _primary_columns(data: pd.DataFrame, nuisances: Nuisances) -> dict[str, npt.NDArray[Any]]:
