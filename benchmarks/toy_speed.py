@@ -190,15 +190,15 @@ def main() -> None:
     parser.add_argument("--train-events", type=int, default=50_000, help="per process")
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    parts = set(args.parts.split(","))
+    parts = {"sim"} if args.raw else set(args.parts.split(","))  # --raw: the baseline's simulator
 
     load = os.getloadavg()[0]
     out: dict[str, object] = {}
     if "binned" in parts:
         out.update(measure_binned(args.binned_toys, args.workers))
-    if "full" in parts and not args.raw:
+    if "full" in parts:
         out.update(measure_full(args.model, args.full_toys, args.train_events))
-    if "sim" in parts or args.raw:
+    if "sim" in parts:
         out.update(measure(args.events, args.repeats))
     if args.raw:
         print(json.dumps(out))
