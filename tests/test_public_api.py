@@ -61,6 +61,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "unbinned.binned": [
         "BINNINGS",
+        "BinnedBatch",
         "BinnedLikelihood",
         "Histogram",
         "INTERPOLATIONS",
@@ -109,6 +110,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "Selection",
     ],
     "unbinned.infer": [
+        "BatchFittable",
         "DaskExecutor",
         "Executor",
         "FisherResult",
@@ -124,6 +126,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "delta_q",
         "fisher_information",
         "fit",
+        "fit_batch",
         "impacts",
         "make_executor",
         "profile_interval",

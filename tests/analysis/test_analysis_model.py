@@ -18,8 +18,10 @@ from unbinned.analysis import (
     challenge_spec,
     train_analysis,
 )
+from unbinned.analysis.measurement import measure_likelihood
 from unbinned.analysis.toys import binned_counts, measurement_row
 from unbinned.exceptions import ConfigError, DataError, ModelFileError
+from unbinned.likelihood import CountingRegion, Likelihood
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import GaussianToySource
@@ -347,3 +349,20 @@ def test_build_analysis_records_every_option(model, tmp_path):
         AnalysisModel.load(path)
     rebuilt = model.with_templates(ref, bins=5, template_reach=None)
     assert rebuilt.options.templates == TemplateOptions(bins=5, reach=None)
+
+
+def test_a_poi_on_its_bound_is_flagged_in_the_measurement():
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
+            "processes": [
+                {"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]},
+                {"name": "b"},
+            ],
+            "regions": [{"name": "c", "kind": "counting"}],
+        }
+    )
+    lik = Likelihood(spec, [CountingRegion("c", ("s", "b"), 300.0, np.array([20.0, 50.0]))])
+    m = measure_likelihood(lik, "mu", 0.6827, 0, "unbinned", None, n_events=300.0)
+    assert "(mu = 10 on a bound of its range)" in repr(m)
+    assert m.to_dict()["at_limit"] == ["mu"]

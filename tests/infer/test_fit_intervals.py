@@ -190,3 +190,44 @@ def test_boundary_minimum_is_held_at_the_limit_and_the_interval_starts_there():
     assert iv.valid
     assert iv.lower == 0.0
     assert iv.upper == pytest.approx(upper, abs=1e-6)
+
+
+def _bounded_counting(n: float, s: float = 20.0, b: float = 50.0) -> Likelihood:
+    """One counting region, n observed, s·mu + b expected, mu in [0, 10]."""
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
+            "processes": [
+                {"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]},
+                {"name": "b"},
+            ],
+            "regions": [{"name": "c", "kind": "counting"}],
+        }
+    )
+    return Likelihood(spec, [CountingRegion("c", ("s", "b"), n, np.array([s, b]))])
+
+
+def test_minimum_at_the_upper_bound_is_reported():
+    """mu-hat = 12.5 lies above mu's range [0, 10]: the fit ends on the bound and says so."""
+    lik = _bounded_counting(300.0)
+    best = fit(lik)
+    assert best.values["mu"] == pytest.approx(10.0, abs=1e-6)
+    assert best.at_limit == ("mu",)
+    assert "mu = 10 (upper bound)" in best.status
+    assert "(at limit)" in repr(best)
+    iv = profile_interval(lik, "mu", best=best)
+    assert iv.upper == pytest.approx(10.0, abs=1e-6)
+    assert "upper edge at the bound" in iv.note
+    assert "upper edge at the bound" in repr(iv)
+
+
+def test_minos_with_the_poi_held_at_its_bound_falls_back_to_the_scan():
+    lik = _bounded_counting(40.0)  # the unconstrained MLE would be mu = -0.5
+    best = fit(lik)
+    assert best.at_limit == ("mu",)
+    minos = profile_interval(lik, "mu", best=best, method="minos")  # was KeyError('mu')
+    scan = profile_interval(lik, "mu", best=best, method="scan")
+    assert minos.valid
+    assert (minos.lower, minos.upper) == (scan.lower, scan.upper)
+    assert minos.lower == 0.0
+    assert "MINOS not run: mu = 0 held at its bound" in minos.note

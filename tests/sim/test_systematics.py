@@ -437,3 +437,20 @@ def test_eventset_convenience(toy):
     np.testing.assert_array_equal(out.extras.labels, ref.labels)
     with pytest.raises(TypeError, match="EventSet"):
         apply_systematics_events(frame, nu)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("nuisances", [Nuisances(), Nuisances(tes=1.02)])
+def test_output_shares_no_memory_with_the_input(nuisances):
+    """Nothing of the output is a view of the input (even when no event is dropped)."""
+    frame = toy_frame(500, seed=3)
+    frame = frame[(frame["PRI_had_pt"] >= 26) & (frame["PRI_lep_pt"] >= 20)].reset_index(drop=True)
+    before = frame.copy(deep=True)
+    out = apply_systematics(frame, nuisances, seed=0)
+    assert len(out) == len(frame)  # nothing dropped: the case where views could leak
+    inputs = [frame[c].to_numpy() for c in frame.columns if isinstance(frame[c].dtype, np.dtype)]
+    for c in out.columns:
+        if isinstance(out[c].dtype, np.dtype):
+            values = out[c].to_numpy()
+            assert not any(np.shares_memory(values, a) for a in inputs), c
+    out.iloc[:, 0] = -7.0  # writing into the output leaves the input as it was
+    pd.testing.assert_frame_equal(frame, before)

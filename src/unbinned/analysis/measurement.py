@@ -105,6 +105,7 @@ class Measurement:
             "method": self.method,
             "valid": self.valid,
             "status": self.fit.status,
+            "at_limit": list(self.fit.at_limit),
             "interval_method": self.interval.method,
             "n_events": self.n_events,
             "seconds": self.seconds,
@@ -119,6 +120,8 @@ class Measurement:
     def _row(self) -> str:
         lo, hi = self.value - self.lower, self.upper - self.value
         flag = "" if self.valid else "  INVALID"
+        if self.poi in self.fit.at_limit:  # e.g. the top of its declared range
+            flag += f"  ({self.poi} = {self.value:g} on a bound of its range)"
         return (
             f"  {self.method:<9}{self.value:>10.4f}{-lo:>+10.4f}{hi:>+10.4f}"
             f"{self.width:>10.4f}{self.seconds:>9.2f} s{flag}"

@@ -4,10 +4,12 @@ DESIGN.md §3.  Histogram the classifier's signal fraction (or any score) per
 process and region (:func:`build_templates`), interpolate per-bin systematic
 templates between the ±1σ variation points (pyhf ``histosys`` code0 or code4p),
 and fit the binned Poisson likelihood (:class:`BinnedLikelihood`) with the same
-engine (:func:`unbinned.infer.fit`).  :func:`to_pyhf` exports it as a pyhf JSON
+engine (:func:`unbinned.infer.fit`; many pseudo-experiments at once: :class:`BinnedBatch`
+and :func:`unbinned.infer.fit_batch`).  :func:`to_pyhf` exports it as a pyhf JSON
 workspace whose pyhf fit (:func:`pyhf_fit`) gives the same answer.
 """
 
+from unbinned.binned.batch import BinnedBatch
 from unbinned.binned.histograms import (
     BINNINGS,
     Histogram,
@@ -39,6 +41,7 @@ from unbinned.binned.templates import (
 __all__ = [
     "BINNINGS",
     "INTERPOLATIONS",
+    "BinnedBatch",
     "BinnedLikelihood",
     "Histogram",
     "ParameterMap",

@@ -251,6 +251,9 @@ class BinnedLikelihood(ParameterVector):
             self._np_lin_idx[:, 0].copy() if self._has_lin else np.zeros(0, dtype=np.int64)
         )
         self._two_inv_w = 2.0 / self._np_gauss[2]
+        self._curv_g = self._two_inv_w / self._np_gauss[2]
+        self._diag_g = self._np_gauss[0] * (npar + 1)  # flat positions of Hessian diagonals
+        self._diag_l = self._np_logn[0] * (npar + 1)
         self._ones_p = np.ones(P)
 
     def _init_data(self, observed: Observed) -> None:
@@ -503,104 +506,157 @@ class BinnedLikelihood(ParameterVector):
         return np.asarray(h.detach().numpy(), dtype=np.float64)
 
     def _hessian_np(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """The closed-form Hessian of :meth:`hessian` (θ already checked).
+        """The closed-form Hessian of :meth:`hessian` (θ already checked): the batched kernel."""
+        return self.derivatives_batch(x[None, :], self._np_n[None, :])[2][0]
+
+    def derivatives_batch(
+        self, x: npt.NDArray[np.float64], counts: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        r"""q, gradient and Hessian of T data sets, each at its own θ, in one vectorised pass.
+
+        ``x`` is (T, npar), ``counts`` (T, B) the observed counts of every bin (regions
+        concatenated, as ``observed``); returns q (T,), ∂q/∂θ (T, npar) and the
+        Hessian (T, npar, npar), the same closed forms as :meth:`hessian`
+        (:meth:`hessian` is this kernel with T = 1).  With J = ∂ν/∂θ and
+        r_b = 2(1 - n_b/ν_b): ∂q = J r + ∂penalty, ∂²q = J diag(2n/ν²) Jᵀ + Σ_b r_b ∂²ν_b
+        + ∂²penalty.  A data set whose expectation is not positive somewhere gets
+        q = inf (and undefined derivatives).  θ is not checked against the bounds.
 
         Notes
         -----
         Kept in one piece because it is a hot numeric kernel: one pass over the
         arrays shares ∂f, ∂h and ∂ν between all terms, and splitting it costs speed.
         """
-        npar = x.shape[0]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._derivatives_batch(x, counts)
+
+    def _derivatives_batch(
+        self, x: npt.NDArray[np.float64], counts: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """:meth:`derivatives_batch` without its floating-point error state."""
+        T, npar = x.shape
         P, B = self._np_nom.shape
-        xe = np.append(x, 1.0)
-        idx = self._np_lin_idx  # (P, M), padding index npar
-        lin = xe[idx]
-        M = lin.shape[1]
-        rows = np.arange(P)
-        g = lin.prod(axis=1)
-        dg = np.zeros((P, npar + 1))
-        d2g = np.zeros((P, npar + 1, npar + 1))
-        for m in range(M):
-            rest = np.delete(lin, m, axis=1)
-            dg[rows, idx[:, m]] += rest.prod(axis=1)
-            for m2 in range(M):
-                if m2 != m:
-                    rest2 = np.delete(lin, [m, m2], axis=1)
-                    d2g[rows, idx[:, m], idx[:, m2]] += rest2.prod(axis=1)
-        dg, d2g = dg[:, :npar], d2g[:, :npar, :npar]
-        if self._np_logk is not None:
-            lt = self._np_logk.T  # (P, npar)
-            e = np.exp(x @ self._np_logk)
-            f = g * e
-            df = e[:, None] * dg + f[:, None] * lt
-            d2f = e[:, None, None] * (
-                d2g
-                + dg[:, :, None] * lt[:, None, :]
-                + lt[:, :, None] * dg[:, None, :]
-                + g[:, None, None] * lt[:, :, None] * lt[:, None, :]
-            )
-        else:
-            f, df, d2f = g, dg, d2g
-        h = self._np_nom
+        f, df, d2f = self._rate_factors_batch(x)
+        h = self._np_nom[None]
         K = self._n_shape
-        dh = d2h = np.zeros((0, P, B))
         if K:
             alpha, d1, d2 = self._alpha_np(x)
             a, b, da, db = _coefficients_np(alpha, self.interpolation)
             dda = _second_derivative_np(alpha, self.interpolation)
-            h = h + (a @ self._np_dup + b @ self._np_ddn).reshape(P, B)
+            dup, ddn = self._np_dup, self._np_ddn
+            h = self._np_nom + (a @ dup + b @ ddn).reshape(T, P, B)
             # chain rule through α(θ): h' = h_α α', h'' = h_αα α'^2 + h_α α''
-            dh_alpha = da[:, None] * self._np_dup + db[:, None] * self._np_ddn
-            dh = (d1[:, None] * dh_alpha).reshape(K, P, B)
-            d2h = (
-                (dda * d1**2)[:, None] * (self._np_dup - self._np_ddn) + d2[:, None] * dh_alpha
-            ).reshape(K, P, B)
-        s = f @ h
-        ds = df.T @ h  # (npar, B): ∂s/∂θ
+            dh_alpha = da[:, :, None] * dup + db[:, :, None] * ddn  # (T, K, P·B)
+            dh = (d1[:, :, None] * dh_alpha).reshape(T, K, P, B)
+            d2h = ((dda * d1**2)[:, :, None] * (dup - ddn)
+                   + d2[:, :, None] * dh_alpha).reshape(T, K, P, B)  # fmt: skip
+        s = np.einsum("tp,tpb->tb", f, h)
+        ds = np.einsum("tpi,tpb->tib", df, h)  # (T, npar, B): ∂s/∂θ
         if K:
-            ds[self._np_shape_idx] += np.einsum("p,kpb->kb", f, dh)
-        gamma = x[self._np_gamma_idx] if self._np_gamma_idx is not None else np.ones(B)
+            ds[:, self._np_shape_idx] += np.einsum("tp,tkpb->tkb", f, dh)
+        gi = self._np_gamma_idx
+        gamma = x[:, gi] if gi is not None else np.ones((T, B))
         nu = s * gamma
-        n = self._np_n
-        r = 2.0 * (1.0 - n / nu)
-        r[n == 0] = 2.0
-        rg = r * gamma
-        jac = ds * gamma  # (npar, B): ∂ν/∂θ
-        if self._np_gamma_idx is not None:
-            jac[self._np_gamma_idx, np.arange(B)] += s
+        n = counts
+        zero = n == 0
+        # q = 2 Σ_b [ν_b - n_b + n_b ln(n_b/ν_b)] (n ln n = 0 at n = 0)
+        q = 2.0 * (nu - n + n * np.log(np.where(zero, 1.0, n / nu))).sum(axis=1)
+        q[~(nu.min(axis=1) > 0.0)] = math.inf
+        r = 2.0 - 2.0 * n / nu
+        r[zero] = 2.0
         curv = 2.0 * n / nu**2
-        hess = (jac * curv) @ jac.T
-        hess += np.einsum("p,pkl->kl", h @ rg, d2f)
+        rg = r * gamma
+        jac = ds * gamma[:, None, :]  # (T, npar, B): ∂ν/∂θ
+        if gi is not None:
+            jac[:, gi, np.arange(B)] += s
+        grad = np.einsum("tib,tb->ti", jac, r)
+        hess = (jac * curv[:, None, :]) @ jac.transpose(0, 2, 1)
+        hess += np.einsum("tp,tpkl->tkl", np.einsum("tpb,tb->tp", h, rg), d2f)
         if K:
             si = self._np_shape_idx
-            cross = np.zeros((npar, npar))
-            cross[:, si] = np.einsum("b,pk,lpb->kl", rg, df, dh)
-            hess += cross + cross.T
-            hess[si, si] += np.einsum("b,p,kpb->k", rg, f, d2h)
-        if self._np_gamma_idx is not None:
-            gi = self._np_gamma_idx
-            mixed = ds * r  # (npar, B): r_c ∂s_c/∂θ_i
-            hess[:, gi] += mixed
-            hess[gi, :] += mixed.T
+            cross = np.zeros((T, npar, npar))
+            cross[:, :, si] = np.einsum("tb,tpk,tlpb->tkl", rg, df, dh)
+            hess += cross + cross.transpose(0, 2, 1)
+            hess[:, si, si] += np.einsum("tb,tp,tkpb->tk", rg, f, d2h)
+        if gi is not None:
+            mixed = ds * r[:, None, :]  # (T, npar, B): r_c ∂s_c/∂θ_i
+            hess[:, :, gi] += mixed
+            hess[:, gi, :] += mixed.transpose(0, 2, 1)
+        self._penalties_batch(x, q, grad, hess)
+        return q, grad, 0.5 * (hess + hess.transpose(0, 2, 1))
+
+    def _rate_factors_batch(
+        self, x: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Rate factors f (T, P) and their first (T, P, npar) and second derivatives."""
+        T, npar = x.shape
+        xe = np.concatenate([x, np.ones((T, 1))], axis=1)
+        idx = self._np_lin_idx  # (P, M), padding index npar
+        P, M = idx.shape
+        lin = xe[:, idx]  # (T, P, M)
+        rows = np.arange(P)
+        g = lin.prod(axis=2)
+        dg = np.zeros((T, P, npar + 1))
+        d2g = np.zeros((T, P, npar + 1, npar + 1))
+        for m in range(M):
+            dg[:, rows, idx[:, m]] += np.delete(lin, m, axis=2).prod(axis=2)
+            for m2 in range(M):
+                if m2 != m:
+                    rest2 = np.delete(lin, [m, m2], axis=2).prod(axis=2)
+                    d2g[:, rows, idx[:, m], idx[:, m2]] += rest2
+        dg, d2g = dg[:, :, :npar], d2g[:, :, :npar, :npar]
+        if self._np_logk is None:
+            return g, dg, d2g
+        lt = self._np_logk.T[None]  # (1, P, npar)
+        e = np.exp(x @ self._np_logk)
+        f = g * e
+        df = e[:, :, None] * dg + f[:, :, None] * lt
+        d2f = e[:, :, None, None] * (
+            d2g
+            + dg[:, :, :, None] * lt[:, :, None, :]
+            + lt[:, :, :, None] * dg[:, :, None, :]
+            + g[:, :, None, None] * lt[:, :, :, None] * lt[:, :, None, :]
+        )
+        return f, df, d2f
+
+    def _penalties_batch(
+        self,
+        x: npt.NDArray[np.float64],
+        q: npt.NDArray[np.float64],
+        grad: npt.NDArray[np.float64],
+        hess: npt.NDArray[np.float64],
+    ) -> None:
+        """Add the prior penalties and their derivatives to q, grad, hess (in place)."""
+        flat = hess.reshape(hess.shape[0], -1)  # a view: diagonal entries by position
         idx_g, mean, width = self._np_gauss
         if idx_g.size:
-            hess[idx_g, idx_g] += 2.0 / width**2
+            z = (x[:, idx_g] - mean) / width
+            q += (z * z).sum(axis=1)
+            grad[:, idx_g] += self._two_inv_w * z
+            flat[:, self._diag_g] += self._curv_g
         idx_l, mean, width = self._np_logn
         if idx_l.size:
-            xv = x[idx_l]
-            z = np.log(xv / mean) / width
-            hess[idx_l, idx_l] += 2.0 / (width * xv) ** 2 - 2.0 * z / (width * xv**2)
+            wx = width * x[:, idx_l]
+            z = np.log(x[:, idx_l] / mean) / width
+            q += (z * z).sum(axis=1)
+            q[~(wx.min(axis=1) > 0.0)] = math.inf
+            grad[:, idx_l] += 2.0 * z / wx
+            flat[:, self._diag_l] += 2.0 * (1.0 - z * width) / wx**2
         for k, c in self._custom:
-            t = torch.tensor(float(x[k]), dtype=_DTYPE)
-            hk = torch.autograd.functional.hessian(c.penalty_torch, t)
-            hess[k, k] += float(hk)
-        return np.asarray(0.5 * (hess + hess.T), dtype=np.float64)
+            for t in range(x.shape[0]):
+                v = torch.tensor(float(x[t, k]), dtype=_DTYPE, requires_grad=True)
+                pen = c.penalty_torch(v)
+                (g1,) = torch.autograd.grad(pen, v, create_graph=True)
+                (g2,) = torch.autograd.grad(g1, v)
+                q[t] += float(pen.detach())
+                grad[t, k] += float(g1.detach())
+                hess[t, k, k] += float(g2)
 
     def _alpha_np(
         self, x: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """α of every shape nuisance at θ = x, and dα/dθ, d²α/dθ²."""
-        u = x[self._np_shape_idx] - self._np_origin
+        """α of every shape nuisance at θ = x (or at each row of x), and dα/dθ, d²α/dθ²."""
+        u = x[..., self._np_shape_idx] - self._np_origin
         p = self._np_power
         alpha = (u**p - self._np_g0) / self._np_span
         d1 = p * u ** (p - 1.0) / self._np_span
@@ -747,19 +803,18 @@ def _coefficients_np(
     alpha: npt.NDArray[np.float64], code: str
 ) -> tuple[npt.NDArray[np.float64], ...]:
     """Interpolation coefficients a, b and their derivatives a', b' (numpy; see templates)."""
-    zero, one = np.zeros_like(alpha), np.ones_like(alpha)
     if code == "code0":
         pos = alpha > 0
-        return (np.where(pos, alpha, zero), np.where(pos, zero, alpha),
-                np.where(pos, one, zero), np.where(pos, zero, one))  # fmt: skip
+        return (np.where(pos, alpha, 0.0), np.where(pos, 0.0, alpha),
+                pos.astype(np.float64), (~pos).astype(np.float64))  # fmt: skip
     a2 = alpha * alpha
     poly = a2 * (15.0 + a2 * (-10.0 + 3.0 * a2)) / 16.0
     dpoly = alpha * (30.0 + a2 * (-40.0 + 18.0 * a2)) / 16.0
-    up, dn = alpha > 1.0, alpha < -1.0
-    a = np.where(up, alpha, np.where(dn, zero, 0.5 * alpha + poly))
-    b = np.where(dn, alpha, np.where(up, zero, 0.5 * alpha - poly))
-    da = np.where(up, one, np.where(dn, zero, 0.5 + dpoly))
-    db = np.where(dn, one, np.where(up, zero, 0.5 - dpoly))
+    inside = np.abs(alpha) <= 1.0  # linear beyond ±1: a = max(α, 0), b = min(α, 0)
+    a = np.where(inside, 0.5 * alpha + poly, np.maximum(alpha, 0.0))
+    b = np.where(inside, 0.5 * alpha - poly, np.minimum(alpha, 0.0))
+    da = np.where(inside, 0.5 + dpoly, alpha > 0.0)
+    db = np.where(inside, 0.5 - dpoly, alpha < 0.0)
     return a, b, da, db
 
 

@@ -1,5 +1,6 @@
 """Inference: fits, intervals, scans."""
 
+from unbinned.infer.batch import BatchFittable, fit_batch
 from unbinned.infer.executors import (
     DaskExecutor,
     Executor,
@@ -27,6 +28,7 @@ from unbinned.infer.mle import FitResult, fit
 from unbinned.infer.toys import ToyStudy, ToySummary, run_toys
 
 __all__ = [
+    "BatchFittable",
     "DaskExecutor",
     "Executor",
     "FisherResult",
@@ -42,6 +44,7 @@ __all__ = [
     "delta_q",
     "fisher_information",
     "fit",
+    "fit_batch",
     "impacts",
     "make_executor",
     "profile_interval",

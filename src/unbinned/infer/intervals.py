@@ -32,7 +32,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -93,7 +93,9 @@ class Interval:
 
     def __repr__(self) -> str:
         lo, hi = self.errors
-        flag = "" if self.valid else f"  INVALID: {self.note}"
+        flag = (
+            f"  INVALID: {self.note}" if not self.valid else f"  ({self.note})" if self.note else ""
+        )
         return (
             f"Interval({self.parameter} = {self.best:.5g} -{lo:.4g} +{hi:.4g} "
             f"[{self.lower:.5g}, {self.upper:.5g}] at {100 * self.cl:.3g}% CL, "
@@ -236,7 +238,15 @@ def profile_interval(
                         False, f"global fit invalid: {best.status}")  # fmt: skip
     threshold = delta_q(cl)
     if method == "minos":
-        return _minos(likelihood, poi, best, cl, threshold)
+        m = best.minuit
+        if poi not in best.at_limit or (m is not None and not m.fixed[poi]):
+            return _minos(likelihood, poi, best, cl, threshold)
+        # the global fit held the POI at its bound (a boundary minimum): MINOS cannot
+        # start from a fixed parameter, the profile scan handles the bound
+        iv = profile_interval(likelihood, poi, cl=cl, method="scan", best=best, bounds=bounds,
+                              seed=seed)  # fmt: skip
+        why = f"MINOS not run: {poi} = {best.values[poi]:g} held at its bound in the global fit"
+        return replace(iv, note="; ".join(n for n in (why, iv.note) if n))
     if method not in ("scan", "newton"):
         raise ConfigError(f"method must be 'newton', 'scan' or 'minos', got {method!r}")
     lo_b, hi_b = bounds or _limits(likelihood).get(poi) or (-math.inf, math.inf)
@@ -367,6 +377,8 @@ def _minos(lik: Fittable, poi: str, best: FitResult, cl: float, threshold: float
         f"lower valid={me.lower_valid}, upper valid={me.upper_valid}, "
         f"at limit: {me.at_lower_limit}/{me.at_upper_limit}"
     )  # fmt: skip
+    if valid and (me.at_lower_limit or me.at_upper_limit or poi in best.at_limit):
+        note = f"{poi} at its bound: an edge of MINOS's interval is the bound"
     mu0 = best.values[poi]
     return Interval(poi, mu0, mu0 + me.lower, mu0 + me.upper, cl, "minos", valid, note)
 

@@ -84,7 +84,13 @@ class FitResult:
         Parameters whose minimum lies on a bound (e.g. μ̂ = 0 at a physical
         boundary): the gradient there points out of the allowed range (the KKT
         condition of a boundary minimum); they are held at the bound while the others
-        are minimised, and their rows of the covariance are zero.
+        are minimised, and their rows of the covariance are zero.  A parameter that
+        MIGRAD itself ended on a bound is listed too (its error is then the exact
+        Hessian's at the bound, one-sided).  As iminuit's ``has_parameters_at_limit``,
+        this is a flag next to ``valid``, not part of it (μ̂ = 0 at a physical
+        boundary is a valid constrained minimum); the status names each parameter and
+        its bound, so that a minimum at an artificial bound (e.g. μ̂ = 10, the top of
+        μ's declared range) is never reported without saying so.
     """
 
     parameter_names: tuple[str, ...]
@@ -256,13 +262,13 @@ def fit(
         x0 = x0.copy()
         x0[at_limit] = pre.x[at_limit]
         if not floating:
-            return _all_at_limit(likelihood, pre, names, fixed_names, at_limit)
+            return _all_at_limit(likelihood, pre, names, fixed_names, at_limit, limits)
     else:
         fixed_run = fixed_names
     run = _migrad_attempts(
         likelihood, pre, x0, floating, fixed_run, limits, names, strategy, tol, max_attempts, rng
     )
-    return _fit_result(run, names, fixed_names, at_limit, raise_on_failure)
+    return _fit_result(run, names, fixed_names, at_limit, raise_on_failure, limits)
 
 
 def _start_and_fixed(
@@ -309,13 +315,15 @@ def _all_at_limit(
     names: tuple[str, ...],
     fixed_names: tuple[str, ...],
     at_limit: list[int],
+    limits: Mapping[str, tuple[float, float] | None],
 ) -> FitResult:
     """The result when the pre-fit put every floating parameter at a limit."""
     q_b = float(likelihood(pre.x))
     zeros = np.zeros((len(names), len(names)))
+    where = ", ".join(_bound_text(names[i], pre.x[i], limits) for i in at_limit)
     return FitResult(names, dict(zip(names, pre.x.tolist(), strict=True)),
                      dict.fromkeys(names, 0.0), zeros, q_b, True, 0.0, pre.nfcn, 1,
-                     "converged (every parameter at a limit)", fixed_names,
+                     f"converged (every parameter at a limit: {where})", fixed_names,
                      at_limit=tuple(names[i] for i in at_limit))  # fmt: skip
 
 
@@ -399,17 +407,31 @@ def _fit_result(
     fixed_names: tuple[str, ...],
     at_limit: list[int],
     raise_on_failure: bool,
+    limits: Mapping[str, tuple[float, float] | None],
 ) -> FitResult:
-    """The :class:`FitResult` of the attempts (or :class:`FitError` if asked and invalid)."""
+    """The :class:`FitResult` of the attempts (or :class:`FitError` if asked and invalid).
+
+    A floating parameter that MIGRAD brought onto one of its bounds joins those the
+    pre-fit held there (:func:`_on_bound`); the status names each with its bound.
+    """
     m, attempts, notes, polished = run.m, run.attempts, run.notes, run.polished
     valid = run.valid
-    limit_note = f"; at a limit: {', '.join(names[i] for i in at_limit)}" if at_limit else ""
+    x_end = np.array(m.values) if polished is None else polished.x
+    held = [names[i] for i in at_limit]
+    at_limit = at_limit + [
+        i for i in _on_bound(x_end, names, limits) if names[i] not in held + list(fixed_names)
+    ]
+    limit_note = (
+        "; at a limit: " + ", ".join(_bound_text(names[i], x_end[i], limits) for i in at_limit)
+        if at_limit
+        else ""
+    )
     if valid and attempts == 1:
         status = "converged" + limit_note
     elif valid:
         status = f"converged after {attempts} attempts ({'; '.join(notes)}){limit_note}"
     else:
-        status = "; ".join(notes) or "failed"
+        status = ("; ".join(notes) or "failed") + limit_note
     if not valid and raise_on_failure:
         raise FitError(f"fit did not converge to a valid minimum: {status}\n{m.fmin}")
     nfcn = run.nfcn
@@ -434,6 +456,31 @@ def _fit_result(
         minuit=m,
         at_limit=tuple(names[i] for i in at_limit),
     )
+
+
+def _on_bound(
+    x: npt.NDArray[np.float64],
+    names: Sequence[str],
+    limits: Mapping[str, tuple[float, float] | None],
+) -> list[int]:
+    """Indices of the parameters on a bound (within 1e-8 of the bounded range, or 1e-10)."""
+    out = []
+    for i, n in enumerate(names):
+        b = limits.get(n)
+        if b is None:
+            continue
+        span = b[1] - b[0]
+        tol = 1e-8 * span if math.isfinite(span) else 1e-10 * (1.0 + abs(x[i]))
+        if x[i] <= b[0] + tol or x[i] >= b[1] - tol:
+            out.append(i)
+    return out
+
+
+def _bound_text(name: str, value: float, limits: Mapping[str, tuple[float, float] | None]) -> str:
+    """``"mu = 10 (upper bound)"``."""
+    b = limits.get(name)
+    side = "lower" if b is not None and abs(value - b[0]) <= abs(value - b[1]) else "upper"
+    return f"{name} = {value:.6g} ({side} bound)"
 
 
 @dataclass(frozen=True)

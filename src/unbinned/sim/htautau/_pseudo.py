@@ -150,7 +150,8 @@ def simulate_pseudo_experiment(
         requests.append((p, n, rng))
     if not requests:
         raise ConfigError(f"no events expected (rates {dict(rates)}, mu={mu})")
-    raw = build_frame(requests, cfg)[0]  # one frame, no per-process copies
+    # one frame, no per-process copies; DER_* left out: apply_systematics computes them
+    raw = build_frame(requests, cfg, derived=False)[0]
     # the rate factors are already in the counts: only the shape nuisances act here
     shapes = dataclasses.replace(nu, ttbar_scale=1.0, diboson_scale=1.0, bkg_scale=1.0)
     soft_rng = np.random.default_rng(streams[_SOFT_MET_STREAM])

@@ -238,6 +238,7 @@ def build_frame(
     luminosity: float | None = None,
     with_truth: bool = False,
     progress: bool = False,
+    derived: bool = True,
 ) -> tuple[pd.DataFrame, list[int]]:
     r"""Raw events of several processes in one frame, each from its own generator.
 
@@ -247,7 +248,9 @@ def build_frame(
 
     Returns the frame (columns as :func:`simulate` returns them) and, per request,
     how many of its events pass the nominal selection (τ_h pT ≥ 26 GeV, lepton
-    pT ≥ 20 GeV).  Weights: 1 without ``luminosity``, else
+    pT ≥ 20 GeV).  With ``derived=False`` the ``DER_*`` columns are NaN (for a caller
+    that recomputes them, e.g. :func:`~unbinned.sim.systematics.apply_systematics`
+    right after).  Weights: 1 without ``luminosity``, else
     :math:`Y_p (L/10\,\mathrm{fb}^{-1}) / N_p^{sel}` (a ``ConfigError`` when
     :math:`N_p^{sel} = 0`).
     """
@@ -266,8 +269,12 @@ def build_frame(
         nominal = int(
             np.count_nonzero((out["PRI_had_pt"] >= HAD_PT_MIN) & (out["PRI_lep_pt"] >= LEP_PT_MIN))
         )
-        for k, v in compute_derived(out).items():
-            out[k][...] = v
+        if derived:
+            for k, v in compute_derived(out).items():
+                out[k][...] = v
+        else:
+            for k in DER_FEATURES:
+                out[k][...] = np.nan
         out[LABEL_COLUMN][...] = 1.0 if process in SIGNAL_PROCESSES else 0.0
         out[WEIGHT_COLUMN][...] = (
             1.0 if luminosity is None else _weight(process, n, nominal, luminosity)
