@@ -145,7 +145,7 @@ def main() -> None:
         t1 = time.perf_counter()
         data = tensors.with_weights(tensors.weights * np.where(is_sig, mu, 1.0))
         r = model.measure(data, binned=False)
-        d = linear_shifts(model, data, r.fit, args.replicas, args.seed) if args.replicas else np.zeros(0)
+        d = linear_shifts(model, data, r.fit, args.replicas, args.seed)
         shifts.append(d)
         fits[str(mu)] = {"value": r.value, "lower": r.lower, "upper": r.upper, "valid": r.valid,
                          "mc_error": float(d.std(ddof=1)) if len(d) > 1 else None}  # fmt: skip
