@@ -78,6 +78,32 @@ def test_train_arguments_are_explicit(tmp_path):
     assert kwargs["templates"] == TemplateOptions(bins=3)
 
 
+def test_training_plan_options_reach_the_train_config(tmp_path):
+    from unbinned.ml import GaussianToySource, SurrogateConfig
+
+    plan = {"min_steps": 3000, "min_epochs": 5, "max_epochs": 40, "max_batch_size": 64,
+            "patience": 3, "epochs": None, "batch_size": None}  # fmt: skip
+    cfg = _config(tmp_path, training={"classifier": plan, "response": {"max_batch_size": 128}})
+    kwargs = Analysis(cfg, progress=False, log=io.StringIO())._train_arguments(
+        GaussianToySource(100, seed=0)
+    )
+    clf, resp = kwargs["surrogate_config"].classifier, kwargs["surrogate_config"].response
+    assert (clf.min_steps, clf.min_epochs, clf.max_epochs, clf.max_batch_size, clf.patience) == (
+        3000, 5, 40, 64, 3)  # fmt: skip
+    assert clf.epochs is None  # planned from the sample
+    assert clf.batch_size is None
+    assert clf.plan(6400).batch_size == 64
+    assert clf.plan(6400).epochs == 30  # 3000 steps of 100 batches
+    assert resp.max_batch_size == 128
+    assert resp.min_epochs == SurrogateConfig().response.min_epochs  # unset: the default
+    # a value that conflicts with a library default names the section
+    bad = _config(tmp_path, training={"classifier": {"max_epochs": 3}})
+    with pytest.raises(ConfigError, match=r"training.classifier: TrainConfig.max_epochs=3"):
+        Analysis(bad, progress=False, log=io.StringIO())._train_arguments(
+            GaussianToySource(100, seed=0)
+        )
+
+
 def test_simulate_and_train_write_their_outputs(trained):
     assert (trained.data_dir / "data.json").is_file()
     model = trained.model()

@@ -45,6 +45,12 @@ def test_shipped_examples_validate(name):
         (TOY + "training: {yield_model: {kind: spline}}", r"training.yield_model.kind: .*'gp'"),
         (TOY + "training: {yield_model: {kind: gp, design_points: -1}}",
          r"training.yield_model.design_points: .*greater than or equal to 0"),
+        (TOY + "training: {classifier: {min_step: 10}}",
+         r"training.classifier.min_step: unknown key; expected one of .*'min_steps'"),
+        (TOY + "training: {response: {max_batch_size: 0}}",
+         r"training.response.max_batch_size: Input should be greater than 0"),
+        (TOY + "training: {classifier: {min_epochs: 5, max_epochs: 4}}",
+         r"training.classifier: .*max_epochs \(4\) is below min_epochs \(5\)"),
     ],
 )  # fmt: skip
 def test_bad_configs_name_the_key(text, message):

@@ -22,9 +22,13 @@ see :func:`unbinned.analysis.challenge_spec`) or a declaration in the form of
 
 Examples
 --------
->>> cfg = AnalysisConfig.from_yaml_string("data: {kind: toy}\\nmodel: challenge")
+>>> cfg = AnalysisConfig.from_yaml_string("data: {kind: simulator}\nmodel: challenge")
 >>> cfg.data.kind, cfg.training.design.steps
-('toy', (1.0, 2.0, 3.0))
+('simulator', (1.0, 2.0, 3.0))
+>>> plan = "training: {classifier: {min_steps: 4000, max_batch_size: 512}}"
+>>> cfg = AnalysisConfig.from_yaml_string("data: {kind: simulator}\n" + plan)
+>>> cfg.training.classifier.overrides()
+{'min_steps': 4000, 'max_batch_size': 512}
 """
 
 from __future__ import annotations
@@ -225,7 +229,13 @@ DataSettings = Annotated[
 class NetworkSettings(_Strict):
     """Hyper-parameters of one network (:class:`unbinned.ml.TrainConfig`).
 
-    Unset keys keep the library defaults.
+    Unset keys keep the library defaults (:class:`unbinned.ml.SurrogateConfig`).
+    Unset ``epochs`` and ``batch_size`` are planned from the training sample
+    (:meth:`TrainConfig.plan <unbinned.ml.TrainConfig.plan>`): the batch size is
+    about 1/20 of the events, at most ``max_batch_size``; the epochs give at least
+    ``min_steps`` optimiser steps, within [``min_epochs``, ``max_epochs``], and the
+    patience of early stopping grows with them.  Given ``epochs`` or ``batch_size``
+    are used as they are.
     """
 
     hidden: tuple[PositiveInt, ...] | None = None
@@ -237,6 +247,22 @@ class NetworkSettings(_Strict):
     weight_decay: Annotated[float, Field(ge=0)] | None = None
     patience: PositiveInt | None = None
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    min_steps: Annotated[int, Field(ge=0)] | None = None
+    min_epochs: PositiveInt | None = None
+    max_epochs: PositiveInt | None = None
+    max_batch_size: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkSettings:
+        if (
+            self.min_epochs is not None
+            and self.max_epochs is not None
+            and self.max_epochs < self.min_epochs
+        ):
+            raise ValueError(
+                f"max_epochs ({self.max_epochs}) is below min_epochs ({self.min_epochs})"
+            )
+        return self
 
     def overrides(self) -> dict[str, Any]:
         """The keys that are set."""

@@ -49,7 +49,7 @@ from unbinned.data import EventSet
 from unbinned.exceptions import ConfigError
 from unbinned.sim.htautau import simulate as simulate_htautau
 from unbinned.workflow.cache import StepRecord, Workspace, file_digest, write_json_atomic
-from unbinned.workflow.config import AnalysisConfig, DataFiles, section_digest
+from unbinned.workflow.config import AnalysisConfig, DataFiles, NetworkSettings, section_digest
 from unbinned.workflow.data import (
     REFERENCE_SEED_OFFSET,
     TEST_SEED_OFFSET,
@@ -318,11 +318,16 @@ class Analysis:
 
         t = self.config.training
         base = SurrogateConfig()
+
+        def network(which: str, defaults: TrainConfig, settings: NetworkSettings) -> TrainConfig:
+            try:
+                return TrainConfig.from_dict({**defaults.to_dict(), **settings.overrides()})
+            except ConfigError as exc:  # e.g. max_epochs below the default min_epochs
+                raise ConfigError(f"training.{which}: {exc}") from None
+
         surrogate_config = SurrogateConfig(
-            classifier=TrainConfig.from_dict(
-                {**base.classifier.to_dict(), **t.classifier.overrides()}
-            ),
-            response=TrainConfig.from_dict({**base.response.to_dict(), **t.response.overrides()}),
+            classifier=network("classifier", base.classifier, t.classifier),
+            response=network("response", base.response, t.response),
             calibration_fraction=t.calibration_fraction,
             max_events_per_point=t.max_events_per_point,
         )
