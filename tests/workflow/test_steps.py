@@ -152,3 +152,28 @@ def test_a_step_needs_its_inputs(tmp_path):
     analysis = Analysis(_config(tmp_path), progress=False, log=io.StringIO())
     with pytest.raises(ConfigError, match="has not run"):
         analysis.train()
+
+
+def test_simulated_samples_take_the_per_process_counts(tmp_path):
+    import pandas as pd
+
+    text = (
+        "data: {kind: simulator, events_per_process: 300, test_events_per_process: 200,"
+        " reference_events_per_process: 200, luminosity: 1.0, process_events: {ztautau: 900}}\n"
+        "output: out\n"
+    )
+    cfg = AnalysisConfig.from_yaml_string(text, base_dir=tmp_path)
+    analysis = Analysis(cfg, progress=False, log=io.StringIO())
+    assert analysis.simulate().status == "ran"
+    train = pd.read_parquet(analysis.data_dir / "train.parquet")
+    test = pd.read_parquet(analysis.data_dir / "test.parquet")
+    from unbinned.sim.htautau import simulate
+
+    z = train["detailed_labels"] == "ztautau"
+    assert int(z.sum()) == 900
+    assert int((train["detailed_labels"] == "htautau").sum()) == 300
+    assert len(test) == 800  # process_events is of the training sample alone
+    # the same expected yield (σ L) whatever the number of raw events, within its MC error
+    alone = simulate(300, seed=0, luminosity=1.0, processes=["ztautau"])
+    assert train.loc[z, "weights"].sum() == pytest.approx(alone["weights"].sum(), rel=0.03)
+    assert train.loc[z, "weights"].iloc[0] < alone["weights"].iloc[0] / 2.5

@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from unbinned.data.schema import PROCESSES
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 
@@ -90,6 +91,13 @@ class SimulatorData(_Strict):
     Its Monte-Carlo statistics must far exceed the data's: μ̂ fluctuates with it by
     about √(data events / reference events) standard deviations, the same for every
     pseudo-experiment.
+
+    ``process_events`` (and ``reference_process_events``) give some processes other
+    numbers of raw events in the training (reference) sample, each process weighted
+    to its expected yield: e.g. ``{ztautau: 2000000}``.  Z→ττ holds 95 % of the
+    events and is the most signal-like background; with as many raw events as the
+    signal each of its events weighs 10³ signal events, and the classifier learns
+    the background under the signal-like tail from a few dozen of them.
     """
 
     kind: Literal["simulator"]
@@ -97,6 +105,31 @@ class SimulatorData(_Strict):
     test_events_per_process: PositiveInt | None = None
     reference_events_per_process: PositiveInt | None = None
     luminosity: PositiveFloat = 10.0
+    process_events: dict[str, PositiveInt] = Field(default_factory=dict)
+    reference_process_events: dict[str, PositiveInt] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulatorData:
+        for key in ("process_events", "reference_process_events"):
+            unknown = sorted(set(getattr(self, key)) - set(PROCESSES))
+            if unknown:
+                raise ValueError(
+                    f"{key}: unknown process(es) {unknown}; expected some of {list(PROCESSES)}"
+                )
+        return self
+
+    def raw_events(self, which: str) -> dict[str, int]:
+        """Raw events per process of the ``train``, ``test`` or ``reference`` sample."""
+        sizes = {
+            "train": self.events_per_process,
+            "test": self.test_events_per_process or self.events_per_process,
+            "reference": self.reference_events_per_process or 4 * self.events_per_process,
+        }
+        if which not in sizes:
+            raise ConfigError(f"no simulated sample {which!r}; expected one of {list(sizes)}")
+        n = sizes[which]
+        extra = {"train": self.process_events, "reference": self.reference_process_events}
+        return {p: int(extra.get(which, {}).get(p, n)) for p in PROCESSES}
 
 
 class DataFiles(_Strict):
