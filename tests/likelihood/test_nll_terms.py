@@ -187,3 +187,27 @@ def test_region_validation_errors():
         Likelihood(_spec(), [CountingRegion("sr", ("s", "b"), 1.0, SIGMA)])
     with pytest.raises(ConfigError, match="at least one region"):
         Likelihood(_spec(), [])
+
+
+def test_derivatives_without_constraint_terms():
+    """Every nuisance fixed, the yield in the event sums: the other terms are a constant."""
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
+            "nuisances": [{"name": "alpha", "nominal": 0.5, "prior": "fixed", "acts_on": "shape"}],
+            "processes": [
+                {"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]},
+                {"name": "b"},
+            ],
+            "regions": [{"name": "sr"}],
+        }
+    )
+    rng = np.random.default_rng(5)
+    ci, wi = np.array([[0.3, 0.7], [0.1, 0.9]]), np.array([4.0, 6.0])
+    data = EventTensors(C, W, rng.normal(0.0, 0.3, (3, 2, 1)))
+    integ = EventTensors(ci, wi, rng.normal(0.0, 0.3, (2, 2, 1)))
+    for normalised in (False, True):
+        region = UnbinnedRegion("sr", ("s", "b"), data, integration=integ,
+                                response=LinearResponse(), normalised=normalised)  # fmt: skip
+        lik = Likelihood(spec, [region])
+        _check_derivatives(lik, np.array([1.5, 0.5]))

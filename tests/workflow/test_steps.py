@@ -78,6 +78,32 @@ def test_train_arguments_are_explicit(tmp_path):
     assert kwargs["templates"] == TemplateOptions(bins=3)
 
 
+def test_training_plan_options_reach_the_train_config(tmp_path):
+    from unbinned.ml import GaussianToySource, SurrogateConfig
+
+    plan = {"min_steps": 3000, "min_epochs": 5, "max_epochs": 40, "max_batch_size": 64,
+            "patience": 3, "epochs": None, "batch_size": None}  # fmt: skip
+    cfg = _config(tmp_path, training={"classifier": plan, "response": {"max_batch_size": 128}})
+    kwargs = Analysis(cfg, progress=False, log=io.StringIO())._train_arguments(
+        GaussianToySource(100, seed=0)
+    )
+    clf, resp = kwargs["surrogate_config"].classifier, kwargs["surrogate_config"].response
+    assert (clf.min_steps, clf.min_epochs, clf.max_epochs, clf.max_batch_size, clf.patience) == (
+        3000, 5, 40, 64, 3)  # fmt: skip
+    assert clf.epochs is None  # planned from the sample
+    assert clf.batch_size is None
+    assert clf.plan(6400).batch_size == 64
+    assert clf.plan(6400).epochs == 30  # 3000 steps of 100 batches
+    assert resp.max_batch_size == 128
+    assert resp.min_epochs == SurrogateConfig().response.min_epochs  # unset: the default
+    # a value that conflicts with a library default names the section
+    bad = _config(tmp_path, training={"classifier": {"max_epochs": 3}})
+    with pytest.raises(ConfigError, match=r"training.classifier: TrainConfig.max_epochs=3"):
+        Analysis(bad, progress=False, log=io.StringIO())._train_arguments(
+            GaussianToySource(100, seed=0)
+        )
+
+
 def test_simulate_and_train_write_their_outputs(trained):
     assert (trained.data_dir / "data.json").is_file()
     model = trained.model()
@@ -140,3 +166,28 @@ def test_a_step_needs_its_inputs(tmp_path):
     analysis = Analysis(_config(tmp_path), progress=False, log=io.StringIO())
     with pytest.raises(ConfigError, match="has not run"):
         analysis.train()
+
+
+def test_simulated_samples_take_the_per_process_counts(tmp_path):
+    import pandas as pd
+
+    text = (
+        "data: {kind: simulator, events_per_process: 300, test_events_per_process: 200,"
+        " reference_events_per_process: 200, luminosity: 1.0, process_events: {ztautau: 900}}\n"
+        "output: out\n"
+    )
+    cfg = AnalysisConfig.from_yaml_string(text, base_dir=tmp_path)
+    analysis = Analysis(cfg, progress=False, log=io.StringIO())
+    assert analysis.simulate().status == "ran"
+    train = pd.read_parquet(analysis.data_dir / "train.parquet")
+    test = pd.read_parquet(analysis.data_dir / "test.parquet")
+    from unbinned.sim.htautau import simulate
+
+    z = train["detailed_labels"] == "ztautau"
+    assert int(z.sum()) == 900
+    assert int((train["detailed_labels"] == "htautau").sum()) == 300
+    assert len(test) == 800  # process_events is of the training sample alone
+    # the same expected yield (σ L) whatever the number of raw events, within its MC error
+    alone = simulate(300, seed=0, luminosity=1.0, processes=["ztautau"])
+    assert train.loc[z, "weights"].sum() == pytest.approx(alone["weights"].sum(), rel=0.03)
+    assert train.loc[z, "weights"].iloc[0] < alone["weights"].iloc[0] / 2.5

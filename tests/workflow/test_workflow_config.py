@@ -45,6 +45,14 @@ def test_shipped_examples_validate(name):
         (TOY + "training: {yield_model: {kind: spline}}", r"training.yield_model.kind: .*'gp'"),
         (TOY + "training: {yield_model: {kind: gp, design_points: -1}}",
          r"training.yield_model.design_points: .*greater than or equal to 0"),
+        ("data: {kind: simulator, process_events: {zttau: 10}}",
+         r"data: process_events: unknown process\(es\) \[.zttau.\]"),
+        (TOY + "training: {classifier: {min_step: 10}}",
+         r"training.classifier.min_step: unknown key; expected one of .*'min_steps'"),
+        (TOY + "training: {response: {max_batch_size: 0}}",
+         r"training.response.max_batch_size: Input should be greater than 0"),
+        (TOY + "training: {classifier: {min_epochs: 5, max_epochs: 4}}",
+         r"training.classifier: .*max_epochs \(4\) is below min_epochs \(5\)"),
     ],
 )  # fmt: skip
 def test_bad_configs_name_the_key(text, message):
@@ -95,3 +103,16 @@ def test_yield_model_setting_builds_the_factory():
     assert isinstance(model, GPYieldModel)
     assert model.design_points == 5
     assert model.gp_options == {"kernel": "matern52"}
+
+
+def test_simulator_raw_events_per_process():
+    cfg = AnalysisConfig.from_yaml_string(
+        "data: {kind: simulator, events_per_process: 100, process_events: {ztautau: 900},"
+        " reference_process_events: {ttbar: 50}}"
+    )
+    data = cfg.data
+    assert data.raw_events("train") == {"htautau": 100, "ztautau": 900, "ttbar": 100,
+                                        "diboson": 100}  # fmt: skip
+    assert set(data.raw_events("test").values()) == {100}
+    assert data.raw_events("reference")["ttbar"] == 50
+    assert data.raw_events("reference")["ztautau"] == 400

@@ -553,7 +553,9 @@ class Likelihood(ParameterVector):
             return val, None, None
         t = torch.tensor(x, dtype=_DTYPE, requires_grad=True)
         small = self._small_q(t)
-        (g,) = torch.autograd.grad(small, t, allow_unused=True)
+        # without constraint terms (every nuisance fixed) and with the expected yield
+        # in the event sums, the small terms are a constant: no graph to differentiate
+        (g,) = torch.autograd.grad(small, t, allow_unused=True) if small.requires_grad else (None,)
         val = float(small.detach())
         grad = np.zeros(self.npar) if g is None else g.detach().numpy().astype(np.float64)
         hess: npt.NDArray[np.float64] | None = None

@@ -22,9 +22,13 @@ see :func:`unbinned.analysis.challenge_spec`) or a declaration in the form of
 
 Examples
 --------
->>> cfg = AnalysisConfig.from_yaml_string("data: {kind: toy}\\nmodel: challenge")
+>>> cfg = AnalysisConfig.from_yaml_string("data: {kind: simulator}\nmodel: challenge")
 >>> cfg.data.kind, cfg.training.design.steps
-('toy', (1.0, 2.0, 3.0))
+('simulator', (1.0, 2.0, 3.0))
+>>> plan = "training: {classifier: {min_steps: 4000, max_batch_size: 512}}"
+>>> cfg = AnalysisConfig.from_yaml_string("data: {kind: simulator}\n" + plan)
+>>> cfg.training.classifier.overrides()
+{'min_steps': 4000, 'max_batch_size': 512}
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from unbinned.data.schema import PROCESSES
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 
@@ -86,6 +91,13 @@ class SimulatorData(_Strict):
     Its Monte-Carlo statistics must far exceed the data's: μ̂ fluctuates with it by
     about √(data events / reference events) standard deviations, the same for every
     pseudo-experiment.
+
+    ``process_events`` (and ``reference_process_events``) give some processes other
+    numbers of raw events in the training (reference) sample, each process weighted
+    to its expected yield: e.g. ``{ztautau: 2000000}``.  Z→ττ holds 95 % of the
+    events and is the most signal-like background; with as many raw events as the
+    signal each of its events weighs 10³ signal events, and the classifier learns
+    the background under the signal-like tail from a few dozen of them.
     """
 
     kind: Literal["simulator"]
@@ -93,6 +105,31 @@ class SimulatorData(_Strict):
     test_events_per_process: PositiveInt | None = None
     reference_events_per_process: PositiveInt | None = None
     luminosity: PositiveFloat = 10.0
+    process_events: dict[str, PositiveInt] = Field(default_factory=dict)
+    reference_process_events: dict[str, PositiveInt] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulatorData:
+        for key in ("process_events", "reference_process_events"):
+            unknown = sorted(set(getattr(self, key)) - set(PROCESSES))
+            if unknown:
+                raise ValueError(
+                    f"{key}: unknown process(es) {unknown}; expected some of {list(PROCESSES)}"
+                )
+        return self
+
+    def raw_events(self, which: str) -> dict[str, int]:
+        """Raw events per process of the ``train``, ``test`` or ``reference`` sample."""
+        sizes = {
+            "train": self.events_per_process,
+            "test": self.test_events_per_process or self.events_per_process,
+            "reference": self.reference_events_per_process or 4 * self.events_per_process,
+        }
+        if which not in sizes:
+            raise ConfigError(f"no simulated sample {which!r}; expected one of {list(sizes)}")
+        n = sizes[which]
+        extra = {"train": self.process_events, "reference": self.reference_process_events}
+        return {p: int(extra.get(which, {}).get(p, n)) for p in PROCESSES}
 
 
 class DataFiles(_Strict):
@@ -225,7 +262,13 @@ DataSettings = Annotated[
 class NetworkSettings(_Strict):
     """Hyper-parameters of one network (:class:`unbinned.ml.TrainConfig`).
 
-    Unset keys keep the library defaults.
+    Unset keys keep the library defaults (:class:`unbinned.ml.SurrogateConfig`).
+    Unset ``epochs`` and ``batch_size`` are planned from the training sample
+    (:meth:`TrainConfig.plan <unbinned.ml.TrainConfig.plan>`): the batch size is
+    about 1/20 of the events, at most ``max_batch_size``; the epochs give at least
+    ``min_steps`` optimiser steps, within [``min_epochs``, ``max_epochs``], and the
+    patience of early stopping grows with them.  Given ``epochs`` or ``batch_size``
+    are used as they are.
     """
 
     hidden: tuple[PositiveInt, ...] | None = None
@@ -237,6 +280,22 @@ class NetworkSettings(_Strict):
     weight_decay: Annotated[float, Field(ge=0)] | None = None
     patience: PositiveInt | None = None
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    min_steps: Annotated[int, Field(ge=0)] | None = None
+    min_epochs: PositiveInt | None = None
+    max_epochs: PositiveInt | None = None
+    max_batch_size: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkSettings:
+        if (
+            self.min_epochs is not None
+            and self.max_epochs is not None
+            and self.max_epochs < self.min_epochs
+        ):
+            raise ValueError(
+                f"max_epochs ({self.max_epochs}) is below min_epochs ({self.min_epochs})"
+            )
+        return self
 
     def overrides(self) -> dict[str, Any]:
         """The keys that are set."""

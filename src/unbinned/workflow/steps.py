@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from unbinned._version import __version__
@@ -49,7 +50,13 @@ from unbinned.data import EventSet
 from unbinned.exceptions import ConfigError
 from unbinned.sim.htautau import simulate as simulate_htautau
 from unbinned.workflow.cache import StepRecord, Workspace, file_digest, write_json_atomic
-from unbinned.workflow.config import AnalysisConfig, DataFiles, section_digest
+from unbinned.workflow.config import (
+    AnalysisConfig,
+    DataFiles,
+    NetworkSettings,
+    SimulatorData,
+    section_digest,
+)
 from unbinned.workflow.data import (
     REFERENCE_SEED_OFFSET,
     TEST_SEED_OFFSET,
@@ -296,18 +303,13 @@ class Analysis:
 
         def body(tmp: Path) -> dict[str, Any]:
             info: dict[str, Any] = {"kind": data.kind}
-            if data.kind == "simulator":
-                n_test = data.test_events_per_process or data.events_per_process
-                n_ref = data.reference_events_per_process or 4 * data.events_per_process
-                for which, n, seed in (
-                    ("train", data.events_per_process, self.config.seed),
-                    ("test", n_test, self.config.seed + TEST_SEED_OFFSET),
-                    ("reference", n_ref, self.config.seed + REFERENCE_SEED_OFFSET),
+            if isinstance(data, SimulatorData):
+                for which, seed in (
+                    ("train", self.config.seed),
+                    ("test", self.config.seed + TEST_SEED_OFFSET),
+                    ("reference", self.config.seed + REFERENCE_SEED_OFFSET),
                 ):
-                    self.say(f"  simulating {n} raw events per process ({which}, seed {seed})")
-                    frame = simulate_htautau(
-                        n, seed=seed, luminosity=data.luminosity, progress=self.progress
-                    )
+                    frame = self._simulated(data.raw_events(which), which, seed)
                     frame.to_parquet(tmp / f"{which}.parquet")
                     info[f"{which}_events"] = len(frame)
             else:
@@ -317,6 +319,28 @@ class Analysis:
 
         return self._run("simulate", body, extra)
 
+    def _simulated(self, counts: Mapping[str, int], which: str, seed: int) -> Any:
+        """The simulator's frame of ``counts`` raw events per process (one call if all equal)."""
+        data = self.config.data
+        assert isinstance(data, SimulatorData)
+        sizes = set(counts.values())
+        if len(sizes) == 1:
+            n = sizes.pop()
+            self.say(f"  simulating {n} raw events per process ({which}, seed {seed})")
+            return simulate_htautau(
+                n, seed=seed, luminosity=data.luminosity, progress=self.progress
+            )
+        # each process on its own, weighted by its own count (a seed gives a process the
+        # same events whichever others are simulated with it)
+        told = ", ".join(f"{p} {n}" for p, n in counts.items())
+        self.say(f"  simulating raw events {told} ({which}, seed {seed})")
+        frames = [
+            simulate_htautau(n, seed=seed, luminosity=data.luminosity, processes=[p],
+                             progress=self.progress)
+            for p, n in counts.items()
+        ]  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
     # ------------------------------------------------------------------ train
     def _train_arguments(self, source: Any, checkpoint_dir: Path | None = None) -> dict[str, Any]:
         """The keyword arguments of :func:`~unbinned.analysis.train_analysis` the config sets."""
@@ -325,11 +349,16 @@ class Analysis:
 
         t = self.config.training
         base = SurrogateConfig()
+
+        def network(which: str, defaults: TrainConfig, settings: NetworkSettings) -> TrainConfig:
+            try:
+                return TrainConfig.from_dict({**defaults.to_dict(), **settings.overrides()})
+            except ConfigError as exc:  # e.g. max_epochs below the default min_epochs
+                raise ConfigError(f"training.{which}: {exc}") from None
+
         surrogate_config = SurrogateConfig(
-            classifier=TrainConfig.from_dict(
-                {**base.classifier.to_dict(), **t.classifier.overrides()}
-            ),
-            response=TrainConfig.from_dict({**base.response.to_dict(), **t.response.overrides()}),
+            classifier=network("classifier", base.classifier, t.classifier),
+            response=network("response", base.response, t.response),
             calibration_fraction=t.calibration_fraction,
             max_events_per_point=t.max_events_per_point,
         )
