@@ -146,6 +146,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "unbinned.ml": [
         "BaseVariationSource",
+        "CallableVariationSource",
         "ClassifierNet",
         "ClosureResult",
         "Design",

@@ -11,6 +11,7 @@ import pytest
 from unbinned.data import FileSamples
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml import (
+    CallableVariationSource,
     FileVariationSource,
     GaussianToySource,
     ShapeNuisance,
@@ -131,3 +132,59 @@ def test_trains_and_learns_the_shift(folder: Path) -> None:
     exact = toy.exact_log_ratio(x, "bkg", [1.0, 0.0])
     learned = sur.responses["bkg"].log_ratio(nom, [1.0])
     assert np.corrcoef(exact, learned)[0, 1] > 0.9  # 0.99 when written
+
+
+# ---------------------------------------------------------------------------- callables
+def vary_scale(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """The toy's scale nuisance on x0 around the process mean (the exact variation)."""
+    out = frame.copy()
+    out["x0"] = out["x0"] * scale
+    return out
+
+
+def scale_weights(frame: pd.DataFrame, scale: float, seed: int, process: str) -> np.ndarray:
+    """Per-event weights at ``scale`` (a weight variation); takes the optional keywords."""
+    assert isinstance(seed, int) and process in ("sig", "bkg")
+    return frame["w"].to_numpy() * (1.0 + (scale - 1.0) * frame["x1"].to_numpy())
+
+
+def test_callable_source_varies_at_any_nu(folder: Path) -> None:
+    samples = _samples(folder, event_id="id", selection="x0 > -2")
+    src = CallableVariationSource(samples, [SCALE], vary_scale)
+    assert isinstance(src, VariationSource)
+    nom = src.nominal("sig")
+    at = src.varied("sig", [0.0])
+    np.testing.assert_allclose(at.weights, nom.weights)
+    up = src.varied("sig", [1.7])  # any nu: scale 1.085
+    x_nom = pd.Series(nom.features["x0"].to_numpy(), index=nom.extras["event_id"].to_numpy())
+    x_up = pd.Series(up.features["x0"].to_numpy(), index=up.extras["event_id"].to_numpy())
+    both = x_nom.index.intersection(x_up.index)
+    np.testing.assert_allclose(x_up[both], 1.085 * x_nom[both])
+    # the selection applies after the variation: events migrate across x0 > -2
+    raw = pd.read_parquet(folder / "sig.parquet")
+    assert up.n_events == int((1.085 * raw["x0"] > -2).sum())
+    assert len(src.generated_ids("sig")) == len(raw)
+    sub = src.varied("sig", [1.0], event_ids=src.generated_ids("sig")[:10])
+    assert sub.n_events <= 10
+    weights = CallableVariationSource(samples, [SCALE], scale_weights, seed=4)
+    w = weights.varied("bkg", [2.0])
+    bkg = weights.nominal("bkg")
+    np.testing.assert_allclose(w.weights, bkg.weights * (1 + 0.1 * bkg.features["x1"].to_numpy()))
+    assert "vary_scale varies ['scale']" in repr(src)
+
+
+def test_callable_source_errors(folder: Path) -> None:
+    samples = _samples(folder)
+    with pytest.raises(ConfigError, match=r"function: .*cannot be called as f\(frame, scale=...\)"):
+        CallableVariationSource(samples, [SCALE], lambda frame, tes: frame)
+    with pytest.raises(ConfigError, match="cannot import module 'no_such_module'"):
+        CallableVariationSource(samples, [SCALE], "no_such_module:vary")
+    drops = CallableVariationSource(samples, [SCALE], lambda frame, scale: frame[["x0", "x1"]])
+    with pytest.raises(DataError, match=r"returned a DataFrame without the column\(s\) \['event_id'"):
+        drops.varied("sig", [1.0])
+    short = CallableVariationSource(samples, [SCALE], lambda frame, scale: np.ones(3))
+    with pytest.raises(DataError, match=r"returned ndarray of shape \(3,\); expected the varied"):
+        short.varied("sig", [1.0])
+    nan = CallableVariationSource(samples, [SCALE], lambda frame, scale: frame["w"] * np.nan)
+    with pytest.raises(DataError, match="weight column 'w' has .* NaN"):
+        nan.varied("sig", [1.0])

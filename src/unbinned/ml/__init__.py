@@ -42,7 +42,7 @@ from unbinned.ml.diagnostics import (
     reliability,
     yield_closure,
 )
-from unbinned.ml.file_sources import FileVariationSource, VariationPoint
+from unbinned.ml.file_sources import CallableVariationSource, FileVariationSource, VariationPoint
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
@@ -70,6 +70,7 @@ __all__ = [
     "HTAUTAU_SHAPE_NUISANCES",
     "MLP",
     "BaseVariationSource",
+    "CallableVariationSource",
     "ClassifierNet",
     "ClosureResult",
     "Design",
