@@ -11,6 +11,7 @@ import pytest
 from unbinned.data import FileSamples
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml import (
+    Design,
     CallableVariationSource,
     FileVariationSource,
     GaussianToySource,
@@ -19,8 +20,10 @@ from unbinned.ml import (
     TrainConfig,
     VariationPoint,
     VariationSource,
+    leave_one_out_closure,
     train_surrogate,
 )
+from unbinned.ml.holdout import spare_points
 from unbinned.ml.runtime import RunOptions
 
 SCALE = ShapeNuisance("scale", 1.0, 0.05, 0.8, 1.2)  # lambda = 1 + 0.05 nu, as the toy's
@@ -35,12 +38,12 @@ def _frame(ev) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Gaussian toy's nominal and scale = ±1σ samples as parquet files."""
+    """The Gaussian toy's nominal and scale = ±1σ, +2σ samples as parquet files."""
     d = tmp_path_factory.mktemp("toyfiles")
     toy = GaussianToySource(3000, seed=3)
     for p in toy.processes:
         _frame(toy.nominal(p)).to_parquet(d / f"{p}.parquet")
-        for tag, nu in (("down", -1.0), ("up", 1.0)):
+        for tag, nu in (("down", -1.0), ("up", 1.0), ("up2", 2.0)):
             _frame(toy.varied(p, [nu, 0.0])).to_parquet(d / f"{p}_{tag}.parquet")
     return d
 
@@ -188,3 +191,35 @@ def test_callable_source_errors(folder: Path) -> None:
     nan = CallableVariationSource(samples, [SCALE], lambda frame, scale: frame["w"] * np.nan)
     with pytest.raises(DataError, match="weight column 'w' has .* NaN"):
         nan.varied("sig", [1.0])
+
+
+# ---------------------------------------------------------------------------- leave-one-out
+def test_spare_points_say_what_can_be_held_out() -> None:
+    pm1 = Design(np.array([[0.0], [-1.0], [1.0]]), ("a",))
+    idx, note = spare_points(pm1)
+    assert idx == [] and "±1σ alone leaves no point to hold out" in note
+    three = Design(np.array([[0.0], [-1.0], [1.0], [2.0]]), ("a",))
+    assert spare_points(three) == ([1, 2, 3], "")
+    two = Design(np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [1, 1], [2, 0.0]]), ("a", "b"))
+    idx, note = spare_points(two)  # without (1, 1) nothing fixes the cross term a·b
+    assert 5 not in idx and "cannot be held out" in note  # the only mixed point
+
+
+@pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
+def test_leave_one_out_closure(folder: Path) -> None:
+    """Three points of one nuisance: each held out, the others' response predicts it."""
+    points = [*_points(), VariationPoint({"scale": 1.10},
+                                         files={p: [f"{p}_up2.parquet"] for p in ("sig", "bkg")})]
+    src = FileVariationSource(_samples(folder, event_id="id"), [SCALE], points)
+    cfg = TrainConfig(hidden=(16, 16), epochs=8, batch_size=512, learning_rate=3e-3)
+    config = SurrogateConfig(classifier=cfg, response=cfg)
+    sur = train_surrogate(src, design=src.design, config=config, run=RunOptions(progress=False))
+    loo = leave_one_out_closure(sur, src, src.design)
+    np.testing.assert_allclose(loo.held_out, [[-1.0], [1.0], [2.0]])
+    np.testing.assert_allclose(sorted(loo.chi2_ndf), [[-1.0], [1.0], [2.0]])
+    assert all(np.isfinite(v) for v in loo.chi2_ndf.values())
+    assert {e.process for e in loo.result.entries} == {"sig", "bkg"}
+    assert "3 points of ['scale'] held out in turn: nu=[-1.0]: chi2/ndf" in repr(loo)
+    assert loo.to_dict()["note"] == ""
+    none = leave_one_out_closure(sur, src, Design(src.design.points[:3], ("scale",)))
+    assert none.result is None and "±1σ alone" in repr(none)

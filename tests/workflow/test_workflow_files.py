@@ -72,3 +72,52 @@ def test_source_paths_and_pseudo_data(cfg: AnalysisConfig, tmp_path: Path) -> No
     data = observed_events(with_data)
     assert data is not None
     assert data.process_names == ("data",)
+
+
+_VARY = '''
+def vary(frame, energy_scale):
+    out = frame.copy()
+    out["mass"] = energy_scale * out["mass"]
+    out["pt"] = energy_scale * out["pt"]
+    return out
+
+
+def wrong(frame, escale):
+    return frame
+'''
+
+
+def _with_callable(text: str, spec: str) -> str:
+    start = text.index("  variations:")
+    end = text.index("  # observed:")
+    return text[:start] + f'  callable: "{spec}"\n' + text[end:]
+
+
+def test_callable_variations(cfg: AnalysisConfig, tmp_path: Path) -> None:
+    """``data.callable``: a function in the config's folder varies the events at any value."""
+    base = cfg.base_dir
+    (base / "escale_vary.py").write_text(_VARY)
+    text = _with_callable(example_text("files"), "escale_vary:vary")
+    fcfg = AnalysisConfig.from_yaml_string(text, base_dir=base)
+    src = training_source(fcfg, tmp_path)
+    assert type(src).__name__ == "CallableVariationSource"
+    assert src.varied("signal", [1.5]).n_events > 0  # energy_scale = 1.03: any value
+    events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3, draw=True, source=src)
+    assert truth["energy_scale"] != 1.0  # every nuisance drawn from its prior
+    assert events.n_events > 0
+    events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3,
+                                nuisances={"energy_scale": 1.03}, source=src)  # fmt: skip
+    assert truth["energy_scale"] == 1.03
+    for spec, message in [
+        ("escale_vary:wrong", r"data.callable: 'escale_vary:wrong\(frame, escale\)' cannot be "
+                              r"called as f\(frame, energy_scale=...\)"),
+        ("escale_vary:nope", "data.callable: module 'escale_vary' has no 'nope'"),
+        ("no_such_module:vary", "data.callable: cannot import module 'no_such_module'"),
+        ("not a path", "data.callable: 'not a path' is not a function's dotted path"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            AnalysisConfig.from_yaml_string(_with_callable(example_text("files"), spec),
+                                            base_dir=base)  # fmt: skip
+    both = example_text("files").replace("  # observed:", '  callable: "escale_vary:vary"\n  #')
+    with pytest.raises(ConfigError, match="either as variations: .* or as callable:"):
+        AnalysisConfig.from_yaml_string(both, base_dir=base)

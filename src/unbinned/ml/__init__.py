@@ -43,6 +43,7 @@ from unbinned.ml.diagnostics import (
     yield_closure,
 )
 from unbinned.ml.file_sources import CallableVariationSource, FileVariationSource, VariationPoint
+from unbinned.ml.holdout import LeaveOneOutClosure, leave_one_out_closure
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
@@ -77,6 +78,7 @@ __all__ = [
     "FeatureTransform",
     "FileVariationSource",
     "GaussianToySource",
+    "LeaveOneOutClosure",
     "HTauTauSource",
     "MissingGroup",
     "OracleComparison",
@@ -102,6 +104,7 @@ __all__ = [
     "calibrate",
     "closure_test",
     "default_design",
+    "leave_one_out_closure",
     "fit_score_calibration",
     "load",
     "monomial_names",

@@ -339,8 +339,9 @@ class Analysis:
             if source.nuisances
             else None
         )
-        if self.config.data.kind == "files":  # the variation points that exist
-            design = source.design
+        data = self.config.data
+        if data.kind == "files" and getattr(data, "callable", None) is None:
+            design = source.design  # file variations: the points that exist
         options = analysis_options(self.config)
         return {
             "surrogate_config": surrogate_config,
