@@ -11,8 +11,8 @@ import pytest
 from unbinned.data import FileSamples
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml import (
-    Design,
     CallableVariationSource,
+    Design,
     FileVariationSource,
     GaussianToySource,
     ShapeNuisance,
@@ -147,7 +147,8 @@ def vary_scale(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
 
 def scale_weights(frame: pd.DataFrame, scale: float, seed: int, process: str) -> np.ndarray:
     """Per-event weights at ``scale`` (a weight variation); takes the optional keywords."""
-    assert isinstance(seed, int) and process in ("sig", "bkg")
+    assert isinstance(seed, int)
+    assert process in ("sig", "bkg")
     return frame["w"].to_numpy() * (1.0 + (scale - 1.0) * frame["x1"].to_numpy())
 
 
@@ -183,7 +184,9 @@ def test_callable_source_errors(folder: Path) -> None:
     with pytest.raises(ConfigError, match="cannot import module 'no_such_module'"):
         CallableVariationSource(samples, [SCALE], "no_such_module:vary")
     drops = CallableVariationSource(samples, [SCALE], lambda frame, scale: frame[["x0", "x1"]])
-    with pytest.raises(DataError, match=r"returned a DataFrame without the column\(s\) \['event_id'"):
+    with pytest.raises(
+        DataError, match=r"returned a DataFrame without the column\(s\) \['event_id'"
+    ):
         drops.varied("sig", [1.0])
     short = CallableVariationSource(samples, [SCALE], lambda frame, scale: np.ones(3))
     with pytest.raises(DataError, match=r"returned ndarray of shape \(3,\); expected the varied"):
@@ -197,19 +200,23 @@ def test_callable_source_errors(folder: Path) -> None:
 def test_spare_points_say_what_can_be_held_out() -> None:
     pm1 = Design(np.array([[0.0], [-1.0], [1.0]]), ("a",))
     idx, note = spare_points(pm1)
-    assert idx == [] and "±1σ alone leaves no point to hold out" in note
+    assert idx == []
+    assert "±1σ alone leaves no point to hold out" in note
     three = Design(np.array([[0.0], [-1.0], [1.0], [2.0]]), ("a",))
     assert spare_points(three) == ([1, 2, 3], "")
     two = Design(np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [1, 1], [2, 0.0]]), ("a", "b"))
     idx, note = spare_points(two)  # without (1, 1) nothing fixes the cross term a·b
-    assert 5 not in idx and "cannot be held out" in note  # the only mixed point
+    assert 5 not in idx
+    assert "cannot be held out" in note
 
 
 @pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
 def test_leave_one_out_closure(folder: Path) -> None:
     """Three points of one nuisance: each held out, the others' response predicts it."""
-    points = [*_points(), VariationPoint({"scale": 1.10},
-                                         files={p: [f"{p}_up2.parquet"] for p in ("sig", "bkg")})]
+    points = [
+        *_points(),
+        VariationPoint({"scale": 1.10}, files={p: [f"{p}_up2.parquet"] for p in ("sig", "bkg")}),
+    ]
     src = FileVariationSource(_samples(folder, event_id="id"), [SCALE], points)
     cfg = TrainConfig(hidden=(16, 16), epochs=8, batch_size=512, learning_rate=3e-3)
     config = SurrogateConfig(classifier=cfg, response=cfg)
@@ -222,4 +229,5 @@ def test_leave_one_out_closure(folder: Path) -> None:
     assert "3 points of ['scale'] held out in turn: nu=[-1.0]: chi2/ndf" in repr(loo)
     assert loo.to_dict()["note"] == ""
     none = leave_one_out_closure(sur, src, Design(src.design.points[:3], ("scale",)))
-    assert none.result is None and "±1σ alone" in repr(none)
+    assert none.result is None
+    assert "±1σ alone" in repr(none)

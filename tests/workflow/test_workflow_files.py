@@ -76,7 +76,7 @@ def test_source_paths_and_pseudo_data(cfg: AnalysisConfig, tmp_path: Path) -> No
     assert data.process_names == ("data",)
 
 
-_VARY = '''
+_VARY = """
 def vary(frame, energy_scale):
     out = frame.copy()
     out["mass"] = energy_scale * out["mass"]
@@ -86,7 +86,7 @@ def vary(frame, energy_scale):
 
 def wrong(frame, escale):
     return frame
-'''
+"""
 
 
 def _with_callable(text: str, spec: str) -> str:
@@ -158,11 +158,13 @@ def test_validate_leave_one_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     text = example_text("files")
     diag, log = _validate(text, tmp_path)
     loo = diag["leave_one_out"]
-    assert loo["held_out"] == [] and "±1σ alone leaves no point to hold out" in loo["note"]
+    assert loo["held_out"] == []
+    assert "±1σ alone leaves no point to hold out" in loo["note"]
     assert "±1σ alone leaves no point to hold out" in log
     three = text.replace("    # a weight variation", _UP2 + "    # a weight variation", 1)
     diag, log = _validate(three.replace("output: my-analysis-output", "output: three"), tmp_path)
     loo = diag["leave_one_out"]
     np.testing.assert_allclose(loo["held_out"], [[-1.0], [1.0], [2.0]])
-    assert len(loo["chi2_ndf"]) == 3 and loo["note"] == ""
+    assert len(loo["chi2_ndf"]) == 3
+    assert loo["note"] == ""
     assert "energy_scale=1.04 held out: chi2/ndf" in log

@@ -370,7 +370,7 @@ class FileSamples:
         columns: Sequence[str],
         what: str,
     ) -> pd.DataFrame:
-        """Every event read, with the process, ``event_id`` and a ``__keep__`` mask (:meth:`load`)."""
+        """Every event read, with its process, ``event_id`` and a ``__keep__`` mask."""
         if processes is None:
             processes = list(files) if isinstance(files, Mapping) else self.process_names
         unknown = [p for p in processes if p not in self.processes]

@@ -121,19 +121,27 @@ class LeaveOneOutClosure:
         return {
             "nuisances": list(self.nuisance_names),
             "held_out": self.held_out.tolist(),
-            "chi2_ndf": [
-                {"nu": list(k), "chi2_ndf": v} for k, v in self.chi2_ndf.items()
-            ],
+            "chi2_ndf": [{"nu": list(k), "chi2_ndf": v} for k, v in self.chi2_ndf.items()],
             "entries": [
-                {"nu": list(e.nu), "process": e.process, "feature": e.feature,
-                 "chi2": e.chi2, "ndf": e.ndf}
+                {
+                    "nu": list(e.nu),
+                    "process": e.process,
+                    "feature": e.feature,
+                    "chi2": e.chi2,
+                    "ndf": e.ndf,
+                }
                 for e in entries
-            ],  # fmt: skip
+            ],
             "yields": [
-                {"nu": list(y.nu), "process": y.process, "predicted": y.predicted,
-                 "true": y.true, "pull": y.pull}
+                {
+                    "nu": list(y.nu),
+                    "process": y.process,
+                    "predicted": y.predicted,
+                    "true": y.true,
+                    "pull": y.pull,
+                }
                 for y in ([] if self.result is None else self.result.yields)
-            ],  # fmt: skip
+            ],
             "note": self.note,
         }
 
@@ -208,8 +216,15 @@ def leave_one_out_closure(
             )  # fmt: skip
         held = dataclasses.replace(model, responses=responses, calibration=None)
         results.append(
-            closure_test(held, source, design.points[[i]], features=features, processes=procs,
-                         n_bins=n_bins, seed=base_seed)  # fmt: skip
+            closure_test(
+                held,
+                source,
+                design.points[[i]],
+                features=features,
+                processes=procs,
+                n_bins=n_bins,
+                seed=base_seed,
+            )
         )
     merged = ClosureResult(
         names,

@@ -133,7 +133,8 @@ def leave_one_out(
         say(f"  leave-one-out closure: {len(loo.held_out)} point(s) held out in turn ...")
         for nu, c in loo.chi2_ndf.items():
             values = ", ".join(
-                f"{n.name}={float(n.physical(v)):.4g}" for n, v in zip(sur.nuisances, nu, strict=True)
+                f"{n.name}={float(n.physical(v)):.4g}"
+                for n, v in zip(sur.nuisances, nu, strict=True)
             )
             say(f"    {values} held out: chi2/ndf {c:.2f} (classifier-score bins)")
         if loo.note:
