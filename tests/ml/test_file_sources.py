@@ -231,3 +231,44 @@ def test_leave_one_out_closure(folder: Path) -> None:
     none = leave_one_out_closure(sur, src, Design(src.design.points[:3], ("scale",)))
     assert none.result is None
     assert "±1σ alone" in repr(none)
+
+
+def test_bad_variation_inputs_are_one_line(folder: Path, tmp_path: Path) -> None:
+    """A variation file without a feature, a weight-variation column with NaN, an empty
+    process at a point: one line naming the file/column/point."""
+    for p in ("sig", "bkg"):
+        for tag in ("", "_down", "_up"):
+            pd.read_parquet(folder / f"{p}{tag}.parquet").to_parquet(tmp_path / f"{p}{tag}.parquet")
+    up = pd.read_parquet(tmp_path / "sig_up.parquet")
+    up.drop(columns="x1").to_parquet(tmp_path / "sig_up_nox1.parquet")
+    (up.assign(x0=-99.0)).to_parquet(tmp_path / "sig_up_empty.parquet")
+    nom = pd.read_parquet(tmp_path / "bkg.parquet")
+    nom.loc[5, "wup"] = np.nan
+    nom.to_parquet(tmp_path / "bkg.parquet")
+    s = _samples(tmp_path, selection="x0 > -50")
+
+    def source(up_file: str) -> FileVariationSource:
+        pts = [_points()[0], VariationPoint({"scale": 1.05}, files={"sig": [up_file]})]
+        return FileVariationSource(s, [SCALE], pts)
+
+    errors = []
+    with pytest.raises(
+        DataError, match=r"sig_up_nox1.parquet' lacks the feature column\(s\) \['x1'\]"
+    ) as e:
+        source("sig_up_nox1.parquet").varied("sig", [1.0])
+    errors.append(e)
+    with pytest.raises(
+        DataError, match=r"variation at scale=1.05: process 'sig' has no events .*sig_up_empty"
+    ) as e:
+        source("sig_up_empty.parquet").varied("sig", [1.0])
+    errors.append(e)
+    weights = FileVariationSource(
+        s, [SCALE], [VariationPoint({"scale": 0.95}, weight="wup"),
+                     VariationPoint({"scale": 1.05}, factor="wup")],
+    )  # fmt: skip
+    with pytest.raises(
+        DataError, match=r"variation at scale=1.05: the column 'wup' has 1 NaN"
+    ) as e:
+        weights.varied("bkg", [1.0])
+    errors.append(e)
+    assert all("\n" not in str(e.value) for e in errors)

@@ -401,10 +401,12 @@ class FileSamples:
         for p, sub in zip(processes, parts, strict=True):
             if not bool(sub["__keep__"].any()):
                 where = f" in region {region!r}" if region is not None else ""
+                read = files if files is not None else (self.files or self._table[p])
+                shown = list(read[p]) if isinstance(read, Mapping) else list(read)
                 raise DataError(
                     f"{what}: process {p!r} has no events{where} after the selection "
-                    f"{self.region_selection(region)!r}; loosen the selection, or check "
-                    "the files and labels of the process"
+                    f"{self.region_selection(region)!r} (files {_show(shown)}); loosen the "
+                    "selection, or check the files and labels of the process"
                 )
         return pd.concat(parts, ignore_index=True)
 
