@@ -103,6 +103,7 @@ def test_callable_variations(cfg: AnalysisConfig, tmp_path: Path) -> None:
     fcfg = AnalysisConfig.from_yaml_string(text, base_dir=base)
     src = training_source(fcfg, tmp_path)
     assert type(src).__name__ == "CallableVariationSource"
+    assert base / "escale_vary.py" in sample_file_paths(fcfg)  # editing it reruns the training
     assert src.varied("signal", [1.5]).n_events > 0  # energy_scale = 1.03: any value
     events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3, draw=True, source=src)
     assert truth["energy_scale"] != 1.0  # every nuisance drawn from its prior

@@ -25,6 +25,7 @@ nuisance.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from unbinned.data import EventSet
+from unbinned.data.callables import load_callable
 from unbinned.data.files import expand_files
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
@@ -141,7 +143,6 @@ def file_source(cfg: AnalysisConfig, data: SampleFilesData, seed: int = 0) -> An
     without one) and bounds.
     """
     # deferred: unbinned.ml pulls in torch (~2 s)
-    from unbinned.data.callables import load_callable
     from unbinned.ml import (
         CallableVariationSource,
         FileVariationSource,
@@ -177,7 +178,8 @@ def sample_file_paths(
 ) -> list[Path]:
     """The files ``data: kind: files`` names (globs expanded): what the results depend on.
 
-    ``samples``: the nominal and variation samples (what the training reads);
+    ``samples``: the nominal and variation samples (what the training reads), and
+    the source file of a ``callable`` (editing the function reruns the training);
     ``observed``: the observed dataset's files (what the fit reads).
     """
     data = cfg.data
@@ -198,6 +200,14 @@ def sample_file_paths(
     for what, patterns in groups:
         if patterns:
             out += expand_files(patterns, cfg.base_dir, what)
+    if samples and data.callable is not None:
+        fn = load_callable(data.callable, key="data.callable", search=cfg.base_dir)
+        try:
+            source = inspect.getsourcefile(fn)
+        except TypeError:  # a builtin: no source file
+            source = None
+        if source is not None and Path(source).is_file():
+            out.append(Path(source))
     return list(dict.fromkeys(out))
 
 
