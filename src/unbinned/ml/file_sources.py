@@ -132,7 +132,50 @@ class VariationPoint:
         return ", ".join(f"{k}={v:g}" for k, v in self.at.items())
 
 
-class FileVariationSource(BaseVariationSource):
+class _SamplesSource(BaseVariationSource):
+    """What both sources of file samples share: the samples, nuisances and region."""
+
+    samples: FileSamples
+    _nuisances: tuple[ShapeNuisance, ...]
+    _region: Region
+
+    def _declare(
+        self, samples: FileSamples, nuisances: Sequence[ShapeNuisance], region: str | None
+    ) -> list[str]:
+        """Set the samples, nuisances (names unique) and region; return the nuisance names."""
+        if not isinstance(samples, FileSamples):
+            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
+        self.samples = samples
+        self._nuisances = tuple(nuisances)
+        names = [n.name for n in self._nuisances]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"shape nuisances {names} are not unique")
+        self._region_name = region
+        self._region = Region(region or "inclusive", samples.region_selection(region))
+        return names
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Process names (as declared in the samples)."""
+        return self.samples.process_names
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns."""
+        return tuple(self.samples.features)
+
+    @property
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The shape nuisances."""
+        return self._nuisances
+
+    @property
+    def region(self) -> Region:
+        """The region and its full selection."""
+        return self._region
+
+
+class FileVariationSource(_SamplesSource):
     """Nominal and varied samples from files and weight columns (see the module docstring).
 
     Parameters
@@ -163,16 +206,8 @@ class FileVariationSource(BaseVariationSource):
         *,
         region: str | None = None,
     ) -> None:
-        if not isinstance(samples, FileSamples):
-            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
-        self.samples = samples
-        self._nuisances = tuple(nuisances)
-        names = [n.name for n in self._nuisances]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"shape nuisances {names} are not unique")
+        names = self._declare(samples, nuisances, region)
         self._points = tuple(points)
-        self._region_name = region
-        self._region = Region(region or "inclusive", samples.region_selection(region))
         self._nu = self._standardised(names)
         self._design = self._checked_design(names)
         self._check_files()
@@ -256,26 +291,6 @@ class FileVariationSource(BaseVariationSource):
                 expand_files(list(point.files), self.samples.base_dir, what)
 
     # ------------------------------------------------------------------ protocol
-    @property
-    def processes(self) -> tuple[str, ...]:
-        """Process names (as declared in the samples)."""
-        return self.samples.process_names
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """The feature columns."""
-        return tuple(self.samples.features)
-
-    @property
-    def nuisances(self) -> tuple[ShapeNuisance, ...]:
-        """The shape nuisances."""
-        return self._nuisances
-
-    @property
-    def region(self) -> Region:
-        """The region and its full selection."""
-        return self._region
-
     @property
     def design(self) -> Design:
         """The nominal point and the provided points: the design the responses train on."""
@@ -385,7 +400,7 @@ class FileVariationSource(BaseVariationSource):
         )
 
 
-class CallableVariationSource(BaseVariationSource):
+class CallableVariationSource(_SamplesSource):
     r"""Nominal samples from files, varied to any ν by a Python function (module docstring).
 
     The function varies the events as the challenge's systematics do:
@@ -444,13 +459,9 @@ class CallableVariationSource(BaseVariationSource):
         columns: Sequence[str] = (),
         seed: int = 0,
     ) -> None:
-        if not isinstance(samples, FileSamples):
-            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
-        self.samples = samples
-        self._nuisances = tuple(nuisances)
-        names = [n.name for n in self._nuisances]
-        if not names or len(set(names)) != len(names):
-            raise ConfigError(f"shape nuisances {names} must be unique, at least one")
+        names = self._declare(samples, nuisances, region)
+        if not names:
+            raise ConfigError("a CallableVariationSource needs at least one shape nuisance")
         key = "function"
         fn = load_callable(function, key=key) if isinstance(function, str) else function
         if not callable(fn):
@@ -458,33 +469,11 @@ class CallableVariationSource(BaseVariationSource):
         check_keywords(fn, names, key=key, optional=_OPTIONAL)
         self.function = fn
         self._takes = {k: accepts_keyword(fn, k) for k in _OPTIONAL}
-        self._region_name = region
-        self._region = Region(region or "inclusive", samples.region_selection(region))
         self.seed = int(seed)
         self._columns = tuple(c for c in columns if c not in samples.features)
         self._raw = samples.frames(region, columns=self._columns)
         self._label = getattr(fn, "__qualname__", repr(fn))
         self._nominal_cache: dict[str, EventSet] = {}
-
-    @property
-    def processes(self) -> tuple[str, ...]:
-        """Process names (as declared in the samples)."""
-        return self.samples.process_names
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """The feature columns."""
-        return tuple(self.samples.features)
-
-    @property
-    def nuisances(self) -> tuple[ShapeNuisance, ...]:
-        """The shape nuisances."""
-        return self._nuisances
-
-    @property
-    def region(self) -> Region:
-        """The region and its full selection."""
-        return self._region
 
     def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
         """Ids of every event of the process in the files (selected or not)."""
