@@ -169,3 +169,5 @@ def test_validate_leave_one_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert len(loo["chi2_ndf"]) == 3
     assert loo["note"] == ""
     assert "energy_scale=1.04 held out: chi2/ndf" in log
+    points = [r["point"] for r in loo["chi2_ndf"]]
+    assert points == [f"energy_scale={v}" for v in (0.98, 1.02, 1.04)]

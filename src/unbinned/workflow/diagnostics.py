@@ -127,19 +127,20 @@ def leave_one_out(
     threads = cfg.training.threads
     run = RunOptions(device="cpu", progress=False, num_threads=threads)
     loo = leave_one_out_closure(sur, source, source.design, seed=cfg.seed, run=run)
+    out = loo.to_dict()
     if loo.result is None:
         say(f"  {loo.note}")
-    else:
-        say(f"  leave-one-out closure: {len(loo.held_out)} point(s) held out in turn ...")
-        for nu, c in loo.chi2_ndf.items():
-            values = ", ".join(
-                f"{n.name}={float(n.physical(v)):.4g}"
-                for n, v in zip(sur.nuisances, nu, strict=True)
-            )
-            say(f"    {values} held out: chi2/ndf {c:.2f} (classifier-score bins)")
-        if loo.note:
-            say(f"  {loo.note}")
-    return loo.to_dict()
+        return out
+    say(f"  leave-one-out closure: {len(loo.held_out)} point(s) held out in turn ...")
+    for row in out["chi2_ndf"]:
+        row["point"] = ", ".join(
+            f"{n.name}={float(n.physical(v)):.4g}"
+            for n, v in zip(sur.nuisances, row["nu"], strict=True)
+        )
+        say(f"    {row['point']} held out: chi2/ndf {row['chi2_ndf']:.2f} (classifier-score bins)")
+    if loo.note:
+        say(f"  {loo.note}")
+    return out
 
 
 def diagnostics(
