@@ -178,6 +178,12 @@ def test_callable_source_varies_at_any_nu(folder: Path) -> None:
     bkg = weights.nominal("bkg")
     np.testing.assert_allclose(w.weights, bkg.weights * (1 + 0.1 * bkg.features["x1"].to_numpy()))
     assert "vary_scale varies ['scale']" in repr(src)
+    # samples without a weight column: the function's weights (it reads the extra column w)
+    unweighted = FileSamples({"sig": ["sig.parquet"], "bkg": ["bkg.parquet"]},
+                             features=["x0", "x1"], base_dir=folder)  # fmt: skip
+    src1 = CallableVariationSource(unweighted, [SCALE], scale_weights, columns=["w"])
+    np.testing.assert_allclose(src1.nominal("bkg").weights, 1.0)
+    np.testing.assert_allclose(src1.varied("bkg", [2.0]).weights, w.weights)
 
 
 def test_callable_source_errors(folder: Path) -> None:

@@ -79,7 +79,6 @@ __all__ = ["CallableVariationSource", "FileVariationSource", "VariationPoint"]
 
 FloatArray = npt.NDArray[np.float64]
 _PROCESS = "__process__"
-_WEIGHT = "__weight__"
 _OPTIONAL = ("seed", "process")
 """Keywords a variation function gets when its signature takes them."""
 _ID_OFFSET = 1 << 40
@@ -486,27 +485,34 @@ class CallableVariationSource(_SamplesSource):
             return raw
         return raw[np.isin(raw[EVENT_ID].to_numpy(), np.asarray(event_ids))]
 
-    def _events(self, frame: pd.DataFrame, process: str, what: str) -> EventSet:
-        """The selected events of one process's frame, checked."""
+    def _events(
+        self, frame: pd.DataFrame, process: str, what: str, weights: FloatArray | None = None
+    ) -> EventSet:
+        """The selected events of a process's frame (``weights``: instead of its weight column)."""
+        keep = self.samples.passes(frame, self._region_name)
         w_col = self.samples.weight
-        if w_col is not None:
-            w = np.asarray(frame[w_col], dtype=np.float64)
-            bad = np.flatnonzero(~np.isfinite(w))
+        if weights is None and w_col is not None:
+            weights = np.asarray(frame[w_col], dtype=np.float64)
+        if weights is not None:
+            weights = weights[keep]
+            bad = np.flatnonzero(~np.isfinite(weights))
             if bad.size:
+                col = f"the weight column {w_col!r}" if w_col is not None else "the weights"
                 raise DataError(
-                    f"{what}: the weight column {w_col!r} has {bad.size} NaN or infinite "
-                    f"value(s), first at row {int(bad[0])}; fix the function"
+                    f"{what}: {col} has {bad.size} NaN or infinite value(s) among the selected "
+                    f"events, first at selected event {int(bad[0])}; fix the function"
                 )
-        frame = frame[self.samples.passes(frame, self._region_name)].copy()
+        frame = frame[keep].copy()
         frame[_PROCESS] = process
-        return EventSet.from_pandas(
+        ev = EventSet.from_pandas(
             frame,
             feature_columns=self.samples.features,
-            weight_column=w_col,
+            weight_column=None,
             process_column=_PROCESS,
             extra_columns=(EVENT_ID,),
             process_names=self.processes,
         )
+        return ev if weights is None else ev.with_weights(weights)
 
     def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
         if process not in self._nominal_cache:
@@ -553,23 +559,7 @@ class CallableVariationSource(_SamplesSource):
                 f"{'' if w is None else f' of shape {w.shape}'}; expected the varied "
                 f"DataFrame or one weight per event ({len(raw)})"
             )
-        frame = raw.copy()
-        frame[self.samples.weight or _WEIGHT] = w
-        if self.samples.weight is None:
-            return self._with_weights(frame, process, what)
-        return self._events(frame, process, what)
-
-    def _with_weights(self, frame: pd.DataFrame, process: str, what: str) -> EventSet:
-        """Samples without a weight column, weighted by the function's weights."""
-        w = frame.pop(_WEIGHT).to_numpy(np.float64)
-        bad = np.flatnonzero(~np.isfinite(w))
-        if bad.size:
-            raise DataError(
-                f"{what}: {bad.size} NaN or infinite weight(s), first at row {int(bad[0])}; "
-                "fix the function"
-            )
-        keep = self.samples.passes(frame, self._region_name)
-        return self._events(frame, process, what).with_weights(w[keep])
+        return self._events(raw, process, what, weights=w)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{p}={len(f)}" for p, f in self._raw.items())
