@@ -149,6 +149,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "unbinned.ml": [
         "BaseVariationSource",
+        "CallableVariationSource",
         "ClassifierNet",
         "ClosureResult",
         "Design",
@@ -157,6 +158,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "GaussianToySource",
         "HTAUTAU_SHAPE_NUISANCES",
         "HTauTauSource",
+        "LeaveOneOutClosure",
         "MLP",
         "MissingGroup",
         "OracleComparison",
@@ -183,6 +185,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "closure_test",
         "default_design",
         "fit_score_calibration",
+        "leave_one_out_closure",
         "load",
         "monomial_names",
         "monomials",

@@ -47,6 +47,13 @@ def test_load_globs_selection_regions(folder: Path) -> None:
     assert np.all(high.features["pt"] > 50)
     assert s.region_selection("high") == "(pt >= 0) and (pt > 50)"
     assert "2 processes" in repr(s)
+    # before the selection (for a function that varies the events), then selected
+    frames = s.frames("high", columns=["w"])
+    assert set(frames) == {"sig", "bkg"}
+    assert len(frames["sig"]) == 80
+    assert {"x", "pt", "w", "event_id"} <= set(frames["sig"].columns)
+    keep = s.passes(frames["sig"], "high")
+    assert int(keep.sum()) == high.for_process("sig").n_events
 
 
 def test_label_column(folder: Path) -> None:

@@ -4,7 +4,8 @@ import unbinned.ml
 def test_public_api_is_deliberate():
     assert sorted(unbinned.ml.__all__) == sorted(
         [
-            "FileVariationSource", "VariationPoint",
+            "FileVariationSource", "VariationPoint", "CallableVariationSource",
+            "LeaveOneOutClosure", "leave_one_out_closure",
             "HTAUTAU_SHAPE_NUISANCES", "MLP", "BaseVariationSource", "ClassifierNet",
             "ClosureResult", "Design",
             "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from unbinned.configs import example_text
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.workflow import AnalysisConfig
+from unbinned.workflow import Analysis, AnalysisConfig, examples
 from unbinned.workflow.data import (
     observed_events,
     pseudo_data,
@@ -72,3 +74,100 @@ def test_source_paths_and_pseudo_data(cfg: AnalysisConfig, tmp_path: Path) -> No
     data = observed_events(with_data)
     assert data is not None
     assert data.process_names == ("data",)
+
+
+_VARY = """
+def vary(frame, energy_scale):
+    out = frame.copy()
+    out["mass"] = energy_scale * out["mass"]
+    out["pt"] = energy_scale * out["pt"]
+    return out
+
+
+def wrong(frame, escale):
+    return frame
+"""
+
+
+def _with_callable(text: str, spec: str) -> str:
+    start = text.index("  variations:")
+    end = text.index("  # observed:")
+    return text[:start] + f'  callable: "{spec}"\n' + text[end:]
+
+
+def test_callable_variations(cfg: AnalysisConfig, tmp_path: Path) -> None:
+    """``data.callable``: a function in the config's folder varies the events at any value."""
+    base = cfg.base_dir
+    (base / "escale_vary.py").write_text(_VARY)
+    text = _with_callable(example_text("files"), "escale_vary:vary")
+    fcfg = AnalysisConfig.from_yaml_string(text, base_dir=base)
+    src = training_source(fcfg, tmp_path)
+    assert type(src).__name__ == "CallableVariationSource"
+    assert base / "escale_vary.py" in sample_file_paths(fcfg)  # editing it reruns the training
+    assert src.varied("signal", [1.5]).n_events > 0  # energy_scale = 1.03: any value
+    events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3, draw=True, source=src)
+    assert truth["energy_scale"] != 1.0  # every nuisance drawn from its prior
+    assert events.n_events > 0
+    events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3,
+                                nuisances={"energy_scale": 1.03}, source=src)  # fmt: skip
+    assert truth["energy_scale"] == 1.03
+    for spec, message in [
+        ("escale_vary:wrong", r"data.callable: 'escale_vary:wrong\(frame, escale\)' cannot be "
+                              r"called as f\(frame, energy_scale=...\)"),
+        ("escale_vary:nope", "data.callable: module 'escale_vary' has no 'nope'"),
+        ("no_such_module:vary", "data.callable: cannot import module 'no_such_module'"),
+        ("not a path", "data.callable: 'not a path' is not a function's dotted path"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            AnalysisConfig.from_yaml_string(_with_callable(example_text("files"), spec),
+                                            base_dir=base)  # fmt: skip
+    both = example_text("files").replace("  # observed:", '  callable: "escale_vary:vary"\n  #')
+    with pytest.raises(ConfigError, match="either as variations: .* or as callable:"):
+        AnalysisConfig.from_yaml_string(both, base_dir=base)
+
+
+_SMALL = {
+    "classifier: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+        "classifier: {hidden: [8], epochs: 2, batch_size: 512}",
+    "response: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+        "response: {hidden: [8], epochs: 2, batch_size: 512}",
+}  # fmt: skip
+_UP2 = """    - at: {energy_scale: 1.04}  #   +2sigma
+      files:
+        signal: [samples/signal_escale_up2.parquet]
+        background: [samples/background_escale_up2.parquet]
+"""
+
+
+def _validate(text: str, base: Path) -> tuple[dict, str]:
+    for old, new in _SMALL.items():
+        text = text.replace(old, new)
+    log = io.StringIO()
+    analysis = Analysis(AnalysisConfig.from_yaml_string(text, base_dir=base), progress=False,
+                        log=log)  # fmt: skip
+    for step in (analysis.simulate, analysis.train, analysis.validate):
+        step()
+    diag = json.loads((analysis.workspace.step_dir("validate") / "diagnostics.json").read_text())
+    return diag, log.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
+def test_validate_leave_one_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """±1σ and +2σ: each point held out of a training and tested; ±1σ alone: one line why not."""
+    monkeypatch.setitem(examples.EXAMPLE_POINTS, "up2", 1.04)
+    write_example_samples(tmp_path / "samples", events_per_process=300)
+    text = example_text("files")
+    diag, log = _validate(text, tmp_path)
+    loo = diag["leave_one_out"]
+    assert loo["held_out"] == []
+    assert "±1σ alone leaves no point to hold out" in loo["note"]
+    assert "±1σ alone leaves no point to hold out" in log
+    three = text.replace("    # a weight variation", _UP2 + "    # a weight variation", 1)
+    diag, log = _validate(three.replace("output: my-analysis-output", "output: three"), tmp_path)
+    loo = diag["leave_one_out"]
+    np.testing.assert_allclose(loo["held_out"], [[-1.0], [1.0], [2.0]])
+    assert len(loo["chi2_ndf"]) == 3
+    assert loo["note"] == ""
+    assert "energy_scale=1.04 held out: chi2/ndf" in log
+    points = [r["point"] for r in loo["chi2_ndf"]]
+    assert points == [f"energy_scale={v}" for v in (0.98, 1.02, 1.04)]

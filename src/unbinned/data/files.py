@@ -327,6 +327,50 @@ class FileSamples:
             extras ``event_id`` (the ``event_id`` column, or each event's row number
             among the files of its process) and ``columns``.
         """
+        frame = self._frame(region, files, processes, columns, what)
+        frame = frame[frame.pop("__keep__").to_numpy()].reset_index(drop=True)
+        return EventSet.from_pandas(
+            frame,
+            feature_columns=self.features,
+            weight_column=self.weight,
+            process_column=_PROCESS,
+            extra_columns=(ID_COLUMN, *[c for c in columns if c not in self.features]),
+            process_names=self.process_names,
+        )
+
+    def frames(
+        self, region: str | None = None, *, columns: Sequence[str] = (), what: str = "nominal"
+    ) -> dict[str, pd.DataFrame]:
+        """Every event of each process *before* the selection, as a DataFrame per process.
+
+        For a function that varies the events (the selection applies after it,
+        :meth:`passes`): the feature, weight and selection columns, ``columns`` and
+        ``event_id`` (as in :meth:`load`).  A process with no selected event is an
+        error here too.
+        """
+        frame = self._frame(region, None, None, columns, what).drop(columns="__keep__")
+        out = {}
+        for p in self.process_names:
+            sub = frame[frame[_PROCESS] == p].drop(columns=_PROCESS)
+            out[p] = sub.reset_index(drop=True)
+        return out
+
+    def passes(self, frame: pd.DataFrame, region: str | None = None) -> npt.NDArray[np.bool_]:
+        """Which events of ``frame`` pass the selection (and the region's): a boolean mask."""
+        keep = np.ones(len(frame), dtype=bool)
+        for _, sel in self._selections(region):
+            keep &= sel(frame)  # type: ignore[arg-type]  # a DataFrame maps names to columns
+        return keep
+
+    def _frame(
+        self,
+        region: str | None,
+        files: Mapping[str, Sequence[str]] | Sequence[str] | None,
+        processes: Sequence[str] | None,
+        columns: Sequence[str],
+        what: str,
+    ) -> pd.DataFrame:
+        """Every event read, with its process, ``event_id`` and a ``__keep__`` mask."""
         if processes is None:
             processes = list(files) if isinstance(files, Mapping) else self.process_names
         unknown = [p for p in processes if p not in self.processes]
@@ -357,21 +401,14 @@ class FileSamples:
         for p, sub in zip(processes, parts, strict=True):
             if not bool(sub["__keep__"].any()):
                 where = f" in region {region!r}" if region is not None else ""
+                read = files if files is not None else (self.files or self._table[p])
+                shown = list(read[p]) if isinstance(read, Mapping) else list(read)
                 raise DataError(
                     f"{what}: process {p!r} has no events{where} after the selection "
-                    f"{self.region_selection(region)!r}; loosen the selection, or check "
-                    "the files and labels of the process"
+                    f"{self.region_selection(region)!r} (files {_show(shown)}); loosen the "
+                    "selection, or check the files and labels of the process"
                 )
-        frame = pd.concat(parts, ignore_index=True)
-        frame = frame[frame.pop("__keep__").to_numpy()].reset_index(drop=True)
-        return EventSet.from_pandas(
-            frame,
-            feature_columns=self.features,
-            weight_column=self.weight,
-            process_column=_PROCESS,
-            extra_columns=(ID_COLUMN, *[c for c in columns if c not in self.features]),
-            process_names=self.process_names,
-        )
+        return pd.concat(parts, ignore_index=True)
 
     def load_data(
         self, files: Sequence[str], region: str | None = None, *, what: str = "observed"

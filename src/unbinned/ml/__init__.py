@@ -42,7 +42,8 @@ from unbinned.ml.diagnostics import (
     reliability,
     yield_closure,
 )
-from unbinned.ml.file_sources import FileVariationSource, VariationPoint
+from unbinned.ml.file_sources import CallableVariationSource, FileVariationSource, VariationPoint
+from unbinned.ml.holdout import LeaveOneOutClosure, leave_one_out_closure
 from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
@@ -70,6 +71,7 @@ __all__ = [
     "HTAUTAU_SHAPE_NUISANCES",
     "MLP",
     "BaseVariationSource",
+    "CallableVariationSource",
     "ClassifierNet",
     "ClosureResult",
     "Design",
@@ -77,6 +79,7 @@ __all__ = [
     "FileVariationSource",
     "GaussianToySource",
     "HTauTauSource",
+    "LeaveOneOutClosure",
     "MissingGroup",
     "OracleComparison",
     "OracleSource",
@@ -102,6 +105,7 @@ __all__ = [
     "closure_test",
     "default_design",
     "fit_score_calibration",
+    "leave_one_out_closure",
     "load",
     "monomial_names",
     "monomials",

@@ -39,31 +39,48 @@ Closure: the events varied at arbitrary ν exist only at the provided points, so
 the workflow's closure plots use, per nuisance, its provided axis point farthest
 from nominal (:meth:`FileVariationSource.closure_point`); with only the points
 the networks were trained on, this tests the fit at those points, not the
-interpolation between them (a leave-one-out closure needs points to spare,
-which ±1σ alone does not have).  Pseudo-experiments at arbitrary ν likewise
-cannot be drawn from the files: the workflow draws them at the nominal shape
-(the normalisation nuisances from their priors) or at a provided point.
+interpolation between them.  When there are points to spare (more than the
+quadratic response's monomials), the workflow's validation also trains the
+responses once per point with that point held out and compares them there
+(:func:`unbinned.ml.leave_one_out_closure`); ±1σ alone leaves none to spare.
+Pseudo-experiments at arbitrary ν likewise cannot be drawn from the files: the
+workflow draws them at the nominal shape (the normalisation nuisances from their
+priors) or at a provided point.
+
+A function instead of files
+---------------------------
+A :class:`CallableVariationSource` varies the nominal events with a Python
+function, ``function(frame, **nuisance values) -> varied frame`` or per-event
+weights, as the challenge's systematics do: the events then exist at *every* ν,
+so the usual design trains the responses, and closure tests and
+pseudo-experiments work at any ν.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from unbinned.data.callables import accepts_keyword, check_keywords, load_callable
 from unbinned.data.events import EventSet
 from unbinned.data.files import FileSamples, expand_files
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml.design import Design, ShapeNuisance
-from unbinned.ml.sources import EVENT_ID, BaseVariationSource, Region
+from unbinned.ml.sources import EVENT_ID, BaseVariationSource, Region, _check_nu, _point_seed
 from unbinned.ml.yields import n_monomials
 
-__all__ = ["FileVariationSource", "VariationPoint"]
+__all__ = ["CallableVariationSource", "FileVariationSource", "VariationPoint"]
 
 FloatArray = npt.NDArray[np.float64]
+_PROCESS = "__process__"
+_OPTIONAL = ("seed", "process")
+"""Keywords a variation function gets when its signature takes them."""
 _ID_OFFSET = 1 << 40
 """Independent variation files: point k's events get ids (k + 1) · 2⁴⁰ + row."""
 
@@ -114,7 +131,50 @@ class VariationPoint:
         return ", ".join(f"{k}={v:g}" for k, v in self.at.items())
 
 
-class FileVariationSource(BaseVariationSource):
+class _SamplesSource(BaseVariationSource):
+    """What both sources of file samples share: the samples, nuisances and region."""
+
+    samples: FileSamples
+    _nuisances: tuple[ShapeNuisance, ...]
+    _region: Region
+
+    def _declare(
+        self, samples: FileSamples, nuisances: Sequence[ShapeNuisance], region: str | None
+    ) -> list[str]:
+        """Set the samples, nuisances (names unique) and region; return the nuisance names."""
+        if not isinstance(samples, FileSamples):
+            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
+        self.samples = samples
+        self._nuisances = tuple(nuisances)
+        names = [n.name for n in self._nuisances]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"shape nuisances {names} are not unique")
+        self._region_name = region
+        self._region = Region(region or "inclusive", samples.region_selection(region))
+        return names
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Process names (as declared in the samples)."""
+        return self.samples.process_names
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns."""
+        return tuple(self.samples.features)
+
+    @property
+    def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The shape nuisances."""
+        return self._nuisances
+
+    @property
+    def region(self) -> Region:
+        """The region and its full selection."""
+        return self._region
+
+
+class FileVariationSource(_SamplesSource):
     """Nominal and varied samples from files and weight columns (see the module docstring).
 
     Parameters
@@ -145,16 +205,8 @@ class FileVariationSource(BaseVariationSource):
         *,
         region: str | None = None,
     ) -> None:
-        if not isinstance(samples, FileSamples):
-            raise TypeError(f"samples must be a FileSamples, got {type(samples).__name__}")
-        self.samples = samples
-        self._nuisances = tuple(nuisances)
-        names = [n.name for n in self._nuisances]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"shape nuisances {names} are not unique")
+        names = self._declare(samples, nuisances, region)
         self._points = tuple(points)
-        self._region_name = region
-        self._region = Region(region or "inclusive", samples.region_selection(region))
         self._nu = self._standardised(names)
         self._design = self._checked_design(names)
         self._check_files()
@@ -238,26 +290,6 @@ class FileVariationSource(BaseVariationSource):
                 expand_files(list(point.files), self.samples.base_dir, what)
 
     # ------------------------------------------------------------------ protocol
-    @property
-    def processes(self) -> tuple[str, ...]:
-        """Process names (as declared in the samples)."""
-        return self.samples.process_names
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """The feature columns."""
-        return tuple(self.samples.features)
-
-    @property
-    def nuisances(self) -> tuple[ShapeNuisance, ...]:
-        """The shape nuisances."""
-        return self._nuisances
-
-    @property
-    def region(self) -> Region:
-        """The region and its full selection."""
-        return self._region
-
     @property
     def design(self) -> Design:
         """The nominal point and the provided points: the design the responses train on."""
@@ -364,4 +396,174 @@ class FileVariationSource(BaseVariationSource):
         return (
             f"FileVariationSource(nominal events {counts}; {len(self._points)} variation "
             f"points of {[n.name for n in self._nuisances]})"
+        )
+
+
+class CallableVariationSource(_SamplesSource):
+    r"""Nominal samples from files, varied to any ν by a Python function (module docstring).
+
+    The function varies the events as the challenge's systematics do:
+    ``function(frame, **values)`` gets one process's events *before* the
+    selection (a DataFrame with the feature, weight and selection columns,
+    ``columns`` and ``event_id``) and the physical value of every shape nuisance
+    as a keyword (``escale=1.02``); it also gets ``seed=`` (fixed by the source's
+    seed, the process and ν, so a point is reproducible) and ``process=`` when its
+    signature takes them.  It returns either
+
+    * a DataFrame of the varied events that keeps the ``event_id`` column (rows
+      may be dropped; the features and, if it changes them, the weights varied),
+    * or a 1-D array of the events' weights at ν, one per row (the events
+      themselves unchanged: scale or PDF weights).
+
+    The common selection and the region are applied afterwards, so events migrate
+    across the cuts.  The nominal samples are the files as they are (the function
+    at the nominal values must leave the events unchanged).  Because the events
+    exist at every ν, the training uses the usual design
+    (:func:`~unbinned.ml.default_design`), and closure tests and pseudo-experiments
+    work at any ν.
+
+    Parameters
+    ----------
+    samples
+        The nominal samples.
+    nuisances
+        The shape nuisances the function varies, in order.
+    function
+        The function (or its dotted path ``"package.module:function"``).
+    region
+        The region of ``samples`` the analysis uses (None: the common selection only).
+    columns
+        More columns of the files the function reads.
+    seed
+        Base seed handed to the function (when it takes ``seed``).
+
+    Examples
+    --------
+    >>> def vary(frame, escale):
+    ...     out = frame.copy()
+    ...     out["mass"] = escale * out["mass"]
+    ...     return out
+    >>> src = CallableVariationSource(samples, [ShapeNuisance("escale", 1.0, 0.02, 0.9, 1.1)],
+    ...                               vary)  # doctest: +SKIP
+    >>> src.varied("signal", [1.5])  # escale = 1.03  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        samples: FileSamples,
+        nuisances: Sequence[ShapeNuisance],
+        function: Callable[..., Any] | str,
+        *,
+        region: str | None = None,
+        columns: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        names = self._declare(samples, nuisances, region)
+        if not names:
+            raise ConfigError("a CallableVariationSource needs at least one shape nuisance")
+        key = "function"
+        fn = load_callable(function, key=key) if isinstance(function, str) else function
+        if not callable(fn):
+            raise ConfigError(f"{key}: expected a function, got {type(fn).__name__}")
+        check_keywords(fn, names, key=key, optional=_OPTIONAL)
+        self.function = fn
+        self._takes = {k: accepts_keyword(fn, k) for k in _OPTIONAL}
+        self.seed = int(seed)
+        self._columns = tuple(c for c in columns if c not in samples.features)
+        self._raw = samples.frames(region, columns=self._columns)
+        self._label = getattr(fn, "__qualname__", repr(fn))
+        self._nominal_cache: dict[str, EventSet] = {}
+
+    def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
+        """Ids of every event of the process in the files (selected or not)."""
+        self._check_process(process)
+        return self._raw[process][EVENT_ID].to_numpy(np.int64)
+
+    def _raw_of(self, process: str, event_ids: npt.ArrayLike | None) -> pd.DataFrame:
+        raw = self._raw[process]
+        if event_ids is None:
+            return raw
+        return raw[np.isin(raw[EVENT_ID].to_numpy(), np.asarray(event_ids))]
+
+    def _events(
+        self, frame: pd.DataFrame, process: str, what: str, weights: FloatArray | None = None
+    ) -> EventSet:
+        """The selected events of a process's frame (``weights``: instead of its weight column)."""
+        keep = self.samples.passes(frame, self._region_name)
+        w_col = self.samples.weight
+        if weights is None and w_col is not None:
+            weights = np.asarray(frame[w_col], dtype=np.float64)
+        if weights is not None:
+            weights = weights[keep]
+            bad = np.flatnonzero(~np.isfinite(weights))
+            if bad.size:
+                col = f"the weight column {w_col!r}" if w_col is not None else "the weights"
+                raise DataError(
+                    f"{what}: {col} has {bad.size} NaN or infinite value(s) among the selected "
+                    f"events, first at selected event {int(bad[0])}; fix the function"
+                )
+        frame = frame[keep].copy()
+        frame[_PROCESS] = process
+        ev = EventSet.from_pandas(
+            frame,
+            feature_columns=self.samples.features,
+            weight_column=None,
+            process_column=_PROCESS,
+            extra_columns=(EVENT_ID,),
+            process_names=self.processes,
+        )
+        return ev if weights is None else ev.with_weights(weights)
+
+    def _nominal_process(self, process: str, event_ids: npt.ArrayLike | None) -> EventSet:
+        if process not in self._nominal_cache:
+            self._nominal_cache[process] = self._events(
+                self._raw[process], process, f"nominal {process!r}"
+            )
+        ev = self._nominal_cache[process]
+        if event_ids is None:
+            return ev
+        return ev.select(np.isin(ev.extras[EVENT_ID].to_numpy(), np.asarray(event_ids)))
+
+    def physical(self, nu: npt.ArrayLike) -> dict[str, float]:
+        """The physical nuisance values at standardised ν."""
+        arr = _check_nu(nu, self._nuisances)
+        return {n.name: float(n.physical(v)) for n, v in zip(self._nuisances, arr, strict=True)}
+
+    def varied(
+        self, process: str, nu: npt.ArrayLike, *, event_ids: npt.ArrayLike | None = None
+    ) -> EventSet:
+        """The events of the process varied by the function at ν, then selected."""
+        self._check_process(process)
+        arr = _check_nu(nu, self._nuisances)
+        values: dict[str, Any] = self.physical(arr)
+        what = f"{self._label}({', '.join(f'{k}={v:g}' for k, v in values.items())}) {process!r}"
+        if self._takes["seed"]:
+            values["seed"] = _point_seed(self.seed, self.processes.index(process), arr)
+        if self._takes["process"]:
+            values["process"] = process
+        raw = self._raw_of(process, event_ids)
+        out = self.function(raw.copy(), **values)
+        if isinstance(out, pd.DataFrame):
+            missing = [c for c in (*self.feature_names, EVENT_ID) if c not in out.columns]
+            missing += [c for c in raw.columns if c not in out.columns and c not in missing]
+            if missing:
+                raise DataError(
+                    f"{what} returned a DataFrame without the column(s) {missing}; it must "
+                    "keep every column it is given (return a modified copy of the frame)"
+                )
+            return self._events(out, process, what)
+        w = np.asarray(out, dtype=np.float64) if out is not None else None
+        if w is None or w.shape != (len(raw),):
+            raise DataError(
+                f"{what} returned {type(out).__name__}"
+                f"{'' if w is None else f' of shape {w.shape}'}; expected the varied "
+                f"DataFrame or one weight per event ({len(raw)})"
+            )
+        return self._events(raw, process, what, weights=w)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{p}={len(f)}" for p, f in self._raw.items())
+        return (
+            f"CallableVariationSource(events {counts}; {self._label} varies "
+            f"{[n.name for n in self._nuisances]})"
         )

@@ -186,8 +186,11 @@ class SampleFilesData(_Strict):
     ``event_id`` (a column naming the generated event when variation files hold
     the same events).  ``variations``: the shape-nuisance points
     (:class:`VariationSettings`); every nuisance of the model with ``acts_on:
-    shape`` needs points.  ``observed``: files of the dataset to measure instead of
-    a pseudo-experiment.
+    shape`` needs points.  Or, instead of points, ``callable``: a Python function
+    ``"package.module:function"`` (looked for in the config's folder first) that
+    varies the events to any value of the shape nuisances
+    (:class:`unbinned.ml.CallableVariationSource`), reading also the ``columns``.
+    ``observed``: files of the dataset to measure instead of a pseudo-experiment.
     """
 
     kind: Literal["files"]
@@ -203,11 +206,18 @@ class SampleFilesData(_Strict):
     tree: str | None = None
     event_id: str | None = None
     variations: list[VariationSettings] = []
+    callable: str | None = None
+    columns: list[str] = []
     observed: list[str] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SampleFilesData:
         self.samples(Path("."))
+        if self.callable is not None and self.variations:
+            raise ValueError(
+                "give the shape variations either as variations: (points) or as callable: "
+                "(a function), not both"
+            )
         if self.region is not None and self.region not in self.regions:
             raise ValueError(
                 f"region {self.region!r} is not declared in regions: {list(self.regions)}"
@@ -504,7 +514,7 @@ class AnalysisConfig(_Strict):
                 f"{self.data.kind!r}; declare the model (pois, nuisances, processes, regions)"
             )
         if isinstance(self.data, SampleFilesData) and isinstance(self.model, ModelSpec):
-            _check_variations(self.data, self.model)
+            _check_variations(self.data, self.model, self.base_dir)
         poi = self.inference.poi
         if (
             poi is not None
@@ -587,10 +597,18 @@ class AnalysisConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _check_variations(data: SampleFilesData, model: ModelSpec) -> None:
+def _check_variations(data: SampleFilesData, model: ModelSpec, base_dir: Path) -> None:
     """Every variation names a shape nuisance of the model, inside its bounds, and back."""
     shape = {n.name: n for n in model.nuisances if n.acts_on == "shape"}
-    varied: set[str] = set()
+    if data.callable is not None:
+        from unbinned.data.callables import check_keywords, load_callable  # deferred: pandas
+
+        try:
+            fn = load_callable(data.callable, key="data.callable", search=base_dir)
+            check_keywords(fn, list(shape), key="data.callable", optional=("seed", "process"))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    varied: set[str] = set(shape) if data.callable is not None else set()
     for i, v in enumerate(data.variations):
         for name, value in v.at.items():
             if name not in shape:

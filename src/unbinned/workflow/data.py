@@ -18,11 +18,14 @@ the test source's varied simulation Poisson(w f_p) times, f_p the rate factor of
 process (:func:`source_pseudo_data`).  File-based variations exist only at their
 points, so the pseudo-experiments of the ``files`` kind draw the rate nuisances
 from their priors and keep the shape nuisances nominal (an explicit shape value
-must be one of the variation points); the fit profiles every nuisance.
+must be one of the variation points); with a ``callable`` the events exist at any
+ν and every nuisance is drawn, as for the other kinds.  The fit profiles every
+nuisance.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from unbinned.data import EventSet
+from unbinned.data.callables import load_callable
 from unbinned.data.files import expand_files
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
@@ -120,7 +124,7 @@ def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) 
     data = cfg.data
     seed = cfg.seed + (TEST_SEED_OFFSET if test else 0)
     if isinstance(data, SampleFilesData):
-        return file_source(cfg, data)
+        return file_source(cfg, data, seed)
     if data.kind in CHALLENGE_KINDS:
         frame = load_frame(_challenge_path(cfg, data_dir, "test" if test else "train"), cfg)
         return HTauTauSource(frame, seed=seed)
@@ -130,13 +134,21 @@ def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) 
     return GaussianToySource(data.events_per_process, seed=seed)
 
 
-def file_source(cfg: AnalysisConfig, data: SampleFilesData) -> Any:
+def file_source(cfg: AnalysisConfig, data: SampleFilesData, seed: int = 0) -> Any:
     """The :class:`~unbinned.ml.FileVariationSource` of ``data: kind: files``.
 
-    The shape nuisances are the model's ``acts_on: shape`` ones (in its order), with
-    their nominal, width (the scale of ν; 1 without one) and bounds.
+    With ``data.callable``, a :class:`~unbinned.ml.CallableVariationSource` (``seed``:
+    the function's base seed).  The shape nuisances are the model's ``acts_on:
+    shape`` ones (in its order), with their nominal, width (the scale of ν; 1
+    without one) and bounds.
     """
-    from unbinned.ml import FileVariationSource, ShapeNuisance, VariationPoint  # deferred: torch
+    # deferred: unbinned.ml pulls in torch (~2 s)
+    from unbinned.ml import (
+        CallableVariationSource,
+        FileVariationSource,
+        ShapeNuisance,
+        VariationPoint,
+    )
 
     spec = model_spec(cfg)
     nuisances = []
@@ -145,14 +157,18 @@ def file_source(cfg: AnalysisConfig, data: SampleFilesData) -> Any:
             continue
         lo, hi = n.bounds or (-math.inf, math.inf)
         nuisances.append(ShapeNuisance(n.name, n.nominal, n.width or 1.0, lo, hi))
-    points = [
-        VariationPoint(v.at, files=v.files, weight=v.weight, factor=v.factor)
-        for v in data.variations
-    ]
+    samples = data.samples(cfg.base_dir)
     try:
-        return FileVariationSource(
-            data.samples(cfg.base_dir), nuisances, points, region=data.region
-        )
+        if data.callable is not None:
+            fn = load_callable(data.callable, key="data.callable", search=cfg.base_dir)
+            return CallableVariationSource(
+                samples, nuisances, fn, region=data.region, columns=data.columns, seed=seed
+            )
+        points = [
+            VariationPoint(v.at, files=v.files, weight=v.weight, factor=v.factor)
+            for v in data.variations
+        ]
+        return FileVariationSource(samples, nuisances, points, region=data.region)
     except ConfigError as exc:
         raise ConfigError(f"data: {exc}") from None
 
@@ -162,7 +178,8 @@ def sample_file_paths(
 ) -> list[Path]:
     """The files ``data: kind: files`` names (globs expanded): what the results depend on.
 
-    ``samples``: the nominal and variation samples (what the training reads);
+    ``samples``: the nominal and variation samples (what the training reads), and
+    the source file of a ``callable`` (editing the function reruns the training);
     ``observed``: the observed dataset's files (what the fit reads).
     """
     data = cfg.data
@@ -183,6 +200,14 @@ def sample_file_paths(
     for what, patterns in groups:
         if patterns:
             out += expand_files(patterns, cfg.base_dir, what)
+    if samples and data.callable is not None:
+        fn = load_callable(data.callable, key="data.callable", search=cfg.base_dir)
+        try:
+            source = inspect.getsourcefile(fn)
+        except TypeError:  # a builtin: no source file
+            source = None
+        if source is not None and Path(source).is_file():
+            out.append(Path(source))
     return list(dict.fromkeys(out))
 
 
@@ -339,7 +364,7 @@ def pseudo_data(
     # file variations exist only at their points: the shape nuisances stay nominal
     names = (
         [n.name for n in spec.nuisances if n.acts_on != "shape"]
-        if isinstance(cfg.data, SampleFilesData)
+        if isinstance(cfg.data, SampleFilesData) and cfg.data.callable is None
         else None
     )
     values = (

@@ -15,6 +15,11 @@ held-out sample, which the training never saw (the simulator's and the oracle's
 test sample is another seed; ``parquet``/``root`` read their test file).  The
 ``files`` kind has no independent sample (its test source is the training's): no
 health check.
+
+:func:`leave_one_out`: for the ``files`` kind's variation points, the responses
+trained once per spare point without it and compared there
+(:func:`unbinned.ml.leave_one_out_closure`), or the line saying that the points
+leave none to spare (±1σ alone).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "HEALTH_MAX_EVENTS",
     "diagnostics",
     "health",
+    "leave_one_out",
     "surrogate_of",
 ]
 
@@ -75,6 +81,66 @@ def _hist(values: Any, weights: Any, edges: Any) -> tuple[list[float], list[floa
     h, _ = np.histogram(values, bins=edges, weights=weights)
     v, _ = np.histogram(values, bins=edges, weights=np.asarray(weights) ** 2)
     return h.tolist(), np.sqrt(v).tolist()
+
+
+def _closure_nu(source: Any, nuisances: Sequence[Any], a: int, cfg: AnalysisConfig) -> Any:
+    """The closure point on axis ``a`` (None: none there), standardised.
+
+    +2σ (:data:`CLOSURE_SHIFT`, within the nuisance's range); for file variations
+    their own farthest point on the axis; for a ``callable`` (the same events as the
+    training, at any ν) a point between the design's steps (2.5σ for steps 1, 2, 3),
+    so that the closure tests the interpolation, not a training point.
+    """
+    if hasattr(source, "closure_point"):  # file variations: only their own points
+        return source.closure_point(a)
+    shift = CLOSURE_SHIFT
+    if cfg.data.kind == "files":
+        steps = sorted(cfg.training.design.steps)
+        shift = 0.5 * (steps[-2] + steps[-1]) if len(steps) > 1 else 0.5 * steps[0]
+    nu = np.zeros(len(nuisances))
+    lo, hi = nuisances[a].standardized_range
+    nu[a] = min(shift, hi) if hi > 0 else max(-shift, lo)
+    return nu
+
+
+def leave_one_out(
+    model: Any,
+    cfg: AnalysisConfig,
+    data_dir: Path,
+    *,
+    say: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any] | None:
+    """Leave-one-out closure among the provided variation points (``files`` kind).
+
+    :func:`unbinned.ml.leave_one_out_closure`: per spare point, the responses trained
+    without it and tested there in classifier-score bins.  Without points to spare
+    (±1σ alone) the result holds just the line saying so.  None for the other kinds
+    (and a ``callable``, whose closure is at a point between the design's steps).
+    """
+    # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
+    from unbinned.ml import FileVariationSource, RunOptions, leave_one_out_closure
+
+    source = test_source(cfg, data_dir)
+    if not isinstance(source, FileVariationSource):
+        return None
+    sur = surrogate_of(model)
+    threads = cfg.training.threads
+    run = RunOptions(device="cpu", progress=False, num_threads=threads)
+    loo = leave_one_out_closure(sur, source, source.design, seed=cfg.seed, run=run)
+    out = loo.to_dict()
+    if loo.result is None:
+        say(f"  {loo.note}")
+        return out
+    say(f"  leave-one-out closure: {len(loo.held_out)} point(s) held out in turn ...")
+    for row in out["chi2_ndf"]:
+        row["point"] = ", ".join(
+            f"{n.name}={float(n.physical(v)):.4g}"
+            for n, v in zip(sur.nuisances, row["nu"], strict=True)
+        )
+        say(f"    {row['point']} held out: chi2/ndf {row['chi2_ndf']:.2f} (classifier-score bins)")
+    if loo.note:
+        say(f"  {loo.note}")
+    return out
 
 
 def diagnostics(
@@ -120,13 +186,9 @@ def diagnostics(
         nominal = source.nominal(p, event_ids=subset)
         delta = resp.delta(nominal)
         for a, n in enumerate(nuis):
-            nu = np.zeros(len(nuis))
-            lo, hi = n.standardized_range
-            nu[a] = min(CLOSURE_SHIFT, hi) if hi > 0 else max(-CLOSURE_SHIFT, lo)
-            if hasattr(source, "closure_point"):  # file variations: only their own points
-                nu = source.closure_point(a)
-                if nu is None:
-                    continue
+            nu = _closure_nu(source, nuis, a, cfg)
+            if nu is None:
+                continue
             say(f"  closure of {p} at {n.name} = {float(n.physical(nu[a])):.4g} ...")
             varied = source.varied(p, nu, event_ids=subset)
             r = np.exp(delta @ monomials(nu) + resp.log_yield(nu))

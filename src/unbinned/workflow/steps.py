@@ -67,7 +67,7 @@ from unbinned.workflow.data import (
     sample_file_paths,
     training_source,
 )
-from unbinned.workflow.diagnostics import diagnostics, health
+from unbinned.workflow.diagnostics import diagnostics, health, leave_one_out
 from unbinned.workflow.toys import config_json, workflow_toy_task
 
 if TYPE_CHECKING:
@@ -368,8 +368,9 @@ class Analysis:
             if source.nuisances
             else None
         )
-        if self.config.data.kind == "files":  # the variation points that exist
-            design = source.design
+        data = self.config.data
+        if data.kind == "files" and getattr(data, "callable", None) is None:
+            design = source.design  # file variations: the points that exist
         options = analysis_options(self.config)
         return {
             "surrogate_config": surrogate_config,
@@ -427,6 +428,9 @@ class Analysis:
                 features=self.config.report.closure_features,
                 say=self.say,
             )
+            loo = leave_one_out(self.model(), self.config, self.data_dir, say=self.say)
+            if loo is not None:
+                diag["leave_one_out"] = loo
             write_json_atomic(tmp / "diagnostics.json", diag)
             info = {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
             report = health(self.model(), self.config, self.data_dir, say=self.say)
@@ -437,7 +441,7 @@ class Analysis:
                 info.update(health_passed=report.passed, warnings=list(report.warnings))
             return info
 
-        return self._run("validate", body, {"checks": ["diagnostics", "health"]})
+        return self._run("validate", body, {"checks": ["diagnostics", "health", "leave_one_out"]})
 
     def health(self) -> dict[str, Any] | None:
         """The ``validate`` step's health report (``health.json``), or None without one."""
