@@ -133,6 +133,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "CountingRegion",
         "EventTensors",
         "Likelihood",
+        "RegionResponse",
         "ResponseModel",
         "ShapeParameter",
         "SurrogateResponse",

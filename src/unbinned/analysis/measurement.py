@@ -26,12 +26,12 @@ import numpy.typing as npt
 from unbinned.binned.likelihood import BinnedLikelihood
 from unbinned.exceptions import ConfigError
 from unbinned.infer.fisher import Pull, pulls
-from unbinned.infer.intervals import Interval, profile_interval
+from unbinned.infer.intervals import Interval, delta_q, profile_interval, profile_scan_2d
 from unbinned.infer.mle import FitResult, fit
 from unbinned.likelihood.nll import Likelihood
 from unbinned.likelihood.tensors import EventTensors
 
-__all__ = ["Measurement", "measure_likelihood"]
+__all__ = ["Measurement", "Scan2D", "measure_likelihood", "scan_2d"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -293,3 +293,67 @@ def measure_likelihood(
     if len(names) > 1:
         out = replace(out, pois={k: one(k) for k in names})
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class Scan2D:
+    """A profiled Δq scan on a grid of two parameters of interest.
+
+    Attributes
+    ----------
+    pois
+        The two parameters (x, y).
+    x, y
+        The grid values.
+    delta_q
+        Δq = q(x, y) − q̂ profiled over every other parameter, shape (len(x), len(y)).
+    best
+        The global fit.
+    method
+        ``"unbinned"`` or ``"binned"``.
+    """
+
+    pois: tuple[str, str]
+    x: FloatArray
+    y: FloatArray
+    delta_q: FloatArray
+    best: FitResult = field(repr=False)
+    method: str = "unbinned"
+
+    def level(self, cl: float = 0.6827) -> float:
+        """The Δq of a joint ``cl`` region in two parameters (2.30 for 68.27 %)."""
+        return delta_q(cl, ndof=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (JSON-ready)."""
+        return {
+            "pois": list(self.pois), "x": self.x.tolist(), "y": self.y.tolist(),
+            "delta_q": self.delta_q.tolist(), "method": self.method,
+            "best": {k: self.best.values[k] for k in self.pois},
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        a, b = self.pois
+        return (
+            f"Scan2D({self.method}: {a} × {b} on {self.x.size} × {self.y.size} points, best "
+            f"({self.best.values[a]:.4g}, {self.best.values[b]:.4g}), "
+            f"min Δq {np.nanmin(self.delta_q):.3g})"
+        )
+
+
+def scan_2d(
+    lik: Likelihood | BinnedLikelihood,
+    pois: tuple[str, str],
+    values: tuple[npt.ArrayLike, npt.ArrayLike],
+    *,
+    seed: int = 0,
+    method: str = "unbinned",
+) -> Scan2D:
+    """Fit ``lik`` and scan Δq on the grid ``values`` of ``pois``.
+
+    Every other parameter is profiled at each point
+    (:func:`~unbinned.infer.profile_scan_2d`).
+    """
+    best = fit(lik, seed=seed)
+    x, y, dq = profile_scan_2d(lik, pois, values, best=best, seed=seed)
+    return Scan2D(pois, x, y, dq, best, method)
