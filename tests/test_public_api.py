@@ -21,10 +21,14 @@ PUBLIC_API: dict[str, list[str]] = {
         "CalibrationOptions",
         "IntegrationOptions",
         "Measurement",
+        "PRODUCTION_MODES",
+        "Scan2D",
         "TemplateOptions",
         "build_analysis",
         "challenge_spec",
         "htautau_toy_task",
+        "production_mode_spec",
+        "split_production_modes",
         "train_analysis",
     ],
     "unbinned.aware": [
@@ -209,6 +213,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "plot_pulls",
         "plot_reweighting",
         "plot_scan",
+        "plot_scan_2d",
         "style",
     ],
     "unbinned.report": [

@@ -15,7 +15,7 @@
 """
 
 from unbinned.analysis.build import build_analysis, train_analysis
-from unbinned.analysis.measurement import Measurement
+from unbinned.analysis.measurement import Measurement, Scan2D
 from unbinned.analysis.model import AnalysisModel
 from unbinned.analysis.options import (
     AnalysisOptions,
@@ -23,19 +23,29 @@ from unbinned.analysis.options import (
     IntegrationOptions,
     TemplateOptions,
 )
-from unbinned.analysis.spec import CHALLENGE_MODEL, challenge_spec
+from unbinned.analysis.spec import (
+    CHALLENGE_MODEL,
+    PRODUCTION_MODES,
+    challenge_spec,
+    production_mode_spec,
+    split_production_modes,
+)
 from unbinned.analysis.toys import htautau_toy_task
 
 __all__ = [
     "CHALLENGE_MODEL",
+    "PRODUCTION_MODES",
     "AnalysisModel",
     "AnalysisOptions",
     "CalibrationOptions",
     "IntegrationOptions",
     "Measurement",
+    "Scan2D",
     "TemplateOptions",
     "build_analysis",
     "challenge_spec",
     "htautau_toy_task",
+    "production_mode_spec",
+    "split_production_modes",
     "train_analysis",
 ]
