@@ -5,13 +5,18 @@
 >>> model.measure(observed_events)                                  # doctest: +SKIP
 
 - :mod:`~unbinned.analysis.options`: the checked option groups of :func:`build_analysis`.
-- :mod:`~unbinned.analysis.measurement`: :class:`Measurement`, the result of a fit.
+- :mod:`~unbinned.analysis.measurement`: :class:`Measurement`, the result of a fit
+  (every fitted parameter, the correlations, the pulls; one per POI), and
+  :class:`Scan2D`, the profiled Δq of two POIs.
+- :mod:`~unbinned.analysis.regions`: one unbinned region plus counting regions
+  selected by expressions.
 - :mod:`~unbinned.analysis.baseline`: the binned baseline's templates.
 - :mod:`~unbinned.analysis.storage`: the on-disk format (safetensors + JSON).
 - :mod:`~unbinned.analysis.model`: :class:`AnalysisModel`.
 - :mod:`~unbinned.analysis.build`: :func:`train_analysis`, :func:`build_analysis`.
-- :mod:`~unbinned.analysis.spec`: the challenge model; :mod:`~unbinned.analysis.toys`:
-  its pseudo-experiment task.
+- :mod:`~unbinned.analysis.spec`: the challenge model (and its ggH/VBF version,
+  :func:`production_mode_spec`); :mod:`~unbinned.analysis.toys`: its
+  pseudo-experiment task.
 """
 
 from unbinned.analysis.build import build_analysis, train_analysis
