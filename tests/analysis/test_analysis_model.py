@@ -76,6 +76,34 @@ def test_measure_gives_valid_unbinned_and_binned_intervals(model):
     json.dumps(d)
 
 
+def test_measurement_carries_every_fitted_parameter(model):
+    m = model.measure(_data(), binned=False)
+    names = m.parameter_names
+    assert names == ("mu", "scale", "shift", "bnorm")
+    assert m.values["bnorm"] == m.fit.values["bnorm"]
+    assert m.errors["scale"] > 0
+    corr = m.correlation
+    assert corr.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(corr), 1.0)
+    np.testing.assert_allclose(corr, corr.T)
+    assert m.correlation_of("mu", "shift") == corr[0, 2]
+    pulls = {p.nuisance: p for p in m.pulls}
+    assert set(pulls) == {"scale", "shift", "bnorm"}
+    # pull (θ̂ − θ₀)/σ_prior and constraint σ̂/σ_prior
+    assert pulls["bnorm"].pull == pytest.approx((m.values["bnorm"] - 1.0) / 0.05)
+    assert pulls["shift"].constraint == pytest.approx(m.errors["shift"] / 1.0)
+    text = repr(m)
+    for word in ("fit parameters", "bnorm", "constr."):
+        assert word in text
+    d = json.loads(json.dumps(m.to_dict()))
+    assert d["correlation"]["parameters"] == list(names)
+    assert np.allclose(d["correlation"]["matrix"], corr)
+    assert d["pulls"]["scale"]["pull"] == pulls["scale"].pull
+    assert m["mu"] is m
+    with pytest.raises(KeyError, match="no parameter of interest"):
+        m["nope"]
+
+
 def test_binned_fit_is_redone_from_its_counts(model):
     m = model.measure(_data())
     assert m.binned is not None

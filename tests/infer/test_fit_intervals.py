@@ -5,7 +5,7 @@ import pytest
 from scipy.special import lambertw
 
 from _models import gaussian_location, two_process
-from unbinned.exceptions import FitError
+from unbinned.exceptions import ConfigError, FitError
 from unbinned.infer import (
     fisher_information,
     fit,
@@ -87,6 +87,19 @@ def test_minos_and_scan_agree_with_nuisances():
     # profiling widens the interval compared with fixing the nuisances at their best fit
     fixed = fit(lik, fixed={k: v for k, v in best.values.items() if k != "mu"})
     assert fixed.errors["mu"] < best.errors["mu"]
+
+
+def test_scan_2d_matches_full_fits_at_each_point():
+    lik = two_process()
+    best = fit(lik)
+    xs, ys = np.array([0.5, 1.5, 3.0]), np.array([0.97, 1.03])
+    _, _, dq = profile_scan_2d(lik, ("mu", "bnorm"), (xs, ys), best=best)
+    for i, x in enumerate(xs):
+        for j, y in enumerate(ys):
+            r = fit(lik, fixed={"mu": float(x), "bnorm": float(y)})
+            assert dq[i, j] == pytest.approx(r.fval - best.fval, abs=1e-6)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        profile_scan_2d(lik, ("mu", "nope"), (xs, ys), best=best)
 
 
 def test_scans_and_result_reprs():

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from unbinned.analysis import Scan2D
 from unbinned.exceptions import ConfigError, DataError
-from unbinned.infer import FisherResult, Impact, ProfileScan, Pull
+from unbinned.infer import FisherResult, FitResult, Impact, ProfileScan, Pull
 from unbinned.ml.diagnostics import ReliabilityDiagram
 from unbinned.plot import (
     plot_calibration,
@@ -21,6 +22,7 @@ from unbinned.plot import (
     plot_pulls,
     plot_reweighting,
     plot_scan,
+    plot_scan_2d,
 )
 
 
@@ -58,6 +60,30 @@ def test_scan_uses_given_axes_and_rejects_empty():
     assert artists[0].axes is ax
     with pytest.raises(ConfigError, match="at least one scan"):
         plot_scan({})
+
+
+def _scan_2d(width: float, method: str) -> Scan2D:
+    x, y = np.linspace(0, 2, 21), np.linspace(0, 3, 31)
+    dq = ((x[:, None] - 1) / width) ** 2 + ((y[None, :] - 1.5) / (2 * width)) ** 2
+    names = ("mu_a", "mu_b")
+    errors = {"mu_a": width, "mu_b": 2 * width}
+    cov = np.diag([width**2, 4 * width**2])
+    best = FitResult(names, {"mu_a": 1.0, "mu_b": 1.5}, errors, cov, 0.0, True, 0.0, 1, 1, "ok")
+    return Scan2D(names, x, y, dq, best, method)
+
+
+def test_scan_2d_draws_contours_of_each_method():
+    artists = plot_scan_2d(
+        {"unbinned": _scan_2d(0.2, "unbinned"), "binned": _scan_2d(0.3, "binned")}
+    )
+    assert len(artists) == 4  # two contour sets, two best-fit markers
+    ax = artists[2].axes
+    assert ax.get_xlabel() == "mu_a"
+    assert ax.get_ylabel() == "mu_b"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["unbinned", "binned"]
+    assert list(artists[0].levels) == pytest.approx([2.2958, 5.9915], abs=1e-3)
+    with pytest.raises(ConfigError, match="at least one scan"):
+        plot_scan_2d({})
 
 
 def test_impacts_and_pulls():

@@ -14,16 +14,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from unbinned.analysis.options import TemplateOptions
-from unbinned.binned.histograms import ScoredEvents
+from unbinned.analysis.regions import RegionLayout
+from unbinned.binned.histograms import ScoredEvents, make_edges
 from unbinned.binned.templates import Templates, build_templates, template_points, with_secant_up
 from unbinned.data.events import EventSet
-from unbinned.exceptions import ConfigError
+from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml.sources import VariationSource
 from unbinned.model.spec import ModelSpec, Nuisance
 
-__all__ = ["baseline_templates", "check_parametrisation"]
+__all__ = ["baseline_templates", "check_parametrisation", "region_edges"]
 
 
 def check_parametrisation(surrogate: Any, reference: VariationSource) -> None:
@@ -54,6 +56,43 @@ def _auto_reach(templates: Templates, floating: Sequence[Nuisance]) -> dict[str,
         hi = float(n.bounds[1])
         if math.isfinite(hi) and hi > templates.variation_points[n.name][1] * (1 + 1e-9):
             out[n.name] = hi
+    return out
+
+
+def region_edges(
+    spec: ModelSpec, nominal: ScoredEvents, bins: int
+) -> dict[str, npt.NDArray[np.float64]] | None:
+    """Bin edges of several regions or signals (None: one region, one signal, the default).
+
+    The unbinned region: with one signal process ``bins`` bins of equal expected
+    signal in c_sig; with K of them (score 2k + c_sig of category k,
+    :meth:`AnalysisModel.scored <unbinned.analysis.AnalysisModel.scored>`) ``bins``
+    such bins in each category, K·bins in all.  A counting region: one bin.
+    """
+    layout = RegionLayout.from_spec(spec)
+    n_signals = sum(p.signal for p in spec.processes)
+    if not layout.several and n_signals == 1:
+        return None
+    out: dict[str, npt.NDArray[np.float64]] = {
+        name: np.array([0.0, 2.0 * n_signals - 1.0]) for name in layout.counting
+    }
+    ev = nominal.in_region(layout.unbinned)
+    signal = np.zeros(ev.n_events, dtype=bool)
+    for p in spec.processes:
+        if p.signal:
+            signal |= ev.process_mask(p.name, spec.process_names)
+    parts = []
+    for k in range(n_signals):
+        m = (ev.score >= 2 * k) & (ev.score <= 2 * k + 1)
+        if not (m & signal).any():
+            raise DataError(
+                f"region {layout.unbinned!r}: no nominal signal event falls in the category "
+                f"of signal process {k} of the binned baseline; the classifier never prefers it"
+            )
+        e = make_edges(ev.score[m], ev.weights[m], method="quantile-signal", n_bins=bins,
+                       signal=signal[m], range=(2.0 * k, 2.0 * k + 1.0))  # fmt: skip
+        parts.append(e if k == n_signals - 1 else e[:-1])
+    out[layout.unbinned] = np.concatenate(parts)
     return out
 
 
@@ -93,7 +132,7 @@ def baseline_templates(
         else:
             ev = EventSet.concat([source.varied(p, nu) for p in surrogate.processes])
         sc = scored(ev)
-        return ScoredEvents(sc.score, sc.weights, ev.process_labels)
+        return ScoredEvents(sc.score, sc.weights, ev.process_labels, sc.region)
 
     # a nuisance that enters the surrogate as a power ((θ - nominal)/scale)^power can be
     # interpolated linearly in that power (templates module: soft_met²); not the default:
@@ -116,6 +155,7 @@ def baseline_templates(
         variations,
         binning="quantile-signal",
         n_bins=options.bins,
+        edges=region_edges(spec, nominal, options.bins),
         parametrisation=parametrisation,
     )
     reach = options.reach

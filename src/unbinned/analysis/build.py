@@ -32,6 +32,7 @@ from unbinned.analysis.options import (
     IntegrationOptions,
     TemplateOptions,
 )
+from unbinned.analysis.regions import RegionLayout
 from unbinned.analysis.spec import challenge_spec
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
@@ -171,13 +172,21 @@ def build_analysis(
     if integration_batches is not None and options.integration.mode != "moments":
         raise ConfigError("integration_batches needs integration='moments'")
     check_parametrisation(surrogate, reference)
+    layout = RegionLayout.from_spec(spec)
+    if layout.several and options.integration.mode == "moments":
+        raise ConfigError(
+            f"an analysis with counting regions {list(layout.counting)} needs the integration "
+            "events, not their moments: use IntegrationOptions(mode='events')"
+        )
     surrogate, recalibrated_events = _calibrated(
         surrogate, reference, spec, options.calibration, seed=seed, progress=progress
     )
     integ, n_integ, n_batches = _integration_sample(
         surrogate, reference, options.integration, integration_batches, seed=seed
     )
-    model = AnalysisModel(spec, surrogate, integ, None, {})
+    # several regions: the region of every integration event (the same nominal events)
+    labels = layout.labels(reference.nominal()) if layout.several else None
+    model = AnalysisModel(spec, surrogate, integ, None, {}, labels)
     baseline = (
         baseline_templates(spec, surrogate, model.scored, reference, options.templates)
         if options.templates.bins
@@ -195,7 +204,9 @@ def build_analysis(
         **_integration_metadata(integ, n_batches),
         "options": options.to_dict(),
     }
-    return AnalysisModel(spec, surrogate, integ, baseline, meta)
+    if labels is not None:
+        meta["region_events"] = {n: int((labels == k).sum()) for k, n in enumerate(layout.names)}
+    return AnalysisModel(spec, surrogate, integ, baseline, meta, labels)
 
 
 def _integration_metadata(

@@ -39,17 +39,23 @@ import numpy.typing as npt
 import pandas as pd
 
 from unbinned.analysis.baseline import baseline_templates, check_parametrisation
-from unbinned.analysis.measurement import Measurement, measure_likelihood
+from unbinned.analysis.measurement import Measurement, Scan2D, measure_likelihood, scan_2d
 from unbinned.analysis.options import AnalysisOptions, TemplateOptions, TemplateReach
+from unbinned.analysis.regions import RegionLayout
 from unbinned.analysis.storage import read_analysis, write_analysis
 from unbinned.binned.histograms import ScoredEvents
 from unbinned.binned.likelihood import BinnedLikelihood
 from unbinned.binned.templates import RegionTemplates, Templates
 from unbinned.data.events import EventSet
-from unbinned.exceptions import ConfigError
+from unbinned.exceptions import ConfigError, DataError
 from unbinned.likelihood.moments import IntegrationMoments
-from unbinned.likelihood.nll import Likelihood, UnbinnedRegion
-from unbinned.likelihood.surrogate import event_tensors, surrogate_region
+from unbinned.likelihood.nll import CountingRegion, Likelihood, UnbinnedRegion
+from unbinned.likelihood.surrogate import (
+    RegionResponse,
+    SurrogateResponse,
+    event_tensors,
+    surrogate_region,
+)
 from unbinned.likelihood.tensors import EventTensors
 from unbinned.ml.sources import VariationSource
 from unbinned.ml.surrogate import SurrogateLike
@@ -94,6 +100,17 @@ class AnalysisModel:
     metadata
         Provenance (package version, seeds, settings), and under ``"health"`` the
         surrogates' health report when one was run (:meth:`with_health`).
+    integration_regions
+        With counting regions: the region of every integration event (an index
+        into ``layout.names``, −1 for none; :mod:`unbinned.analysis.regions`).
+
+    Several regions and POIs: one unbinned region plus counting regions
+    (:mod:`~unbinned.analysis.regions`); one or more signal processes, each with
+    its own rate modifier (e.g. ``mu_ggh`` on ggH, ``mu_vbf`` on VBF).
+    :meth:`measure` returns the measurement of the first POI (or ``poi=``), with
+    every POI's in :attr:`Measurement.pois <unbinned.analysis.Measurement.pois>`.
+    The binned baseline of several signals histograms the signal fraction in one
+    category per signal process (the most probable one; :meth:`scored`).
     """
 
     spec: ModelSpec
@@ -101,6 +118,7 @@ class AnalysisModel:
     integration: EventTensors | IntegrationMoments
     templates: Templates | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    integration_regions: npt.NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         missing = [p for p in self.surrogate.processes if p not in self.spec.process_names]
@@ -109,17 +127,31 @@ class AnalysisModel:
                 f"the surrogate's process(es) {missing} are not declared in the model "
                 f"({list(self.spec.process_names)})"
             )
-        unbinned = [r.name for r in self.spec.regions if r.kind == "unbinned"]
-        if len(unbinned) != 1:
+        self.layout = RegionLayout.from_spec(self.spec)
+        self.region = self.layout.unbinned
+        signals = [p.name for p in self.spec.processes if p.signal]
+        if not signals:
+            raise ConfigError("an AnalysisModel needs a signal process; the model declares none")
+        self.signals: tuple[str, ...] = tuple(signals)
+        self.signal = signals[0]
+        self.pois: tuple[str, ...] = tuple(self.spec.poi_names)
+        self.poi = self.pois[0]
+        if self.layout.several:
+            self._check_regions()
+
+    def _check_regions(self) -> None:
+        """Several regions: integration events (not moments) with a region label each."""
+        if isinstance(self.integration, IntegrationMoments):
             raise ConfigError(
-                f"an AnalysisModel has one unbinned region; the model declares {unbinned}"
+                "an analysis with counting regions needs the integration events, not their "
+                "moments; build it with IntegrationOptions(mode='events')"
             )
-        self.region = unbinned[0]
-        signal = [p.name for p in self.spec.processes if p.signal]
-        if len(signal) != 1:
-            raise ConfigError(f"an AnalysisModel needs exactly one signal process, got {signal}")
-        self.signal = signal[0]
-        self.poi = self.spec.poi_names[0]
+        labels = self.integration_regions
+        if labels is None or np.shape(labels) != (self.integration.n_events,):
+            raise ConfigError(
+                f"an analysis with regions {list(self.layout.names)} needs the region of every "
+                "integration event (integration_regions); build it with build_analysis"
+            )
 
     # ------------------------------------------------------------------ data
     def tensors(self, events: Events) -> EventTensors:
@@ -143,28 +175,97 @@ class AnalysisModel:
         region = surrogate_region(self.surrogate, tensors, name=self.region, integration=integ)
         return replace(region, normalised=region.response is not None)
 
+    def _split(
+        self, events: Events, tensors: EventTensors | None = None
+    ) -> dict[str, EventTensors]:
+        """The per-event tensors of ``events`` (``tensors`` if given) per region."""
+        tensors = self.tensors(events) if tensors is None else tensors
+        if not self.layout.several:
+            return {self.region: tensors}
+        labels = self._labels(events)
+        return {name: tensors.select(labels == k) for k, name in enumerate(self.layout.names)}
+
+    def _labels(self, events: Events) -> npt.NDArray[np.int64]:
+        """The region of every event (several regions: their selections read the columns)."""
+        if isinstance(events, EventTensors):
+            raise ConfigError(
+                f"an analysis with regions {list(self.layout.names)} selects events by their "
+                "columns; give an EventSet or a DataFrame, not EventTensors"
+            )
+        return self.layout.labels(events)
+
+    def _regions(
+        self, parts: Mapping[str, EventTensors], asimov: bool = False
+    ) -> list[UnbinnedRegion | CountingRegion]:
+        """The likelihood's regions of the data ``parts`` (one per region name).
+
+        ``asimov``: the data are the integration events (the Asimov construction
+        reweights them), so with moments their kept sample is also the integration.
+        """
+        if not self.layout.several:
+            data = parts[self.region]
+            return [self._region(data, integration=data if asimov else None)]
+        integ = self._integration_events()
+        labels = self.integration_regions
+        assert labels is not None
+        base = SurrogateResponse(self.surrogate) if len(self.surrogate.nuisance_names) else None
+        procs = tuple(self.surrogate.processes)
+        out: list[UnbinnedRegion | CountingRegion] = []
+        for k, name in enumerate(self.layout.names):
+            sub = integ.select(labels == k)
+            if sub.n_events == 0:
+                raise DataError(
+                    f"region {name!r} holds none of the integration events; check its selection"
+                )
+            resp = None if base is None else RegionResponse(base, sub, integ)
+            if name == self.region:
+                out.append(UnbinnedRegion(name, procs, parts[name], integration=sub,
+                                          response=resp, normalised=resp is not None))  # fmt: skip
+            else:
+                nominal = (sub.fractions * sub.weights[:, None]).sum(0)
+                out.append(CountingRegion(name, procs, parts[name].sum_weights, nominal, resp))
+        return out
+
     def likelihood(self, events: Events) -> Likelihood:
-        """The unbinned likelihood of ``events``.
+        """The unbinned likelihood of ``events`` (with the counting regions' counts).
 
         Each process's learned shape is normalised over the integration sample
         (``UnbinnedRegion(normalised=True)``): its expected yield is f_p Y_p(ν) s_p
         with s_p the classifier-weighted nominal yield, the yield change coming from
         the yield model alone.  A shape network that does not average to one over the
         nominal density by a few 10⁻³ would otherwise shift the expected yield of 10⁶
-        events by more than the whole signal.
+        events by more than the whole signal.  With counting regions, Y_p(ν) of each
+        region is corrected by the change of its learned acceptance
+        (:class:`~unbinned.likelihood.RegionResponse`).
         """
-        return Likelihood(self.spec, [self._region(self.tensors(events))])
+        return Likelihood(self.spec, self._regions(self._split(events)))
 
     def scored(self, events: Events) -> ScoredEvents:
-        """The events reduced to the binned analysis's score c_sig(x) and weights."""
-        k = list(self.surrogate.processes).index(self.signal)
+        """The events reduced to the binned analysis's score and weights (and region labels).
+
+        One signal process: the score is its fraction c_sig(x).  Several: the events
+        fall in one category per signal process, the k-th where that process has the
+        largest fraction, and the score is 2k + Σ_signal c_p(x) (categories apart by
+        one unit, binned each on its own: :mod:`unbinned.analysis.baseline`).
+        """
         if isinstance(events, EventSet) and len(events) > EVALUATION_CHUNK:
             # in chunks: the (N, P, M) tensors of a large sample need not exist at once
             parts = [self.scored(chunk) for chunk in events.chunks(EVALUATION_CHUNK)]
+            region = None if parts[0].region is None else np.concatenate([p.region for p in parts])
             return ScoredEvents(np.concatenate([p.score for p in parts]),
-                                np.concatenate([p.weights for p in parts]))  # fmt: skip
+                                np.concatenate([p.weights for p in parts]),
+                                region=region)  # fmt: skip
         t = self.tensors(events)
-        return ScoredEvents(t.fractions[:, k], t.weights)
+        idx = [list(self.surrogate.processes).index(p) for p in self.signals]
+        sig = t.fractions[:, idx]
+        score = sig.sum(1)
+        if len(idx) > 1:
+            score = score + 2.0 * np.argmax(sig, axis=1)
+        region = None
+        if self.layout.several:
+            names = np.array([*self.layout.names, ""], dtype=object)
+            region = names[self._labels(events)]  # -1 → "": in no region
+        return ScoredEvents(score, t.weights, region=region)
 
     def binned_likelihood(self, events: Events) -> BinnedLikelihood:
         """The binned baseline's likelihood of ``events`` (same classifier, same constraints)."""
@@ -174,6 +275,14 @@ class AnalysisModel:
         return BinnedLikelihood(self.spec, self.templates, observed)
 
     # ------------------------------------------------------------------ measuring
+    def _poi_name(self, poi: str | None) -> str:
+        """The POI a measurement is of (default the first), checked."""
+        name = self.poi if poi is None else poi
+        if name not in self.pois:
+            raise ConfigError(f"poi={poi!r} is not a parameter of interest; the model has "
+                              f"{list(self.pois)}")  # fmt: skip
+        return name
+
     def measure(
         self,
         events: Events,
@@ -181,6 +290,7 @@ class AnalysisModel:
         binned: bool = True,
         cl: float = 0.6827,
         seed: int = 0,
+        poi: str | None = None,
     ) -> Measurement:
         """Fit ``events`` and return the profiled interval of the POI (and the binned one).
 
@@ -188,19 +298,29 @@ class AnalysisModel:
         ----------
         events
             Observed or pseudo data: EventSet, DataFrame with the feature columns
-            (weights 1 unless a ``weights`` column is given), or EventTensors.
+            (weights 1 unless a ``weights`` column is given), or EventTensors (one
+            region only: the selections of several read the columns).
         binned
             Also measure with the binned baseline on the same events.
         cl
             Confidence level (0.6827 = one sigma).
         seed
             Seed of restarts in the fits (the result is deterministic).
+        poi
+            Which POI the returned measurement is of (default: the first).  With
+            several POIs every one is measured from the same fit, in ``.pois``
+            (``m["mu_vbf"]``), and ``m.correlation_of(a, b)`` is their correlation.
         """
+        name = self._poi_name(poi)
         tensors = self.tensors(events)
-        out = measure_likelihood(self.likelihood(tensors), self.poi, cl, seed, "unbinned", tensors)
+        parts = self._split(events, tensors)
+        n = float(sum(t.sum_weights for t in parts.values()))
+        lik = Likelihood(self.spec, self._regions(parts))
+        out = measure_likelihood(lik, name, cl, seed, "unbinned", None, n, pois=self.pois)
         if binned and self.templates is not None:
-            blik = self.binned_likelihood(tensors)
-            b = measure_likelihood(blik, self.poi, cl, seed, "binned", tensors)
+            # one region: the tensors as they are; several: the events (their columns select)
+            blik = self.binned_likelihood(events if self.layout.several else tensors)
+            b = measure_likelihood(blik, name, cl, seed, "binned", None, n, pois=self.pois)
             out = replace(out, binned=replace(b, counts=dict(blik.observed)))
         return replace(out, warnings=self.warnings)
 
@@ -210,6 +330,7 @@ class AnalysisModel:
         *,
         cl: float = 0.6827,
         seed: int = 0,
+        poi: str | None = None,
     ) -> Measurement:
         """The binned baseline's measurement from observed counts per region.
 
@@ -220,11 +341,33 @@ class AnalysisModel:
         """
         if self.templates is None:
             raise ConfigError("this analysis was trained without the binned baseline (bins=0)")
+        name = self._poi_name(poi)
         observed = {str(k): np.asarray(v, dtype=np.float64) for k, v in counts.items()}
         lik = BinnedLikelihood(self.spec, self.templates, observed)
         n = float(sum(c.sum() for c in observed.values()))
-        m = measure_likelihood(lik, self.poi, cl, seed, "binned", None, n_events=n)
+        m = measure_likelihood(lik, name, cl, seed, "binned", None, n_events=n, pois=self.pois)
         return replace(m, counts=observed, warnings=self.warnings)
+
+    def asimov_likelihood(
+        self, theta: Mapping[str, float] | None = None, *, binned: bool = False
+    ) -> Likelihood | BinnedLikelihood:
+        """The likelihood of the Asimov dataset at θ (default: the start values)."""
+        if binned:
+            if self.templates is None:
+                raise ConfigError("this analysis was trained without the binned baseline (bins=0)")
+            blik = BinnedLikelihood(self.spec, self.templates, "asimov")
+            return blik.asimov(blik.vector(dict(theta or {})))
+        # the Asimov dataset reweights integration events; with moments it is their kept
+        # sample, which then also serves as the integration, so that the fit returns θ
+        events = self._integration_events()
+        if self.layout.several:
+            labels = self.integration_regions
+            assert labels is not None
+            parts = {n: events.select(labels == k) for k, n in enumerate(self.layout.names)}
+        else:
+            parts = {self.region: events}
+        lik = Likelihood(self.spec, self._regions(parts, asimov=True))
+        return lik.asimov(lik.vector(dict(theta or {})))
 
     def measure_asimov(
         self,
@@ -232,22 +375,46 @@ class AnalysisModel:
         *,
         binned: bool = True,
         cl: float = 0.6827,
+        poi: str | None = None,
     ) -> Measurement:
         """The expected measurement: fit the Asimov dataset at θ (default: the start values)."""
-        # the Asimov dataset reweights integration events; with moments it is their kept
-        # sample, which then also serves as the integration, so that the fit returns θ
-        events = self._integration_events()
-        lik = Likelihood(self.spec, [self._region(events, integration=events)])
-        point = lik.vector(dict(theta or {}))
-        asimov = lik.asimov(point)
+        name = self._poi_name(poi)
+        asimov = self.asimov_likelihood(theta)
+        assert isinstance(asimov, Likelihood)
+        point = asimov.vector(dict(theta or {}))
         n = float(sum(v.sum() for v in asimov.expected_yields(point).values()))
-        out = measure_likelihood(asimov, self.poi, cl, 0, "unbinned", None, n_events=n)
+        out = measure_likelihood(asimov, name, cl, 0, "unbinned", None, n, pois=self.pois)
         if binned and self.templates is not None:
-            blik = BinnedLikelihood(self.spec, self.templates, "asimov").asimov(point)
-            out = replace(
-                out, binned=measure_likelihood(blik, self.poi, cl, 0, "binned", None, n_events=n)
-            )
+            blik = self.asimov_likelihood(theta, binned=True)
+            b = measure_likelihood(blik, name, cl, 0, "binned", None, n, pois=self.pois)
+            out = replace(out, binned=b)
         return replace(out, warnings=self.warnings)
+
+    def scan_2d(
+        self,
+        values: tuple[npt.ArrayLike, npt.ArrayLike],
+        events: Events | None = None,
+        *,
+        pois: tuple[str, str] | None = None,
+        binned: bool = False,
+        seed: int = 0,
+    ) -> Scan2D:
+        """The profiled Δq on a grid of two POIs (:func:`~unbinned.infer.profile_scan_2d`).
+
+        ``events`` None: the Asimov dataset at the start values (the expected
+        contours); ``pois`` defaults to the first two; ``binned`` scans the binned
+        baseline instead.  Every other parameter is profiled at each point.
+        """
+        names = pois if pois is not None else tuple(self.pois[:2])
+        if len(names) != 2 or any(p not in self.pois for p in names):
+            raise ConfigError(f"pois={pois!r}: expected two of the model's POIs {list(self.pois)}")
+        lik: Likelihood | BinnedLikelihood
+        if events is None:
+            lik = self.asimov_likelihood(binned=binned)
+        else:
+            lik = self.binned_likelihood(events) if binned else self.likelihood(events)
+        return scan_2d(lik, (names[0], names[1]), values, seed=seed,
+                       method="binned" if binned else "unbinned")  # fmt: skip
 
     def with_templates(
         self,
@@ -269,7 +436,7 @@ class AnalysisModel:
         if bins is None:
             if self.templates is None:
                 raise ConfigError("this analysis has no binned baseline; give bins=")
-            bins = self.templates.regions[0].n_bins
+            bins = int(self.metadata.get("bins") or self.templates.regions[0].n_bins)
         if not isinstance(bins, int) or bins < 1:
             raise ConfigError(f"bins={bins!r}; expected a positive integer")
         options = TemplateOptions(bins=bins, powered=powered_templates, reach=template_reach)
@@ -277,7 +444,8 @@ class AnalysisModel:
         templates = baseline_templates(self.spec, self.surrogate, self.scored, reference, options)
         recorded = replace(self.options, templates=options)
         meta = {**self.metadata, "bins": bins, "options": recorded.to_dict()}
-        return AnalysisModel(self.spec, self.surrogate, self.integration, templates, meta)
+        return AnalysisModel(self.spec, self.surrogate, self.integration, templates, meta,
+                             self.integration_regions)  # fmt: skip
 
     def with_health(self, report: _Report) -> AnalysisModel:
         """The same analysis with a health report recorded in its metadata.
@@ -347,12 +515,15 @@ class AnalysisModel:
                 self.templates.secants,
             )
         meta = {**self.metadata, "luminosity_scale": s * self.metadata.get("luminosity_scale", 1.0)}
-        return AnalysisModel(self.spec, self.surrogate, integ, templates, meta)
+        return AnalysisModel(self.spec, self.surrogate, integ, templates, meta,
+                             self.integration_regions)  # fmt: skip
 
     def __repr__(self) -> str:
         bins = "none" if self.templates is None else str(self.templates.regions[0].n_bins)
+        poi = f"POI {self.poi!r}" if len(self.pois) == 1 else f"POIs {list(self.pois)}"
+        regions = f"regions {list(self.layout.names)}, " if self.layout.several else ""
         return (
-            f"AnalysisModel(POI {self.poi!r}, processes {list(self.surrogate.processes)}, "
+            f"AnalysisModel({poi}, {regions}processes {list(self.surrogate.processes)}, "
             f"shape nuisances {list(self.surrogate.nuisance_names)}, integration sample "
             f"{self.integration.n_events} events"
             f"{' (moments)' if isinstance(self.integration, IntegrationMoments) else ''}, "
@@ -364,7 +535,7 @@ class AnalysisModel:
         """Write the analysis to ``directory`` (:mod:`~unbinned.analysis.storage`), atomically."""
         return write_analysis(
             Path(directory), self.spec, self.surrogate, self.integration, self.templates,
-            self.metadata, overwrite=overwrite,
+            self.metadata, overwrite=overwrite, integration_regions=self.integration_regions,
         )  # fmt: skip
 
     @classmethod

@@ -25,11 +25,25 @@ are trained to ±3σ, and a 10 fb⁻¹ dataset constrains both to ±0.03σ-ish.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
+from unbinned.data.schema import PROCESS_COLUMN
+from unbinned.exceptions import ConfigError, SchemaError
 from unbinned.model.spec import ModelSpec
 
-__all__ = ["CHALLENGE_MODEL", "challenge_spec"]
+__all__ = [
+    "CHALLENGE_MODEL",
+    "PRODUCTION_MODES",
+    "challenge_spec",
+    "production_mode_spec",
+    "split_production_modes",
+]
+
+PRODUCTION_MODES: Mapping[str, str] = {"ggH": "mu_ggh", "VBF": "mu_vbf"}
+"""The H→ττ signal's production modes (the simulator's ``production_mode``) and their POIs."""
 
 CHALLENGE_MODEL: dict[str, Any] = {
     "pois": [{"name": "mu", "init": 1.0, "bounds": [0.0, 10.0]}],
@@ -78,3 +92,68 @@ def challenge_spec(shape_nuisances: tuple[str, ...] = ("tes", "jes", "soft_met")
                      "prior": "fixed", "acts_on": "shape"}  # fmt: skip
         model["nuisances"].append(entry)
     return ModelSpec.from_dict(model)
+
+
+def production_mode_spec(
+    shape_nuisances: tuple[str, ...] = ("tes", "jes", "soft_met"),
+    control_regions: Mapping[str, str] | None = None,
+) -> ModelSpec:
+    """The challenge model with one signal process and signal strength per production mode.
+
+    The signal ``htautau`` becomes the processes ``ggH`` (POI ``mu_ggh``) and ``VBF``
+    (POI ``mu_vbf``), both in [0, 10] (:data:`PRODUCTION_MODES`); everything else is
+    :func:`challenge_spec`'s.  The unbinned region is ``SR``; ``control_regions``
+    maps counting regions' names to their selections (e.g.
+    ``{"CR": "DER_mass_transverse_met_lep > 80"}``), the SR holding the other events.
+    Train it on simulation split with :func:`split_production_modes`.
+    """
+    base = challenge_spec(shape_nuisances).model_dump(mode="json")
+    signal = [p for p in base["processes"] if p["signal"]]
+    if len(signal) != 1:
+        raise ConfigError(f"the challenge model has signal processes {signal}; expected one")
+    others = [p for p in base["processes"] if not p["signal"]]
+    base["pois"] = [{"name": poi, "init": 1.0, "bounds": [0.0, 10.0]}
+                    for poi in PRODUCTION_MODES.values()]  # fmt: skip
+    base["processes"] = [
+        {"name": mode, "signal": True, "modifiers": [{"parameter": poi}]}
+        for mode, poi in PRODUCTION_MODES.items()
+    ] + others
+    base["regions"] = [{"name": "SR", "kind": "unbinned"}] + [
+        {"name": name, "kind": "counting", "selection": sel}
+        for name, sel in (control_regions or {}).items()
+    ]
+    return ModelSpec.from_dict(base)
+
+
+def split_production_modes(frame: pd.DataFrame, column: str = "production_mode") -> pd.DataFrame:
+    """The simulated H→ττ events with the signal labelled by production mode.
+
+    A copy of ``frame`` whose ``htautau`` events carry their ``column`` value
+    (``ggH`` or ``VBF``) as process label, for :func:`production_mode_spec` (pass
+    ``processes=(*PRODUCTION_MODES, "ztautau", "ttbar", "diboson")`` to the source).
+
+    Raises
+    ------
+    SchemaError
+        The frame lacks the process or the production-mode column, or a signal event
+        has another production mode.
+    """
+    for col in (PROCESS_COLUMN, column):
+        if col not in frame.columns:
+            raise SchemaError(
+                f"the frame lacks the {col!r} column; simulate it with "
+                "unbinned.sim.htautau.simulate, which records the production mode"
+            )
+    out = frame.copy()
+    signal = out[PROCESS_COLUMN].to_numpy() == "htautau"
+    modes = out[column].astype(str).to_numpy()
+    bad = sorted(set(modes[signal]) - set(PRODUCTION_MODES))
+    if bad:
+        raise SchemaError(
+            f"signal events with production mode(s) {bad} in column {column!r}; expected "
+            f"{list(PRODUCTION_MODES)}"
+        )
+    labels = out[PROCESS_COLUMN].to_numpy(dtype=object).copy()
+    labels[signal] = modes[signal]
+    out[PROCESS_COLUMN] = labels
+    return out

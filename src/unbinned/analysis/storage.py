@@ -51,6 +51,7 @@ class StoredAnalysis(NamedTuple):
     integration: EventTensors | IntegrationMoments
     templates: Templates | None
     metadata: dict[str, Any]
+    integration_regions: npt.NDArray[np.int64] | None = None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -111,8 +112,12 @@ def write_analysis(
     metadata: dict[str, Any],
     *,
     overwrite: bool = False,
+    integration_regions: npt.NDArray[np.int64] | None = None,
 ) -> Path:
     """Write the parts of an analysis to the directory ``path`` (module docstring); atomic per file.
+
+    ``integration_regions`` (several regions): the region index of every integration
+    event, kept as ``integration.regions``.
 
     Raises
     ------
@@ -130,6 +135,8 @@ def write_analysis(
     arrays: dict[str, FloatArray] = {}
     integ_layout = _integration_arrays(integration, arrays)
     template_layout = _template_arrays(templates, arrays)
+    if integration_regions is not None:
+        arrays["integration.regions"] = np.asarray(integration_regions, dtype=np.float64)
     with atomic_path(path / "tensors.safetensors") as tmp:
         save_file({k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, str(tmp))
     content = {
@@ -259,4 +266,6 @@ def read_analysis(path: Path) -> StoredAnalysis:
         AnalysisOptions.from_metadata(metadata)
     except ConfigError as exc:
         raise ModelFileError(f"{path / 'analysis.json'}: {exc}") from exc
-    return StoredAnalysis(spec, surrogate, integration, templates, metadata)
+    labels = arrays.get("integration.regions")
+    regions = None if labels is None else np.rint(labels).astype(np.int64)
+    return StoredAnalysis(spec, surrogate, integration, templates, metadata, regions)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -413,16 +413,41 @@ def profile_scan_2d(
     best: FitResult | None = None,
     seed: int = 0,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Profiled Δq on a 2D grid of two parameters; returns (x, y, Δq[len(x), len(y)])."""
+    """Profiled Δq on a 2D grid of two parameters; returns (x, y, Δq[len(x), len(y)]).
+
+    Each point is a conditional fit (:func:`~unbinned.infer.mle.conditional_fit`:
+    Newton with the exact Hessian, the full fit where that fails) started from the
+    global minimum moved along the linear response of the other parameters,
+    Δθ = C_{·p} C_{pp}⁻¹ Δp (p the two scanned parameters, C the global fit's
+    covariance), clipped to the bounds.
+    """
     if best is None:
         best = fit(likelihood, seed=seed)
+    names = list(best.parameter_names)
+    unknown = [p for p in pois if p not in names]
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; known: {names}")
     xs, ys = (np.asarray(v, dtype=np.float64) for v in values)
+    k = [names.index(p) for p in pois]
+    cov = best.covariance
+    block = cov[np.ix_(k, k)]
+    ok = np.isfinite(cov).all() and bool(np.all(np.linalg.eigvalsh(block) > 0))
+    slope = cov[:, k] @ np.linalg.inv(block) if ok else np.zeros((len(names), 2))
+    limits = _limits(likelihood)
+    fixed = _fixed(best)
     out = np.empty((xs.size, ys.size))
-    start: Mapping[str, float] = best.values
     for i, x in enumerate(xs):
         for j, y in enumerate(ys):
-            init = {k: v for k, v in start.items() if k not in pois}
-            r = fit(likelihood, init=init, fixed={pois[0]: float(x), pois[1]: float(y)}, seed=seed)
+            shift = np.array([x - best.values[pois[0]], y - best.values[pois[1]]])
+            guess = best.x + slope @ shift
+            start = {}
+            for n, v in zip(names, guess, strict=True):
+                if n in pois or n in fixed:
+                    continue
+                b = limits.get(n)
+                start[n] = float(np.clip(v, b[0], b[1])) if b is not None else float(v)
+            r = conditional_fit(
+                likelihood, {**fixed, pois[0]: float(x), pois[1]: float(y)}, start, seed=seed
+            )
             out[i, j] = r.fval - best.fval
-            start = r.values if r.valid else start
     return xs, ys, out

@@ -1,7 +1,12 @@
 """The extended unbinned likelihood q(θ) = -2 ln L and its terms."""
 
 from unbinned.likelihood.nll import Constraint, CountingRegion, Likelihood, UnbinnedRegion
-from unbinned.likelihood.surrogate import SurrogateResponse, event_tensors, surrogate_region
+from unbinned.likelihood.surrogate import (
+    RegionResponse,
+    SurrogateResponse,
+    event_tensors,
+    surrogate_region,
+)
 from unbinned.likelihood.tensors import EventTensors, ResponseModel, ShapeParameter
 
 __all__ = [
@@ -9,6 +14,7 @@ __all__ = [
     "CountingRegion",
     "EventTensors",
     "Likelihood",
+    "RegionResponse",
     "ResponseModel",
     "ShapeParameter",
     "SurrogateResponse",

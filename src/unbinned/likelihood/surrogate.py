@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from unbinned.exceptions import DataError
 from unbinned.likelihood.moments import IntegrationMoments
 from unbinned.likelihood.nll import UnbinnedRegion
-from unbinned.likelihood.tensors import EventTensors, ShapeParameter
+from unbinned.likelihood.tensors import EventTensors, ResponseModel, ShapeParameter
 
-__all__ = ["SurrogateResponse", "event_tensors", "surrogate_region"]
+__all__ = ["RegionResponse", "SurrogateResponse", "event_tensors", "surrogate_region"]
 
 
 class SurrogateResponse:
@@ -59,6 +60,66 @@ class SurrogateResponse:
         return torch.stack(
             [zero if m is None else m.log_yield_torch(nu).reshape(()) for m in self._models]
         )
+
+
+class RegionResponse:
+    r"""The learned response of a region that holds part of the surrogate's events.
+
+    A surrogate learns the densities and yields Y_p(ν) of every event of its
+    source; a region R (a selection) holds part of them, and a shape nuisance
+    moves events in and out of it.  Its yield response is the surrogate's times
+    the change of the learned acceptance,
+
+    .. math::
+
+        \ln Y^R_p(ν) = \ln Y_p(ν) + \ln\frac{I^R_p(φ)}{I^R_p(0)} - \ln\frac{I_p(φ)}{I_p(0)},
+        \qquad I^R_p(φ) = \sum_{j∈R} w_j c_p(x_j) e^{Δ_p(x_j)·φ},
+
+    I^R over the integration events in R, I over all of them (so the yields of
+    regions that partition the events add up to the surrogate's).  A process with
+    no integration events in R has ln Y^R_p = 0 (its expected yield there is 0).
+
+    Parameters
+    ----------
+    base
+        The surrogate's response (:class:`SurrogateResponse`).
+    region, whole
+        The integration tensors of the region and of every event (with Δ).
+    """
+
+    def __init__(self, base: ResponseModel, region: EventTensors, whole: EventTensors) -> None:
+        if region.delta is None or whole.delta is None:
+            raise DataError("a region's response needs integration tensors with response terms")
+        self.base = base
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
+        self._parts = []
+        for ev in (region, whole):
+            self._parts.append((t(ev.fractions * ev.weights[:, None]), t(ev.delta)))
+        s = self._parts[0][0].sum(0)
+        self._present = s > 0
+
+    @property
+    def shape_parameters(self) -> tuple[ShapeParameter, ...]:
+        """The surrogate's inputs (those of ``base``)."""
+        return tuple(self.base.shape_parameters)
+
+    def monomials_torch(self, nu: torch.Tensor) -> torch.Tensor:
+        """φ(ν) of ``base``."""
+        return self.base.monomials_torch(nu)
+
+    def _log_change(self, k: int, phi: torch.Tensor) -> torch.Tensor:
+        """ln I_p(φ) − ln I_p(0) over part ``k`` (0: the region, 1: every event), (P,)."""
+        cw, delta = self._parts[k]
+        integral = (cw * torch.exp(torch.einsum("npm,m->np", delta, phi))).sum(0)
+        safe = torch.where(self._present, integral, torch.ones_like(integral))
+        return torch.log(safe) - torch.log(torch.where(self._present, cw.sum(0), 1.0))
+
+    def log_yield_torch(self, nu: torch.Tensor) -> torch.Tensor:
+        """ln Y^R_p(ν) (class docstring), shape (P,), differentiable."""
+        phi = self.base.monomials_torch(nu)
+        change = self._log_change(0, phi) - self._log_change(1, phi)
+        out = self.base.log_yield_torch(nu) + change
+        return torch.where(self._present, out, torch.zeros_like(out))
 
 
 def event_tensors(surrogate: Any, events: Any, *, batch_size: int = 65536) -> EventTensors:
