@@ -30,9 +30,9 @@ PUBLIC_API: dict[str, list[str]] = {
         "challenge_spec",
         "htautau_toy_task",
         "independent_source",
-        "surrogate_health",
         "production_mode_spec",
         "split_production_modes",
+        "surrogate_health",
         "train_analysis",
     ],
     "unbinned.aware": [
