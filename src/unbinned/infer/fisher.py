@@ -51,9 +51,15 @@ class FisherResult:
         return np.asarray(np.linalg.inv(self.information), dtype=np.float64)
 
     def sigma(self, poi: str) -> float:
-        """Expected uncertainty of ``poi`` with every other floating parameter profiled."""
+        """Expected uncertainty of ``poi`` with every other floating parameter profiled.
+
+        NaN when the inverse information has no positive variance there (an
+        information matrix that is not positive definite, e.g. a badly trained
+        learned likelihood): there is no expected uncertainty to report.
+        """
         i = self._index(poi)
-        return float(math.sqrt(self.covariance()[i, i]))
+        var = float(self.covariance()[i, i])
+        return math.sqrt(var) if var > 0 else math.nan
 
     def sigma_fixed(self, poi: str) -> float:
         """Uncertainty of ``poi`` with every nuisance fixed (statistics only): I_μμ^{-1/2}."""
