@@ -25,13 +25,11 @@ leave none to spare (±1σ alone).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unbinned.workflow.config import AnalysisConfig
-from unbinned.workflow.data import test_source
 
 __all__ = [
     "CLOSURE_SHIFT",
@@ -106,7 +104,7 @@ def _closure_nu(source: Any, nuisances: Sequence[Any], a: int, cfg: AnalysisConf
 def leave_one_out(
     model: Any,
     cfg: AnalysisConfig,
-    data_dir: Path,
+    source: Any,
     *,
     say: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any] | None:
@@ -120,7 +118,6 @@ def leave_one_out(
     # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import FileVariationSource, RunOptions, leave_one_out_closure
 
-    source = test_source(cfg, data_dir)
     if not isinstance(source, FileVariationSource):
         return None
     sur = surrogate_of(model)
@@ -146,17 +143,19 @@ def leave_one_out(
 def diagnostics(
     model: Any,
     cfg: AnalysisConfig,
-    data_dir: Path,
+    source: Any,
     *,
     features: Sequence[str] | None = None,
     say: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Calibration and closure numbers and histograms (JSON-able; see the module docstring)."""
+    """Calibration and closure numbers and histograms (JSON-able; see the module docstring).
+
+    ``source`` is the held-out source (:func:`unbinned.workflow.data.test_source`).
+    """
     # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import monomials, reliability
 
     sur = surrogate_of(model)
-    source = test_source(cfg, data_dir)
     rng = np.random.default_rng([cfg.seed, 77])
     say("  calibration on held-out nominal simulation ...")
     nominal_all = source.nominal()
@@ -225,7 +224,7 @@ def diagnostics(
 
 
 def health(
-    model: Any, cfg: AnalysisConfig, data_dir: Path, *, say: Callable[[str], None] = lambda s: None
+    model: Any, cfg: AnalysisConfig, source: Any, *, say: Callable[[str], None] = lambda s: None
 ) -> Any:
     """The :class:`~unbinned.analysis.HealthReport` on the held-out sample (module docstring).
 
@@ -238,5 +237,4 @@ def health(
         say("  surrogate health: skipped (data kind 'files' has no independent sample)")
         return None
     say("  surrogate health on held-out simulation ...")
-    source = test_source(cfg, data_dir)
     return surrogate_health(model, source, options=HealthOptions(max_events=HEALTH_MAX_EVENTS))

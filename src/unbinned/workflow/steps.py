@@ -65,6 +65,7 @@ from unbinned.workflow.data import (
     pseudo_data,
     reference_source,
     sample_file_paths,
+    test_source,
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics, health, leave_one_out
@@ -421,19 +422,22 @@ class Analysis:
         """
 
         def body(tmp: Path) -> dict[str, Any]:
+            # one held-out source for every check: its files are read (or its events
+            # simulated) once, and its nominal sample is evaluated once
+            source = test_source(self.config, self.data_dir)
             diag = diagnostics(
                 self.model(),
                 self.config,
-                self.data_dir,
+                source,
                 features=self.config.report.closure_features,
                 say=self.say,
             )
-            loo = leave_one_out(self.model(), self.config, self.data_dir, say=self.say)
+            loo = leave_one_out(self.model(), self.config, source, say=self.say)
             if loo is not None:
                 diag["leave_one_out"] = loo
             write_json_atomic(tmp / "diagnostics.json", diag)
             info = {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
-            report = health(self.model(), self.config, self.data_dir, say=self.say)
+            report = health(self.model(), self.config, source, say=self.say)
             if report is not None:
                 write_json_atomic(tmp / "health.json", report.to_dict())
                 for w in report.warnings:
