@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from types import SimpleNamespace
@@ -172,8 +173,11 @@ def test_the_source_must_vary_the_analysis_nuisances(trained):
 
 
 def test_the_analysis_records_its_health_and_measurements_carry_the_warnings(trained, tmp_path):
+    meta = {k: v for k, v in trained.metadata.items() if k != "health"}
+    trained = dataclasses.replace(trained, metadata=meta)  # as if never checked
     assert trained.health is None
     assert trained.warnings == ()
+    assert trained.notes == ()
     failed = _check(ExactModel(sharpen=1.6), GaussianToySource(5_000, seed=11))
     checked = trained.with_health(failed)
     assert checked.warnings == failed.warnings

@@ -11,7 +11,11 @@ which, on a reference sample,
    as their moments (:class:`~unbinned.analysis.options.IntegrationOptions`);
 3. builds the binned baseline's templates
    (:class:`~unbinned.analysis.options.TemplateOptions`,
-   :mod:`unbinned.analysis.baseline`).
+   :mod:`unbinned.analysis.baseline`);
+4. checks the learned densities on independent events and records the health
+   report (:class:`~unbinned.analysis.HealthOptions`,
+   :func:`~unbinned.analysis.health.check_analysis`): its failed checks are the
+   ``warnings`` of every measurement, a check not run a ``note`` with its reason.
 
 Every option group is recorded in the analysis's metadata (``"options"``).
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 from unbinned._version import __version__
 from unbinned.analysis.baseline import baseline_templates, check_parametrisation
+from unbinned.analysis.health import HealthOptions, check_analysis
 from unbinned.analysis.model import EVALUATION_CHUNK, AnalysisModel
 from unbinned.analysis.options import (
     AnalysisOptions,
@@ -65,6 +70,8 @@ def train_analysis(
     templates: TemplateOptions | None = None,
     integration: IntegrationOptions | None = None,
     calibration: CalibrationOptions | None = None,
+    health: HealthOptions | None = None,
+    health_source: VariationSource | None = None,
 ) -> AnalysisModel:
     """Train the surrogates and build the integration tensors and the binned baseline.
 
@@ -95,6 +102,10 @@ def train_analysis(
         ``yield_model``; default: the quadratic least-squares fit).
     templates, integration, calibration
         The option groups of :func:`build_analysis` (None: their defaults).
+    health, health_source
+        The surrogates' health check, as in :func:`build_analysis`; with
+        ``HealthOptions(sample="auto")`` a separate ``reference`` that no calibration
+        is fitted to and that cannot simulate new events is checked on itself.
     """
     opts = run or RunOptions(device="cpu")
     surrogate = train_surrogate(
@@ -114,6 +125,9 @@ def train_analysis(
         templates=templates,
         integration=integration,
         calibration=calibration,
+        health=health,
+        health_source=health_source,
+        reference_independent=reference is not None and reference is not source,
     )
 
 
@@ -128,8 +142,11 @@ def build_analysis(
     integration: IntegrationOptions | None = None,
     calibration: CalibrationOptions | None = None,
     integration_batches: Iterable[EventSet] | None = None,
+    health: HealthOptions | None = None,
+    health_source: VariationSource | None = None,
+    reference_independent: bool = False,
 ) -> AnalysisModel:
-    """An analysis from a trained surrogate: integration sample, calibration, templates.
+    """An analysis from a trained surrogate: integration sample, calibration, templates, health.
 
     Parameters
     ----------
@@ -161,6 +178,19 @@ def build_analysis(
         weighted to 1/k of the expected yields.  Only one batch is in memory at once,
         so the integration sample can be far larger than the reference.  Needs
         ``IntegrationOptions(mode="moments")``.
+    health
+        The surrogates' health check (:class:`~unbinned.analysis.HealthOptions`;
+        default: on): :func:`~unbinned.analysis.health.check_analysis` runs
+        :func:`~unbinned.analysis.surrogate_health` on independent events (a fresh
+        simulation like the reference's when it can simulate) and records the report
+        in the metadata (``"health"``): its failed checks are the ``warnings`` of every
+        measurement, a check not run is a ``note`` with its reason.
+        ``HealthOptions(enabled=False)`` switches it off (recorded as such).
+    health_source
+        Independent events to check on (neither the training nor a calibration saw them).
+    reference_independent
+        The caller knows that the reference is such a sample: with
+        ``HealthOptions(sample="auto")`` a reference that cannot simulate is checked on itself.
     """
     options = AnalysisOptions(
         templates or TemplateOptions(),
@@ -206,7 +236,12 @@ def build_analysis(
     }
     if labels is not None:
         meta["region_events"] = {n: int((labels == k).sum()) for k, n in enumerate(layout.names)}
-    return AnalysisModel(spec, surrogate, integ, baseline, meta, labels)
+    return check_analysis(
+        AnalysisModel(spec, surrogate, integ, baseline, meta, labels), reference,
+        options=health, health_source=health_source,
+        reference_independent=reference_independent and not recalibrated_events
+        and not options.calibration.calibrate, seed=seed, progress=progress,
+    )  # fmt: skip
 
 
 def _integration_metadata(

@@ -77,13 +77,15 @@ ratio − 1 > max(``tolerance``, 3 σ); a tail-closure entry when χ²/ndf >
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
+from tqdm.auto import tqdm
 
 from unbinned.binned.histograms import make_edges
 from unbinned.data.events import EventSet
@@ -107,12 +109,16 @@ __all__ = [
     "FractionBins",
     "HealthOptions",
     "HealthReport",
+    "can_simulate",
+    "check_analysis",
     "independent_source",
     "surrogate_health",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 MIN_SIGNAL_PER_BIN = 50
+HEALTH_SEED = 918_273_645
+"""Offset of the analysis's seed that seeds the health check's fresh simulation."""
 """Fewest simulated signal events per bin of the Fisher closure's true-label histogram."""
 
 
@@ -146,6 +152,26 @@ class HealthOptions:
         Standardised variation points of (c) (rows of ν); default: per nuisance and
         side the on-axis point of :func:`~unbinned.ml.validation_design` with the
         largest |ν| ≤ 2 (held out of the training design).
+    enabled
+        :func:`~unbinned.analysis.train_analysis` and
+        :func:`~unbinned.analysis.build_analysis` run the checks (False: they record
+        that the check was switched off, :func:`check_analysis`).
+    sample
+        Which independent events those entry points check on (:func:`check_analysis`):
+        ``"auto"`` (default): the given ``health_source``, else a fresh simulation of
+        the reference's kind (:func:`independent_source`) when it can simulate, else the
+        reference when it is independent of the training (``train_analysis`` with a
+        separate reference and no calibration fitted to it), else none (recorded);
+        ``"simulation"``: a fresh simulation (an error when the reference cannot
+        simulate); ``"reference"``: the reference sample (the caller vouches that
+        neither the training nor a calibration saw it, e.g. real challenge data,
+        which the built-in simulator does not reproduce).
+    events_per_process
+        Generated events per process of that fresh simulation (None: as many as the
+        reference's largest process, so that the check's cost scales with the
+        analysis).
+    seed
+        Seed of that fresh simulation (None: the analysis's seed + ``HEALTH_SEED``).
     """
 
     bins: int = 20
@@ -158,8 +184,24 @@ class HealthOptions:
     response: bool = True
     max_events: int | None = 200_000
     points: tuple[tuple[float, ...], ...] | None = None
+    enabled: bool = True
+    sample: Literal["auto", "simulation", "reference"] = "auto"
+    events_per_process: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.sample not in ("auto", "simulation", "reference"):
+            raise ConfigError(
+                f"HealthOptions.sample={self.sample!r}; expected 'auto', 'simulation' or "
+                "'reference'"
+            )
+        n = self.events_per_process
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 10):
+            raise ConfigError(
+                f"HealthOptions.events_per_process={n!r}; expected an integer ≥ 10 or None"
+            )
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise ConfigError(f"HealthOptions.seed={self.seed!r}; expected an integer ≥ 0")
         for name in ("bins", "fisher_bins", "tail_bins"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 2:
@@ -240,6 +282,10 @@ class HealthReport:
         One line per failed check; empty when every check passed.
     options
         The settings used.
+    sample
+        What the independent events were (e.g. ``"independent simulation
+        (GaussianToySource, 3000 events per process, seed 918273645)"``; empty when
+        the caller did not say).
     """
 
     n_events: int
@@ -260,6 +306,7 @@ class HealthReport:
     exact_fraction_rms: float = math.nan
     warnings: tuple[str, ...] = ()
     options: HealthOptions = field(default_factory=HealthOptions)
+    sample: str = ""
 
     @property
     def passed(self) -> bool:
@@ -285,6 +332,7 @@ class HealthReport:
         return {
             "passed": self.passed,
             "warnings": list(self.warnings),
+            "sample": self.sample,
             "n_events": self.n_events,
             "n_signal_events": self.n_signal_events,
             "claimed_total_ratio": num(self.claimed_total_ratio),
@@ -312,6 +360,7 @@ class HealthReport:
         lines = [
             f"HealthReport({'passed' if self.passed else 'FAILED'}; {self.n_events} independent "
             f"events, {self.n_signal_events} signal)",
+            *([f"  sample: {self.sample}"] if self.sample else []),
             f"  fraction closure: worst |true/claimed - 1| {self.fraction_closure_worst:.3f} "
             f"over {len(f.ratio)} equal-signal bins (top bin {f.ratio[-1]:.3f} ± "
             f"{f.error[-1]:.3f}); claimed/true signal total {self.claimed_total_ratio:.4f}",
@@ -579,6 +628,8 @@ def surrogate_health(
     *,
     events: EventSet | None = None,
     options: HealthOptions | None = None,
+    sample: str = "",
+    progress: bool = False,
 ) -> HealthReport:
     """Check the learned densities of ``model`` on independent simulation (module docstring).
 
@@ -596,9 +647,39 @@ def surrogate_health(
         (weights = expected events); without a source, (c) and (d) are skipped.
     options
         The checks' settings (:class:`HealthOptions`).
+    sample
+        What the independent events are, recorded in the report (:attr:`HealthReport.sample`).
+    progress
+        A progress bar of the checks on stderr.
     """
     opts = HealthOptions() if options is None else options
-    events, sig = _labelled(model, source, events)
+    signals = tuple(getattr(model, "signals", (model.signal,)))
+    if len(signals) > 1:
+        raise ConfigError(
+            f"surrogate_health checks one signal fraction; the analysis has the signal "
+            f"processes {list(signals)}"
+        )
+    run_tail = source is not None and opts.response and len(model.surrogate.nuisances) > 0
+    with tqdm(total=2 + run_tail, desc="surrogate health", disable=not progress,
+              leave=False, file=sys.stderr) as bar:  # fmt: skip
+        bar.set_postfix_str("independent events")
+        events, sig = _labelled(model, source, events)
+        bar.update()
+        bar.set_postfix_str("fraction and Fisher closure")
+        return _checked(model, source, events, sig, opts, sample, run_tail, bar)
+
+
+def _checked(
+    model: AnalysisModel,
+    source: VariationSource | None,
+    events: EventSet,
+    sig: npt.NDArray[np.bool_],
+    opts: HealthOptions,
+    sample: str,
+    run_tail: bool,
+    bar: Any,
+) -> HealthReport:
+    """The checks of :func:`surrogate_health` on its labelled independent events."""
     scored = model.scored(events)
     c, w, y = scored.score, scored.weights, sig.astype(np.float64)
     fraction, total_ratio = _fraction_closure(c, w, y, opts)
@@ -614,7 +695,10 @@ def surrogate_health(
         )
     worst = float(np.nanmax(np.abs(fraction.ratio - 1.0)))
     extra: dict[str, Any] = {}
-    if source is not None and opts.response and len(model.surrogate.nuisances):
+    bar.update()
+    if run_tail:
+        assert source is not None
+        bar.set_postfix_str("response closure in the tail")
         _check_nuisances(model, source)
         threshold = float(
             np.quantile(c[sig], 1.0 - opts.tail_fraction, weights=np.clip(w[sig], 0, None),
@@ -623,6 +707,7 @@ def surrogate_health(
         chi2_max, rows, tail_warnings = _tail_closure(model, source, threshold, opts)
         extra.update(response_tail_chi2ndf_max=chi2_max, response_tail=rows)
         warnings += tail_warnings
+        bar.update()
     if isinstance(source, ExactSource):
         ratio, err, rms = _exact(model, events, c, w, source)
         extra.update(exact_information_ratio=ratio, exact_information_error=err,
@@ -637,7 +722,7 @@ def surrogate_health(
         fraction=fraction, fraction_closure_worst=worst, fisher_claimed=claimed,
         fisher_true=true, fisher_closure=fisher, fisher_closure_error=fisher_err,
         fisher_binning_ratio=binning, fisher_bins_used=n_fisher, warnings=tuple(warnings),
-        options=opts, **extra,
+        options=opts, sample=sample, **extra,
     )  # fmt: skip
 
 
@@ -647,6 +732,7 @@ def independent_source(
     *,
     seed: int,
     luminosity: float = 10.0,
+    progress: bool = False,
 ) -> VariationSource:
     """A fresh simulation of the same kind as ``like`` with another ``seed``.
 
@@ -654,20 +740,88 @@ def independent_source(
     (``events_per_process`` raw events of each of its processes at ``luminosity``
     fb⁻¹); for an :class:`~unbinned.ml.OracleSource` and a
     :class:`~unbinned.ml.GaussianToySource`, the same model drawn again.  Any other
-    source cannot simulate: give its independent events to :func:`surrogate_health`.
+    source cannot simulate (:func:`can_simulate`): give its independent events to
+    :func:`surrogate_health`.  ``progress``: the simulator's progress bars.
     """
     if isinstance(like, HTauTauSource):
         frame = simulate(events_per_process, seed=seed, luminosity=luminosity,
-                         processes=like.processes)  # fmt: skip
+                         processes=like.processes, progress=progress)  # fmt: skip
         return HTauTauSource(frame, nuisances=like.nuisances, processes=like.processes,
                              feature_names=like.feature_names, seed=seed)  # fmt: skip
     if isinstance(like, OracleSource):
         names = [n.name for n in like.nuisances]
         return OracleSource(like.model, events_per_process, nuisances=names, seed=seed,
                             mode=like.mode)  # fmt: skip
-    if isinstance(like, GaussianToySource):
-        return GaussianToySource(events_per_process, seed=seed)
+    if isinstance(like, GaussianToySource):  # a subclass (other processes) drawn as such
+        return type(like)(events_per_process, seed=seed)
     raise ConfigError(
         f"{type(like).__name__} cannot simulate new events; pass independent events "
         "(surrogate_health(model, source_of_independent_events))"
     )
+
+
+def can_simulate(source: VariationSource) -> bool:
+    """Whether :func:`independent_source` can simulate new events like ``source``'s."""
+    return isinstance(source, HTauTauSource | OracleSource | GaussianToySource)
+
+
+def check_analysis(
+    model: AnalysisModel,
+    reference: VariationSource,
+    *,
+    options: HealthOptions | None = None,
+    health_source: VariationSource | None = None,
+    reference_independent: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> AnalysisModel:
+    """``model`` with its health report recorded, or the reason none was run.
+
+    What :func:`~unbinned.analysis.train_analysis` and
+    :func:`~unbinned.analysis.build_analysis` do last.  The independent events
+    (``options.sample``, :class:`HealthOptions`): ``health_source`` when given; else
+    a fresh simulation like ``reference`` (:func:`independent_source`,
+    ``options.events_per_process`` events per process, seed ``options.seed`` or
+    ``seed + HEALTH_SEED``) when it can simulate; else ``reference`` itself when
+    ``reference_independent`` (the caller knows that neither the training nor a
+    calibration saw it); else none.  The report's failed checks become the
+    ``warnings`` of every measurement of the returned model
+    (:meth:`AnalysisModel.with_health <unbinned.analysis.AnalysisModel.with_health>`);
+    a check not run is recorded with its reason, a ``note`` of every measurement
+    (:meth:`AnalysisModel.with_health_skipped
+    <unbinned.analysis.AnalysisModel.with_health_skipped>`).
+    """
+    opts = HealthOptions() if options is None else options
+    if not opts.enabled:
+        return model.with_health_skipped("switched off (HealthOptions(enabled=False))", opts)
+    if len(model.signals) > 1:
+        return model.with_health_skipped(
+            f"the checks score one signal fraction; this analysis has {len(model.signals)} "
+            f"signal processes {list(model.signals)}",
+            opts,
+        )
+    source, sample = health_source, "the given independent source"
+    if source is None and opts.sample != "reference" and can_simulate(reference):
+        n = opts.events_per_process or max(len(reference.generated_ids(p))
+                                           for p in reference.processes)  # fmt: skip
+        s = seed + HEALTH_SEED if opts.seed is None else opts.seed
+        source = independent_source(reference, n, seed=s, progress=progress)
+        sample = (f"independent simulation ({type(reference).__name__}, {n} generated events "
+                  f"per process, seed {s})")  # fmt: skip
+    elif source is None and opts.sample == "simulation":
+        raise ConfigError(
+            f"HealthOptions(sample='simulation'): a {type(reference).__name__} cannot simulate "
+            "new events; give health_source= or use sample='auto' or 'reference'"
+        )
+    elif source is None and (reference_independent or opts.sample == "reference"):
+        source, sample = reference, "the reference sample (independent of the training)"
+    if source is None:
+        return model.with_health_skipped(
+            f"no independent sample: the reference ({type(reference).__name__}) cannot "
+            "simulate new events and is not known to be independent of the training; give "
+            "health_source= (events neither the training nor a calibration saw) or "
+            "HealthOptions(sample='reference')",
+            opts,
+        )
+    report = surrogate_health(model, source, options=opts, sample=sample, progress=progress)
+    return model.with_health(report)

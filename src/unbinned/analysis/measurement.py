@@ -70,6 +70,9 @@ class Measurement:
     warnings
         Failed self-checks of the analysis that made it (e.g. its surrogates' health
         report, :func:`~unbinned.analysis.surrogate_health`); empty when none failed.
+    notes
+        What the reader should know that is not a failure, e.g. that the analysis's
+        health check was not run and why.
     pulls
         Every constrained (Gaussian or log-normal prior), floating nuisance:
         pull (θ̂ − θ₀)/σ_prior and constraint σ̂/σ_prior (σ̂ the HESSE error; for a
@@ -96,6 +99,7 @@ class Measurement:
     binned: Measurement | None = None
     counts: Mapping[str, FloatArray] | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     pulls: tuple[Pull, ...] = field(default=(), repr=False)
     pois: Mapping[str, Measurement] | None = field(default=None, repr=False)
 
@@ -174,6 +178,7 @@ class Measurement:
             "parameters": dict(self.fit.values),
             "errors": dict(self.fit.errors),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "correlation": {
                 "parameters": list(self.parameter_names),
                 "matrix": self.correlation.tolist(),
@@ -245,7 +250,8 @@ class Measurement:
             rows.append(f"  width ratio unbinned/binned: {self.width / self.binned.width:.3f}")
         rows += self._poi_rows()
         rows += [f"  {self.method} fit parameters:", *self._parameter_rows()]
-        return "\n".join([head, *rows, *(f"  WARNING: {w}" for w in self.warnings)])
+        return "\n".join([head, *rows, *(f"  WARNING: {w}" for w in self.warnings),
+                          *(f"  NOTE: {n}" for n in self.notes)])  # fmt: skip
 
     def _repr_html_(self) -> str:
         rows = [self] + ([self.binned] if self.binned is not None else [])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -322,7 +322,7 @@ class AnalysisModel:
             blik = self.binned_likelihood(events if self.layout.several else tensors)
             b = measure_likelihood(blik, name, cl, seed, "binned", None, n, pois=self.pois)
             out = replace(out, binned=replace(b, counts=dict(blik.observed)))
-        return replace(out, warnings=self.warnings)
+        return replace(out, warnings=self.warnings, notes=self.notes)
 
     def measure_counts(
         self,
@@ -346,7 +346,7 @@ class AnalysisModel:
         lik = BinnedLikelihood(self.spec, self.templates, observed)
         n = float(sum(c.sum() for c in observed.values()))
         m = measure_likelihood(lik, name, cl, seed, "binned", None, n_events=n, pois=self.pois)
-        return replace(m, counts=observed, warnings=self.warnings)
+        return replace(m, counts=observed, warnings=self.warnings, notes=self.notes)
 
     def asimov_likelihood(
         self, theta: Mapping[str, float] | None = None, *, binned: bool = False
@@ -388,7 +388,7 @@ class AnalysisModel:
             blik = self.asimov_likelihood(theta, binned=True)
             b = measure_likelihood(blik, name, cl, 0, "binned", None, n, pois=self.pois)
             out = replace(out, binned=b)
-        return replace(out, warnings=self.warnings)
+        return replace(out, warnings=self.warnings, notes=self.notes)
 
     def scan_2d(
         self,
@@ -457,6 +457,19 @@ class AnalysisModel:
         """
         return replace(self, metadata={**self.metadata, "health": report.to_dict()})
 
+    def with_health_skipped(self, reason: str, options: Any = None) -> AnalysisModel:
+        """The same analysis with the reason why no health report was run recorded.
+
+        Kept under ``"health"`` as ``{"skipped": reason, "warnings": []}`` (and the
+        :class:`~unbinned.analysis.HealthOptions` as a dict, when given); the reason
+        is a :attr:`notes` line of the analysis and of every measurement.
+        """
+        entry: dict[str, Any] = {"skipped": str(reason), "warnings": []}
+        if options is not None:
+            entry["options"] = {k: (list(map(list, v)) if k == "points" and v is not None else v)
+                                for k, v in asdict(options).items()}  # fmt: skip
+        return replace(self, metadata={**self.metadata, "health": entry})
+
     @property
     def health(self) -> dict[str, Any] | None:
         """The recorded health report as a dict, or None when none was run.
@@ -470,6 +483,12 @@ class AnalysisModel:
     def warnings(self) -> tuple[str, ...]:
         """The failed self-checks of the recorded health report (empty: none failed or none run)."""
         return tuple(str(w) for w in (self.health or {}).get("warnings", ()))
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a measurement's reader should know: a health check that was not run, and why."""
+        skipped = (self.health or {}).get("skipped")
+        return () if skipped is None else (f"surrogate health check not run: {skipped}",)
 
     @property
     def options(self) -> AnalysisOptions:

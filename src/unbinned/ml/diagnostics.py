@@ -70,6 +70,8 @@ HTAUTAU_CLOSURE_FEATURES = (
 
 
 def _weighted_quantile_edges(values: FloatArray, weights: FloatArray, n_bins: int) -> FloatArray:
+    if len(values) == 0:  # e.g. no varied event in a selected region: one bin, nothing in it
+        return np.empty(0, dtype=np.float64)
     order = np.argsort(values, kind="stable")
     v, w = values[order], np.abs(weights[order])
     cw = np.cumsum(w)
