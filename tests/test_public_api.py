@@ -28,6 +28,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "TemplateOptions",
         "build_analysis",
         "challenge_spec",
+        "check_analysis",
         "htautau_toy_task",
         "independent_source",
         "production_mode_spec",

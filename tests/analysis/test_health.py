@@ -207,3 +207,98 @@ def test_independent_source_draws_the_same_kind_again():
     assert fresh.processes == ht.processes
     assert fresh.nuisances == ht.nuisances
     assert fresh.nominal().feature_names == ht.nominal().feature_names
+
+
+# ---------------------------------------------------------------------------- in the entry points
+TINY = SurrogateConfig(
+    classifier=TrainConfig(hidden=(8,), epochs=2, batch_size=1024, patience=1),
+    response=TrainConfig(hidden=(8,), epochs=2, batch_size=2048, patience=1),
+    max_events_per_point=500,
+)
+
+
+class Unsimulable:
+    """A Gaussian toy source that cannot simulate new events (as the user's files)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self._toy = GaussianToySource(n, seed=seed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._toy, name)
+
+
+def _train(source: Any, **kwargs: Any) -> AnalysisModel:
+    return train_analysis(
+        source, ModelSpec.from_dict(SPEC), surrogate_config=TINY,
+        templates=TemplateOptions(bins=0), run=RunOptions(progress=False), **kwargs,
+    )  # fmt: skip
+
+
+def test_train_analysis_checks_on_fresh_simulation_and_warns_on_every_measurement(trained):
+    health = trained.health
+    assert health is not None and "skipped" not in health
+    assert health["sample"].startswith("independent simulation (GaussianToySource, 3000")
+    assert health["options"]["enabled"] is True
+    # the fixture's 3000-event training is too short: its fractions fail the closure
+    assert trained.warnings and trained.warnings == tuple(health["warnings"])
+    data = GaussianToySource(1000, seed=5).nominal()
+    m = trained.measure(data, binned=False)
+    assert m.warnings == trained.warnings
+    assert m.notes == ()
+    assert trained.measure_asimov(binned=False).warnings == trained.warnings
+
+
+def test_health_switched_off_is_a_note_not_silence():
+    model = _train(GaussianToySource(600, seed=1), health=HealthOptions(enabled=False))
+    assert model.warnings == ()
+    assert model.notes == ("surrogate health check not run: switched off "
+                           "(HealthOptions(enabled=False))",)  # fmt: skip
+    m = model.measure(GaussianToySource(300, seed=5).nominal(), binned=False)
+    assert m.notes == model.notes
+    assert "NOTE: surrogate health check not run: switched off" in repr(m)
+    assert m.to_dict()["notes"] == list(model.notes)
+
+
+def test_an_independent_reference_is_checked_on_itself_else_the_reason_is_recorded():
+    source = Unsimulable(600, seed=1)
+    with_ref = _train(source, reference=Unsimulable(600, seed=2),
+                      health=HealthOptions(response=False))  # fmt: skip
+    assert with_ref.health is not None
+    assert with_ref.health["sample"] == "the reference sample (independent of the training)"
+    assert with_ref.health["n_events"] == len(Unsimulable(600, seed=2).nominal())
+    alone = _train(source, health=HealthOptions(response=False))  # reference = the training
+    assert alone.health is not None and "no independent sample" in alone.health["skipped"]
+    assert "health_source=" in alone.notes[0]
+    given = _train(source, health_source=GaussianToySource(700, seed=3),
+                   health=HealthOptions(response=False, events_per_process=50))  # fmt: skip
+    assert given.health is not None
+    assert given.health["n_events"] == len(GaussianToySource(700, seed=3).nominal())
+    with pytest.raises(ConfigError, match="cannot simulate"):
+        _train(source, health=HealthOptions(sample="simulation"))
+
+
+def test_the_fresh_simulation_size_and_seed_come_from_the_options():
+    opts = HealthOptions(events_per_process=400, seed=7, response=False)
+    model = _train(GaussianToySource(600, seed=1), health=opts)
+    assert model.health is not None
+    assert model.health["n_events"] == len(GaussianToySource(400, seed=7).nominal())
+    assert model.health["sample"].endswith("400 generated events per process, seed 7)")
+    with pytest.raises(ConfigError, match="events_per_process"):
+        HealthOptions(events_per_process=3)
+    with pytest.raises(ConfigError, match="sample"):
+        HealthOptions(sample="elsewhere")  # type: ignore[arg-type]
+
+
+def test_a_too_small_training_set_is_one_clear_error_a_small_one_a_warning():
+    with pytest.raises(DataError, match=r"training sample has too few selected events of "
+                       r"\['sig', 'bkg'\] \(sig: \d+, bkg: \d+\); every process needs at "
+                       r"least 50"):  # fmt: skip
+        _train(GaussianToySource(30, seed=1))
+    with pytest.raises(DataError, match="reference sample has too few"):
+        _train(GaussianToySource(300, seed=1), reference=GaussianToySource(40, seed=2))
+    # 300 events per process train, and the short training shows in the health check
+    model = _train(GaussianToySource(300, seed=1))
+    assert model.health is not None and "skipped" not in model.health
+    assert model.warnings  # two epochs of 300 events: the fractions do not close
+    m = model.measure(GaussianToySource(1000, seed=5).nominal(), binned=False)
+    assert m.warnings == model.warnings

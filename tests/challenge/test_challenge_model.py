@@ -55,6 +55,10 @@ def test_fit_uses_the_given_systematics_and_predict_follows_the_interface(traine
     assert out["valid"]
     assert out["p16"] <= out["mu_hat"] <= out["p84"]
     assert out["delta_mu_hat"] == pytest.approx(0.5 * (out["p84"] - out["p16"]))
+    # the health check ran on the integration half; its failures travel with every result
+    health = model.analysis.health
+    assert health is not None and health["sample"].startswith("the reference sample")
+    assert out["warnings"] == list(model.warnings) == health["warnings"]
 
 
 def test_saved_model_is_reused_and_bad_input_is_named(trained):

@@ -15,7 +15,9 @@
 - :mod:`~unbinned.analysis.model`: :class:`AnalysisModel`.
 - :mod:`~unbinned.analysis.build`: :func:`train_analysis`, :func:`build_analysis`.
 - :mod:`~unbinned.analysis.health`: :func:`surrogate_health`, the self-checks of the
-  learned densities on independent simulation (:class:`HealthReport`).
+  learned densities on independent simulation (:class:`HealthReport`), which
+  :func:`train_analysis` and :func:`build_analysis` run by default
+  (:func:`check_analysis`, :class:`HealthOptions`).
 - :mod:`~unbinned.analysis.spec`: the challenge model (and its ggH/VBF version,
   :func:`production_mode_spec`); :mod:`~unbinned.analysis.toys`: its
   pseudo-experiment task.
@@ -25,6 +27,7 @@ from unbinned.analysis.build import build_analysis, train_analysis
 from unbinned.analysis.health import (
     HealthOptions,
     HealthReport,
+    check_analysis,
     independent_source,
     surrogate_health,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "TemplateOptions",
     "build_analysis",
     "challenge_spec",
+    "check_analysis",
     "htautau_toy_task",
     "independent_source",
     "production_mode_spec",

@@ -54,7 +54,10 @@ from unbinned.ml.sources import VariationSource
 from unbinned.ml.surrogate import SurrogateConfig, SurrogateModel, train_surrogate
 from unbinned.model.spec import ModelSpec
 
-__all__ = ["build_analysis", "train_analysis"]
+__all__ = ["MIN_EVENTS_PER_PROCESS", "build_analysis", "check_statistics", "train_analysis"]
+
+MIN_EVENTS_PER_PROCESS = 50
+"""Selected nominal events every process needs in the training and the reference sample."""
 
 
 def train_analysis(
@@ -108,6 +111,7 @@ def train_analysis(
         is fitted to and that cannot simulate new events is checked on itself.
     """
     opts = run or RunOptions(device="cpu")
+    check_statistics(source, "training")
     surrogate = train_surrogate(
         source,
         design=design,
@@ -202,6 +206,7 @@ def build_analysis(
     if integration_batches is not None and options.integration.mode != "moments":
         raise ConfigError("integration_batches needs integration='moments'")
     check_parametrisation(surrogate, reference)
+    check_statistics(reference, "reference")
     layout = RegionLayout.from_spec(spec)
     if layout.several and options.integration.mode == "moments":
         raise ConfigError(
@@ -242,6 +247,35 @@ def build_analysis(
         reference_independent=reference_independent and not recalibrated_events
         and not options.calibration.calibrate, seed=seed, progress=progress,
     )  # fmt: skip
+
+
+def check_statistics(source: VariationSource, what: str) -> dict[str, int]:
+    """The selected nominal events of every process; a DataError when one has too few.
+
+    Every process needs at least :data:`MIN_EVENTS_PER_PROCESS` selected nominal events
+    in the training and in the reference sample: below that, the classifier's
+    calibration split (a fifth of the training) holds under ten events of it and its
+    fractions, or its part of the integration sample, carry Monte-Carlo errors of tens
+    of per cent that no interval contains.  Above it the health check
+    (:func:`~unbinned.analysis.health.check_analysis`) says whether the learned
+    densities close.
+
+    Raises
+    ------
+    DataError
+        Naming each short process, its events and the events needed.
+    """
+    counts = {p: len(source.nominal(p)) for p in source.processes}
+    short = {p: n for p, n in counts.items() if n < MIN_EVENTS_PER_PROCESS}
+    if short:
+        told = ", ".join(f"{p}: {n}" for p, n in short.items())
+        raise DataError(
+            f"the {what} sample has too few selected events of {list(short)} ({told}); every "
+            f"process needs at least {MIN_EVENTS_PER_PROCESS} (its learned density would "
+            "otherwise carry Monte-Carlo errors of tens of per cent that no interval "
+            f"contains). Fix: simulate or select more events of {list(short)}"
+        )
+    return counts
 
 
 def _integration_metadata(

@@ -18,6 +18,11 @@ A training set too small for the data it is to measure is refused with a
 needs (:func:`check_training_statistics`): the profiled interval holds the data's
 statistical and the nuisances' uncertainty, not the Monte-Carlo error of densities
 learned from a few simulated events, so such a training gives confident wrong answers.
+
+``fit`` also checks the learned densities on the integration half
+(:func:`unbinned.analysis.surrogate_health`); failed checks are kept with the model
+(:attr:`Model.warnings`) and returned with every ``predict`` (``"warnings"``), since
+the ingestion program shows nothing that is printed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unbinned.analysis import AnalysisModel, TemplateOptions, train_analysis
+from unbinned.analysis import AnalysisModel, HealthOptions, TemplateOptions, train_analysis
 from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
@@ -50,6 +55,8 @@ __all__ = [
 
 MIN_EVENTS_PER_PROCESS = 100
 """Selected events of each process that each half of the training set must hold at least."""
+HEALTH_MAX_EVENTS = 50_000
+"""Generated events per process in the health check's tail response closure (bounds its cost)."""
 
 
 def challenge_systematics(
@@ -164,6 +171,7 @@ class Model:
                 surrogate_config=st.surrogate or SurrogateConfig.precise(),
                 templates=TemplateOptions(bins=st.bins), seed=st.seed,
                 run=RunOptions(device="cpu", progress=st.progress),
+                health=HealthOptions(sample="reference", max_events=HEALTH_MAX_EVENTS),
             )  # fmt: skip
         if st.model_dir is not None:
             self.analysis.save(st.model_dir, overwrite=True)
@@ -182,7 +190,10 @@ class Model:
         -------
         dict
             ``mu_hat``, ``delta_mu_hat`` (half the interval width), ``p16``, ``p84``
-            (the profiled 68.27 % interval), and ``valid`` (the fit's validity).
+            (the profiled 68.27 % interval), ``valid`` (the fit's validity), and
+            ``warnings``: the failed health checks of the trained analysis and the
+            notes of the measurement (:attr:`warnings`; the ingestion program does not
+            show what is printed, so they travel with every result).
         """
         if self.analysis is None:
             raise ConfigError("call fit() before predict()")
@@ -213,7 +224,21 @@ class Model:
             "p16": float(m.lower),
             "p84": float(m.upper),
             "valid": bool(m.valid),
+            "warnings": [*m.warnings, *m.notes],
         }
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The trained analysis's failed health checks (and why one was not run), if any.
+
+        ``fit`` checks the learned densities on the odd rows of the training set (the
+        integration half, which the networks never saw;
+        :func:`~unbinned.analysis.surrogate_health`); a failure says the intervals
+        may not cover.
+        """
+        if self.analysis is None:
+            return ()
+        return (*self.analysis.warnings, *self.analysis.notes)
 
 
 def check_training_statistics(
