@@ -8,6 +8,7 @@ The pieces, one concern per module:
 - :mod:`~unbinned.ml.yields`: the monomials φ(ν) and the polynomial ln Y model.
 - :mod:`~unbinned.ml.design`: shape nuisances and variation-point designs.
 - :mod:`~unbinned.ml.sources`: nominal/varied simulation (H→ττ, oracle, toy).
+- :mod:`~unbinned.ml.split`: a source split by its events into a kept and a held-out part.
 - :mod:`~unbinned.ml.training`: the runner (hyper-parameters, seeds, the loop, checkpoints).
 - :mod:`~unbinned.ml.runtime`: :class:`RunOptions`, where a training runs (device,
   precision, threads, progress bars, checkpoint folder).
@@ -48,6 +49,7 @@ from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
 from unbinned.ml.serialization import load, save
+from unbinned.ml.split import HeldOutSource, split_source
 from unbinned.ml.sources import (
     HTAUTAU_SHAPE_NUISANCES,
     BaseVariationSource,
@@ -79,6 +81,7 @@ __all__ = [
     "FileVariationSource",
     "GaussianToySource",
     "HTauTauSource",
+    "HeldOutSource",
     "LeaveOneOutClosure",
     "MissingGroup",
     "OracleComparison",
@@ -114,6 +117,7 @@ __all__ = [
     "reliability",
     "resolve_device",
     "save",
+    "split_source",
     "train_classifier",
     "train_response",
     "train_surrogate",
