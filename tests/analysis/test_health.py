@@ -236,11 +236,13 @@ def _train(source: Any, **kwargs: Any) -> AnalysisModel:
 
 def test_train_analysis_checks_on_fresh_simulation_and_warns_on_every_measurement(trained):
     health = trained.health
-    assert health is not None and "skipped" not in health
+    assert health is not None
+    assert "skipped" not in health
     assert health["sample"].startswith("independent simulation (GaussianToySource, 3000")
     assert health["options"]["enabled"] is True
     # the fixture's 3000-event training is too short: its fractions fail the closure
-    assert trained.warnings and trained.warnings == tuple(health["warnings"])
+    assert trained.warnings
+    assert trained.warnings == tuple(health["warnings"])
     data = GaussianToySource(1000, seed=5).nominal()
     m = trained.measure(data, binned=False)
     assert m.warnings == trained.warnings
@@ -267,7 +269,8 @@ def test_an_independent_reference_is_checked_on_itself_else_the_reason_is_record
     assert with_ref.health["sample"] == "the reference sample (independent of the training)"
     assert with_ref.health["n_events"] == len(Unsimulable(600, seed=2).nominal())
     alone = _train(source, health=HealthOptions(response=False))  # reference = the training
-    assert alone.health is not None and "no independent sample" in alone.health["skipped"]
+    assert alone.health is not None
+    assert "no independent sample" in alone.health["skipped"]
     assert "health_source=" in alone.notes[0]
     given = _train(source, health_source=GaussianToySource(700, seed=3),
                    health=HealthOptions(response=False, events_per_process=50))  # fmt: skip
@@ -298,7 +301,8 @@ def test_a_too_small_training_set_is_one_clear_error_a_small_one_a_warning():
         _train(GaussianToySource(300, seed=1), reference=GaussianToySource(40, seed=2))
     # 300 events per process train, and the short training shows in the health check
     model = _train(GaussianToySource(300, seed=1))
-    assert model.health is not None and "skipped" not in model.health
+    assert model.health is not None
+    assert "skipped" not in model.health
     assert model.warnings  # two epochs of 300 events: the fractions do not close
     m = model.measure(GaussianToySource(1000, seed=5).nominal(), binned=False)
     assert m.warnings == model.warnings

@@ -57,7 +57,8 @@ def test_fit_uses_the_given_systematics_and_predict_follows_the_interface(traine
     assert out["delta_mu_hat"] == pytest.approx(0.5 * (out["p84"] - out["p16"]))
     # the health check ran on the integration half; its failures travel with every result
     health = model.analysis.health
-    assert health is not None and health["sample"].startswith("the reference sample")
+    assert health is not None
+    assert health["sample"].startswith("the reference sample")
     assert out["warnings"] == list(model.warnings) == health["warnings"]
 
 

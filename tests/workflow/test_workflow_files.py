@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from unbinned.analysis import AnalysisModel
 from unbinned.configs import example_text
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.workflow import Analysis, AnalysisConfig, examples
@@ -102,7 +103,8 @@ def test_callable_variations(cfg: AnalysisConfig, tmp_path: Path) -> None:
     text = _with_callable(example_text("files"), "escale_vary:vary")
     fcfg = AnalysisConfig.from_yaml_string(text, base_dir=base)
     src = training_source(fcfg, tmp_path)
-    assert type(src).__name__ == "CallableVariationSource"
+    assert type(src).__name__ == "HeldOutSource"  # a fifth held out for the health check
+    assert type(src.source).__name__ == "CallableVariationSource"
     assert base / "escale_vary.py" in sample_file_paths(fcfg)  # editing it reruns the training
     assert src.varied("signal", [1.5]).n_events > 0  # energy_scale = 1.03: any value
     events, truth = pseudo_data(fcfg, tmp_path, mu=1.0, seed=3, draw=True, source=src)
@@ -171,3 +173,22 @@ def test_validate_leave_one_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "energy_scale=1.04 held out: chi2/ndf" in log
     points = [r["point"] for r in loo["chi2_ndf"]]
     assert points == [f"energy_scale={v}" for v in (0.98, 1.02, 1.04)]
+
+
+@pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
+def test_the_health_check_runs_on_held_out_events(tmp_path: Path) -> None:
+    """The files have no test sample: a fifth of their events never trains and checks it."""
+    write_example_samples(tmp_path / "samples", events_per_process=300)
+    _, log = _validate(example_text("files"), tmp_path)
+    assert "surrogate health: checked after training on the given independent source " \
+           "(HeldOutSource)" in log  # fmt: skip
+    out = tmp_path / "my-analysis-output"
+    health = json.loads((out / "validate" / "health.json").read_text())
+    assert health["sample"] == "the given independent source (HeldOutSource)"
+    assert 0 < health["n_events"] < 0.35 * 600  # about a fifth of the 2 × 300 events
+    # the tail response closure at the provided points (the files exist only there)
+    nus = sorted({round(e["nu"][0], 9) for e in health["response_tail"]})
+    assert nus == [-1.0, 1.0]
+    model = AnalysisModel.load(out / "train" / "model")
+    assert model.health == health
+    assert model.warnings == tuple(health["warnings"])

@@ -800,7 +800,8 @@ def check_analysis(
             f"signal processes {list(model.signals)}",
             opts,
         )
-    source, sample = health_source, "the given independent source"
+    source = health_source
+    sample = "" if source is None else f"the given independent source ({type(source).__name__})"
     if source is None and opts.sample != "reference" and can_simulate(reference):
         n = opts.events_per_process or max(len(reference.generated_ids(p))
                                            for p in reference.processes)  # fmt: skip

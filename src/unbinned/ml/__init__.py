@@ -49,7 +49,6 @@ from unbinned.ml.networks import MLP, ClassifierNet, ResponseNet
 from unbinned.ml.response import ProcessResponse, train_response
 from unbinned.ml.runtime import RunOptions
 from unbinned.ml.serialization import load, save
-from unbinned.ml.split import HeldOutSource, split_source
 from unbinned.ml.sources import (
     HTAUTAU_SHAPE_NUISANCES,
     BaseVariationSource,
@@ -59,6 +58,7 @@ from unbinned.ml.sources import (
     Region,
     VariationSource,
 )
+from unbinned.ml.split import HeldOutSource, split_source
 from unbinned.ml.surrogate import (
     PerEventTensors,
     SurrogateConfig,

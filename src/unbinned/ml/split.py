@@ -81,18 +81,22 @@ class HeldOutSource(BaseVariationSource):
 
     @property
     def processes(self) -> tuple[str, ...]:
+        """The whole source's processes."""
         return tuple(self.source.processes)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The whole source's features."""
         return tuple(self.source.feature_names)
 
     @property
     def nuisances(self) -> tuple[ShapeNuisance, ...]:
+        """The whole source's shape nuisances."""
         return tuple(self.source.nuisances)
 
     @property
     def region(self) -> Region:
+        """The whole source's region."""
         return self.source.region
 
     def __getattr__(self, name: str) -> Any:
@@ -105,14 +109,14 @@ class HeldOutSource(BaseVariationSource):
         return held if self.part == "held_out" else ~held
 
     def generated_ids(self, process: str) -> npt.NDArray[np.int64]:
-        """This part's generated events of the process."""
+        """The generated events of the process in this part."""
         if process not in self._ids:
             ids = np.asarray(self.source.generated_ids(process), dtype=np.int64)
             self._ids[process] = ids[self._mine(ids)]
         return self._ids[process]
 
     def _events(self, events: EventSet) -> EventSet:
-        """This part's events of a set of the whole, weighted to the whole's yields."""
+        """The events of a set of the whole in this part, weighted to the whole's yields."""
         ids = events.extras[EVENT_ID].to_numpy(np.int64)
         ev = events.select(self._mine(ids))
         return ev.with_weights(ev.weights / self._share)
@@ -128,7 +132,7 @@ class HeldOutSource(BaseVariationSource):
     def varied(
         self, process: str, nu: npt.ArrayLike, *, event_ids: npt.ArrayLike | None = None
     ) -> EventSet:
-        """This part's events of the process at ν (weights scaled to the whole's yields)."""
+        """The events of the process at ν in this part (weights scaled to the whole's yields)."""
         self._check_process(process)
         ids = self._ask(process, event_ids)
         return self._events(self.source.varied(process, nu, event_ids=ids))

@@ -7,7 +7,10 @@ The ``data`` section of the config chooses the kind:
 * ``parquet`` / ``root``: challenge-format files given by the user;
 * ``files``: the user's own samples and shape variations
   (:class:`unbinned.data.FileSamples`, :class:`unbinned.ml.FileVariationSource`):
-  the training, held-out and reference samples are all these files;
+  the training and reference samples are these files less a held-out fifth of their
+  events, on which the validation and the surrogates' health check run
+  (:func:`holds_out`, :func:`heldout_source`; also ``parquet``/``root`` without a
+  ``test`` file);
 * ``oracle``: an analytic oracle model (:class:`unbinned.ml.OracleSource`);
 * ``toy``: the two-feature Gaussian toy (:class:`unbinned.ml.GaussianToySource`).
 
@@ -55,6 +58,8 @@ from unbinned.workflow.config import (
 __all__ = [
     "CHALLENGE_KINDS",
     "draw_parameters",
+    "heldout_source",
+    "holds_out",
     "load_frame",
     "model_spec",
     "observed_events",
@@ -73,6 +78,8 @@ CHALLENGE_KINDS = ("simulator", "parquet", "root")
 TEST_SEED_OFFSET = 7919
 REFERENCE_SEED_OFFSET = 104729
 """The test sample uses seed + this (never the training seed)."""
+HOLDOUT_FRACTION = 0.2
+"""Data without a test sample: the fraction of their events held out of the training."""
 
 
 def model_spec(cfg: AnalysisConfig) -> ModelSpec:
@@ -116,10 +123,46 @@ def test_frame(cfg: AnalysisConfig, data_dir: Path) -> pd.DataFrame:
     return load_frame(_challenge_path(cfg, data_dir, "test"), cfg)
 
 
+def holds_out(cfg: AnalysisConfig) -> bool:
+    """The data have no independent test sample: a part of the training's is held out.
+
+    The ``files`` kind, and ``parquet``/``root`` without a ``test`` file:
+    :data:`HOLDOUT_FRACTION` of their generated events (:func:`unbinned.ml.split_source`,
+    by a hash of the event ids with the config's seed) never train; they are the
+    sample the surrogates' health check and the validation run on (:func:`heldout_source`).
+    """
+    data = cfg.data
+    return isinstance(data, SampleFilesData) or (isinstance(data, DataFiles) and data.test is None)
+
+
 def training_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) -> Any:
-    """The :class:`~unbinned.ml.VariationSource` of the training (or, ``test``, held-out) data."""
+    """The :class:`~unbinned.ml.VariationSource` of the training (or, ``test``, test) data.
+
+    Data without an independent test sample (:func:`holds_out`): the training source
+    is their kept part, the test source the whole sample (what the pseudo-experiments
+    are drawn from).
+    """
     # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
-    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource
+    from unbinned.ml import split_source
+
+    whole = _whole_source(cfg, data_dir, test=test)
+    if test or not holds_out(cfg):
+        return whole
+    return split_source(whole, HOLDOUT_FRACTION, seed=cfg.seed)[0]
+
+
+def heldout_source(cfg: AnalysisConfig, data_dir: Path) -> Any:
+    """Events the training never saw: the test source, or the held-out part (:func:`holds_out`)."""
+    from unbinned.ml import split_source  # deferred: as above
+
+    if not holds_out(cfg):
+        return test_source(cfg, data_dir)
+    return split_source(_whole_source(cfg, data_dir), HOLDOUT_FRACTION, seed=cfg.seed)[1]
+
+
+def _whole_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) -> Any:
+    """The source of the training (``test``: test) data, none of it held out."""
+    from unbinned.ml import GaussianToySource, HTauTauSource, OracleSource  # deferred: as above
 
     data = cfg.data
     seed = cfg.seed + (TEST_SEED_OFFSET if test else 0)

@@ -12,9 +12,11 @@ varied histogram only).
 fraction closure, Fisher closure, paired response closure in the signal-like tail,
 learned against exact where the data kind has an exact density) on the same
 held-out sample, which the training never saw (the simulator's and the oracle's
-test sample is another seed; ``parquet``/``root`` read their test file).  The
-``files`` kind has no independent sample (its test source is the training's): no
-health check.
+test sample is another seed; ``parquet``/``root`` read their test file; the
+``files`` kind, and ``parquet``/``root`` without a test file, hold a fifth of their
+events out of the training, :func:`unbinned.workflow.data.heldout_source`).  The
+``train`` step runs it (:func:`unbinned.analysis.train_analysis` records it with the
+model, so that every measurement carries its warnings); ``validate`` reports it.
 
 :func:`leave_one_out`: for the ``files`` kind's variation points, the responses
 trained once per spare point without it and compared there
@@ -37,6 +39,7 @@ __all__ = [
     "HEALTH_MAX_EVENTS",
     "diagnostics",
     "health",
+    "health_options",
     "leave_one_out",
     "surrogate_of",
 ]
@@ -118,6 +121,7 @@ def leave_one_out(
     # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import FileVariationSource, RunOptions, leave_one_out_closure
 
+    source = getattr(source, "source", source)  # a held-out part: the whole files (training's)
     if not isinstance(source, FileVariationSource):
         return None
     sur = surrogate_of(model)
@@ -223,18 +227,43 @@ def diagnostics(
     return out
 
 
+def health_options(source: Any) -> Any:
+    """The health check's :class:`~unbinned.analysis.HealthOptions` for ``source``.
+
+    The tail response closure on :data:`HEALTH_MAX_EVENTS` generated events per process;
+    for file variations, at their own points (the events exist nowhere else), on
+    events the training never saw.
+    """
+    from unbinned.analysis import HealthOptions  # deferred: pulls in torch (~2 s)
+
+    points = getattr(source, "points", None)
+    if points is not None:
+        points = tuple(tuple(float(v) for v in row) for row in np.asarray(points))
+    return HealthOptions(max_events=HEALTH_MAX_EVENTS, points=points)
+
+
 def health(
     model: Any, cfg: AnalysisConfig, source: Any, *, say: Callable[[str], None] = lambda s: None
-) -> Any:
-    """The :class:`~unbinned.analysis.HealthReport` on the held-out sample (module docstring).
+) -> dict[str, Any] | None:
+    """The surrogates' health report (module docstring), as a dict.
 
-    None for the ``files`` kind (no independent sample).
+    The one the ``train`` step recorded with the model (on the same held-out sample,
+    :func:`unbinned.workflow.data.heldout_source`); for a model without one, run now
+    on ``source``.  None when the check was not run (its reason is said).
     """
-    # deferred: unbinned.analysis pulls in torch (~2 s); the CLI imports the workflow at start-up
-    from unbinned.analysis import HealthOptions, surrogate_health
-
-    if cfg.data.kind == "files":
-        say("  surrogate health: skipped (data kind 'files' has no independent sample)")
+    recorded = getattr(model, "health", None)
+    if isinstance(recorded, dict) and "skipped" in recorded:
+        say(f"  surrogate health: not run ({recorded['skipped']})")
         return None
-    say("  surrogate health on held-out simulation ...")
-    return surrogate_health(model, source, options=HealthOptions(max_events=HEALTH_MAX_EVENTS))
+    if isinstance(recorded, dict):
+        on = recorded.get("sample") or "held-out events"
+        say(f"  surrogate health: checked after training on {on}")
+        return recorded
+    # deferred: unbinned.analysis pulls in torch (~2 s); the CLI imports the workflow at start-up
+    from unbinned.analysis import surrogate_health
+
+    say("  surrogate health on held-out events ...")
+    opts = health_options(source)
+    report = surrogate_health(model, source, options=opts, sample="held-out events")
+    out: dict[str, Any] = report.to_dict()
+    return out

@@ -8,6 +8,7 @@ simulate   simulate the training and test samples (or check the   ``train.parque
 train      train the surrogates and the binned baseline           ``model/``, ``training.json``
 validate   classifier calibration, reweighting closure and the    ``diagnostics.json``,
            surrogates' health checks on held-out simulation       ``health.json``
+           (the health check itself runs in ``train``)
 fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
            binned; pulls, impacts, Fisher information             ``observed.parquet``
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
@@ -60,15 +61,15 @@ from unbinned.workflow.config import (
 from unbinned.workflow.data import (
     REFERENCE_SEED_OFFSET,
     TEST_SEED_OFFSET,
+    heldout_source,
     model_spec,
     observed_events,
     pseudo_data,
     reference_source,
     sample_file_paths,
-    test_source,
     training_source,
 )
-from unbinned.workflow.diagnostics import diagnostics, health, leave_one_out
+from unbinned.workflow.diagnostics import diagnostics, health, health_options, leave_one_out
 from unbinned.workflow.toys import config_json, workflow_toy_task
 
 if TYPE_CHECKING:
@@ -389,6 +390,11 @@ class Analysis:
             "calibration": options.calibration,
         }
 
+    def _health_arguments(self) -> dict[str, Any]:
+        """The health check of :func:`~unbinned.analysis.train_analysis`: the held-out events."""
+        heldout = heldout_source(self.config, self.data_dir)
+        return {"health": health_options(heldout), "health_source": heldout}
+
     def train(self) -> StepOutcome:
         """Train the analysis model (surrogates and binned baseline), resumably."""
 
@@ -399,7 +405,8 @@ class Analysis:
             source = training_source(cfg, self.data_dir)
             reference = reference_source(cfg, self.data_dir)
             ckpt = self.workspace.work_dir("train") / self._key("train")[:16]
-            kwargs = self._train_arguments(source, checkpoint_dir=ckpt)
+            kwargs = {**self._train_arguments(source, checkpoint_dir=ckpt),
+                      **self._health_arguments()}  # fmt: skip
             t0 = time.perf_counter()
             model = train_analysis(source, model_spec(cfg), reference=reference, **kwargs)
             seconds = time.perf_counter() - t0
@@ -424,7 +431,7 @@ class Analysis:
         def body(tmp: Path) -> dict[str, Any]:
             # one held-out source for every check: its files are read (or its events
             # simulated) once, and its nominal sample is evaluated once
-            source = test_source(self.config, self.data_dir)
+            source = heldout_source(self.config, self.data_dir)
             diag = diagnostics(
                 self.model(),
                 self.config,
@@ -439,10 +446,10 @@ class Analysis:
             info = {"calibration_error": diag.get("reliability", {}).get("calibration_error")}
             report = health(self.model(), self.config, source, say=self.say)
             if report is not None:
-                write_json_atomic(tmp / "health.json", report.to_dict())
-                for w in report.warnings:
+                write_json_atomic(tmp / "health.json", report)
+                for w in report["warnings"]:
                     self.say(f"  WARNING: {w}")
-                info.update(health_passed=report.passed, warnings=list(report.warnings))
+                info.update(health_passed=report["passed"], warnings=list(report["warnings"]))
             return info
 
         return self._run("validate", body, {"checks": ["diagnostics", "health", "leave_one_out"]})
