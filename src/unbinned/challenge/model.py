@@ -176,7 +176,7 @@ class Model:
         if st.model_dir is not None:
             self.analysis.save(st.model_dir, overwrite=True)
 
-    def predict(self, test_set: Mapping[str, Any] | pd.DataFrame) -> dict[str, float]:
+    def predict(self, test_set: Mapping[str, Any] | pd.DataFrame) -> dict[str, Any]:
         """Measure μ on one pseudo-experiment.
 
         Parameters

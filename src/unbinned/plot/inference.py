@@ -252,6 +252,8 @@ def plot_fisher_comparison(
     ax.set_xticks(x, labels)
     sym = rf"\{poi}" if poi in ("mu", "sigma") else poi
     ax.set_ylabel(rf"expected $\sigma({sym})$ (Fisher)")
-    ax.set_ylim(0, float(max(total.max(), stat.max())) * 1.25)
+    finite = np.concatenate([stat, total])
+    finite = finite[np.isfinite(finite)]  # NaN: a Fisher matrix that is not positive definite
+    ax.set_ylim(0, float(finite.max()) * 1.25 if finite.size else 1.0)
     ax.legend()
     return bars
