@@ -117,6 +117,8 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 MIN_SIGNAL_PER_BIN = 50
+MAX_HEALTH_EVENTS = 1_000_000
+"""The most generated events per process the default fresh simulation of the check has."""
 HEALTH_SEED = 918_273_645
 """Offset of the analysis's seed that seeds the health check's fresh simulation."""
 """Fewest simulated signal events per bin of the Fisher closure's true-label histogram."""
@@ -169,7 +171,8 @@ class HealthOptions:
     events_per_process
         Generated events per process of that fresh simulation (None: as many as the
         reference's largest process, so that the check's cost scales with the
-        analysis).
+        analysis, at most ``MAX_HEALTH_EVENTS`` = 1 M: on the H→ττ simulator about a
+        minute on one core and 3.6 GB, BENCHMARKS.md).
     seed
         Seed of that fresh simulation (None: the analysis's seed + ``HEALTH_SEED``).
     """
@@ -803,8 +806,8 @@ def check_analysis(
     source = health_source
     sample = "" if source is None else f"the given independent source ({type(source).__name__})"
     if source is None and opts.sample != "reference" and can_simulate(reference):
-        n = opts.events_per_process or max(len(reference.generated_ids(p))
-                                           for p in reference.processes)  # fmt: skip
+        n = opts.events_per_process or min(MAX_HEALTH_EVENTS, max(
+            len(reference.generated_ids(p)) for p in reference.processes))  # fmt: skip
         s = seed + HEALTH_SEED if opts.seed is None else opts.seed
         source = independent_source(reference, n, seed=s, progress=progress)
         sample = (f"independent simulation ({type(reference).__name__}, {n} generated events "
