@@ -243,6 +243,7 @@ def test_train_analysis_checks_on_fresh_simulation_and_warns_on_every_measuremen
     # the fixture's 3000-event training is too short: its fractions fail the closure
     assert trained.warnings
     assert trained.warnings == tuple(health["warnings"])
+    assert f"health: {len(trained.warnings)} failed check(s)" in repr(trained)
     data = GaussianToySource(1000, seed=5).nominal()
     m = trained.measure(data, binned=False)
     assert m.warnings == trained.warnings
@@ -253,6 +254,7 @@ def test_train_analysis_checks_on_fresh_simulation_and_warns_on_every_measuremen
 def test_health_switched_off_is_a_note_not_silence():
     model = _train(GaussianToySource(600, seed=1), health=HealthOptions(enabled=False))
     assert model.warnings == ()
+    assert "health check not run" in repr(model)
     assert model.notes == ("surrogate health check not run: switched off "
                            "(HealthOptions(enabled=False))",)  # fmt: skip
     m = model.measure(GaussianToySource(300, seed=5).nominal(), binned=False)

@@ -546,8 +546,18 @@ class AnalysisModel:
             f"shape nuisances {list(self.surrogate.nuisance_names)}, integration sample "
             f"{self.integration.n_events} events"
             f"{' (moments)' if isinstance(self.integration, IntegrationMoments) else ''}, "
-            f"binned baseline bins: {bins})"
+            f"binned baseline bins: {bins}{self._health_summary()})"
         )
+
+    def _health_summary(self) -> str:
+        """``", health: ..."`` for the repr (empty when no check was recorded)."""
+        h = self.health
+        if h is None:
+            return ""
+        if "skipped" in h:
+            return ", health check not run"
+        n = len(h.get("warnings", ()))
+        return ", health: passed" if not n else f", health: {n} failed check(s)"
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
