@@ -5,7 +5,7 @@ def test_public_api_is_deliberate():
     assert sorted(unbinned.ml.__all__) == sorted(
         [
             "FileVariationSource", "VariationPoint", "CallableVariationSource",
-            "LeaveOneOutClosure", "leave_one_out_closure",
+            "LeaveOneOutClosure", "leave_one_out_closure", "HeldOutSource", "split_source",
             "HTAUTAU_SHAPE_NUISANCES", "MLP", "BaseVariationSource", "ClassifierNet",
             "ClosureResult", "Design",
             "FeatureTransform", "GaussianToySource", "HTauTauSource", "MissingGroup",
