@@ -152,6 +152,8 @@ def build_analysis(
 ) -> AnalysisModel:
     """An analysis from a trained surrogate: integration sample, calibration, templates, health.
 
+    (Its length is its parameters' documentation; each stage is a helper below.)
+
     Parameters
     ----------
     surrogate
@@ -236,11 +238,9 @@ def build_analysis(
         "score_calibration": surrogate.calibration is not None,
         "classifier_recalibrated_events": recalibrated_events,
         "trained": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **_integration_metadata(integ, n_batches),
+        **_integration_metadata(integ, n_batches, labels, layout),
         "options": options.to_dict(),
     }
-    if labels is not None:
-        meta["region_events"] = {n: int((labels == k).sum()) for k, n in enumerate(layout.names)}
     return check_analysis(
         AnalysisModel(spec, surrogate, integ, baseline, meta, labels), reference,
         options=health, health_source=health_source,
@@ -279,13 +279,18 @@ def check_statistics(source: VariationSource, what: str) -> dict[str, int]:
 
 
 def _integration_metadata(
-    integ: EventTensors | IntegrationMoments, n_batches: int | None
+    integ: EventTensors | IntegrationMoments,
+    n_batches: int | None,
+    labels: Any,
+    layout: RegionLayout,
 ) -> dict[str, Any]:
-    """The truncation error of the moments (if kept) and the number of batches streamed."""
+    """The moments' truncation error (if kept), the batches streamed, the regions' events."""
     out: dict[str, Any] = {}
     if isinstance(integ, IntegrationMoments):
         out["moments_max_rel_error"] = integ.max_rel_error
     out["integration_batches"] = n_batches
+    if labels is not None:
+        out["region_events"] = {n: int((labels == k).sum()) for k, n in enumerate(layout.names)}
     return out
 
 
