@@ -117,6 +117,12 @@ def test_report_repr_and_dict():
     assert len(again["fraction"]["ratio"]) == 20
     assert again["options"]["bins"] == 20
     assert set(d) >= {"fraction_closure_worst", "fisher_closure", "response_tail_chi2ndf_max"}
+    assert d["sample"] == ""
+    named = surrogate_health(
+        ExactModel(), GaussianToySource(500, seed=4), options=FAST, sample="a toy of seed 4"
+    )  # type: ignore[arg-type]
+    assert "\n  sample: a toy of seed 4\n" in repr(named)
+    assert named.to_dict()["sample"] == "a toy of seed 4"
 
 
 def test_bad_input_is_one_clear_error():
