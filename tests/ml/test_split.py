@@ -34,6 +34,7 @@ def test_the_parts_are_disjoint_cover_the_source_and_keep_its_yields():
     other = split_source(src, 0.25, seed=8)[1]
     assert not np.array_equal(other.generated_ids("bkg"), held.generated_ids("bkg"))
     assert "held_out, 25 % of" in repr(held)
+    assert held.description == "the held-out 25 % of a GaussianToySource's events (seed 7)"
     # a subset of the part's events when asked
     some = held.generated_ids("sig")[:10]
     assert _ids(held.nominal("sig", event_ids=some)) <= set(some.tolist())

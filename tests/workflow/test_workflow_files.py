@@ -180,11 +180,11 @@ def test_the_health_check_runs_on_held_out_events(tmp_path: Path) -> None:
     """The files have no test sample: a fifth of their events never trains and checks it."""
     write_example_samples(tmp_path / "samples", events_per_process=300)
     _, log = _validate(example_text("files"), tmp_path)
-    assert "surrogate health: checked after training on the given independent source " \
-           "(HeldOutSource)" in log  # fmt: skip
+    held = "the held-out 20 % of a FileVariationSource's events (seed 0)"
+    assert f"surrogate health: checked after training on {held}" in log
     out = tmp_path / "my-analysis-output"
     health = json.loads((out / "validate" / "health.json").read_text())
-    assert health["sample"] == "the given independent source (HeldOutSource)"
+    assert health["sample"] == held
     assert 0 < health["n_events"] < 0.35 * 600  # about a fifth of the 2 × 300 events
     # the tail response closure at the provided points (the files exist only there)
     nus = sorted({round(e["nu"][0], 9) for e in health["response_tail"]})

@@ -804,7 +804,8 @@ def check_analysis(
             opts,
         )
     source = health_source
-    sample = "" if source is None else f"the given independent source ({type(source).__name__})"
+    given = f"the given independent source ({type(source).__name__})"
+    sample = "" if source is None else str(getattr(source, "description", given))
     if source is None and opts.sample != "reference" and can_simulate(reference):
         n = opts.events_per_process or min(MAX_HEALTH_EVENTS, max(
             len(reference.generated_ids(p)) for p in reference.processes))  # fmt: skip

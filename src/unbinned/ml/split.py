@@ -137,6 +137,13 @@ class HeldOutSource(BaseVariationSource):
         ids = self._ask(process, event_ids)
         return self._events(self.source.varied(process, nu, event_ids=ids))
 
+    @property
+    def description(self) -> str:
+        """In words, e.g. ``"the held-out 20 % of a FileVariationSource's events (seed 0)"``."""
+        which = "held-out" if self.part == "held_out" else "kept"
+        return (f"the {which} {100 * self._share:.3g} % of a {type(self.source).__name__}'s "
+                f"events (seed {self.seed})")  # fmt: skip
+
     def __repr__(self) -> str:
         share = f"{100 * self._share:.3g} %"
         return f"HeldOutSource({self.part}, {share} of {self.source!r}, seed {self.seed})"
