@@ -4,6 +4,9 @@ r"""Health checks of a trained analysis's learned densities on independent simul
 *claims* with what independent simulation (events the training never saw, supplied
 by the caller; :func:`independent_source` simulates some with a new seed) really
 holds, and returns a :class:`HealthReport` whose ``warnings`` name every failed check.
+:func:`~unbinned.analysis.train_analysis` and :func:`~unbinned.analysis.build_analysis`
+run it last by default (:func:`check_analysis`: which independent events, or why none)
+and record it with the analysis, so that every measurement carries its warnings.
 
 Notation: events i of the independent nominal sample with weights w_i (expected
 events), true labels y_i = 1 for the signal process, and the learned signal fraction
