@@ -162,7 +162,13 @@ def _make_minuit(
         return lik.value_and_grad(x)[1]
 
     kwargs: dict[str, Any] = {}
-    if use_hessian:
+    # Minuit2 (iminuit <= 2.33 at least) indexes an analytic external Hessian with the
+    # *internal* (floating-only) indices when parameters are fixed (root-project/root
+    # #20954): it then reads the wrong block, and a zero row of a fixed parameter makes
+    # MIGRAD fail with "'NoneType' object is not callable".  With fixed parameters the
+    # seed is therefore MIGRAD's own (the start errors come from the pre-fit's exact
+    # covariance, :func:`_migrad_attempts`), and the polish after it is exact anyway.
+    if use_hessian and not fixed:
         # an exact Hessian seeds MIGRAD (no numerical second derivatives): the one the
         # Newton pre-fit last used (``seed_hessian``) for the first call, exact after
         pending = [seed_hessian] if seed_hessian is not None else []
@@ -385,8 +391,8 @@ def _migrad_attempts(
             try:
                 m.migrad()
             except (FloatingPointError, RuntimeError, DataError, TypeError) as exc:
-                # TypeError: iminuit 2.33 fails inside MIGRAD with an analytic Hessian on
-                # some degenerate problems; the next attempt runs without it
+                # TypeError: Minuit2 failing inside MIGRAD with an analytic Hessian (as
+                # with fixed parameters, _make_minuit); the next attempt runs without it
                 notes.append(f"attempt {attempts}: {exc}")
                 continue
         nfcn += m.nfcn
