@@ -252,6 +252,9 @@ def fit(
     names = tuple(likelihood.parameter_names)
     if set(names) <= set(fixed_names):
         return _all_fixed(likelihood, x0, names, fixed_names)
+    infinite = _infinite_everywhere(likelihood, x0, names, fixed_names)
+    if infinite is not None:
+        return infinite
     limits = _limits(likelihood)
     rng = np.random.default_rng(seed)
     floating = [i for i, n in enumerate(names) if n not in fixed_names]
@@ -313,6 +316,34 @@ def _all_fixed(
     ok = math.isfinite(q0)
     return FitResult(names, values, dict.fromkeys(names, 0.0), zeros, q0, ok, 0.0, 1, 0,
                      "all parameters fixed", fixed_names)  # fmt: skip
+
+
+def _infinite_everywhere(
+    likelihood: Fittable,
+    x0: npt.NDArray[np.float64],
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+) -> FitResult | None:
+    """The result when q = +∞ for every value of the floating parameters, else None.
+
+    A binned likelihood says so (:meth:`~unbinned.binned.BinnedLikelihood.empty_bins`):
+    observed events in a bin that the fixed parameters leave empty, as the signal-only
+    bins with every signal strength fixed at 0.  The minimum of q is then
+    +∞, exactly (a profile scan's Δq there is +∞, not the NaN of a failed fit).
+    """
+    probe = getattr(likelihood, "empty_bins", None)
+    if probe is None:
+        return None
+    fixed = {n: float(x0[names.index(n)]) for n in fixed_names}
+    bins = probe(fixed)
+    if not bins:
+        return None
+    shown = ", ".join(f"{r} bin {b}" for r, b in bins[:3]) + (" ..." if len(bins) > 3 else "")
+    status = (f"q = +inf whatever the floating parameters: {len(bins)} bin(s) with observed "
+              f"events have no expected events at the fixed values ({shown})")  # fmt: skip
+    zeros = np.zeros((len(names), len(names)))
+    return FitResult(names, dict(zip(names, x0.tolist(), strict=True)), dict.fromkeys(names, 0.0),
+                     zeros, math.inf, True, 0.0, 0, 0, status, fixed_names)  # fmt: skip
 
 
 def _all_at_limit(
@@ -745,6 +776,9 @@ def conditional_fit(
             fixed_all.setdefault(nuis.name, nuis.nominal)
     x0 = likelihood.vector({**start, **fixed_all})
     floating = [i for i, n in enumerate(names) if n not in fixed_all]
+    infinite = _infinite_everywhere(likelihood, x0, names, tuple(fixed_all))
+    if infinite is not None:
+        return infinite
     limits = _limits(likelihood)
     for method in ("chord", "newton") if floating else ():
         if method == "chord":
