@@ -261,3 +261,20 @@ def test_fit_with_fixed_parameters_converges_at_the_first_attempt(fixed):
     free = [i for i, n in enumerate(lik.parameter_names) if n not in fixed]
     _, g = lik.value_and_grad(r.x)
     assert np.abs(g[free]).max() < 1e-4  # a conditional minimum in the floating ones
+
+
+def test_scan_2d_warm_starts_need_no_exact_hessian():
+    """Each point starts from its fitted neighbour with that neighbour's Hessian (from its
+    covariance): an exact Hessian only where the steps contract slowly (was one per point),
+    and the same Δq as independent full fits."""
+    lik = two_process()
+    best = fit(lik)
+    xs, ys = np.linspace(0.5, 2.5, 4), np.linspace(0.96, 1.04, 3)
+    before = list(lik._passes)
+    _, _, dq = profile_scan_2d(lik, ("mu", "bnorm"), (xs, ys), best=best)
+    passes = [a - b for a, b in zip(lik._passes, before, strict=True)]
+    assert passes[2] <= xs.size * ys.size // 2, passes
+    for i, x in enumerate(xs):
+        for j, y in enumerate(ys):
+            r = fit(lik, fixed={"mu": float(x), "bnorm": float(y)})
+            assert dq[i, j] == pytest.approx(r.fval - best.fval, abs=1e-6)

@@ -24,7 +24,7 @@ from iminuit import Minuit
 
 from unbinned.exceptions import DataError, FitError
 
-__all__ = ["FitResult", "Fittable", "conditional_fit", "fit"]
+__all__ = ["FitResult", "Fittable", "conditional_fit", "fit", "hessian_of"]
 
 REFRESH = 0.7
 """Chord Newton: a step that shrinks the EDM by less than this factor triggers a fresh Hessian.
@@ -709,6 +709,28 @@ def _chord(
     return _Polished(x, float(q), cov, True, nfcn, hess_used)
 
 
+def hessian_of(result: FitResult, errordef: float = 1.0) -> npt.NDArray[np.float64] | None:
+    """The Hessian of q at a fit's minimum from its covariance, H = 2·errordef·C⁻¹.
+
+    Over the parameters with a positive variance (zero rows and columns for the
+    others); None where that block is not positive definite.  The Hessian of the
+    fit that made ``result`` at no cost, e.g. to warm-start a neighbouring
+    :func:`conditional_fit`.
+    """
+    cov = np.asarray(result.covariance, dtype=np.float64)
+    if cov.ndim != 2 or not np.all(np.isfinite(cov)):
+        return None
+    idx = np.flatnonzero(np.diag(cov) > 0)
+    if idx.size == 0:
+        return None
+    inv = _inverse_hessian(cov[np.ix_(idx, idx)])
+    if inv is None:
+        return None
+    out = np.zeros_like(cov)
+    out[np.ix_(idx, idx)] = 2.0 * errordef * inv
+    return out
+
+
 def _at_limit(
     lik: Fittable,
     x: npt.NDArray[np.float64],
@@ -759,6 +781,7 @@ def conditional_fit(
     *,
     seed: int = 0,
     max_steps: int = 8,
+    hessian: npt.NDArray[np.float64] | None = None,
 ) -> FitResult:
     """Minimise q with some parameters held fixed, by Newton steps from a warm start.
 
@@ -768,6 +791,12 @@ def conditional_fit(
     the floating parameters is positive definite and the expected distance to the
     minimum ½ gᵀH⁻¹g is below 1e-8; otherwise the full :func:`fit` (MIGRAD, retries)
     is run instead, so the result is as trustworthy as a fit's.
+
+    ``hessian`` (all parameters, the floating block used): an approximate Hessian
+    to start the chord steps with, e.g. a neighbouring scan point's (:func:`hessian_of`),
+    instead of the exact one at the start (the most expensive pass over the events).
+    Where the steps then contract slowly the exact Hessian is evaluated anyway
+    (:func:`_chord`), and the acceptance test is the same.
     """
     names = tuple(likelihood.parameter_names)
     fixed_all = dict(fixed)
@@ -782,7 +811,8 @@ def conditional_fit(
     limits = _limits(likelihood)
     for method in ("chord", "newton") if floating else ():
         if method == "chord":
-            pol = _chord(likelihood, x0, floating, limits, names, max_steps=2 * max_steps)
+            pol = _chord(likelihood, x0, floating, limits, names, max_steps=2 * max_steps,
+                         hessian=hessian)  # fmt: skip
         else:
             pol = _polish(likelihood, x0, floating, limits, names, max_steps=max_steps)
         _, g = likelihood.value_and_grad(pol.x)
