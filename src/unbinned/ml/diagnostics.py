@@ -70,6 +70,8 @@ HTAUTAU_CLOSURE_FEATURES = (
 
 
 def _weighted_quantile_edges(values: FloatArray, weights: FloatArray, n_bins: int) -> FloatArray:
+    if values.size == 0:  # no events (e.g. a process absent from a signal-like tail)
+        return np.empty(0)
     order = np.argsort(values, kind="stable")
     v, w = values[order], np.abs(weights[order])
     cw = np.cumsum(w)
