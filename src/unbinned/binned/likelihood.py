@@ -702,7 +702,7 @@ class BinnedLikelihood(ParameterVector):
         zero = [index[n] for n, v in fixed.items() if n in index and float(v) == 0.0]
         if not zero or not self._has_lin:
             return []
-        off = np.isin(self._np_lin_idx, zero).any(axis=1)  # (P,) rate forced to zero
+        off = np.asarray(np.isin(self._np_lin_idx, zero).any(axis=1), dtype=bool)  # (P,)
         if not off.any():
             return []
         P, B = self._np_nom.shape
