@@ -69,7 +69,7 @@ from unbinned.workflow.data import (
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics, health, leave_one_out
-from unbinned.workflow.toys import config_json, workflow_toy_task
+from unbinned.workflow.toys import config_json, poi_study_rows, workflow_toy_task
 
 if TYPE_CHECKING:
     from unbinned.analysis import AnalysisModel, AnalysisOptions
@@ -188,7 +188,6 @@ def _poi_summaries(study: Any, names: Sequence[str]) -> dict[str, Any]:
     (:func:`~unbinned.workflow.toys.poi_study_rows`).
     """
     from unbinned.infer import ToyStudy  # deferred: scipy.stats (~0.8 s), module notes
-    from unbinned.workflow.toys import poi_study_rows
 
     out: dict[str, Any] = {}
     if len(names) < 2:
