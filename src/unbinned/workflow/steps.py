@@ -9,9 +9,11 @@ train      train the surrogates and the binned baseline           ``model/``, ``
 validate   classifier calibration, reweighting closure and the    ``diagnostics.json``,
            surrogates' health checks on held-out simulation       ``health.json``
 fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
-           binned; pulls, impacts, Fisher information             ``observed.parquet``
+           binned, every POI; pulls, impacts, Fisher information  ``observed.parquet``
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
-toys       a pseudo-experiment study (resumable)                  ``toys.jsonl``, ``summary.json``
+           (two POIs: also their joint 2-D scan)
+toys       a pseudo-experiment study (resumable; each POI's       ``toys.jsonl``, ``summary.json``
+           coverage)
 report     the HTML page and the JSON summary                     ``report.html``, ``summary.json``
 =========  =====================================================  ==========================
 
