@@ -562,11 +562,11 @@ class Analysis:
             poi = self.poi
             theta = self.asimov_point()
             self.say("  Asimov dataset ...")
-            asimov = model.measure_asimov(theta, binned=True)
+            asimov = model.measure_asimov(theta, binned=True, poi=poi)
             self.say("  observed dataset ...")
             events, truth = self.observed()
             events.to_parquet(tmp / "observed.parquet")
-            obs = model.measure(events, binned=True)
+            obs = model.measure(events, binned=True, poi=poi)
             lik = model.likelihood(events)
             result: dict[str, Any] = {
                 "poi": poi,

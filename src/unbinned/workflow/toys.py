@@ -95,7 +95,7 @@ def workflow_toy_task(
         source=source,
         pois=pois,
     )
-    m = cached_analysis(model_dir).measure(events, binned=toys.binned)
+    m = cached_analysis(model_dir).measure(events, binned=toys.binned, poi=cfg.inference.poi)
     row = measurement_row(seed, truth[m.poi], m)
     row.update({f"true_{k}": float(v) for k, v in truth.items() if k != m.poi})
     if m.pois is not None:
