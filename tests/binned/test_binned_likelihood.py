@@ -223,3 +223,59 @@ def test_negative_expectation_gives_infinite_q(toy: tuple[ModelSpec, Templates])
     bad = Templates((low, templates.region("high")), templates.shape_nuisances)
     lik = BinnedLikelihood(spec, bad, "asimov")
     assert lik(lik.vector({"tes": 1.02})) == np.inf
+
+
+def _signal_only_bin(fill: float = 0.0) -> BinnedLikelihood:
+    """Two signals (a, b) and a background; the last bin holds signal only.
+
+    ``fill``: the background's +1σ template of shape nuisance ``alpha`` in that bin.
+    """
+    spec = ModelSpec.from_dict(
+        {
+            "pois": [{"name": "mu_a", "bounds": [0, 5]}, {"name": "mu_b", "bounds": [0, 5]}],
+            "nuisances": [
+                {"name": "alpha", "nominal": 0.0, "width": 1.0, "bounds": [-3, 3],
+                 "acts_on": "shape"},
+                {"name": "bnorm", "nominal": 1.0, "width": 0.1, "bounds": [0.5, 1.5]},
+            ],
+            "processes": [
+                {"name": "a", "signal": True, "modifiers": [{"parameter": "mu_a"}]},
+                {"name": "b", "signal": True, "modifiers": [{"parameter": "mu_b"}]},
+                {"name": "bkg", "modifiers": [{"parameter": "bnorm"}]},
+            ],
+            "regions": [{"name": "SR"}],
+        }
+    )  # fmt: skip
+    nom = np.array([[2.0, 5.0, 4.0], [3.0, 1.0, 2.0], [50.0, 20.0, 0.0]])
+    up, down = nom * 1.05, nom * 0.95
+    up[2, 2] = fill
+    region = RegionTemplates("SR", np.linspace(0, 1, 4), ("a", "b", "bkg"), nom, nom,
+                             {"alpha": down}, {"alpha": up})  # fmt: skip
+    temps = Templates((region,), ("alpha",), {"alpha": (-1.0, 1.0)})
+    return BinnedLikelihood(spec, temps, "asimov")
+
+
+def test_observed_events_no_process_can_fill_make_q_infinite_not_nan() -> None:
+    """Regression: the binned 2-D scan at μ_a = μ_b = 0 was NaN (a failed fit started where
+    q = +∞); the bin holding only signal has observed events and nothing can be expected
+    there, so q = +∞ wherever the nuisances are, and Δq = +∞."""
+    from unbinned.infer import profile_scan_2d
+
+    lik = _signal_only_bin()
+    assert lik.empty_bins({"mu_a": 0.0, "mu_b": 0.0}) == [("SR", 2)]
+    assert lik.empty_bins({"mu_a": 0.0, "mu_b": 0.5}) == []
+    r = fit(lik, fixed={"mu_a": 0.0, "mu_b": 0.0})
+    assert r.fval == np.inf
+    assert r.valid
+    assert "bin(s) with observed events" in r.status
+    best = fit(lik)
+    _, _, dq = profile_scan_2d(lik, ("mu_a", "mu_b"), ([0.0, 1.0], [0.0, 1.0]), best=best)
+    assert dq[0, 0] == np.inf
+    assert np.isfinite(dq[[0, 1, 1], [1, 0, 1]]).all()
+    assert dq[1, 1] == pytest.approx(0.0, abs=1e-6)
+    # a shape variation that can fill the bin: q is finite, the fit finds it
+    filled = _signal_only_bin(fill=5.0)
+    assert filled.empty_bins({"mu_a": 0.0, "mu_b": 0.0}) == []
+    r = fit(filled, fixed={"mu_a": 0.0, "mu_b": 0.0})
+    assert np.isfinite(r.fval)
+    assert r.values["alpha"] > 0.0

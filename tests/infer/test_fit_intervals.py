@@ -244,3 +244,37 @@ def test_minos_with_the_poi_held_at_its_bound_falls_back_to_the_scan():
     assert (minos.lower, minos.upper) == (scan.lower, scan.upper)
     assert minos.lower == 0.0
     assert "MINOS not run: mu = 0 held at its bound" in minos.note
+
+
+@pytest.mark.parametrize("fixed", [{"mu": 1.0}, {"alpha": 0.0}, {"mu": 1.0, "bnorm": 1.0}])
+def test_fit_with_fixed_parameters_converges_at_the_first_attempt(fixed):
+    """Regression: Minuit2 read an analytic Hessian with fixed parameters at the wrong
+    indices (root-project/root#20954) and MIGRAD's first attempt failed ("'NoneType'
+    object is not callable"); the fit must converge at once, to the conditional minimum."""
+    lik = two_process()
+    r = fit(lik, fixed=fixed)
+    assert r.valid
+    assert r.attempts == 1, r.status
+    assert r.status == "converged"
+    for name, value in fixed.items():
+        assert r.values[name] == value
+    free = [i for i, n in enumerate(lik.parameter_names) if n not in fixed]
+    _, g = lik.value_and_grad(r.x)
+    assert np.abs(g[free]).max() < 1e-4  # a conditional minimum in the floating ones
+
+
+def test_scan_2d_warm_starts_need_no_exact_hessian():
+    """Each point starts from its fitted neighbour with that neighbour's Hessian (from its
+    covariance): an exact Hessian only where the steps contract slowly (was one per point),
+    and the same Δq as independent full fits."""
+    lik = two_process()
+    best = fit(lik)
+    xs, ys = np.linspace(0.5, 2.5, 4), np.linspace(0.96, 1.04, 3)
+    before = list(lik._passes)
+    _, _, dq = profile_scan_2d(lik, ("mu", "bnorm"), (xs, ys), best=best)
+    passes = [a - b for a, b in zip(lik._passes, before, strict=True)]
+    assert passes[2] <= xs.size * ys.size // 2, passes
+    for i, x in enumerate(xs):
+        for j, y in enumerate(ys):
+            r = fit(lik, fixed={"mu": float(x), "bnorm": float(y)})
+            assert dq[i, j] == pytest.approx(r.fval - best.fval, abs=1e-6)

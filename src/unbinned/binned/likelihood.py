@@ -682,6 +682,40 @@ class BinnedLikelihood(ParameterVector):
         arr = per.numpy().copy()
         return {name: arr[:, s] for name, s in self._slices.items()}
 
+    def empty_bins(self, fixed: Mapping[str, float]) -> list[tuple[str, int]]:
+        """The bins with observed events that no value of the other parameters can fill.
+
+        With the parameters ``fixed`` (name → value), a process's rate is zero for
+        every value of the others when one of its normfactors is fixed at 0 (e.g. its
+        signal strength), and its template is zero in a bin at every α when the
+        nominal and every ±1σ template are zero there (a bin only the signal reaches).
+        A bin with n_b > 0 whose every process is so is an observation of probability
+        zero: q = +∞ wherever the other parameters are (:func:`unbinned.infer.fit`
+        returns that instead of a failed fit).
+
+        Returns
+        -------
+        list of (region, bin)
+            Empty when q can be finite.
+        """
+        index = {n: i for i, n in enumerate(self.parameter_names)}
+        zero = [index[n] for n, v in fixed.items() if n in index and float(v) == 0.0]
+        if not zero or not self._has_lin:
+            return []
+        off = np.asarray(np.isin(self._np_lin_idx, zero).any(axis=1), dtype=bool)  # (P,)
+        if not off.any():
+            return []
+        P, B = self._np_nom.shape
+        alive = self._np_nom != 0.0
+        if self._n_shape:
+            alive = alive | (self._np_deltas.reshape(-1, P, B) != 0.0).any(axis=0)
+        reachable = (alive & ~off[:, None]).any(axis=0)
+        out = []
+        for name, sl in self._slices.items():
+            bad = (self._np_n[sl] > 0) & ~reachable[sl]
+            out += [(name, int(b)) for b in np.flatnonzero(bad)]
+        return out
+
     def __repr__(self) -> str:
         return (
             f"BinnedLikelihood({len(self._slices)} region(s), {self.n_bins_total} bins, "

@@ -4,6 +4,8 @@
 - ``oracle.yaml``: the analytic resonance oracle model (small and fast).
 - ``files.yaml``: your own samples from files (``data: kind: files``); ``unbinned init
   --example files`` writes small example samples next to it.
+- ``two_poi.yaml``: two POIs (the ggH and VBF signal strengths) and a counting control
+  region next to the unbinned signal region, on the H→ττ simulator.
 
 ``unbinned init --example NAME FILE`` copies one; :func:`example_path` finds one.
 """
@@ -17,7 +19,7 @@ from unbinned.exceptions import ConfigError
 
 __all__ = ["EXAMPLES", "example_path", "example_text"]
 
-EXAMPLES = ("challenge", "oracle", "files")
+EXAMPLES = ("challenge", "oracle", "files", "two_poi")
 """Names of the shipped example configs."""
 
 

@@ -47,6 +47,7 @@ from unbinned.infer.mle import (
     _limits,
     conditional_fit,
     fit,
+    hessian_of,
 )
 
 __all__ = [
@@ -416,10 +417,17 @@ def profile_scan_2d(
     """Profiled Δq on a 2D grid of two parameters; returns (x, y, Δq[len(x), len(y)]).
 
     Each point is a conditional fit (:func:`~unbinned.infer.mle.conditional_fit`:
-    Newton with the exact Hessian, the full fit where that fails) started from the
-    global minimum moved along the linear response of the other parameters,
+    Newton steps, the full fit where they fail).  The points are fitted outward
+    from the global minimum (by their distance in standard deviations of the two
+    parameters), each warm-started from the nearest point already fitted: its
+    minimum moved along the linear response of the other parameters,
     Δθ = C_{·p} C_{pp}⁻¹ Δp (p the two scanned parameters, C the global fit's
-    covariance), clipped to the bounds.
+    covariance), clipped to the bounds, and its Hessian (from its covariance,
+    :func:`~unbinned.infer.mle.hessian_of`; the global fit's for the first point).
+    Neighbouring minima are close, so a point costs a few gradients and no exact
+    Hessian unless the steps contract slowly.  Δq = +∞ where q is infinite for
+    every value of the other parameters (a binned bin with observed events that
+    nothing can fill, :func:`~unbinned.infer.fit`).
     """
     if best is None:
         best = fit(likelihood, seed=seed)
@@ -433,21 +441,33 @@ def profile_scan_2d(
     block = cov[np.ix_(k, k)]
     ok = np.isfinite(cov).all() and bool(np.all(np.linalg.eigvalsh(block) > 0))
     slope = cov[:, k] @ np.linalg.inv(block) if ok else np.zeros((len(names), 2))
+    sd = np.sqrt(np.diag(block)) if ok else np.ones(2)
     limits = _limits(likelihood)
     fixed = _fixed(best)
-    out = np.empty((xs.size, ys.size))
-    for i, x in enumerate(xs):
-        for j, y in enumerate(ys):
-            shift = np.array([x - best.values[pois[0]], y - best.values[pois[1]]])
-            guess = best.x + slope @ shift
-            start = {}
-            for n, v in zip(names, guess, strict=True):
-                if n in pois or n in fixed:
-                    continue
-                b = limits.get(n)
-                start[n] = float(np.clip(v, b[0], b[1])) if b is not None else float(v)
-            r = conditional_fit(
-                likelihood, {**fixed, pois[0]: float(x), pois[1]: float(y)}, start, seed=seed
-            )
-            out[i, j] = r.fval - best.fval
-    return xs, ys, out
+    errordef = float(getattr(likelihood, "errordef", 1.0))
+    grid = np.array([(x, y) for x in xs for y in ys], dtype=np.float64).reshape(-1, 2)
+    z = (grid - best.x[k]) / sd  # standardised: distances comparable along both axes
+    order = np.argsort(np.hypot(z[:, 0], z[:, 1]), kind="stable")
+    solved: list[int] = []
+    results: dict[int, FitResult] = {}
+    out = np.empty(grid.shape[0])
+    for n in order:
+        ref, hess = best, hessian_of(best, errordef)
+        if solved:
+            near = solved[int(np.argmin(np.hypot(*(z[solved] - z[n]).T)))]
+            r_near = results[near]
+            if r_near.valid and math.isfinite(r_near.fval):
+                ref, hess = r_near, hessian_of(r_near, errordef)
+        guess = ref.x + slope @ (grid[n] - ref.x[k])
+        start = {}
+        for name, v in zip(names, guess, strict=True):
+            if name in pois or name in fixed:
+                continue
+            b = limits.get(name)
+            start[name] = float(np.clip(v, b[0], b[1])) if b is not None else float(v)
+        point = {pois[0]: float(grid[n, 0]), pois[1]: float(grid[n, 1])}
+        r = conditional_fit(likelihood, {**fixed, **point}, start, seed=seed, hessian=hess)
+        results[n] = r
+        solved.append(int(n))
+        out[n] = r.fval - best.fval
+    return xs, ys, out.reshape(xs.size, ys.size)

@@ -24,7 +24,7 @@ from iminuit import Minuit
 
 from unbinned.exceptions import DataError, FitError
 
-__all__ = ["FitResult", "Fittable", "conditional_fit", "fit"]
+__all__ = ["FitResult", "Fittable", "conditional_fit", "fit", "hessian_of"]
 
 REFRESH = 0.7
 """Chord Newton: a step that shrinks the EDM by less than this factor triggers a fresh Hessian.
@@ -162,7 +162,13 @@ def _make_minuit(
         return lik.value_and_grad(x)[1]
 
     kwargs: dict[str, Any] = {}
-    if use_hessian:
+    # Minuit2 (iminuit <= 2.33 at least) indexes an analytic external Hessian with the
+    # *internal* (floating-only) indices when parameters are fixed (root-project/root
+    # #20954): it then reads the wrong block, and a zero row of a fixed parameter makes
+    # MIGRAD fail with "'NoneType' object is not callable".  With fixed parameters the
+    # seed is therefore MIGRAD's own (the start errors come from the pre-fit's exact
+    # covariance, :func:`_migrad_attempts`), and the polish after it is exact anyway.
+    if use_hessian and not fixed:
         # an exact Hessian seeds MIGRAD (no numerical second derivatives): the one the
         # Newton pre-fit last used (``seed_hessian``) for the first call, exact after
         pending = [seed_hessian] if seed_hessian is not None else []
@@ -246,6 +252,9 @@ def fit(
     names = tuple(likelihood.parameter_names)
     if set(names) <= set(fixed_names):
         return _all_fixed(likelihood, x0, names, fixed_names)
+    infinite = _infinite_everywhere(likelihood, x0, names, fixed_names)
+    if infinite is not None:
+        return infinite
     limits = _limits(likelihood)
     rng = np.random.default_rng(seed)
     floating = [i for i, n in enumerate(names) if n not in fixed_names]
@@ -307,6 +316,34 @@ def _all_fixed(
     ok = math.isfinite(q0)
     return FitResult(names, values, dict.fromkeys(names, 0.0), zeros, q0, ok, 0.0, 1, 0,
                      "all parameters fixed", fixed_names)  # fmt: skip
+
+
+def _infinite_everywhere(
+    likelihood: Fittable,
+    x0: npt.NDArray[np.float64],
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+) -> FitResult | None:
+    """The result when q = +∞ for every value of the floating parameters, else None.
+
+    A binned likelihood says so (:meth:`~unbinned.binned.BinnedLikelihood.empty_bins`):
+    observed events in a bin that the fixed parameters leave empty, as the signal-only
+    bins with every signal strength fixed at 0.  The minimum of q is then
+    +∞, exactly (a profile scan's Δq there is +∞, not the NaN of a failed fit).
+    """
+    probe = getattr(likelihood, "empty_bins", None)
+    if probe is None:
+        return None
+    fixed = {n: float(x0[names.index(n)]) for n in fixed_names}
+    bins = probe(fixed)
+    if not bins:
+        return None
+    shown = ", ".join(f"{r} bin {b}" for r, b in bins[:3]) + (" ..." if len(bins) > 3 else "")
+    status = (f"q = +inf whatever the floating parameters: {len(bins)} bin(s) with observed "
+              f"events have no expected events at the fixed values ({shown})")  # fmt: skip
+    zeros = np.zeros((len(names), len(names)))
+    return FitResult(names, dict(zip(names, x0.tolist(), strict=True)), dict.fromkeys(names, 0.0),
+                     zeros, math.inf, True, 0.0, 0, 0, status, fixed_names)  # fmt: skip
 
 
 def _all_at_limit(
@@ -385,8 +422,8 @@ def _migrad_attempts(
             try:
                 m.migrad()
             except (FloatingPointError, RuntimeError, DataError, TypeError) as exc:
-                # TypeError: iminuit 2.33 fails inside MIGRAD with an analytic Hessian on
-                # some degenerate problems; the next attempt runs without it
+                # TypeError: Minuit2 failing inside MIGRAD with an analytic Hessian (as
+                # with fixed parameters, _make_minuit); the next attempt runs without it
                 notes.append(f"attempt {attempts}: {exc}")
                 continue
         nfcn += m.nfcn
@@ -672,6 +709,28 @@ def _chord(
     return _Polished(x, float(q), cov, True, nfcn, hess_used)
 
 
+def hessian_of(result: FitResult, errordef: float = 1.0) -> npt.NDArray[np.float64] | None:
+    """The Hessian of q at a fit's minimum from its covariance, H = 2·errordef·C⁻¹.
+
+    Over the parameters with a positive variance (zero rows and columns for the
+    others); None where that block is not positive definite.  The Hessian of the
+    fit that made ``result`` at no cost, e.g. to warm-start a neighbouring
+    :func:`conditional_fit`.
+    """
+    cov = np.asarray(result.covariance, dtype=np.float64)
+    if cov.ndim != 2 or not np.all(np.isfinite(cov)):
+        return None
+    idx = np.flatnonzero(np.diag(cov) > 0)
+    if idx.size == 0:
+        return None
+    inv = _inverse_hessian(cov[np.ix_(idx, idx)])
+    if inv is None:
+        return None
+    out = np.zeros_like(cov)
+    out[np.ix_(idx, idx)] = 2.0 * errordef * inv
+    return out
+
+
 def _at_limit(
     lik: Fittable,
     x: npt.NDArray[np.float64],
@@ -722,6 +781,7 @@ def conditional_fit(
     *,
     seed: int = 0,
     max_steps: int = 8,
+    hessian: npt.NDArray[np.float64] | None = None,
 ) -> FitResult:
     """Minimise q with some parameters held fixed, by Newton steps from a warm start.
 
@@ -731,6 +791,12 @@ def conditional_fit(
     the floating parameters is positive definite and the expected distance to the
     minimum ½ gᵀH⁻¹g is below 1e-8; otherwise the full :func:`fit` (MIGRAD, retries)
     is run instead, so the result is as trustworthy as a fit's.
+
+    ``hessian`` (all parameters, the floating block used): an approximate Hessian
+    to start the chord steps with, e.g. a neighbouring scan point's (:func:`hessian_of`),
+    instead of the exact one at the start (the most expensive pass over the events).
+    Where the steps then contract slowly the exact Hessian is evaluated anyway
+    (:func:`_chord`), and the acceptance test is the same.
     """
     names = tuple(likelihood.parameter_names)
     fixed_all = dict(fixed)
@@ -739,10 +805,14 @@ def conditional_fit(
             fixed_all.setdefault(nuis.name, nuis.nominal)
     x0 = likelihood.vector({**start, **fixed_all})
     floating = [i for i, n in enumerate(names) if n not in fixed_all]
+    infinite = _infinite_everywhere(likelihood, x0, names, tuple(fixed_all))
+    if infinite is not None:
+        return infinite
     limits = _limits(likelihood)
     for method in ("chord", "newton") if floating else ():
         if method == "chord":
-            pol = _chord(likelihood, x0, floating, limits, names, max_steps=2 * max_steps)
+            pol = _chord(likelihood, x0, floating, limits, names, max_steps=2 * max_steps,
+                         hessian=hessian)  # fmt: skip
         else:
             pol = _polish(likelihood, x0, floating, limits, names, max_steps=max_steps)
         _, g = likelihood.value_and_grad(pol.x)

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from unbinned._version import __version__
-from unbinned.infer import FisherResult, Impact, ProfileScan, Pull
+from unbinned.analysis import Scan2D
+from unbinned.infer import FisherResult, FitResult, Impact, ProfileScan, Pull
 from unbinned.ml.diagnostics import ReliabilityDiagram
 from unbinned.plot import (
     plot_calibration,
@@ -29,6 +30,7 @@ from unbinned.plot import (
     plot_pulls,
     plot_reweighting,
     plot_scan,
+    plot_scan_2d,
     style,
 )
 from unbinned.report.html import Cell, Figure, Section, Table, figure_png, write_report
@@ -133,6 +135,72 @@ def _results_section(summary: dict[str, Any], scan: Any) -> Section:
     return Section("Result", text, tables, figures)
 
 
+def _scan_2d_objects(scan2: Mapping[str, Any]) -> dict[str, Scan2D]:
+    """The ``scan`` step's 2-D scans (``scan.json``'s ``scan_2d``) as :class:`Scan2D` objects."""
+    out = {}
+    pois = tuple(scan2["pois"])
+    for method in ("unbinned", "binned"):
+        d = scan2.get(method)
+        if not d:
+            continue
+        best = dict(d["best"])
+        names = tuple(best)
+        zeros = np.zeros((len(names), len(names)))
+        fit = FitResult(names, best, dict.fromkeys(names, 0.0), zeros, 0.0, True, 0.0, 0, 0, "")
+        dq = np.asarray([[np.inf if v is None else v for v in row] for row in d["delta_q"]],
+                        dtype=np.float64)  # fmt: skip
+        out[method] = Scan2D((pois[0], pois[1]), np.asarray(d["x"], dtype=np.float64),
+                             np.asarray(d["y"], dtype=np.float64), dq, fit, method)  # fmt: skip
+    return out
+
+
+def _pois_section(summary: dict[str, Any], scan: Any) -> Section | None:
+    """Several POIs: each one's best fit and interval, their correlation, the 2-D contours."""
+    several = summary["results"].get("several_pois") or {}
+    if not any(several.values()):
+        return None
+    rows: list[list[Cell | str]] = []
+    corr_rows: list[list[Cell | str]] = []
+    for ds in ("asimov", "observed"):
+        d = several.get(ds)
+        if not d:
+            continue
+        label = "Asimov (expected)" if ds == "asimov" else "observed"
+        for method, part in (("unbinned", d), ("binned", d.get("binned"))):
+            if not part:
+                continue
+            key = f"results.several_pois.{ds}" + ("" if method == "unbinned" else ".binned")
+            for name in part["pois"]:
+                k = f"{key}.pois.{name}"
+                rows.append([label, method, name, Cell(key=f"{k}.value"), Cell(key=f"{k}.err_lo"),
+                             Cell(key=f"{k}.err_hi"), Cell(key=f"{k}.valid")])  # fmt: skip
+            for pair in part["correlation"]:
+                corr_rows.append([label, method, f"ρ({pair.replace(',', ', ')})",
+                                  Cell(key=f"{key}.correlation.{pair}")])  # fmt: skip
+    tables = [
+        Table("Every parameter of interest: best fit and 68 % profile-likelihood interval "
+              "(each profiled over every other parameter, the other POIs included)",
+              ["dataset", "method", "POI", "best fit", "−σ", "+σ", "valid"], rows),
+        Table("Correlation of the POIs in the global fit",
+              ["dataset", "method", "POIs", "correlation"], corr_rows),
+    ]  # fmt: skip
+    figures = []
+    scan2 = (scan or {}).get("scan_2d")
+    if scan2:
+        scans = _scan_2d_objects(scan2)
+        if scans and all(s.x.size >= 2 and s.y.size >= 2 for s in scans.values()):
+            a, b = scan2["pois"]
+            figures.append(
+                Figure(
+                    "scan_2d",
+                    f"Joint 68 % (solid) and 95 % (dashed) regions of {a} and {b} on the "
+                    "observed data, unbinned and binned (profiled Δq = 2.30, 5.99)",
+                    _png(lambda ax: plot_scan_2d(scans, ax=ax)),
+                )
+            )
+    return Section("Parameters of interest", "", tables, figures)
+
+
 def _fisher_section(summary: dict[str, Any], fisher: Mapping[str, Any]) -> Section:
     poi = summary["poi"]
     rows: list[list[Cell | str]] = [
@@ -228,10 +296,26 @@ def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
             if binned:
                 rows[-1].append(Cell(key=f"toys.binned.{k}"))
     table = Table(
-        "Pseudo-experiment study",
+        "Pseudo-experiment study" + (f" ({summary['poi']})" if t.get("pois") else ""),
         ["quantity", "unbinned"] + (["binned"] if binned else []),
         rows,
     )
+    tables = [table]
+    per_poi = t.get("pois") or {}
+    if per_poi:
+        poi_rows: list[list[Cell | str]] = []
+        for name, one in per_poi.items():
+            for label, k in (("coverage of the 68 % interval", "coverage"),
+                             ("± (binomial)", "coverage_error"), ("bias", "bias"),
+                             ("pull width", "pull_width")):  # fmt: skip
+                row: list[Cell | str] = [name, label, Cell(key=f"toys.pois.{name}.{k}")]
+                if one.get("binned"):
+                    row.append(Cell(key=f"toys.pois.{name}.binned.{k}"))
+                poi_rows.append(row)
+        tables.append(
+            Table("Coverage of each POI (each drawn on its own in every pseudo-experiment)",
+                  ["POI", "quantity", "unbinned"] + (["binned"] if binned else []), poi_rows)
+        )  # fmt: skip
     figures = []
     if toy_rows is not None and t.get("n_valid"):
         figures.append(
@@ -242,7 +326,7 @@ def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
             Figure("coverage", "Coverage of the 68 % intervals in bins of the true μ",
                    _png(lambda ax: plot_coverage(toy_rows, ax=ax)))
         )  # fmt: skip
-    return Section("Pseudo-experiments", "", [table], figures)
+    return Section("Pseudo-experiments", "", tables, figures)
 
 
 def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Section | None:
@@ -393,6 +477,7 @@ def _summary(
             "observed": fit["observed"],
             "truth": fit["truth"],
             "asimov_point": fit["asimov_point"],
+            "several_pois": fit.get("several_pois"),
         },
         "comparison": _comparison(fit),
         "fisher": {
@@ -429,7 +514,11 @@ def build_report(analysis: Any, directory: Path, seconds: Mapping[str, float]) -
     summary = _summary(cfg, fit, toys, diag, seconds)
     summary["warnings"] = list(analysis.warnings())
     summary["health"] = _health_numbers(analysis.health())
-    sections = [_results_section(summary, scan), _fisher_section(summary, fit["fisher"])]
+    sections = [_results_section(summary, scan)]
+    pois_section = _pois_section(summary, scan)
+    if pois_section is not None:
+        sections.append(pois_section)
+    sections.append(_fisher_section(summary, fit["fisher"]))
     for s in (
         _nuisance_section(summary),
         _toys_section(summary, toy_rows),

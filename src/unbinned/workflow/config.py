@@ -10,6 +10,7 @@ it and the keys expected there)::
       kind: simulator                # simulator | parquet | root | files | oracle | toy
       events_per_process: 200000
     model: challenge                 # a preset name, or a full model declaration
+    preset: {...}                    # options of the preset: ggH/VBF POIs, control regions
     training: {...}                  # surrogate networks and the variation design
     binned: {bins: 10}               # the binned baseline
     inference: {...}                 # Asimov point, pseudo-experiment, scan, toys
@@ -18,7 +19,10 @@ it and the keys expected there)::
 ``model`` is either the name of a preset (``challenge``: the H→ττ challenge model,
 see :func:`unbinned.analysis.challenge_spec`) or a declaration in the form of
 :class:`unbinned.model.ModelSpec` (``pois``, ``nuisances`` with their priors,
-``processes`` with their rate modifiers, ``regions``).
+``processes`` with their rate modifiers, ``regions``: one unbinned region and any
+number of ``kind: counting`` regions, each with a ``selection``).  ``preset``
+(:class:`PresetSettings`) gives the preset separate ggH and VBF signal strengths
+and counting control regions.
 
 Examples
 --------
@@ -42,7 +46,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from unbinned.data.schema import PROCESSES
+from unbinned.data.schema import FEATURES, PROCESSES
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
 
@@ -55,9 +59,11 @@ __all__ = [
     "InferenceSettings",
     "NetworkSettings",
     "OracleData",
+    "PresetSettings",
     "PseudoExperimentSettings",
     "ReportSettings",
     "SampleFilesData",
+    "Scan2DSettings",
     "ScanSettings",
     "SimulatorData",
     "ToyData",
@@ -268,6 +274,51 @@ DataSettings = Annotated[
 ]
 
 
+# ---------------------------------------------------------------------------- preset
+class PresetSettings(_Strict):
+    """Options of the ``challenge`` model preset: several POIs and counting regions.
+
+    ``production_modes: true`` splits the H→ττ signal by its production mode (the
+    simulator's ``production_mode`` column) into the processes ``ggH`` and ``VBF``
+    with their own signal strengths ``mu_ggh`` and ``mu_vbf``
+    (:func:`unbinned.analysis.production_mode_spec`).  ``control_regions``: name →
+    selection (a safe expression over the H→ττ features, e.g.
+    ``"DER_mass_transverse_met_lep > 80"``) of counting regions; the unbinned region
+    ``SR`` holds every other event.  A declared ``model`` declares its own POIs and
+    regions instead.
+    """
+
+    production_modes: bool = False
+    control_regions: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> PresetSettings:
+        from unbinned.data.expr import Selection  # deferred: numpy's ast walk, light
+
+        for name, text in self.control_regions.items():
+            if name == "SR":
+                raise ValueError(
+                    "control_regions: 'SR' is the unbinned signal region's name; "
+                    "call the control region otherwise (e.g. CR)"
+                )
+            try:
+                cols = Selection(text).columns
+            except ConfigError as exc:
+                raise ValueError(f"control_regions.{name}: {exc}") from None
+            unknown = sorted(set(cols) - set(FEATURES))
+            if unknown:
+                raise ValueError(
+                    f"control_regions.{name}: the selection reads {unknown}, which are not "
+                    f"H→ττ features; use some of {list(FEATURES)}"
+                )
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether any option is set."""
+        return self.production_modes or bool(self.control_regions)
+
+
 # ---------------------------------------------------------------------------- training
 class NetworkSettings(_Strict):
     """Hyper-parameters of one network (:class:`unbinned.ml.TrainConfig`).
@@ -359,6 +410,9 @@ class TrainingSettings(_Strict):
 
     ``score_calibration`` adds the residual calibration of the responses in bins of
     the signal score, fitted to the reference sample (:mod:`unbinned.ml.calibration`).
+    ``integration``: how the reference sample is kept for the fits, ``moments`` (the
+    fit's cost does not grow with it) or ``events``; unset: ``moments``, or
+    ``events`` with counting regions (which need every event's region).
     ``classifier_recalibration`` refits the classifier's temperature scaling on the
     reference sample, so that its fractions integrate to the simulated yields
     (``recalibrate_classifier`` of :func:`unbinned.analysis.build_analysis`).
@@ -371,7 +425,7 @@ class TrainingSettings(_Strict):
     design: DesignSettings = DesignSettings()
     device: str | None = None
     threads: PositiveInt | None = 1
-    integration: Literal["events", "moments"] = "moments"
+    integration: Literal["events", "moments"] | None = None
     score_calibration: bool = False
     classifier_recalibration: bool = False
     yield_model: YieldModelSettings = YieldModelSettings()
@@ -421,6 +475,29 @@ class ScanSettings(_Strict):
         return self
 
 
+class Scan2DSettings(_Strict):
+    """The joint profile-likelihood scan of two POIs (a model with two or more POIs).
+
+    ``points`` values per POI (0: no 2-D scan) over each POI's best fit ± ``width``
+    times its larger 68 % error (the unbinned and binned fits together), or over
+    ``ranges`` (POI → [low, high]); ``pois``: which two (default: the first two).
+    """
+
+    points: Annotated[int, Field(ge=0, le=51)] = 9
+    width: PositiveFloat = 2.5
+    ranges: dict[str, tuple[float, float]] = {}
+    pois: tuple[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Scan2DSettings:
+        if 0 < self.points < 3:
+            raise ValueError(f"points {self.points}: give 0 (no 2-D scan) or at least 3")
+        for name, (lo, hi) in self.ranges.items():
+            if not lo < hi:
+                raise ValueError(f"ranges.{name} [{lo}, {hi}] is empty; expected low < high")
+        return self
+
+
 class ToySettings(_Strict):
     """The pseudo-experiment study: ``n`` toys with seeds ``first_seed, first_seed + 1, ...``.
 
@@ -465,6 +542,7 @@ class InferenceSettings(_Strict):
     asimov: dict[str, float] = {}
     pseudo_experiment: PseudoExperimentSettings = PseudoExperimentSettings()
     scan: ScanSettings = ScanSettings()
+    scan_2d: Scan2DSettings = Scan2DSettings()
     impacts: bool = True
     toys: ToySettings = ToySettings()
 
@@ -489,6 +567,7 @@ class AnalysisConfig(_Strict):
     seed: Annotated[int, Field(ge=0)] = 0
     data: DataSettings
     model: str | ModelSpec = "challenge"
+    preset: PresetSettings = PresetSettings()
     training: TrainingSettings = TrainingSettings()
     binned: BinnedSettings = BinnedSettings()
     inference: InferenceSettings = InferenceSettings()
@@ -515,17 +594,22 @@ class AnalysisConfig(_Strict):
             )
         if isinstance(self.data, SampleFilesData) and isinstance(self.model, ModelSpec):
             _check_variations(self.data, self.model, self.base_dir)
-        poi = self.inference.poi
-        if (
-            poi is not None
-            and isinstance(self.model, ModelSpec)
-            and poi not in self.model.poi_names
-        ):
-            raise ValueError(
-                f"inference.poi: {poi!r} is not a POI of the model; "
-                f"declared: {list(self.model.poi_names)}"
-            )
+        _check_pois_and_regions(self)
         return self
+
+    @property
+    def poi_names(self) -> tuple[str, ...]:
+        """The model's POIs (the preset's: ``mu``, or ``mu_ggh`` and ``mu_vbf``)."""
+        if isinstance(self.model, ModelSpec):
+            return tuple(self.model.poi_names)
+        return ("mu_ggh", "mu_vbf") if self.preset.production_modes else ("mu",)
+
+    @property
+    def counting_regions(self) -> tuple[str, ...]:
+        """The model's counting regions (declared, or the preset's control regions)."""
+        if isinstance(self.model, ModelSpec):
+            return tuple(r.name for r in self.model.regions if r.kind == "counting")
+        return tuple(self.preset.control_regions)
 
     # ------------------------------------------------------------------ helpers
     def resolve(self, path: Path) -> Path:
@@ -634,6 +718,31 @@ def _check_variations(data: SampleFilesData, model: ModelSpec, base_dir: Path) -
         raise ValueError(
             f"model: process(es) {unknown} have no samples in data.processes "
             f"{list(data.samples(Path('.')).process_names)}"
+        )
+
+
+def _check_pois_and_regions(cfg: AnalysisConfig) -> None:
+    """The preset options, the POIs named in ``inference`` and the regions' integration."""
+    if cfg.preset.active and isinstance(cfg.model, ModelSpec):
+        raise ValueError(
+            "preset: its options (production_modes, control_regions) apply to model: "
+            "challenge; a declared model declares its POIs (model.pois) and its counting "
+            "regions (model.regions with kind: counting and a selection) itself"
+        )
+    pois = cfg.poi_names
+    named = [("inference.poi", cfg.inference.poi)]
+    named += [
+        (f"inference.scan_2d.pois[{i}]", p) for i, p in enumerate(cfg.inference.scan_2d.pois or ())
+    ]
+    named += [(f"inference.scan_2d.ranges.{p}", p) for p in cfg.inference.scan_2d.ranges]
+    for key, poi in named:
+        if poi is not None and poi not in pois:
+            raise ValueError(f"{key}: {poi!r} is not a POI of the model; its POIs are {list(pois)}")
+    if cfg.counting_regions and cfg.training.integration == "moments":
+        raise ValueError(
+            f"training.integration: 'moments' cannot tell the events of the counting "
+            f"region(s) {list(cfg.counting_regions)} apart; use events (the default with "
+            "counting regions)"
         )
 
 

@@ -57,6 +57,8 @@ from unbinned.workflow.config import (
 
 __all__ = [
     "CHALLENGE_KINDS",
+    "challenge_processes",
+    "challenge_source_frame",
     "draw_parameters",
     "heldout_source",
     "holds_out",
@@ -83,13 +85,47 @@ HOLDOUT_FRACTION = 0.2
 
 
 def model_spec(cfg: AnalysisConfig) -> ModelSpec:
-    """The model declaration: the preset's, or the one spelled out in the config."""
+    """The model declaration: the preset's, or the one spelled out in the config.
+
+    The preset with ``preset.production_modes`` is
+    :func:`~unbinned.analysis.production_mode_spec` (POIs ``mu_ggh``, ``mu_vbf``);
+    ``preset.control_regions`` become counting regions next to the unbinned ``SR``.
+    """
     if isinstance(cfg.model, ModelSpec):
         return cfg.model
-    from unbinned.analysis import challenge_spec  # deferred: pulls in torch (~2 s)
+    # deferred: pulls in torch (~2 s)
+    from unbinned.analysis import challenge_spec, production_mode_spec
 
+    preset = cfg.preset
+    if preset.production_modes:
+        return production_mode_spec(control_regions=preset.control_regions)
     spec: ModelSpec = challenge_spec()
-    return spec
+    if not preset.control_regions:
+        return spec
+    decl = spec.model_dump(mode="json")
+    decl["regions"] = [{"name": "SR", "kind": "unbinned"}] + [
+        {"name": n, "kind": "counting", "selection": sel}
+        for n, sel in preset.control_regions.items()
+    ]
+    return ModelSpec.from_dict(decl)
+
+
+def challenge_processes(cfg: AnalysisConfig) -> tuple[str, ...]:
+    """The processes of a challenge-kind source: ggH and VBF apart with production modes."""
+    if cfg.preset.production_modes:
+        from unbinned.analysis import PRODUCTION_MODES  # deferred: pulls in torch (~2 s)
+
+        return (*PRODUCTION_MODES, *(p for p in PROCESSES if p != "htautau"))
+    return PROCESSES
+
+
+def challenge_source_frame(cfg: AnalysisConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """A challenge-format frame as its source reads it (signal split by production mode)."""
+    if not cfg.preset.production_modes:
+        return frame
+    from unbinned.analysis import split_production_modes  # deferred: pulls in torch (~2 s)
+
+    return split_production_modes(frame)
 
 
 def load_frame(path: Path, cfg: AnalysisConfig) -> pd.DataFrame:
@@ -170,7 +206,8 @@ def _whole_source(cfg: AnalysisConfig, data_dir: Path, *, test: bool = False) ->
         return file_source(cfg, data, seed)
     if data.kind in CHALLENGE_KINDS:
         frame = load_frame(_challenge_path(cfg, data_dir, "test" if test else "train"), cfg)
-        return HTauTauSource(frame, seed=seed)
+        return HTauTauSource(challenge_source_frame(cfg, frame), seed=seed,
+                             processes=challenge_processes(cfg))  # fmt: skip
     if isinstance(data, OracleData):
         return OracleSource(ResonanceModel(), data.events_per_process, seed=seed, mode=data.mode)
     assert isinstance(data, ToyData)
@@ -265,7 +302,8 @@ def reference_source(cfg: AnalysisConfig, data_dir: Path) -> Any | None:
     data = cfg.data
     seed = cfg.seed + REFERENCE_SEED_OFFSET
     if data.kind == "simulator":
-        return HTauTauSource(load_frame(data_dir / "reference.parquet", cfg), seed=seed)
+        frame = challenge_source_frame(cfg, load_frame(data_dir / "reference.parquet", cfg))
+        return HTauTauSource(frame, seed=seed, processes=challenge_processes(cfg))
     if isinstance(data, OracleData):
         return OracleSource(
             ResonanceModel(), 4 * data.events_per_process, seed=seed, mode=data.mode
@@ -364,6 +402,7 @@ def pseudo_data(
     draw: bool = False,
     frame: pd.DataFrame | None = None,
     source: Any = None,
+    pois: Mapping[str, float] | None = None,
 ) -> tuple[EventSet, dict[str, float]]:
     """One pseudo-experiment and its true parameter values.
 
@@ -381,11 +420,24 @@ def pseudo_data(
         Draw the nuisances from the priors instead.
     frame, source
         The test sample (challenge kinds) or test source (others), if already loaded.
+    pois
+        With several POIs: the true value of each (missing ones: ``mu``); ``mu`` is
+        then the value of those not given.
     """
     spec = model_spec(cfg)
     poi = cfg.inference.poi or spec.poi_names[0]
+    true_pois = {p: float(mu) for p in spec.poi_names} | {
+        k: float(v) for k, v in (pois or {}).items()
+    }
+    unknown = sorted(set(true_pois) - set(spec.poi_names))
+    if unknown:
+        raise ConfigError(
+            f"pseudo-data: unknown POI(s) {unknown}; the model has {list(spec.poi_names)}"
+        )
     if cfg.data.kind in CHALLENGE_KINDS:
         raw = test_frame(cfg, data_dir) if frame is None else frame
+        if cfg.preset.production_modes:
+            raw, mu = _scaled_modes(raw, true_pois), 1.0
         given = dict(nuisances or {})
         unknown = sorted(set(given) - set(Nuisances.__dataclass_fields__))
         if unknown:
@@ -402,7 +454,7 @@ def pseudo_data(
             collapse=True,
         )
         truth = {poi: float(mu), **{k: float(v) for k, v in asdict(pe.nuisances).items()}}
-        return _challenge_events(pe.data), truth
+        return _challenge_events(pe.data), {**truth, **true_pois}
     src = test_source(cfg, data_dir) if source is None else source
     # file variations exist only at their points: the shape nuisances stay nominal
     names = (
@@ -415,8 +467,22 @@ def pseudo_data(
         if draw
         else dict(nuisances or {})
     )
-    truth = {**{n.name: n.nominal for n in spec.nuisances}, **values, poi: float(mu)}
+    truth = {**{n.name: n.nominal for n in spec.nuisances}, **values, **true_pois}
     return source_pseudo_data(src, spec, truth, seed), truth
+
+
+def _scaled_modes(raw: pd.DataFrame, pois: Mapping[str, float]) -> pd.DataFrame:
+    """The raw challenge sample with each production mode's signal weights times its POI."""
+    from unbinned.analysis import PRODUCTION_MODES  # deferred: pulls in torch (~2 s)
+
+    out = raw.copy()
+    signal = out[PROCESS_COLUMN].to_numpy() == "htautau"
+    modes = out["production_mode"].astype(str).to_numpy()
+    w = out[WEIGHT_COLUMN].to_numpy(dtype=np.float64).copy()
+    for mode, name in PRODUCTION_MODES.items():
+        w[signal & (modes == mode)] *= pois[name]
+    out[WEIGHT_COLUMN] = w
+    return out
 
 
 def _challenge_events(frame: pd.DataFrame) -> EventSet:

@@ -10,9 +10,11 @@ validate   classifier calibration, reweighting closure and the    ``diagnostics.
            surrogates' health checks on held-out simulation       ``health.json``
            (the health check itself runs in ``train``)
 fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
-           binned; pulls, impacts, Fisher information             ``observed.parquet``
+           binned, every POI; pulls, impacts, Fisher information  ``observed.parquet``
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
-toys       a pseudo-experiment study (resumable)                  ``toys.jsonl``, ``summary.json``
+           (two POIs: also their joint 2-D scan)
+toys       a pseudo-experiment study (resumable; each POI's       ``toys.jsonl``, ``summary.json``
+           coverage)
 report     the HTML page and the JSON summary                     ``report.html``, ``summary.json``
 =========  =====================================================  ==========================
 
@@ -70,12 +72,19 @@ from unbinned.workflow.data import (
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics, health, health_options, leave_one_out
-from unbinned.workflow.toys import config_json, workflow_toy_task
+from unbinned.workflow.toys import config_json, poi_study_rows, workflow_toy_task
 
 if TYPE_CHECKING:
     from unbinned.analysis import AnalysisModel, AnalysisOptions
 
-__all__ = ["STEPS", "Analysis", "StepOutcome", "analysis_options", "measurement_dict"]
+__all__ = [
+    "STEPS",
+    "Analysis",
+    "StepOutcome",
+    "analysis_options",
+    "measurement_dict",
+    "pois_dict",
+]
 
 STEPS = ("simulate", "train", "validate", "fit", "scan", "toys", "report")
 """Every step, in order."""
@@ -92,7 +101,7 @@ _DEPENDS: dict[str, tuple[str, ...]] = {
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "simulate": ("data", "seed"),
-    "train": ("data", "model", "training", "binned", "seed"),
+    "train": ("data", "model", "preset", "training", "binned", "seed"),
     "validate": ("report", "seed"),
     "fit": (
         "inference.poi",
@@ -101,7 +110,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "inference.pseudo_experiment",
         "inference.impacts",
     ),
-    "scan": ("inference.poi", "inference.interval", "inference.scan"),
+    "scan": ("inference.poi", "inference.interval", "inference.scan", "inference.scan_2d"),
     "toys": ("inference.poi", "inference.interval"),  # + the study settings (see toys())
     "report": ("name", "report"),
 }
@@ -136,6 +145,25 @@ def measurement_dict(m: Any) -> dict[str, Any]:
     }
 
 
+def pois_dict(m: Any) -> dict[str, Any] | None:
+    """Every POI of a several-POI :class:`unbinned.analysis.Measurement`, and their correlation.
+
+    ``{"pois": {name: measurement_dict}, "correlation": {"a,b": ρ}}`` of the unbinned
+    fit, the binned one's under ``"binned"``; None with one POI.
+    """
+    if m is None or m.pois is None:
+        return None
+    names = list(m.pois)
+    out: dict[str, Any] = {
+        "pois": {k: measurement_dict(v) for k, v in m.pois.items()},
+        "correlation": {f"{a},{b}": m.correlation_of(a, b)
+                        for i, a in enumerate(names) for b in names[i + 1 :]},
+    }  # fmt: skip
+    if m.binned is not None:
+        out["binned"] = pois_dict(m.binned)
+    return out
+
+
 def _fisher_dict(f: Any) -> dict[str, Any]:
     return {
         "parameter_names": list(f.parameter_names),
@@ -156,11 +184,40 @@ def _binned_study(study: Any) -> Any:
     return ToyStudy(rows, study.store, study.task + " (binned)")
 
 
+def _poi_summaries(study: Any, names: Sequence[str]) -> dict[str, Any]:
+    """Coverage, bias and pulls of every POI of a several-POI toy study (empty: one POI).
+
+    ``{name: summary}``, the binned fit's under ``summary["binned"]``
+    (:func:`~unbinned.workflow.toys.poi_study_rows`).
+    """
+    from unbinned.infer import ToyStudy  # deferred: scipy.stats (~0.8 s), module notes
+
+    out: dict[str, Any] = {}
+    if len(names) < 2:
+        return out
+    for name in names:
+        rows = poi_study_rows(study.rows, name)
+        if rows is None:
+            continue
+        one = ToyStudy(rows, study.store, f"{study.task} ({name})").summary().as_dict()
+        brows = poi_study_rows(study.rows, name, binned=True)
+        if brows is not None:
+            one["binned"] = ToyStudy(brows, study.store, f"{study.task} ({name}, binned)"
+                                     ).summary().as_dict()  # fmt: skip
+        out[name] = one
+    return out
+
+
 def _toy_warnings(summary: Mapping[str, Any]) -> list[str]:
     """The statistical flags of a toys ``summary.json`` (the binned baseline's labelled)."""
     out = [f"pseudo-experiments: {w}" for w in summary.get("warnings", [])]
     binned = summary.get("binned") or {}
-    return out + [f"pseudo-experiments, binned baseline: {w}" for w in binned.get("warnings", [])]
+    out += [f"pseudo-experiments, binned baseline: {w}" for w in binned.get("warnings", [])]
+    for name, one in list((summary.get("pois") or {}).items())[1:]:  # the first: as above
+        out += [f"pseudo-experiments, {name}: {w}" for w in one.get("warnings", [])]
+        b = one.get("binned") or {}
+        out += [f"pseudo-experiments, {name}, binned baseline: {w}" for w in b.get("warnings", [])]
+    return out
 
 
 def _finite(x: float) -> float | None:
@@ -512,11 +569,11 @@ class Analysis:
             poi = self.poi
             theta = self.asimov_point()
             self.say("  Asimov dataset ...")
-            asimov = model.measure_asimov(theta, binned=True)
+            asimov = model.measure_asimov(theta, binned=True, poi=poi)
             self.say("  observed dataset ...")
             events, truth = self.observed()
             events.to_parquet(tmp / "observed.parquet")
-            obs = model.measure(events, binned=True)
+            obs = model.measure(events, binned=True, poi=poi)
             lik = model.likelihood(events)
             result: dict[str, Any] = {
                 "poi": poi,
@@ -531,12 +588,15 @@ class Analysis:
                     "unbinned": measurement_dict(obs),
                     "binned": measurement_dict(obs.binned) if obs.binned else None,
                 },
+                "pois": list(model.pois),
+                "several_pois": {"asimov": pois_dict(asimov), "observed": pois_dict(obs)},
                 "fit": {
                     "values": dict(obs.fit.values),
                     "errors": dict(obs.fit.errors),
                     "fval": float(obs.fit.fval),
                     "valid": bool(obs.fit.valid),
                     "status": str(obs.fit.status),
+                    "correlation": obs.to_dict()["correlation"],
                 },
             }
             result["pulls"] = [dataclasses.asdict(p) for p in pulls(lik, obs.fit)]
@@ -564,6 +624,7 @@ class Analysis:
                     **_fisher_dict(f),
                     "sigma": f.sigma(poi),
                     "sigma_stat": f.sigma_fixed(poi),
+                    "sigma_pois": {p: f.sigma(p) for p in model.pois},
                 }
             result["fisher"] = fisher
             write_json_atomic(tmp / "result.json", result)
@@ -624,10 +685,49 @@ class Analysis:
                     "valid": valid.tolist(),
                     "best": float(best.values[poi]),
                 }
+            info: dict[str, Any] = {"points": sc.points, "range": [float(lo), float(hi)]}
+            scan2 = self._scan_2d(model, events, res)
+            if scan2 is not None:
+                out["scan_2d"] = scan2
+                info["scan_2d"] = {"pois": scan2["pois"], "points": len(scan2["x"])}
             write_json_atomic(tmp / "scan.json", out)
-            return {"points": sc.points, "range": [float(lo), float(hi)]}
+            return info
 
         return self._run("scan", body)
+
+    def _scan_2d(self, model: Any, events: Any, res: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The joint Δq scan of two POIs, unbinned and binned (None: one POI, or points 0).
+
+        The grid of each POI: ``inference.scan_2d.ranges`` or its best fits ± ``width``
+        times the larger error (unbinned and binned), clipped to its bounds.
+        """
+        s2 = self.config.inference.scan_2d
+        several = res.get("several_pois", {}).get("observed")
+        if s2.points == 0 or len(model.pois) < 2 or several is None:
+            return None
+        pois = s2.pois or (model.pois[0], model.pois[1])
+        grids = []
+        bounds = self.model_bounds()
+        for p in pois:
+            if p in s2.ranges:
+                lo, hi = s2.ranges[p]
+            else:
+                vals = [several["pois"][p]] + ([several["binned"]["pois"][p]]
+                                               if several.get("binned") else [])  # fmt: skip
+                lo = min(v["value"] - s2.width * max(v["err_lo"], v["err_hi"]) for v in vals)
+                hi = max(v["value"] + s2.width * max(v["err_lo"], v["err_hi"]) for v in vals)
+            b = bounds.get(p)
+            if b is not None:
+                lo, hi = max(lo, b[0]), min(hi, b[1])
+            grids.append(np.linspace(lo, hi, s2.points))
+        self.say(f"  2-D scan of {pois[0]} × {pois[1]} on {s2.points} × {s2.points} points ...")
+        out: dict[str, Any] = {"pois": list(pois), "x": grids[0].tolist(), "y": grids[1].tolist()}
+        for label, binned in (("unbinned", False), ("binned", True)):
+            if binned and model.templates is None:
+                continue
+            scan = model.scan_2d((grids[0], grids[1]), events, pois=pois, binned=binned)
+            out[label] = scan.to_dict()
+        return out
 
     def model_bounds(self) -> dict[str, tuple[float, float] | None]:
         """Declared parameter bounds."""
@@ -688,6 +788,9 @@ class Analysis:
                 summary = result.summary().as_dict()
                 if "binned_mu_hat" in result.rows.columns:
                     summary["binned"] = _binned_study(result).summary().as_dict()
+                per_poi = _poi_summaries(result, cfg.poi_names)
+                if per_poi:
+                    summary["pois"] = per_poi
                 for w in _toy_warnings(summary):
                     self.say(f"  WARNING: {w}")
             write_json_atomic(tmp / "summary.json", summary)
@@ -714,7 +817,8 @@ def analysis_options(cfg: AnalysisConfig) -> AnalysisOptions:
     """The option groups of :func:`~unbinned.analysis.build_analysis` that a config sets.
 
     ``binned.bins`` → :class:`~unbinned.analysis.TemplateOptions`;
-    ``training.integration`` → :class:`~unbinned.analysis.IntegrationOptions`;
+    ``training.integration`` → :class:`~unbinned.analysis.IntegrationOptions` (unset
+    with counting regions: ``events``, which they need);
     ``training.score_calibration`` and ``training.classifier_recalibration`` →
     :class:`~unbinned.analysis.CalibrationOptions`.  Every other option keeps its default.
     """
@@ -727,9 +831,12 @@ def analysis_options(cfg: AnalysisConfig) -> AnalysisOptions:
     )
 
     t = cfg.training
+    # counting regions need the integration events (their region labels); the config
+    # rejects an explicit ``moments`` with them
+    mode = t.integration or ("events" if cfg.counting_regions else "moments")
     return AnalysisOptions(
         templates=TemplateOptions(bins=cfg.binned.bins),
-        integration=IntegrationOptions(mode=t.integration),
+        integration=IntegrationOptions(mode=mode),
         calibration=CalibrationOptions(
             calibrate=t.score_calibration, recalibrate_classifier=t.classifier_recalibration
         ),

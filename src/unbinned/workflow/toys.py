@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from unbinned.workflow.config import AnalysisConfig
 from unbinned.workflow.data import CHALLENGE_KINDS, pseudo_data, test_frame, test_source
 
-__all__ = ["workflow_toy_task"]
+__all__ = ["POI_PREFIX", "poi_columns", "poi_study_rows", "workflow_toy_task"]
 
 
 @functools.lru_cache(maxsize=2)
@@ -76,6 +78,12 @@ def workflow_toy_task(
     toys = cfg.inference.toys
     rng = np.random.default_rng([seed, 2])
     mu = float(toys.mu) if toys.mu is not None else float(rng.uniform(*toys.mu_range))
+    names = cfg.poi_names
+    # several POIs: each drawn on its own (the first from the same stream as with one)
+    pois = {names[0]: mu} | {
+        p: float(toys.mu) if toys.mu is not None else float(rng.uniform(*toys.mu_range))
+        for p in names[1:]
+    }
     frame, source = _test_data(config, data_dir)
     events, truth = pseudo_data(
         cfg,
@@ -85,8 +93,55 @@ def workflow_toy_task(
         draw=toys.draw_nuisances,
         frame=frame,
         source=source,
+        pois=pois,
     )
-    m = cached_analysis(model_dir).measure(events, binned=toys.binned)
-    row = measurement_row(seed, mu, m)
+    m = cached_analysis(model_dir).measure(events, binned=toys.binned, poi=cfg.inference.poi)
+    row = measurement_row(seed, truth[m.poi], m)
     row.update({f"true_{k}": float(v) for k, v in truth.items() if k != m.poi})
+    if m.pois is not None:
+        row.update(poi_columns(m, truth))
     return row
+
+
+def poi_columns(m: Any, truth: Mapping[str, float]) -> dict[str, Any]:
+    """Every POI's columns of a toy row, for :func:`poi_study_rows`.
+
+    ``poi:NAME:mu_true``, ``poi:NAME:mu_hat``, ``…:p16``, ``…:p84``, ``…:valid`` (and
+    ``…:binned_mu_hat`` etc. of the binned fit).
+    """
+    out: dict[str, Any] = {}
+    for name, one in (m.pois or {}).items():
+        b = m.binned.pois.get(name) if m.binned is not None and m.binned.pois else None
+        out[f"{POI_PREFIX}{name}:mu_true"] = float(truth[name])
+        for prefix, x in (("", one), ("binned_", b)):
+            if x is None:
+                continue
+            out.update({f"{POI_PREFIX}{name}:{prefix}mu_hat": float(x.value),
+                        f"{POI_PREFIX}{name}:{prefix}p16": float(x.lower),
+                        f"{POI_PREFIX}{name}:{prefix}p84": float(x.upper),
+                        f"{POI_PREFIX}{name}:{prefix}valid": bool(x.valid)})  # fmt: skip
+    return out
+
+
+POI_PREFIX = "poi:"
+"""Prefix of the per-POI columns of a toy row (:func:`poi_columns`)."""
+
+
+def poi_study_rows(rows: pd.DataFrame, name: str, *, binned: bool = False) -> pd.DataFrame | None:
+    """The rows of a toy study as those of POI ``name`` alone (None: no such columns).
+
+    Columns ``mu_true``, ``mu_hat``, ``p16``, ``p84``, ``valid`` of that POI (the binned
+    fit's with ``binned``), the others (seed, error, ...) as they are: a
+    :class:`~unbinned.infer.ToyStudy` of them gives the POI's coverage.
+    """
+    pre = f"{POI_PREFIX}{name}:"
+    part = "binned_" if binned else ""
+    wanted = {f"{pre}{part}{k}": k for k in ("mu_hat", "p16", "p84", "valid")}
+    wanted[f"{pre}mu_true"] = "mu_true"
+    if not set(wanted) <= set(rows.columns):
+        return None
+    base = rows.drop(columns=[c for c in rows.columns if c.startswith(POI_PREFIX)
+                              or c in wanted.values()])  # fmt: skip
+    out = pd.concat([base, rows[list(wanted)].rename(columns=wanted)], axis=1)
+    out["valid"] = out["valid"].fillna(False).astype(bool)
+    return out
