@@ -34,6 +34,7 @@ from unbinned.sim.htautau._config import (
 )
 from unbinned.sim.htautau._kinematics import FloatArray, cos, hypot, pt_eta_phi, sin, take_rows
 from unbinned.sim.htautau._processes import HardEvents, TruthCuts
+from unbinned.sim.htautau._random import F32, standard_normal
 
 __all__ = [
     "SMEAR_CLIP",
@@ -51,7 +52,7 @@ SMEAR_CLIP = 5.0
 
 
 def _clipped_normal(rng: np.random.Generator, shape: int | tuple[int, ...]) -> FloatArray:
-    z = rng.standard_normal(shape)
+    z = standard_normal(rng, shape)
     return np.clip(z, -SMEAR_CLIP, SMEAR_CLIP, out=z)
 
 
@@ -70,7 +71,7 @@ def had_response(pt: FloatArray, eta: FloatArray, cfg: SimulationConfig) -> Floa
     :math:`\sqrt{A^2 p_T + p_T^2}`, increases with the raw pT.
     """
     a = np.maximum(cfg.had_response_a - cfg.had_response_b * np.abs(eta), 0.0)
-    return np.asarray(np.sqrt(a * a / np.maximum(pt, 1.0) + 1.0), dtype=np.float64)
+    return np.asarray(np.sqrt(a * a / np.maximum(pt, 1.0) + 1.0))
 
 
 def raw_had_threshold(cfg: SimulationConfig) -> float:
@@ -85,7 +86,7 @@ def raw_had_threshold(cfg: SimulationConfig) -> float:
 def had_sigma(pt: FloatArray, cfg: SimulationConfig) -> FloatArray:
     r"""Relative τ_h pT resolution :math:`\sqrt{S^2/p_T + C^2}` (a jet-like form)."""
     s2 = cfg.had_resolution_stochastic**2
-    return np.asarray(np.sqrt(s2 / np.maximum(pt, 1.0) + cfg.had_resolution**2), dtype=np.float64)
+    return np.asarray(np.sqrt(s2 / np.maximum(pt, 1.0) + cfg.had_resolution**2))
 
 
 def _min_true_had_pt(threshold: float, cfg: SimulationConfig) -> float:
@@ -211,7 +212,7 @@ def _met_xy(
     # of the measured transverse energy
     sum_et = lep_pt + had_raw + jet_all_pt + jets.true_out.sum(axis=1)
     met_sigma = np.sqrt(cfg.soft_met_sigma**2 + cfg.soft_met_sumet_coeff**2 * sum_et)
-    noise = met_sigma * rng.standard_normal((2, len(events)))
+    noise = met_sigma * standard_normal(rng, (2, len(events)))
     met_x = noise[0] - (
         lep_pt * cos(lep_phi)
         + had_raw * cos(had_phi)
@@ -259,7 +260,7 @@ def reconstruct(
     lead_pt = np.take_along_axis(jets.reco, order, axis=1)
     lead_eta = np.take_along_axis(jets.eta, order, axis=1)
     lead_phi = np.take_along_axis(jets.phi, order, axis=1)
-    n_jets = jets.is_jet.sum(axis=1).astype(np.float64)
+    n_jets = jets.is_jet.sum(axis=1, dtype=np.int8).astype(F32)
     jet_all_pt = jets.reco.sum(axis=1)
     met_x, met_y = _met_xy(rng, events, leptons, jets, jet_all_pt, cfg)
 

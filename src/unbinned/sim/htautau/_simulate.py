@@ -56,7 +56,7 @@ CHALLENGE_COLUMNS: Final[tuple[str, ...]] = (
 PRODUCTION_MODE_COLUMN: Final = "production_mode"
 """Extra column: "ggH" or "VBF" for the signal, "none" for the backgrounds."""
 
-_BATCH: Final = 1 << 17
+_BATCH: Final = 1 << 15
 """Generated candidates per batch (before the raw selection)."""
 
 _MODE_NAMES: Final = np.empty(3, dtype=object)
