@@ -32,7 +32,15 @@ from unbinned.sim.htautau._config import (
     RAW_LEP_PT_MIN,
     SimulationConfig,
 )
-from unbinned.sim.htautau._kinematics import FloatArray, cos, hypot, pt_eta_phi, sin, take_rows
+from unbinned.sim.htautau._kinematics import (
+    FloatArray,
+    cos,
+    hypot,
+    pt_eta_phi,
+    row_sum,
+    sin,
+    take_rows,
+)
 from unbinned.sim.htautau._processes import HardEvents, TruthCuts
 from unbinned.sim.htautau._random import F32, standard_normal
 
@@ -203,14 +211,14 @@ def _met_xy(
 ) -> tuple[FloatArray, FloatArray]:
     """MET x and y: minus the measured objects, deposits and soft term, plus the noise."""
     lep_pt, _, lep_phi, _, had_raw, _, had_phi = leptons
-    unclustered_x = (jets.true_out * jets.cos_phi).sum(axis=1)
-    unclustered_y = (jets.true_out * jets.sin_phi).sum(axis=1)
-    jets_x = (jets.reco * jets.cos_phi).sum(axis=1)
-    jets_y = (jets.reco * jets.sin_phi).sum(axis=1)
+    unclustered_x = row_sum(jets.true_out * jets.cos_phi)
+    unclustered_y = row_sum(jets.true_out * jets.sin_phi)
+    jets_x = row_sum(jets.reco * jets.cos_phi)
+    jets_y = row_sum(jets.reco * jets.sin_phi)
 
     # MET resolution: a pile-up/noise constant ⊕ a stochastic term in the scalar sum
     # of the measured transverse energy
-    sum_et = lep_pt + had_raw + jet_all_pt + jets.true_out.sum(axis=1)
+    sum_et = lep_pt + had_raw + jet_all_pt + row_sum(jets.true_out)
     met_sigma = np.sqrt(cfg.soft_met_sigma**2 + cfg.soft_met_sumet_coeff**2 * sum_et)
     noise = met_sigma * standard_normal(rng, (2, len(events)))
     met_x = noise[0] - (
@@ -260,8 +268,8 @@ def reconstruct(
     lead_pt = np.take_along_axis(jets.reco, order, axis=1)
     lead_eta = np.take_along_axis(jets.eta, order, axis=1)
     lead_phi = np.take_along_axis(jets.phi, order, axis=1)
-    n_jets = jets.is_jet.sum(axis=1, dtype=np.int8).astype(F32)
-    jet_all_pt = jets.reco.sum(axis=1)
+    n_jets = row_sum(jets.is_jet.astype(F32))
+    jet_all_pt = row_sum(jets.reco)
     met_x, met_y = _met_xy(rng, events, leptons, jets, jet_all_pt, cfg)
 
     has1 = n_jets >= 1

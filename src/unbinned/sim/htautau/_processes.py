@@ -42,6 +42,7 @@ from unbinned.sim.htautau._kinematics import (
     pt_eta_phi,
     rapidity,
     rest_frame_direction,
+    row_sum,
     sin,
     take_rows,
     two_body_momentum,
@@ -589,7 +590,7 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
     cum = np.cumsum(rate, axis=1)
     u = random(rng, n) * cum[:, -1]
-    choice = np.minimum((cum < u[:, None]).sum(axis=1), 3)
+    choice = np.minimum(row_sum((cum < u[:, None]).astype(F32)).astype(np.intp), 3)
     rows = np.arange(n)
     jet = P4(*(c[rows, choice] for c in block))
     x = rng.beta(cfg.fake_x_alpha, cfg.fake_x_beta, n).astype(F32)
@@ -803,8 +804,8 @@ def isr_jets(
     np.minimum(kt, 1000.0, out=kt)
     kt *= np.arange(kk)[None, :] < n_soft[:, None]  # 0 beyond n_soft (kt > 0)
     soft_phi = uniform(rng, -math.pi, math.pi, (n, kk))
-    rx = -events.system.px - (kt * cos(soft_phi)).sum(axis=1)
-    ry = -events.system.py - (kt * sin(soft_phi)).sum(axis=1)
+    rx = -events.system.px - row_sum(kt * cos(soft_phi))
+    ry = -events.system.py - row_sum(kt * sin(soft_phi))
     # hard splittings of the recoil
     rate = events.isr_rate * np.log1p(events.isr_qt / cfg.isr_qt_ref)
     n_split = capped_poisson(rng, rate, ks, n)
