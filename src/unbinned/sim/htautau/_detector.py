@@ -288,7 +288,8 @@ def reconstruct(
         "PRI_jet_subleading_eta": np.where(has2, lead_eta[:, 1], MISSING),
         "PRI_jet_subleading_phi": np.where(has2, lead_phi[:, 1], MISSING),
         "PRI_n_jets": n_jets,
-        "PRI_jet_all_pt": jet_all_pt,
+        # summed in float64: the sum of the jets' float32 pT exactly (>= the leading two)
+        "PRI_jet_all_pt": row_sum(jets.reco.astype(np.float64)),
         "PRI_met": hypot(met_x, met_y),
         "PRI_met_phi": np.arctan2(met_y, met_x),
     }
