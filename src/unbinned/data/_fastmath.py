@@ -10,18 +10,21 @@ faster still, < 1 ns per element).
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
 __all__ = ["cos", "hypot", "sin", "wrap_angle"]
 
 FloatArray = npt.NDArray[np.float64]
+_F = TypeVar("_F", bound=npt.NDArray[np.floating[Any]])
 
 _MIN_TORCH_SIZE = 64
 """Below this many elements numpy is as fast (torch's call overhead)."""
 
 
-def hypot(x: FloatArray, y: FloatArray) -> FloatArray:
+def hypot(x: _F, y: _F) -> _F:
     r""":math:`\sqrt{x^2 + y^2}` without numpy's overflow-safe (and 6x slower) ``hypot``.
 
     For momenta in GeV and angles the squares are far from the float64 range limits.
@@ -35,7 +38,7 @@ def _torch_unary(name: str, x: npt.ArrayLike) -> FloatArray:
     """Apply the torch function ``name`` to a float64 array; numpy for tiny or float32 inputs."""
     a = np.asarray(x)
     if a.dtype == np.float32:
-        return getattr(np, name)(a)  # type: ignore[no-any-return]
+        return getattr(np, name)(a)
     a = np.asarray(a, dtype=np.float64)
     if a.size < _MIN_TORCH_SIZE:
         return np.asarray(getattr(np, name)(a), dtype=np.float64)
@@ -58,7 +61,7 @@ def cos(x: npt.ArrayLike) -> FloatArray:
     return _torch_unary("cos", x)
 
 
-def wrap_angle(phi: FloatArray) -> FloatArray:
+def wrap_angle(phi: _F) -> _F:
     r"""Angles wrapped into :math:`[-\pi, \pi)`: :math:`\phi - 2\pi\lfloor(\phi + \pi)/2\pi\rfloor`.
 
     The modulo of ``(phi + pi) % (2 pi) - pi`` without numpy's slow ``remainder``.

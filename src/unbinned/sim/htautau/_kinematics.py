@@ -254,6 +254,8 @@ def decay_along_axis(
     np.multiply(pz, pz, out=tmp)
     pabs += tmp
     np.sqrt(pabs, out=pabs)
+    gamma: FloatArray
+    gb: FloatArray  # gamma * beta
     if mass is None:
         m = parent.e * parent.e
         np.multiply(pabs, pabs, out=tmp)

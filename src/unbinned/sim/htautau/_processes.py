@@ -18,11 +18,10 @@ The transverse momentum of a hard system follows
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import NamedTuple
-
-import math
 
 import numpy as np
 import numpy.typing as npt

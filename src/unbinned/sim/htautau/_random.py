@@ -98,7 +98,7 @@ def sign(rng: np.random.Generator, p_plus: float, size: int) -> F32Array:
 def capped_poisson(
     rng: np.random.Generator, lam: float | npt.NDArray[Any], cap: int, size: int
 ) -> npt.NDArray[np.intp]:
-    r""":math:`\min(N, \mathrm{cap})` for :math:`N \sim \mathrm{Poisson}(\lambda)`, one uniform each.
+    r""":math:`\min(N, \mathrm{cap})`, :math:`N \sim \mathrm{Poisson}(\lambda)`, one uniform each.
 
     The count of :math:`k < \mathrm{cap}` with :math:`u \ge F(k)`,
     :math:`F(k) = e^{-\lambda}\sum_{j \le k} \lambda^j/j!`; ``lam`` a number or
