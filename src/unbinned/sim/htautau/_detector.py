@@ -188,12 +188,16 @@ def _reco_jets(
     j_reco = j_pt * np.maximum(1.0 + sigma * _clipped_normal(rng, j_pt.shape), 0.0)
     is_jet = (j_reco >= RAW_JET_PT_MIN) & (np.abs(j_eta) < cfg.jet_eta_max)
     # overlap removal, evaluated on the jet candidates only
-    rows, cols = np.nonzero(is_jet)
-    eta_c, phi_c = j_eta[rows, cols], j_phi[rows, cols]
-    isolated = (
-        _delta_r(eta_c, phi_c, leptons.lep_eta[rows], leptons.lep_phi[rows]) > cfg.overlap_dr
-    ) & (_delta_r(eta_c, phi_c, leptons.had_eta[rows], leptons.had_phi[rows]) > cfg.overlap_dr)
-    is_jet[rows[~isolated], cols[~isolated]] = False
+    # (flat indices into the C-ordered blocks: numpy.take is faster than 2-D fancy indexing)
+    flat = np.flatnonzero(is_jet)
+    rows = flat // j_pt.shape[1]
+    eta_c, phi_c = np.take(j_eta, flat), np.take(j_phi, flat)
+    lep_eta, lep_phi = np.take(leptons.lep_eta, rows), np.take(leptons.lep_phi, rows)
+    had_eta, had_phi = np.take(leptons.had_eta, rows), np.take(leptons.had_phi, rows)
+    isolated = (_delta_r(eta_c, phi_c, lep_eta, lep_phi) > cfg.overlap_dr) & (
+        _delta_r(eta_c, phi_c, had_eta, had_phi) > cfg.overlap_dr
+    )
+    is_jet.reshape(-1)[flat[~isolated]] = False
     # where(is_jet, j_reco, 0) and where(is_jet, 0, j_pt) as products (both are >= 0):
     # the same values without np.where's mispredicted branches
     j_true_out = j_pt * ~is_jet
@@ -238,17 +242,20 @@ def _met_xy(
     return met_x, met_y
 
 
-def _two_leading(pt: FloatArray) -> npt.NDArray[np.intp]:
-    """Column indices ``(n, 2)`` of the two largest entries of each row.
+def _two_leading(pt: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Flat indices (into the C-ordered ``(n, k)`` block) of the two largest entries of each row.
 
     The first two of a stable descending sort (ties: the lower index first),
     from two ``argmax`` passes instead of a sort.
     """
-    rows = np.arange(pt.shape[0])
+    base = np.arange(0, pt.size, pt.shape[1])
     first = np.argmax(pt, axis=1)
+    first += base
     rest = pt.copy()
-    rest[rows, first] = -np.inf
-    return np.stack([first, np.argmax(rest, axis=1)], axis=1)
+    rest.reshape(-1)[first] = -np.inf
+    second = np.argmax(rest, axis=1)
+    second += base
+    return first, second
 
 
 def reconstruct(
@@ -264,10 +271,10 @@ def reconstruct(
     """
     lep_pt, lep_eta, lep_phi, had_pt, _, had_eta, had_phi = leptons
     jets = _reco_jets(rng, events, leptons, isr, cfg)
-    order = _two_leading(jets.reco)
-    lead_pt = np.take_along_axis(jets.reco, order, axis=1)
-    lead_eta = np.take_along_axis(jets.eta, order, axis=1)
-    lead_phi = np.take_along_axis(jets.phi, order, axis=1)
+    first, second = _two_leading(jets.reco)
+    j1_pt, j2_pt = np.take(jets.reco, first), np.take(jets.reco, second)
+    j1_eta, j2_eta = np.take(jets.eta, first), np.take(jets.eta, second)
+    j1_phi, j2_phi = np.take(jets.phi, first), np.take(jets.phi, second)
     n_jets = row_sum(jets.is_jet.astype(F32))
     jet_all_pt = row_sum(jets.reco)
     met_x, met_y = _met_xy(rng, events, leptons, jets, jet_all_pt, cfg)
@@ -281,12 +288,12 @@ def reconstruct(
         "PRI_had_pt": had_pt,
         "PRI_had_eta": had_eta,
         "PRI_had_phi": had_phi,
-        "PRI_jet_leading_pt": np.where(has1, lead_pt[:, 0], MISSING),
-        "PRI_jet_leading_eta": np.where(has1, lead_eta[:, 0], MISSING),
-        "PRI_jet_leading_phi": np.where(has1, lead_phi[:, 0], MISSING),
-        "PRI_jet_subleading_pt": np.where(has2, lead_pt[:, 1], MISSING),
-        "PRI_jet_subleading_eta": np.where(has2, lead_eta[:, 1], MISSING),
-        "PRI_jet_subleading_phi": np.where(has2, lead_phi[:, 1], MISSING),
+        "PRI_jet_leading_pt": np.where(has1, j1_pt, MISSING),
+        "PRI_jet_leading_eta": np.where(has1, j1_eta, MISSING),
+        "PRI_jet_leading_phi": np.where(has1, j1_phi, MISSING),
+        "PRI_jet_subleading_pt": np.where(has2, j2_pt, MISSING),
+        "PRI_jet_subleading_eta": np.where(has2, j2_eta, MISSING),
+        "PRI_jet_subleading_phi": np.where(has2, j2_phi, MISSING),
         "PRI_n_jets": n_jets,
         # summed in float64: the sum of the jets' float32 pT exactly (>= the leading two)
         "PRI_jet_all_pt": row_sum(jets.reco.astype(np.float64)),
