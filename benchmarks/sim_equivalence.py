@@ -4,9 +4,9 @@ Prints one JSON line.  Both trees simulate ``simulate(N, seed, with_truth=True)`
 (``N`` per process, default 200,000); the other tree (``--baseline-src``, e.g. an
 older commit exported with ``git archive``) runs in a subprocess, twice, with two
 seeds.  Each float column of each process is histogrammed on 25 bins at the
-baseline's quantiles (or on its distinct values when it has at most 12; MISSING
-and NaN entries in their own bins) and two histograms are compared by the
-two-sample χ² :math:`\sum (a - b)^2/(a + b)` over the non-empty bins.
+baseline's quantiles (or on its distinct values when it has at most 12, one bin for
+a constant up to rounding; MISSING and NaN entries in their own bins) and two
+histograms are compared by the two-sample χ² :math:`\sum (a - b)^2/(a + b)` over the non-empty bins.
 
 * ``new_vs_old``: this tree (seed ``--seed``) against the baseline (seed
   ``--seed + 1``); ``old_vs_old``: the baseline against itself at the two seeds, the
@@ -48,6 +48,8 @@ def _edges(values: np.ndarray, missing: float) -> list[float]:
     if regular.size == 0:
         return []
     distinct = np.unique(regular)
+    if distinct[-1] - distinct[0] <= 1e-9 * np.abs(distinct).max():
+        return []  # one constant up to rounding (the Higgs mass): one bin
     if distinct.size <= DISCRETE_MAX:
         return [float(x) for x in 0.5 * (distinct[1:] + distinct[:-1])]
     q = np.quantile(regular, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1])
