@@ -802,7 +802,8 @@ def isr_jets(
     ks, kk = _ISR_SPLIT_SLOTS, _ISR_SOFT_SLOTS
     # soft emissions, balanced by the recoil
     n_soft = capped_poisson(rng, cfg.isr_soft_rate, kk, n)
-    kt = cfg.isr_k0 * random(rng, (n, kk)) ** (-1.0 / (cfg.isr_power - 1.0))
+    u = 1.0 - random(rng, (n, kk))  # on (0, 1]: a float32 uniform is 0 once in 2^24
+    kt = cfg.isr_k0 * u ** (-1.0 / (cfg.isr_power - 1.0))
     np.minimum(kt, 1000.0, out=kt)
     kt *= np.arange(kk)[None, :] < n_soft[:, None]  # 0 beyond n_soft (kt > 0)
     soft_phi = uniform(rng, -math.pi, math.pi, (n, kk))
