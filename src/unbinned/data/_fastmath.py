@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["cos", "hypot", "sin", "wrap_angle"]
+__all__ = ["cos", "hypot", "select", "sin", "wrap_angle"]
 
 FloatArray = npt.NDArray[np.float64]
 _F = TypeVar("_F", bound=npt.NDArray[np.floating[Any]])
@@ -59,6 +59,23 @@ def sin(x: npt.ArrayLike) -> FloatArray:
 def cos(x: npt.ArrayLike) -> FloatArray:
     """Element-wise cosine (within one ulp of ``numpy.cos``; float32 stays float32)."""
     return _torch_unary("cos", x)
+
+
+def select(mask: npt.NDArray[np.bool_], a: Any, b: Any) -> Any:
+    r"""``numpy.where(mask, a, b)`` for finite ``a`` and ``b``: :math:`a m + b (1 - m)`.
+
+    Exact (one of the two terms is 0; only the sign of a zero may differ), and about
+    2 ns per element where ``numpy.where`` takes 11-13 ns with an irregular mask
+    (mispredicted branches).  A NaN or infinity in the unselected operand would leak:
+    use ``numpy.where`` there.  The float type is that of ``a * m + b * (1 - m)``
+    with ``m`` in float32 (float32 operands stay float32).
+    """
+    m = mask.astype(np.float32)
+    out = np.multiply(a, m)
+    m -= 1.0
+    m *= -1.0
+    out += np.multiply(b, m)
+    return out
 
 
 def wrap_angle(phi: _F) -> _F:

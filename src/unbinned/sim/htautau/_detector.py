@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import select
 from unbinned.data.schema import MISSING
 from unbinned.sim.htautau._config import (
     RAW_HAD_PT_MIN,
@@ -67,7 +68,7 @@ def _clipped_normal(rng: np.random.Generator, shape: int | tuple[int, ...]) -> F
 def _delta_r(eta1: FloatArray, phi1: FloatArray, eta2: FloatArray, phi2: FloatArray) -> FloatArray:
     """ΔR for azimuths in [-π, π] (a cheaper wrap than a modulo)."""
     dphi = np.abs(phi1 - phi2)
-    dphi = np.where(dphi > np.pi, 2.0 * np.pi - dphi, dphi)
+    dphi = np.minimum(dphi, 2.0 * np.pi - dphi)  # = where(dphi > π, 2π - dphi, dphi)
     return hypot(eta1 - eta2, dphi)
 
 
@@ -288,12 +289,12 @@ def reconstruct(
         "PRI_had_pt": had_pt,
         "PRI_had_eta": had_eta,
         "PRI_had_phi": had_phi,
-        "PRI_jet_leading_pt": np.where(has1, j1_pt, MISSING),
-        "PRI_jet_leading_eta": np.where(has1, j1_eta, MISSING),
-        "PRI_jet_leading_phi": np.where(has1, j1_phi, MISSING),
-        "PRI_jet_subleading_pt": np.where(has2, j2_pt, MISSING),
-        "PRI_jet_subleading_eta": np.where(has2, j2_eta, MISSING),
-        "PRI_jet_subleading_phi": np.where(has2, j2_phi, MISSING),
+        "PRI_jet_leading_pt": select(has1, j1_pt, MISSING),
+        "PRI_jet_leading_eta": select(has1, j1_eta, MISSING),
+        "PRI_jet_leading_phi": select(has1, j1_phi, MISSING),
+        "PRI_jet_subleading_pt": select(has2, j2_pt, MISSING),
+        "PRI_jet_subleading_eta": select(has2, j2_eta, MISSING),
+        "PRI_jet_subleading_phi": select(has2, j2_phi, MISSING),
         "PRI_n_jets": n_jets,
         # summed in float64: the sum of the jets' float32 pT exactly (>= the leading two)
         "PRI_jet_all_pt": row_sum(jets.reco.astype(np.float64)),

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from unbinned.data._fastmath import wrap_angle
+from unbinned.data._fastmath import select, wrap_angle
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._kinematics import (
     P4,
@@ -240,7 +240,7 @@ def _w_helicity_cos(rng: np.random.Generator, n: int, f0: float) -> FloatArray:
     a, b, c = uniform(rng, -1.0, 1.0, (3, n))
     med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # median of three
     left = 1.0 - 2.0 * np.cbrt(random(rng, n))
-    return np.where(longitudinal, med, left)
+    return select(longitudinal, med, left)
 
 
 def _massless(p: P4) -> P4:
@@ -336,13 +336,13 @@ def _resonance_to_lephad(
     px, py, pz = p * dx, p * dy, p * dz
     tau_lep = boost(P4(e, px, py, pz), res, mass)
     minus_is_lep = random(rng, n) < 0.5
-    lep_decay = sample_leptonic(rng, np.where(minus_is_lep, pol_minus, pol_plus))
+    lep_decay = sample_leptonic(rng, select(minus_is_lep, pol_minus, pol_plus))
     keep = np.flatnonzero(lep_decay.visible_pt_bound(tau_lep) >= cuts.lep_pt_min)
     tau_lep, lep_decay = tau_lep.take(keep), lep_decay.take(keep)
     res, mass, e = res.take(keep), take_rows(mass, keep), take_rows(e, keep)
     back = P4(e, *(-take_rows(c, keep) for c in (px, py, pz)))
     tau_had = boost(back, res, mass)
-    pol_had = np.where(minus_is_lep, pol_plus, pol_minus)
+    pol_had = select(minus_is_lep, pol_plus, pol_minus)
     had_decay = sample_hadronic(rng, take_rows(pol_had, keep))
     keep_had = np.flatnonzero(had_decay.visible_pt_bound(tau_had) >= cuts.had_pt_min)
     keep = take_rows(keep, keep_had)
@@ -421,7 +421,7 @@ def generate_ztautau(
     k1 = 1.0 - cfg.z_continuum_power
     lo, hi = cfg.z_continuum_min**k1, cfg.z_continuum_max**k1
     continuum = uniform(rng, lo, hi, n) ** (1.0 / k1)
-    mass = np.where(random(rng, n) < cfg.z_continuum_fraction, continuum, mass)
+    mass = select(random(rng, n) < cfg.z_continuum_fraction, continuum, mass)
     z = _system(rng, mass, cfg.z_qt_scale, cfg.z_qt_power, cfg.z_rapidity_sigma)
     cos_theta = _one_plus_cos2(random(rng, n))
     h = sign(rng, 0.5 * (1.0 + cfg.z_tau_polarisation), n)
@@ -600,7 +600,7 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     unc_x, unc_y = jet.px * (1.0 - x), jet.py * (1.0 - x)
     keep = np.ones((n, 4), dtype=bool)
     keep[rows, choice] = False
-    jets = P4(*(np.where(keep, c, 0.0) for c in block))
+    jets = P4(*(c * keep for c in block))  # where(keep, c, 0) without its branches
     nu_b = P4(zeros, zeros.copy(), zeros.copy(), zeros.copy())
     had_mode = np.full(n, -1, dtype=np.int8)
     had_x = np.full(n, np.nan, dtype=F32)
@@ -687,7 +687,7 @@ def _diboson_block(
     if channel == 0:
         m1, m2 = mw, _relativistic_bw(rng, n, cfg.w_mass, cfg.w_width, 50.0, 110.0)
     elif channel == 1:
-        m1, m2 = np.where(random(rng, n) < 0.5, mw, mz), mz
+        m1, m2 = select(random(rng, n) < 0.5, mw, mz), mz
     else:
         m1 = _relativistic_bw(rng, n, cfg.z_mass, cfg.z_width, cfg.z_mass_min, cfg.z_mass_max)
         m2 = mz

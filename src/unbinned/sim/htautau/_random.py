@@ -39,8 +39,6 @@ F32: Final = np.float32
 
 F32Array = npt.NDArray[np.float32]
 
-_ONE: Final = np.float32(1.0)
-_MINUS_ONE: Final = np.float32(-1.0)
 _TWO_PI: Final = 2.0 * math.pi
 
 Shape = int | tuple[int, ...]
@@ -92,7 +90,10 @@ def normal(rng: np.random.Generator, loc: float, scale: float, size: Shape) -> F
 
 def sign(rng: np.random.Generator, p_plus: float, size: int) -> F32Array:
     """+1 with probability ``p_plus``, else -1."""
-    return np.where(rng.random(size, dtype=F32) < p_plus, _ONE, _MINUS_ONE)
+    s = (rng.random(size, dtype=F32) >= p_plus).astype(F32)
+    s *= -2.0
+    s += 1.0
+    return s
 
 
 def capped_poisson(
