@@ -61,9 +61,10 @@ _BATCH: Final = 1 << 15
 """Generated candidates per batch (before the raw selection)."""
 
 _MODE_NAMES: Final = pa.array(
-    [n for _, n in sorted({MODE_NONE: "none", MODE_GGH: "ggH", MODE_VBF: "VBF"}.items())]
+    [n for _, n in sorted({MODE_NONE: "none", MODE_GGH: "ggH", MODE_VBF: "VBF"}.items())],
+    type=pa.large_string(),  # pandas' "str" storage: no cast
 )
-_PROCESS_NAMES: Final = pa.array(list(PROCESSES))
+_PROCESS_NAMES: Final = pa.array(list(PROCESSES), type=pa.large_string())
 
 
 def _labels(names: pa.Array, codes: npt.NDArray[np.int8]) -> pd.api.extensions.ExtensionArray:
