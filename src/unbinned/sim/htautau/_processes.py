@@ -335,14 +335,18 @@ def _resonance_to_lephad(
     # polarisations (the angular distributions are symmetric under d -> -d)
     px, py, pz = p * dx, p * dy, p * dz
     tau_lep = boost(P4(e, px, py, pz), res, mass)
-    minus_is_lep = random(rng, n) < 0.5
-    lep_decay = sample_leptonic(rng, select(minus_is_lep, pol_minus, pol_plus))
+    if pol_minus is pol_plus:  # (Z: the same helicity for both) no choice to draw
+        pol_lep = pol_had = pol_minus
+    else:
+        minus_is_lep = random(rng, n) < 0.5
+        pol_lep = select(minus_is_lep, pol_minus, pol_plus)
+        pol_had = select(minus_is_lep, pol_plus, pol_minus)
+    lep_decay = sample_leptonic(rng, pol_lep)
     keep = np.flatnonzero(lep_decay.visible_pt_bound(tau_lep) >= cuts.lep_pt_min)
     tau_lep, lep_decay = tau_lep.take(keep), lep_decay.take(keep)
     res, mass, e = res.take(keep), take_rows(mass, keep), take_rows(e, keep)
     back = P4(e, *(-take_rows(c, keep) for c in (px, py, pz)))
     tau_had = boost(back, res, mass)
-    pol_had = select(minus_is_lep, pol_plus, pol_minus)
     had_decay = sample_hadronic(rng, take_rows(pol_had, keep))
     keep_had = np.flatnonzero(had_decay.visible_pt_bound(tau_had) >= cuts.had_pt_min)
     keep = take_rows(keep, keep_had)
