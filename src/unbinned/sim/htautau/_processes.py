@@ -204,10 +204,15 @@ def _two_body(
     m1: FloatArray | float,
     m2: FloatArray | float,
     cos_theta: FloatArray | None = None,
+    mass: FloatArray | None = None,
 ) -> tuple[P4, P4]:
-    """Two-body decay, isotropic (or with ``cos_theta`` about the z axis) in the rest frame."""
+    """Two-body decay, isotropic (or with ``cos_theta`` about the z axis) in the rest frame.
+
+    ``mass``: the parent's mass where known (√(E² − p²) of a very forward parent loses
+    its digits in float32).
+    """
     n = int(parent.e.shape[0])
-    m = parent.mass
+    m = parent.mass if mass is None else mass
     p = two_body_momentum(m, m1, m2)
     if cos_theta is None:
         cos_theta = uniform(rng, -1.0, 1.0, n)
@@ -493,11 +498,18 @@ def generate_htautau(
 
 
 def _w_to_charged(
-    rng: np.random.Generator, w: P4, m_charged: float, cos_theta: FloatArray
+    rng: np.random.Generator,
+    w: P4,
+    m_charged: float,
+    cos_theta: FloatArray,
+    mw: FloatArray | None = None,
 ) -> tuple[P4, P4]:
-    """W → (ℓ or τ) ν with a given helicity angle of the charged lepton (W in any frame)."""
+    """W → (ℓ or τ) ν with a given helicity angle of the charged lepton (W in any frame).
+
+    ``mw``: the W mass where known (as for :func:`_two_body`).
+    """
     n = int(w.e.shape[0])
-    mw = w.mass
+    mw = w.mass if mw is None else mw
     p = two_body_momentum(mw, m_charged, 0.0)
     e = np.sqrt(p * p + m_charged * m_charged)
     charged = decay_along_axis(w, e, p, cos_theta, uniform(rng, -math.pi, math.pi, n), mw)
@@ -515,13 +527,20 @@ def _top_decay(rng: np.random.Generator, top: P4, cfg: SimulationConfig) -> tupl
 
 
 def _leptonic_leg(
-    rng: np.random.Generator, w: P4, from_tau: npt.NDArray[np.bool_], cfg: SimulationConfig
+    rng: np.random.Generator,
+    w: P4,
+    from_tau: npt.NDArray[np.bool_],
+    cfg: SimulationConfig,
+    mw: FloatArray | None = None,
 ) -> tuple[P4, P4, FloatArray]:
-    """W → ℓν, or W → τν with τ → ℓνν (P = -1); returns (lepton, neutrinos, lepton x)."""
+    """W → ℓν, or W → τν with τ → ℓνν (P = -1); returns (lepton, neutrinos, lepton x).
+
+    ``mw``: the W mass where known (as for :func:`_two_body`).
+    """
     n = int(w.e.shape[0])
     cos_theta = _w_helicity_cos(rng, n, cfg.w_longitudinal_fraction)
     mass = from_tau * F32(M_TAU)
-    mw = w.mass
+    mw = w.mass if mw is None else mw
     p = two_body_momentum(mw, mass, 0.0)
     e = np.sqrt(p * p + mass * mass)
     charged = decay_along_axis(w, e, p, cos_theta, uniform(rng, -math.pi, math.pi, n), mw)
@@ -618,7 +637,7 @@ def _ttbar_block(
     m_tt *= cfg.mtt_excess_scale
     m_tt += 2.0 * cfg.top_mass
     tt = _system(rng, m_tt, cfg.ttbar_qt_scale, cfg.ttbar_qt_power, cfg.ttbar_rapidity_sigma)
-    t_a, t_b = _two_body(rng, tt, cfg.top_mass, cfg.top_mass)
+    t_a, t_b = _two_body(rng, tt, cfg.top_mass, cfg.top_mass, mass=m_tt)
     # leg A: leptonic W (directly or through τ → ℓ)
     b_a, w_a = _top_decay(rng, t_a, cfg)
     from_tau = random(rng, n) < cfg.ttbar_lep_from_tau
@@ -700,15 +719,17 @@ def _diboson_block(
     m_vv += m1
     m_vv += m2
     vv = _system(rng, m_vv, cfg.diboson_qt_scale, cfg.diboson_qt_power, cfg.diboson_rapidity_sigma)
-    v1, v2 = _two_body(rng, vv, m1, m2)
+    v1, v2 = _two_body(rng, vv, m1, m2, mass=m_vv)
     if channel == 0:
         from_tau = random(rng, n) < cfg.ttbar_lep_from_tau
-        lep, nu_a, lep_x = _leptonic_leg(rng, v1, from_tau, cfg)
+        lep, nu_a, lep_x = _leptonic_leg(rng, v1, from_tau, cfg, mw=m1)
         keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
         n = keep.size
         lep, nu_a, vv, v2 = (v.take(keep) for v in (lep, nu_a, vv, v2))
         lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
-        tau, nu_b = _w_to_charged(rng, v2, M_TAU, uniform(rng, -1.0, 1.0, n))
+        tau, nu_b = _w_to_charged(
+            rng, v2, M_TAU, uniform(rng, -1.0, 1.0, n), mw=take_rows(m2, keep)
+        )
         dec = decay_hadronic(rng, tau, np.full(n, -1.0, dtype=F32))
         nu = p4_sum(nu_a, nu_b, dec.neutrinos)
         had, had_x = dec.visible, dec.visible.e / tau.e
@@ -723,7 +744,7 @@ def _diboson_block(
         vv, v1 = vv.take(keep), v1.take(keep)
         lep, lep_x = ldec.visible, ldec.visible.e / tau_l.e
         had, had_x = dec.visible, dec.visible.e / tau.e
-        d1, d2 = _two_body(rng, v1, 0.0, 0.0)
+        d1, d2 = _two_body(rng, v1, 0.0, 0.0, mass=take_rows(m1, keep))
         if channel == 1:
             jets = _stack(d1, d2)
             nu = p4_sum(ldec.neutrinos, dec.neutrinos)
