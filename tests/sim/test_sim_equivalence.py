@@ -1,4 +1,4 @@
-"""The simulator against its reference output (commit 50282c0) at fixed seeds.
+"""The simulator against its reference output (commit 50282c0, float64) at fixed seeds.
 
 ``data/sim_reference.json`` (written by ``make_sim_reference.py`` from the
 simulator before its speed-up) holds, per process, the histogram of every float
@@ -9,11 +9,16 @@ reference quantiles, its weight and its first events.
   the MISSING and NaN counts) against today's, :math:`\\chi^2 = \\sum (a-b)^2/(a+b)`
   over ``ndf`` non-empty bins, must have a p-value above ``P_MIN = 1e-4`` (two
   statistically equivalent samples fail one of the ≈ 170 comparisons with
-  probability ≈ 2 %; the same random stream gives χ² ≈ 0).
+  probability ≈ 2 %; the same random stream gives χ² ≈ 0).  A column that is one
+  constant in the reference (its quantile edges within 1e-9 relative: the Higgs
+  mass, binned there on float64 rounding) must equal that constant to 1e-6.
 * Weights: :math:`w = Y / N_{nominal}`; the counts of events passing the nominal
   selection must agree within 5 binomial standard deviations.
-* Event by event: the random stream is unchanged, so the first events equal the
-  reference to 1e-9 (relative; arithmetic may differ in the last bits).
+
+The random stream is not the reference's (issue 20: float32 kinematics, other
+samplers, smaller batches and a different order of the draws), so events are not
+compared one by one; the statistical comparison is the test, and
+``benchmarks/sim_equivalence.py`` repeats it with 10x the events.
 """
 
 from __future__ import annotations
@@ -48,6 +53,14 @@ def frames(reference: dict[str, object]) -> dict[str, pd.DataFrame]:
     return {p: df[df["detailed_labels"] == p].reset_index(drop=True) for p in PROCESSES}
 
 
+def _constant(column: dict[str, object]) -> float | None:
+    """The reference's value of a column that is one constant up to rounding, else None."""
+    edges = np.asarray(column["edges"], dtype=np.float64)
+    if edges.size < 2 or edges[-1] - edges[0] > 1e-9 * np.abs(edges).max():
+        return None
+    return float(np.median(edges))
+
+
 def _counts(values: np.ndarray, column: dict[str, object]) -> np.ndarray:
     nan = np.isnan(values)
     missing = values == MISSING
@@ -77,7 +90,15 @@ def test_every_column_has_the_reference_distribution(
         expected = np.concatenate((column["counts"], [column["missing"], column["nan"]])).astype(
             np.int64
         )
-        got = _counts(frame[name].to_numpy(dtype=np.float64), column)
+        values = frame[name].to_numpy(dtype=np.float64)
+        constant = _constant(column)
+        if constant is not None:
+            regular = values[~np.isnan(values) & (values != MISSING)]
+            np.testing.assert_allclose(regular, constant, rtol=1e-6, err_msg=name)
+            expected = np.array([expected[:-2].sum(), *expected[-2:]])
+            got = np.array([regular.size, (values == MISSING).sum(), np.isnan(values).sum()])
+        else:
+            got = _counts(values, column)
         chi2, ndf, p = _chi2_pvalue(expected, got)
         if p < P_MIN:
             failures.append(f"{name}: chi2 = {chi2:.1f} / {ndf}, p = {p:.2g}")
@@ -102,15 +123,3 @@ def test_weights_and_production_modes(
     assert set(modes) == set(ref["production_mode"])
     for mode, count in ref["production_mode"].items():
         assert abs(modes[mode] - count) <= 5.0 * math.sqrt(count) + 1
-
-
-@pytest.mark.parametrize("process", PROCESSES)
-def test_same_random_stream_same_first_events(
-    reference: dict[str, object], frames: dict[str, pd.DataFrame], process: str
-) -> None:
-    ref = reference["processes"][process]  # type: ignore[index]
-    frame = frames[process]
-    for name, column in ref["columns"].items():
-        first = np.asarray(column["first"], dtype=np.float64)
-        got = frame[name].to_numpy(dtype=np.float64)[: first.size]
-        np.testing.assert_allclose(got, first, rtol=1e-9, atol=1e-9, err_msg=name)

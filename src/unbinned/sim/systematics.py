@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from unbinned.data._fastmath import cos, hypot, sin
 from unbinned.data.derived import compute_derived
 from unbinned.data.events import EventSet
 from unbinned.data.schema import (
@@ -519,28 +520,29 @@ def _scales_and_met(
     has2 = n_jets >= 2
     met = raw["PRI_met"].astype(np.float64)
     met_phi = raw["PRI_met_phi"].astype(np.float64)
-    mx, my = met * np.cos(met_phi), met * np.sin(met_phi)
+    mx, my = met * cos(met_phi), met * sin(met_phi)
     if tes != 1.0:
         had = raw["PRI_had_pt"].astype(np.float64)
         had_phi = raw["PRI_had_phi"].astype(np.float64)
-        mx -= (tes - 1.0) * had * np.cos(had_phi)
-        my -= (tes - 1.0) * had * np.sin(had_phi)
+        mx -= (tes - 1.0) * had * cos(had_phi)
+        my -= (tes - 1.0) * had * sin(had_phi)
         new["PRI_had_pt"] = had * tes
     if jes != 1.0:
         j1 = np.where(has1, raw["PRI_jet_leading_pt"], 0.0)
         j2 = np.where(has2, raw["PRI_jet_subleading_pt"], 0.0)
         j1_phi = raw["PRI_jet_leading_phi"].astype(np.float64)
         j2_phi = raw["PRI_jet_subleading_phi"].astype(np.float64)
-        mx -= (jes - 1.0) * (j1 * np.cos(j1_phi) + j2 * np.cos(j2_phi))
-        my -= (jes - 1.0) * (j1 * np.sin(j1_phi) + j2 * np.sin(j2_phi))
+        mx -= (jes - 1.0) * (j1 * cos(j1_phi) + j2 * cos(j2_phi))
+        my -= (jes - 1.0) * (j1 * sin(j1_phi) + j2 * sin(j2_phi))
         new["PRI_jet_leading_pt"] = np.where(has1, j1 * jes, raw["PRI_jet_leading_pt"])
         new["PRI_jet_subleading_pt"] = np.where(has2, j2 * jes, raw["PRI_jet_subleading_pt"])
         new["PRI_jet_all_pt"] = raw["PRI_jet_all_pt"].astype(np.float64) * jes
     if soft > 0.0:
         rng = np.random.default_rng(seed)
-        mx += rng.normal(0.0, soft, n)
-        my += rng.normal(0.0, soft, n)
-    new["PRI_met"] = np.hypot(mx, my)
+        # soft * z: the values and the stream of rng.normal(0, soft, n), without its overhead
+        mx += soft * rng.standard_normal(n)
+        my += soft * rng.standard_normal(n)
+    new["PRI_met"] = hypot(mx, my)
     new["PRI_met_phi"] = np.arctan2(my, mx)
     return new
 

@@ -16,6 +16,10 @@ each decaying to a lepton (e/μ) and a hadronic τ with the τ decay spectra
 detector model (:mod:`._detector`): resolutions, acceptance, jets, MET with a
 soft term.  Every DER feature is computed by :func:`unbinned.data.derived.compute_derived`.
 
+The kinematics are computed in float32 from float32 draws (:mod:`._random`; momenta
+in GeV lose nothing measurable at its 6e-8 relative precision) and stored as the
+challenge's float64 columns.
+
 Examples
 --------
 >>> from unbinned.sim.htautau import simulate

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from unbinned.data._fastmath import select
 from unbinned.data.schema import MISSING
 from unbinned.sim.htautau._config import (
     RAW_HAD_PT_MIN,
@@ -32,8 +33,17 @@ from unbinned.sim.htautau._config import (
     RAW_LEP_PT_MIN,
     SimulationConfig,
 )
-from unbinned.sim.htautau._kinematics import FloatArray, cos, hypot, pt_eta_phi, sin, take_rows
+from unbinned.sim.htautau._kinematics import (
+    FloatArray,
+    cos,
+    hypot,
+    pt_eta_phi,
+    row_sum,
+    sin,
+    take_rows,
+)
 from unbinned.sim.htautau._processes import HardEvents, TruthCuts
+from unbinned.sim.htautau._random import F32, standard_normal
 
 __all__ = [
     "SMEAR_CLIP",
@@ -51,14 +61,14 @@ SMEAR_CLIP = 5.0
 
 
 def _clipped_normal(rng: np.random.Generator, shape: int | tuple[int, ...]) -> FloatArray:
-    z = rng.standard_normal(shape)
+    z = standard_normal(rng, shape)
     return np.clip(z, -SMEAR_CLIP, SMEAR_CLIP, out=z)
 
 
 def _delta_r(eta1: FloatArray, phi1: FloatArray, eta2: FloatArray, phi2: FloatArray) -> FloatArray:
     """ΔR for azimuths in [-π, π] (a cheaper wrap than a modulo)."""
     dphi = np.abs(phi1 - phi2)
-    dphi = np.where(dphi > np.pi, 2.0 * np.pi - dphi, dphi)
+    dphi = np.minimum(dphi, 2.0 * np.pi - dphi)  # = where(dphi > π, 2π - dphi, dphi)
     return hypot(eta1 - eta2, dphi)
 
 
@@ -70,7 +80,7 @@ def had_response(pt: FloatArray, eta: FloatArray, cfg: SimulationConfig) -> Floa
     :math:`\sqrt{A^2 p_T + p_T^2}`, increases with the raw pT.
     """
     a = np.maximum(cfg.had_response_a - cfg.had_response_b * np.abs(eta), 0.0)
-    return np.asarray(np.sqrt(a * a / np.maximum(pt, 1.0) + 1.0), dtype=np.float64)
+    return np.asarray(np.sqrt(a * a / np.maximum(pt, 1.0) + 1.0))
 
 
 def raw_had_threshold(cfg: SimulationConfig) -> float:
@@ -85,7 +95,7 @@ def raw_had_threshold(cfg: SimulationConfig) -> float:
 def had_sigma(pt: FloatArray, cfg: SimulationConfig) -> FloatArray:
     r"""Relative τ_h pT resolution :math:`\sqrt{S^2/p_T + C^2}` (a jet-like form)."""
     s2 = cfg.had_resolution_stochastic**2
-    return np.asarray(np.sqrt(s2 / np.maximum(pt, 1.0) + cfg.had_resolution**2), dtype=np.float64)
+    return np.asarray(np.sqrt(s2 / np.maximum(pt, 1.0) + cfg.had_resolution**2))
 
 
 def _min_true_had_pt(threshold: float, cfg: SimulationConfig) -> float:
@@ -179,12 +189,16 @@ def _reco_jets(
     j_reco = j_pt * np.maximum(1.0 + sigma * _clipped_normal(rng, j_pt.shape), 0.0)
     is_jet = (j_reco >= RAW_JET_PT_MIN) & (np.abs(j_eta) < cfg.jet_eta_max)
     # overlap removal, evaluated on the jet candidates only
-    rows, cols = np.nonzero(is_jet)
-    eta_c, phi_c = j_eta[rows, cols], j_phi[rows, cols]
-    isolated = (
-        _delta_r(eta_c, phi_c, leptons.lep_eta[rows], leptons.lep_phi[rows]) > cfg.overlap_dr
-    ) & (_delta_r(eta_c, phi_c, leptons.had_eta[rows], leptons.had_phi[rows]) > cfg.overlap_dr)
-    is_jet[rows[~isolated], cols[~isolated]] = False
+    # (flat indices into the C-ordered blocks: numpy.take is faster than 2-D fancy indexing)
+    flat = np.flatnonzero(is_jet)
+    rows = flat // j_pt.shape[1]
+    eta_c, phi_c = np.take(j_eta, flat), np.take(j_phi, flat)
+    lep_eta, lep_phi = np.take(leptons.lep_eta, rows), np.take(leptons.lep_phi, rows)
+    had_eta, had_phi = np.take(leptons.had_eta, rows), np.take(leptons.had_phi, rows)
+    isolated = (_delta_r(eta_c, phi_c, lep_eta, lep_phi) > cfg.overlap_dr) & (
+        _delta_r(eta_c, phi_c, had_eta, had_phi) > cfg.overlap_dr
+    )
+    is_jet.reshape(-1)[flat[~isolated]] = False
     # where(is_jet, j_reco, 0) and where(is_jet, 0, j_pt) as products (both are >= 0):
     # the same values without np.where's mispredicted branches
     j_true_out = j_pt * ~is_jet
@@ -202,16 +216,16 @@ def _met_xy(
 ) -> tuple[FloatArray, FloatArray]:
     """MET x and y: minus the measured objects, deposits and soft term, plus the noise."""
     lep_pt, _, lep_phi, _, had_raw, _, had_phi = leptons
-    unclustered_x = (jets.true_out * jets.cos_phi).sum(axis=1)
-    unclustered_y = (jets.true_out * jets.sin_phi).sum(axis=1)
-    jets_x = (jets.reco * jets.cos_phi).sum(axis=1)
-    jets_y = (jets.reco * jets.sin_phi).sum(axis=1)
+    unclustered_x = row_sum(jets.true_out * jets.cos_phi)
+    unclustered_y = row_sum(jets.true_out * jets.sin_phi)
+    jets_x = row_sum(jets.reco * jets.cos_phi)
+    jets_y = row_sum(jets.reco * jets.sin_phi)
 
     # MET resolution: a pile-up/noise constant ⊕ a stochastic term in the scalar sum
     # of the measured transverse energy
-    sum_et = lep_pt + had_raw + jet_all_pt + jets.true_out.sum(axis=1)
+    sum_et = lep_pt + had_raw + jet_all_pt + row_sum(jets.true_out)
     met_sigma = np.sqrt(cfg.soft_met_sigma**2 + cfg.soft_met_sumet_coeff**2 * sum_et)
-    noise = met_sigma * rng.standard_normal((2, len(events)))
+    noise = met_sigma * standard_normal(rng, (2, len(events)))
     met_x = noise[0] - (
         lep_pt * cos(lep_phi)
         + had_raw * cos(had_phi)
@@ -229,17 +243,20 @@ def _met_xy(
     return met_x, met_y
 
 
-def _two_leading(pt: FloatArray) -> npt.NDArray[np.intp]:
-    """Column indices ``(n, 2)`` of the two largest entries of each row.
+def _two_leading(pt: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Flat indices (into the C-ordered ``(n, k)`` block) of the two largest entries of each row.
 
     The first two of a stable descending sort (ties: the lower index first),
     from two ``argmax`` passes instead of a sort.
     """
-    rows = np.arange(pt.shape[0])
+    base = np.arange(0, pt.size, pt.shape[1])
     first = np.argmax(pt, axis=1)
+    first += base
     rest = pt.copy()
-    rest[rows, first] = -np.inf
-    return np.stack([first, np.argmax(rest, axis=1)], axis=1)
+    rest.reshape(-1)[first] = -np.inf
+    second = np.argmax(rest, axis=1)
+    second += base
+    return first, second
 
 
 def reconstruct(
@@ -255,12 +272,12 @@ def reconstruct(
     """
     lep_pt, lep_eta, lep_phi, had_pt, _, had_eta, had_phi = leptons
     jets = _reco_jets(rng, events, leptons, isr, cfg)
-    order = _two_leading(jets.reco)
-    lead_pt = np.take_along_axis(jets.reco, order, axis=1)
-    lead_eta = np.take_along_axis(jets.eta, order, axis=1)
-    lead_phi = np.take_along_axis(jets.phi, order, axis=1)
-    n_jets = jets.is_jet.sum(axis=1).astype(np.float64)
-    jet_all_pt = jets.reco.sum(axis=1)
+    first, second = _two_leading(jets.reco)
+    j1_pt, j2_pt = np.take(jets.reco, first), np.take(jets.reco, second)
+    j1_eta, j2_eta = np.take(jets.eta, first), np.take(jets.eta, second)
+    j1_phi, j2_phi = np.take(jets.phi, first), np.take(jets.phi, second)
+    n_jets = row_sum(jets.is_jet.astype(F32))
+    jet_all_pt = row_sum(jets.reco)
     met_x, met_y = _met_xy(rng, events, leptons, jets, jet_all_pt, cfg)
 
     has1 = n_jets >= 1
@@ -272,14 +289,15 @@ def reconstruct(
         "PRI_had_pt": had_pt,
         "PRI_had_eta": had_eta,
         "PRI_had_phi": had_phi,
-        "PRI_jet_leading_pt": np.where(has1, lead_pt[:, 0], MISSING),
-        "PRI_jet_leading_eta": np.where(has1, lead_eta[:, 0], MISSING),
-        "PRI_jet_leading_phi": np.where(has1, lead_phi[:, 0], MISSING),
-        "PRI_jet_subleading_pt": np.where(has2, lead_pt[:, 1], MISSING),
-        "PRI_jet_subleading_eta": np.where(has2, lead_eta[:, 1], MISSING),
-        "PRI_jet_subleading_phi": np.where(has2, lead_phi[:, 1], MISSING),
+        "PRI_jet_leading_pt": select(has1, j1_pt, MISSING),
+        "PRI_jet_leading_eta": select(has1, j1_eta, MISSING),
+        "PRI_jet_leading_phi": select(has1, j1_phi, MISSING),
+        "PRI_jet_subleading_pt": select(has2, j2_pt, MISSING),
+        "PRI_jet_subleading_eta": select(has2, j2_eta, MISSING),
+        "PRI_jet_subleading_phi": select(has2, j2_phi, MISSING),
         "PRI_n_jets": n_jets,
-        "PRI_jet_all_pt": jet_all_pt,
+        # summed in float64: the sum of the jets' float32 pT exactly (>= the leading two)
+        "PRI_jet_all_pt": row_sum(jets.reco.astype(np.float64)),
         "PRI_met": hypot(met_x, met_y),
         "PRI_met_phi": np.arctan2(met_y, met_x),
     }

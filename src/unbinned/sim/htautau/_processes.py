@@ -18,6 +18,7 @@ The transverse momentum of a hard system follows
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from unbinned.data._fastmath import wrap_angle
+from unbinned.data._fastmath import select, wrap_angle
 from unbinned.sim.htautau._config import SimulationConfig
 from unbinned.sim.htautau._kinematics import (
     P4,
@@ -38,10 +39,20 @@ from unbinned.sim.htautau._kinematics import (
     hypot,
     p4_sum,
     pt_eta_phi,
+    rapidity,
     rest_frame_direction,
+    row_sum,
     sin,
     take_rows,
     two_body_momentum,
+)
+from unbinned.sim.htautau._random import (
+    F32,
+    capped_poisson,
+    normal,
+    random,
+    sign,
+    uniform,
 )
 from unbinned.sim.htautau._tau import (
     M_TAU,
@@ -158,8 +169,8 @@ def _counts(rng: np.random.Generator, n: int, fractions: list[float]) -> list[in
 
 
 def _sample_qt(rng: np.random.Generator, n: int, a: float, b: float) -> FloatArray:
-    u = rng.random(n)
-    return a * np.sqrt(np.expm1(-np.log1p(-u) / (b - 1.0)))
+    u = rng.random(n)  # float64: the tail of the power law needs u near 1
+    return (a * np.sqrt(np.expm1(-np.log1p(-u) / (b - 1.0)))).astype(F32)
 
 
 def _system(
@@ -168,8 +179,8 @@ def _system(
     """A system of given mass with a Drell–Yan-like qT and a Gaussian rapidity."""
     n = int(mass.shape[0])
     qt = _sample_qt(rng, n, qt_a, qt_b)
-    phi = rng.uniform(-np.pi, np.pi, n)
-    y = rng.normal(0.0, y_sigma, n)
+    phi = uniform(rng, -math.pi, math.pi, n)
+    y = normal(rng, 0.0, y_sigma, n)
     mt = np.sqrt(mass * mass + qt * qt)
     return P4(mt * np.cosh(y), qt * cos(phi), qt * sin(phi), mt * np.sinh(y))
 
@@ -179,10 +190,12 @@ def _relativistic_bw(
 ) -> FloatArray:
     r"""Masses from :math:`d\sigma/ds \propto 1/((s - M^2)^2 + M^2\Gamma^2)` on [lo², hi²]."""
     mg = mass * width
-    a_lo = np.arctan((lo * lo - mass * mass) / mg)
-    a_hi = np.arctan((hi * hi - mass * mass) / mg)
-    s = mass * mass + mg * np.tan(a_lo + (a_hi - a_lo) * rng.random(n))
-    return np.asarray(np.sqrt(s), dtype=np.float64)
+    a_lo = math.atan((lo * lo - mass * mass) / mg)
+    a_hi = math.atan((hi * hi - mass * mass) / mg)
+    s = np.tan(uniform(rng, a_lo, a_hi, n))
+    s *= mg
+    s += mass * mass
+    return np.sqrt(s, out=s)
 
 
 def _two_body(
@@ -191,18 +204,21 @@ def _two_body(
     m1: FloatArray | float,
     m2: FloatArray | float,
     cos_theta: FloatArray | None = None,
+    mass: FloatArray | None = None,
 ) -> tuple[P4, P4]:
-    """Two-body decay, isotropic (or with ``cos_theta`` about the z axis) in the rest frame."""
+    """Two-body decay, isotropic (or with ``cos_theta`` about the z axis) in the rest frame.
+
+    ``mass``: the parent's mass where known (√(E² − p²) of a very forward parent loses
+    its digits in float32).
+    """
     n = int(parent.e.shape[0])
-    m = parent.mass
+    m = parent.mass if mass is None else mass
     p = two_body_momentum(m, m1, m2)
     if cos_theta is None:
-        cos_theta = rng.uniform(-1.0, 1.0, n)
-    dx, dy, dz = rest_frame_direction(cos_theta, rng.uniform(-np.pi, np.pi, n))
-    m1a = np.asarray(m1, dtype=np.float64)
-    m2a = np.asarray(m2, dtype=np.float64)
-    e1 = np.sqrt(p * p + m1a * m1a)
-    e2 = np.sqrt(p * p + m2a * m2a)
+        cos_theta = uniform(rng, -1.0, 1.0, n)
+    dx, dy, dz = rest_frame_direction(cos_theta, uniform(rng, -math.pi, math.pi, n))
+    e1 = np.sqrt(p * p + m1 * m1)
+    e2 = np.sqrt(p * p + m2 * m2)
     px, py, pz = p * dx, p * dy, p * dz
     d1, d2 = boost_many(parent, m, P4(e1, px, py, pz), P4(e2, -px, -py, -pz))
     return d1, d2
@@ -215,7 +231,7 @@ def _one_plus_cos2(u: FloatArray) -> FloatArray:
     """
     q = 4.0 - 8.0 * u
     r = np.sqrt(0.25 * q * q + 1.0)
-    return np.asarray(np.cbrt(-0.5 * q + r) + np.cbrt(-0.5 * q - r), dtype=np.float64)
+    return np.asarray(np.cbrt(-0.5 * q + r) + np.cbrt(-0.5 * q - r))
 
 
 def _w_helicity_cos(rng: np.random.Generator, n: int, f0: float) -> FloatArray:
@@ -225,12 +241,11 @@ def _w_helicity_cos(rng: np.random.Generator, n: int, f0: float) -> FloatArray:
     + \frac38 F_L (1 - \cos\theta^*)^2`; the first term is the law of the median of
     three uniform numbers on [-1, 1], the second inverts to :math:`1 - 2u^{1/3}`.
     """
-    longitudinal = rng.random(n) < f0
-    u3 = rng.uniform(-1.0, 1.0, (n, 3))
-    a, b, c = u3[:, 0], u3[:, 1], u3[:, 2]
+    longitudinal = random(rng, n) < f0
+    a, b, c = uniform(rng, -1.0, 1.0, (3, n))
     med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))  # median of three
-    left = 1.0 - 2.0 * np.cbrt(rng.random(n))
-    return np.where(longitudinal, med, left)
+    left = 1.0 - 2.0 * np.cbrt(random(rng, n))
+    return select(longitudinal, med, left)
 
 
 def _massless(p: P4) -> P4:
@@ -245,19 +260,20 @@ def _stack(*parts: P4) -> P4:
 
 
 def _no_jets(n: int) -> P4:
-    z = np.zeros((n, 0))
+    z = np.zeros((n, 0), dtype=F32)
     return P4(z, z, z, z)
 
 
-def _system_truth(system: P4) -> dict[str, FloatArray]:
+def _system_truth(system: P4, mass: FloatArray | None = None) -> dict[str, FloatArray]:
+    """The ``gen_boson_*`` columns; ``mass``: the generated mass where known (a resonance)."""
     pt, eta, phi = pt_eta_phi(system)
-    y = 0.5 * np.log((system.e + system.pz) / (system.e - system.pz))
+    y = rapidity(system)
     return {
         "gen_boson_pt": pt,
         "gen_boson_eta": eta,
         "gen_boson_y": y,
         "gen_boson_phi": phi,
-        "gen_boson_mass": system.mass,
+        "gen_boson_mass": system.mass if mass is None else mass,
     }
 
 
@@ -312,26 +328,36 @@ def _resonance_to_lephad(
     """Decay a resonance into τ⁻τ⁺, one τ leptonically and the other hadronically.
 
     Returns the indices of the events kept (those whose visible pT bounds reach
-    ``cuts``), the two decays and the two τ of the kept events.
+    ``cuts``), the two decays and the two τ of the kept events.  The leptonic side
+    is drawn and bounded first (it rejects most), the hadronic side only for the
+    events it keeps.
     """
     n = int(mass.shape[0])
     p = np.sqrt(np.maximum(0.25 * mass * mass - M_TAU * M_TAU, 0.0))
-    dx, dy, dz = rest_frame_direction(cos_theta, rng.uniform(-np.pi, np.pi, n))
+    dx, dy, dz = rest_frame_direction(cos_theta, uniform(rng, -math.pi, math.pi, n))
     e = 0.5 * mass
     # τ_a decays leptonically, τ_b hadronically; whether τ_a is the τ⁻ only sets the
     # polarisations (the angular distributions are symmetric under d -> -d)
     px, py, pz = p * dx, p * dy, p * dz
-    tau_lep, tau_had = boost_many(res, mass, P4(e, px, py, pz), P4(e, -px, -py, -pz))
-    minus_is_lep = rng.random(n) < 0.5
-    lep_decay = sample_leptonic(rng, np.where(minus_is_lep, pol_minus, pol_plus))
-    had_decay = sample_hadronic(rng, np.where(minus_is_lep, pol_plus, pol_minus))
-    keep = np.flatnonzero(
-        (lep_decay.visible_pt_bound(tau_lep) >= cuts.lep_pt_min)
-        & (had_decay.visible_pt_bound(tau_had) >= cuts.had_pt_min)
-    )
-    tau_lep, tau_had = tau_lep.take(keep), tau_had.take(keep)
-    lep = lep_decay.take(keep).apply(tau_lep)
-    had = had_decay.take(keep).apply(tau_had)
+    tau_lep = boost(P4(e, px, py, pz), res, mass)
+    if pol_minus is pol_plus:  # (Z: the same helicity for both) no choice to draw
+        pol_lep = pol_had = pol_minus
+    else:
+        minus_is_lep = random(rng, n) < 0.5
+        pol_lep = select(minus_is_lep, pol_minus, pol_plus)
+        pol_had = select(minus_is_lep, pol_plus, pol_minus)
+    lep_decay = sample_leptonic(rng, pol_lep)
+    keep = np.flatnonzero(lep_decay.visible_pt_bound(tau_lep) >= cuts.lep_pt_min)
+    tau_lep, lep_decay = tau_lep.take(keep), lep_decay.take(keep)
+    res, mass, e = res.take(keep), take_rows(mass, keep), take_rows(e, keep)
+    back = P4(e, *(-take_rows(c, keep) for c in (px, py, pz)))
+    tau_had = boost(back, res, mass)
+    had_decay = sample_hadronic(rng, take_rows(pol_had, keep))
+    keep_had = np.flatnonzero(had_decay.visible_pt_bound(tau_had) >= cuts.had_pt_min)
+    keep = take_rows(keep, keep_had)
+    tau_lep, tau_had = tau_lep.take(keep_had), tau_had.take(keep_had)
+    lep = lep_decay.take(keep_had).apply(tau_lep)
+    had = had_decay.take(keep_had).apply(tau_had)
     return keep, lep, had, tau_lep, tau_had
 
 
@@ -359,7 +385,7 @@ def _tautau_events(
         {}
         if not cuts.with_truth
         else _finish_truth(
-            _system_truth(res),
+            _system_truth(res, take_rows(mass, keep)),
             lep.visible,
             had.visible,
             nu.px,
@@ -370,7 +396,7 @@ def _tautau_events(
             np.ones(n),
         )
     )
-    zeros = np.zeros(n)
+    zeros = np.zeros(n, dtype=F32)
     return HardEvents(
         lep.visible,
         had.visible,
@@ -380,7 +406,7 @@ def _tautau_events(
         jets,
         zeros,
         zeros.copy(),
-        np.full(n, isr_rate),
+        np.full(n, isr_rate, dtype=F32),
         res.pt,
         np.full(n, mode, dtype=np.int8),
         truth,
@@ -403,11 +429,11 @@ def generate_ztautau(
     # γ*/Z continuum (Drell–Yan): dσ/dm ∝ m^-k on [z_continuum_min, z_continuum_max]
     k1 = 1.0 - cfg.z_continuum_power
     lo, hi = cfg.z_continuum_min**k1, cfg.z_continuum_max**k1
-    continuum = (lo + rng.random(n) * (hi - lo)) ** (1.0 / k1)
-    mass = np.where(rng.random(n) < cfg.z_continuum_fraction, continuum, mass)
+    continuum = uniform(rng, lo, hi, n) ** (1.0 / k1)
+    mass = select(random(rng, n) < cfg.z_continuum_fraction, continuum, mass)
     z = _system(rng, mass, cfg.z_qt_scale, cfg.z_qt_power, cfg.z_rapidity_sigma)
-    cos_theta = _one_plus_cos2(rng.random(n))
-    h = np.where(rng.random(n) < 0.5 * (1.0 + cfg.z_tau_polarisation), 1.0, -1.0)
+    cos_theta = _one_plus_cos2(random(rng, n))
+    h = sign(rng, 0.5 * (1.0 + cfg.z_tau_polarisation), n)
     return _tautau_events(
         rng, z, mass, cos_theta, h, h, _no_jets(n), z, cfg.isr_rate_z, MODE_NONE, cuts
     )
@@ -416,7 +442,7 @@ def generate_ztautau(
 def _higgs_ggh(
     rng: np.random.Generator, n: int, cfg: SimulationConfig, cuts: TruthCuts
 ) -> HardEvents:
-    mass = np.full(n, cfg.h_mass)
+    mass = np.full(n, cfg.h_mass, dtype=F32)
     h = _system(rng, mass, cfg.ggh_qt_scale, cfg.ggh_qt_power, cfg.h_rapidity_sigma)
     return _higgs_decay(rng, h, mass, _no_jets(n), h, cfg.isr_rate_ggh, MODE_GGH, cuts)
 
@@ -425,19 +451,17 @@ def _higgs_vbf(
     rng: np.random.Generator, n: int, cfg: SimulationConfig, cuts: TruthCuts
 ) -> HardEvents:
     """VBF: two forward tag jets with a large rapidity gap; the Higgs balances them."""
-    mass = np.full(n, cfg.h_mass)
-    pt1 = rng.gamma(2.0, cfg.vbf_jet_pt_scale, n)
-    pt2 = rng.gamma(2.0, cfg.vbf_jet_pt_scale, n)
-    phi1 = rng.uniform(-np.pi, np.pi, n)
-    phi2 = rng.uniform(-np.pi, np.pi, n)
-    centre = rng.normal(0.0, cfg.vbf_eta_centre_sigma, n)
-    deta = np.abs(rng.normal(cfg.vbf_deta_mean, cfg.vbf_deta_sigma, n))
-    sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)
-    j1 = from_pt_eta_phi_m(pt1, centre + 0.5 * sign * deta, phi1, 0.0)
-    j2 = from_pt_eta_phi_m(pt2, centre - 0.5 * sign * deta, phi2, 0.0)
+    mass = np.full(n, cfg.h_mass, dtype=F32)
+    pt1, pt2 = rng.standard_gamma(2.0, (2, n), dtype=F32) * cfg.vbf_jet_pt_scale
+    phi1, phi2 = uniform(rng, -math.pi, math.pi, (2, n))
+    centre = normal(rng, 0.0, cfg.vbf_eta_centre_sigma, n)
+    deta = np.abs(normal(rng, cfg.vbf_deta_mean, cfg.vbf_deta_sigma, n))
+    half = 0.5 * sign(rng, 0.5, n) * deta
+    j1 = from_pt_eta_phi_m(pt1, centre + half, phi1, 0.0)
+    j2 = from_pt_eta_phi_m(pt2, centre - half, phi2, 0.0)
     qx = -(j1.px + j2.px)
     qy = -(j1.py + j2.py)
-    y = centre + rng.normal(0.0, 0.6, n)
+    y = centre + normal(rng, 0.0, 0.6, n)
     mt = np.sqrt(mass * mass + qx * qx + qy * qy)
     h = P4(mt * np.cosh(y), qx, qy, mt * np.sinh(y))
     system = p4_sum(h, j1, j2)
@@ -456,9 +480,9 @@ def _higgs_decay(
 ) -> HardEvents:
     """H → ττ: isotropic, equal τ helicities (scalar), i.e. opposite effective polarisations."""
     n = int(mass.shape[0])
-    hel = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    hel = sign(rng, 0.5, n)
     return _tautau_events(
-        rng, h, mass, rng.uniform(-1.0, 1.0, n), hel, -hel, jets, system, isr_rate, mode, cuts
+        rng, h, mass, uniform(rng, -1.0, 1.0, n), hel, -hel, jets, system, isr_rate, mode, cuts
     )
 
 
@@ -474,14 +498,21 @@ def generate_htautau(
 
 
 def _w_to_charged(
-    rng: np.random.Generator, w: P4, m_charged: float, cos_theta: FloatArray
+    rng: np.random.Generator,
+    w: P4,
+    m_charged: float,
+    cos_theta: FloatArray,
+    mw: FloatArray | None = None,
 ) -> tuple[P4, P4]:
-    """W → (ℓ or τ) ν with a given helicity angle of the charged lepton (W in any frame)."""
+    """W → (ℓ or τ) ν with a given helicity angle of the charged lepton (W in any frame).
+
+    ``mw``: the W mass where known (as for :func:`_two_body`).
+    """
     n = int(w.e.shape[0])
-    mw = w.mass
+    mw = w.mass if mw is None else mw
     p = two_body_momentum(mw, m_charged, 0.0)
     e = np.sqrt(p * p + m_charged * m_charged)
-    charged = decay_along_axis(w, e, p, cos_theta, rng.uniform(-np.pi, np.pi, n))
+    charged = decay_along_axis(w, e, p, cos_theta, uniform(rng, -math.pi, math.pi, n), mw)
     return charged, w - charged
 
 
@@ -489,28 +520,41 @@ def _top_decay(rng: np.random.Generator, top: P4, cfg: SimulationConfig) -> tupl
     """t → bW in the top rest frame (isotropic): returns (b, W) in the top rest frame."""
     n = int(top.e.shape[0])
     mw = _relativistic_bw(rng, n, cfg.w_mass, cfg.w_width, 50.0, cfg.top_mass - cfg.b_mass - 1.0)
-    rest = P4(np.full(n, cfg.top_mass), np.zeros(n), np.zeros(n), np.zeros(n))
+    zeros = np.zeros(n, dtype=F32)
+    rest = P4(np.full(n, cfg.top_mass, dtype=F32), zeros, zeros, zeros)
     w, b = _two_body(rng, rest, mw, cfg.b_mass)
     return b, w
 
 
 def _leptonic_leg(
-    rng: np.random.Generator, w: P4, from_tau: npt.NDArray[np.bool_], cfg: SimulationConfig
+    rng: np.random.Generator,
+    w: P4,
+    from_tau: npt.NDArray[np.bool_],
+    cfg: SimulationConfig,
+    mw: FloatArray | None = None,
 ) -> tuple[P4, P4, FloatArray]:
-    """W → ℓν, or W → τν with τ → ℓνν (P = -1); returns (lepton, neutrinos, lepton x)."""
+    """W → ℓν, or W → τν with τ → ℓνν (P = -1); returns (lepton, neutrinos, lepton x).
+
+    ``mw``: the W mass where known (as for :func:`_two_body`).
+    """
     n = int(w.e.shape[0])
     cos_theta = _w_helicity_cos(rng, n, cfg.w_longitudinal_fraction)
-    mass = np.where(from_tau, M_TAU, 0.0)
-    p = two_body_momentum(w.mass, mass, 0.0)
+    mass = from_tau * F32(M_TAU)
+    mw = w.mass if mw is None else mw
+    p = two_body_momentum(mw, mass, 0.0)
     e = np.sqrt(p * p + mass * mass)
-    charged = decay_along_axis(w, e, p, cos_theta, rng.uniform(-np.pi, np.pi, n))
+    charged = decay_along_axis(w, e, p, cos_theta, uniform(rng, -math.pi, math.pi, n), mw)
     nu = w - charged
-    tau_dec = decay_leptonic(rng, charged, np.full(n, -1.0))
-    direct = _massless(charged)
-    lep = P4(*(np.where(from_tau, a, b) for a, b in zip(tau_dec.visible, direct, strict=True)))
-    nu_all = P4(*(np.where(from_tau, a + b, b) for a, b in zip(tau_dec.neutrinos, nu, strict=True)))
-    x = np.where(from_tau, tau_dec.visible.e / charged.e, np.nan)
-    return lep, nu_all, x
+    lep = _massless(charged)
+    x = np.full(n, np.nan, dtype=F32)
+    taus = np.flatnonzero(from_tau)  # decayed alone (15 % in tt̄): no work for direct leptons
+    tau = charged.take(taus)
+    dec = decay_leptonic(rng, tau, np.full(taus.size, -1.0, dtype=F32))
+    for c_lep, c_vis, c_nu, c_inv in zip(lep, dec.visible, nu, dec.neutrinos, strict=True):
+        c_lep[taus] = c_vis
+        c_nu[taus] += c_inv
+    x[taus] = dec.visible.e / tau.e
+    return lep, nu, x
 
 
 class _Partons(NamedTuple):
@@ -539,11 +583,11 @@ def _true_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     """Leg B with W → τν, τ → τ_h ν (top frame → lab); jets: the two b quarks."""
     t_b, w_b, b_a, b_b, cos_b = legs
     n = int(t_b.e.shape[0])
-    zeros = np.zeros(n)
+    zeros = np.zeros(n, dtype=F32)
     tau, nu_b = _w_to_charged(rng, w_b, M_TAU, cos_b)
     mt = cfg.top_mass
     tau, nu_b, b_b = boost_many(t_b, mt, tau, nu_b, b_b)
-    dec = decay_hadronic(rng, tau, np.full(n, -1.0))
+    dec = decay_hadronic(rng, tau, np.full(n, -1.0, dtype=F32))
     had, had_mode, had_x = dec.visible, dec.mode, dec.visible.e / tau.e
     nu_b = p4_sum(nu_b, dec.neutrinos)
     jets = _stack(_massless(b_a), _massless(b_b))
@@ -554,8 +598,8 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     """Leg B with W → qq̄' and one of the four partons misidentified as τ_h."""
     t_b, w_b, b_a, b_b, cos_b = legs
     n = int(t_b.e.shape[0])
-    zeros = np.zeros(n)
-    cos_b = np.where(rng.random(n) < 0.5, cos_b, -cos_b)  # quark and antiquark alike
+    zeros = np.zeros(n, dtype=F32)
+    cos_b = cos_b * sign(rng, 0.5, n)  # quark and antiquark alike
     q1, q2 = _w_to_charged(rng, w_b, 0.0, cos_b)
     mt = cfg.top_mass
     q1, q2, b_b = boost_many(t_b, mt, q1, q2, b_b)
@@ -567,34 +611,36 @@ def _fake_tau_leg(rng: np.random.Generator, legs: _Partons, cfg: SimulationConfi
     cand = [q1, q2, b_a, b_b]
     block = _stack(*cand)
     pt = np.maximum(hypot(block.px, block.py), 1.0)
-    flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight])
+    flavour = np.array([1.0, 1.0, cfg.fake_b_weight, cfg.fake_b_weight], dtype=F32)
     rate = flavour[None, :] * pt ** (-cfg.fake_pt_power)
     cum = np.cumsum(rate, axis=1)
-    u = rng.random(n) * cum[:, -1]
-    choice = np.minimum((cum < u[:, None]).sum(axis=1), 3)
+    u = random(rng, n) * cum[:, -1]
+    choice = np.minimum(row_sum((cum < u[:, None]).astype(F32)).astype(np.intp), 3)
     rows = np.arange(n)
     jet = P4(*(c[rows, choice] for c in block))
-    x = rng.beta(cfg.fake_x_alpha, cfg.fake_x_beta, n)
+    x = rng.beta(cfg.fake_x_alpha, cfg.fake_x_beta, n).astype(F32)
     had = jet.scaled(x)
     unc_x, unc_y = jet.px * (1.0 - x), jet.py * (1.0 - x)
     keep = np.ones((n, 4), dtype=bool)
     keep[rows, choice] = False
-    jets = P4(*(np.where(keep, c, 0.0) for c in block))
+    jets = P4(*(c * keep for c in block))  # where(keep, c, 0) without its branches
     nu_b = P4(zeros, zeros.copy(), zeros.copy(), zeros.copy())
     had_mode = np.full(n, -1, dtype=np.int8)
-    had_x = np.full(n, np.nan)
+    had_x = np.full(n, np.nan, dtype=F32)
     return _TauLeg(had, had_mode, had_x, nu_b, jets, unc_x, unc_y)
 
 
 def _ttbar_block(
     rng: np.random.Generator, n: int, cfg: SimulationConfig, cuts: TruthCuts, fake: bool
 ) -> HardEvents:
-    m_tt = 2.0 * cfg.top_mass + rng.gamma(cfg.mtt_excess_shape, cfg.mtt_excess_scale, n)
+    m_tt = rng.standard_gamma(cfg.mtt_excess_shape, n, dtype=F32)
+    m_tt *= cfg.mtt_excess_scale
+    m_tt += 2.0 * cfg.top_mass
     tt = _system(rng, m_tt, cfg.ttbar_qt_scale, cfg.ttbar_qt_power, cfg.ttbar_rapidity_sigma)
-    t_a, t_b = _two_body(rng, tt, cfg.top_mass, cfg.top_mass)
+    t_a, t_b = _two_body(rng, tt, cfg.top_mass, cfg.top_mass, mass=m_tt)
     # leg A: leptonic W (directly or through τ → ℓ)
     b_a, w_a = _top_decay(rng, t_a, cfg)
-    from_tau = rng.random(n) < cfg.ttbar_lep_from_tau
+    from_tau = random(rng, n) < cfg.ttbar_lep_from_tau
     lep, nu_a, lep_x = _leptonic_leg(rng, w_a, from_tau, cfg)
     lep = boost(lep, t_a, cfg.top_mass)
     keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
@@ -633,7 +679,7 @@ def _ttbar_block(
         jets,
         unc_x,
         unc_y,
-        np.full(n, cfg.isr_rate_ttbar),
+        np.full(n, cfg.isr_rate_ttbar, dtype=F32),
         tt.pt,
         np.full(n, MODE_NONE, dtype=np.int8),
         truth,
@@ -664,36 +710,41 @@ def _diboson_block(
     if channel == 0:
         m1, m2 = mw, _relativistic_bw(rng, n, cfg.w_mass, cfg.w_width, 50.0, 110.0)
     elif channel == 1:
-        m1, m2 = np.where(rng.random(n) < 0.5, mw, mz), mz
+        m1, m2 = select(random(rng, n) < 0.5, mw, mz), mz
     else:
         m1 = _relativistic_bw(rng, n, cfg.z_mass, cfg.z_width, cfg.z_mass_min, cfg.z_mass_max)
         m2 = mz
-    m_vv = m1 + m2 + rng.exponential(cfg.diboson_excess_scale, n)
+    m_vv = rng.standard_exponential(n, dtype=F32)
+    m_vv *= cfg.diboson_excess_scale
+    m_vv += m1
+    m_vv += m2
     vv = _system(rng, m_vv, cfg.diboson_qt_scale, cfg.diboson_qt_power, cfg.diboson_rapidity_sigma)
-    v1, v2 = _two_body(rng, vv, m1, m2)
+    v1, v2 = _two_body(rng, vv, m1, m2, mass=m_vv)
     if channel == 0:
-        from_tau = rng.random(n) < cfg.ttbar_lep_from_tau
-        lep, nu_a, lep_x = _leptonic_leg(rng, v1, from_tau, cfg)
+        from_tau = random(rng, n) < cfg.ttbar_lep_from_tau
+        lep, nu_a, lep_x = _leptonic_leg(rng, v1, from_tau, cfg, mw=m1)
         keep = np.flatnonzero(lep.pt >= cuts.lep_pt_min)
         n = keep.size
         lep, nu_a, vv, v2 = (v.take(keep) for v in (lep, nu_a, vv, v2))
         lep_x, from_tau = take_rows(lep_x, keep), take_rows(from_tau, keep)
-        tau, nu_b = _w_to_charged(rng, v2, M_TAU, rng.uniform(-1.0, 1.0, n))
-        dec = decay_hadronic(rng, tau, np.full(n, -1.0))
+        tau, nu_b = _w_to_charged(
+            rng, v2, M_TAU, uniform(rng, -1.0, 1.0, n), mw=take_rows(m2, keep)
+        )
+        dec = decay_hadronic(rng, tau, np.full(n, -1.0, dtype=F32))
         nu = p4_sum(nu_a, nu_b, dec.neutrinos)
         had, had_x = dec.visible, dec.visible.e / tau.e
         jets = _no_jets(n)
         lep_from_tau = from_tau.astype(np.float64)
     else:
-        hel = np.where(rng.random(n) < 0.5 * (1.0 + cfg.z_tau_polarisation), 1.0, -1.0)
+        hel = sign(rng, 0.5 * (1.0 + cfg.z_tau_polarisation), n)
         keep, ldec, dec, tau_l, tau = _resonance_to_lephad(
-            rng, v2, m2, rng.uniform(-1.0, 1.0, n), hel, hel, cuts
+            rng, v2, m2, uniform(rng, -1.0, 1.0, n), hel, hel, cuts
         )
         n = keep.size
         vv, v1 = vv.take(keep), v1.take(keep)
         lep, lep_x = ldec.visible, ldec.visible.e / tau_l.e
         had, had_x = dec.visible, dec.visible.e / tau.e
-        d1, d2 = _two_body(rng, v1, 0.0, 0.0)
+        d1, d2 = _two_body(rng, v1, 0.0, 0.0, mass=take_rows(m1, keep))
         if channel == 1:
             jets = _stack(d1, d2)
             nu = p4_sum(ldec.neutrinos, dec.neutrinos)
@@ -701,7 +752,7 @@ def _diboson_block(
             jets = _no_jets(n)
             nu = p4_sum(ldec.neutrinos, dec.neutrinos, d1, d2)
         lep_from_tau = np.ones(n)
-    zeros = np.zeros(n)
+    zeros = np.zeros(n, dtype=F32)
     truth = (
         {}
         if not cuts.with_truth
@@ -718,7 +769,7 @@ def _diboson_block(
         jets,
         zeros,
         zeros.copy(),
-        np.full(n, cfg.isr_rate_diboson),
+        np.full(n, cfg.isr_rate_diboson, dtype=F32),
         vv.pt,
         np.full(n, MODE_NONE, dtype=np.int8),
         truth,
@@ -775,20 +826,21 @@ def isr_jets(
     n = len(events)
     ks, kk = _ISR_SPLIT_SLOTS, _ISR_SOFT_SLOTS
     # soft emissions, balanced by the recoil
-    n_soft = np.minimum(rng.poisson(cfg.isr_soft_rate, n), kk)
-    kt = cfg.isr_k0 * rng.random((n, kk)) ** (-1.0 / (cfg.isr_power - 1.0))
+    n_soft = capped_poisson(rng, cfg.isr_soft_rate, kk, n)
+    u = 1.0 - random(rng, (n, kk))  # on (0, 1]: a float32 uniform is 0 once in 2^24
+    kt = cfg.isr_k0 * u ** (-1.0 / (cfg.isr_power - 1.0))
     np.minimum(kt, 1000.0, out=kt)
     kt *= np.arange(kk)[None, :] < n_soft[:, None]  # 0 beyond n_soft (kt > 0)
-    soft_phi = rng.uniform(-np.pi, np.pi, (n, kk))
-    rx = -events.system.px - (kt * cos(soft_phi)).sum(axis=1)
-    ry = -events.system.py - (kt * sin(soft_phi)).sum(axis=1)
+    soft_phi = uniform(rng, -math.pi, math.pi, (n, kk))
+    rx = -events.system.px - row_sum(kt * cos(soft_phi))
+    ry = -events.system.py - row_sum(kt * sin(soft_phi))
     # hard splittings of the recoil
     rate = events.isr_rate * np.log1p(events.isr_qt / cfg.isr_qt_ref)
-    n_split = np.minimum(rng.poisson(rate), ks)
-    z = rng.uniform(0.15, 0.5, (n, ks))
-    dphi = rng.normal(0.0, cfg.isr_split_dphi, (n, ks))
-    split_pt = np.zeros((n, ks))
-    split_phi = np.zeros((n, ks))
+    n_split = capped_poisson(rng, rate, ks, n)
+    z = uniform(rng, 0.15, 0.5, (n, ks))
+    dphi = normal(rng, 0.0, cfg.isr_split_dphi, (n, ks))
+    split_pt = np.zeros((n, ks), dtype=F32)
+    split_phi = np.zeros((n, ks), dtype=F32)
     for j in range(ks):
         active = j < n_split
         pt0 = hypot(rx, ry)
@@ -803,8 +855,7 @@ def isr_jets(
     # into [-π, π): only the split azimuths (arctan2 + Δφ) can leave it
     split_phi = wrap_angle(split_phi)
     phi_all = np.concatenate([np.arctan2(ry, rx)[:, None], split_phi, soft_phi], axis=1)
-    sys_y = 0.5 * np.log(
-        (events.system.e + events.system.pz) / (events.system.e - events.system.pz)
-    )
-    eta = cfg.isr_eta_follow * sys_y[:, None] + rng.normal(0.0, cfg.isr_eta_sigma, (n, 1 + ks + kk))
+    sys_y = rapidity(events.system)
+    eta = normal(rng, 0.0, cfg.isr_eta_sigma, (n, 1 + ks + kk))
+    eta += cfg.isr_eta_follow * sys_y[:, None]
     return pt, eta, phi_all

@@ -24,6 +24,7 @@ the τ⁻ spin, the π⁺ from τ⁺ opposes it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from unbinned.sim.htautau._kinematics import (
     linear_cos_theta,
     take_rows,
 )
+from unbinned.sim.htautau._random import F32, random, uniform
 
 __all__ = [
     "HADRONIC_MODES",
@@ -81,15 +83,15 @@ _Y_FINE = np.linspace(0.0, 1.0, 1 << 16)
 _MICHEL_INV = np.interp(
     np.linspace(0.0, 1.0, _N_TABLE + 1),
     *inverse_cdf_table(_Y_FINE**2 * (3.0 - 2.0 * _Y_FINE), _Y_FINE),
-)
+).astype(F32)
 
 
 def _michel_y(u: FloatArray) -> FloatArray:
     """Invert F(y) = 2y³ - y⁴ = u: table lookup and one Newton step."""
     t = u * _N_TABLE
     i = np.minimum(t.astype(np.intp), _N_TABLE - 1)
-    y0 = _MICHEL_INV[i]
-    y = y0 + (t - i) * (_MICHEL_INV[i + 1] - y0)
+    y0 = np.take(_MICHEL_INV, i)
+    y = y0 + (t - i.astype(t.dtype)) * (np.take(_MICHEL_INV, i + 1) - y0)
     y2 = y * y
     slope = 6.0 * y2 - 4.0 * y2 * y
     step = np.divide(2.0 * y2 * y - y2 * y2 - u, slope, out=np.zeros_like(y), where=slope > 1e-3)
@@ -138,14 +140,11 @@ class RestFrameDecay:
         pabs = np.sqrt(tau.px * tau.px + tau.py * tau.py + tau.pz * tau.pz)
         ppar = (tau.e * self.p_star * self.cos_theta + pabs * self.e_star) / M_TAU
         sin_theta = np.sqrt(np.maximum(1.0 - self.cos_theta**2, 0.0))
-        return np.asarray(
-            np.abs(ppar) * hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta,
-            dtype=np.float64,
-        )
+        return np.asarray(np.abs(ppar) * hypot(tau.px, tau.py) / pabs + self.p_star * sin_theta)
 
     def apply(self, tau: P4) -> TauDecay:
         """Boost the decay into the frame of ``tau``: visible products and neutrinos."""
-        vis = decay_along_axis(tau, self.e_star, self.p_star, self.cos_theta, self.phi)
+        vis = decay_along_axis(tau, self.e_star, self.p_star, self.cos_theta, self.phi, M_TAU)
         return TauDecay(vis, tau - vis, self.mode)
 
 
@@ -154,20 +153,23 @@ def _truncated_breit_wigner(
 ) -> FloatArray:
     """Non-relativistic Breit–Wigner truncated to [lo, hi], by inverting its CDF."""
     if width <= 0.0:
-        return np.full(n, mass)
-    a_lo = np.arctan(2.0 * (lo - mass) / width)
-    a_hi = np.arctan(2.0 * (hi - mass) / width)
-    return mass + 0.5 * width * np.tan(a_lo + (a_hi - a_lo) * rng.random(n))
+        return np.full(n, mass, dtype=F32)
+    a_lo = math.atan(2.0 * (lo - mass) / width)
+    a_hi = math.atan(2.0 * (hi - mass) / width)
+    t = np.tan(uniform(rng, a_lo, a_hi, n))
+    t *= 0.5 * width
+    t += mass
+    return t
 
 
 def sample_leptonic(rng: np.random.Generator, polarisation: FloatArray) -> RestFrameDecay:
     """Draw τ → ℓνν decays (polarised Michel spectrum; massless lepton)."""
     n = int(polarisation.shape[0])
-    y = _michel_y(rng.random(n))
+    y = _michel_y(random(rng, n))
     slope = polarisation * (1.0 - 2.0 * y) / (3.0 - 2.0 * y)
-    cos_theta = linear_cos_theta(slope, rng.random(n))
+    cos_theta = linear_cos_theta(slope, random(rng, n))
     e_star = 0.5 * M_TAU * y
-    phi = rng.uniform(-np.pi, np.pi, n)
+    phi = uniform(rng, -math.pi, math.pi, n)
     return RestFrameDecay(e_star, e_star, cos_theta, phi, np.full(n, -2, dtype=np.int8))
 
 
@@ -175,12 +177,12 @@ def sample_hadronic(rng: np.random.Generator, polarisation: FloatArray) -> RestF
     """Draw τ → hν decays (h = π, ρ or a1-like) with the polarised two-body angular law."""
     n = int(polarisation.shape[0])
     fractions = np.array([m.fraction for m in HADRONIC_MODES])
-    u = rng.random(n)
+    u = random(rng, n)
     # searchsorted(cdf, u, side="right"): the number of CDF values <= u
     mode = np.zeros(n, dtype=np.int8)
-    for c in (np.cumsum(fractions) / fractions.sum())[: len(HADRONIC_MODES) - 1]:
+    for c in (np.cumsum(fractions) / fractions.sum())[: len(HADRONIC_MODES) - 1].tolist():
         mode += u >= c
-    m_h = np.empty(n)
+    m_h = np.empty(n, dtype=F32)
     for k, spec in enumerate(HADRONIC_MODES):
         sel = np.flatnonzero(mode == k)  # faster than a boolean mask
         if spec.width <= 0.0:
@@ -201,8 +203,8 @@ def sample_hadronic(rng: np.random.Generator, polarisation: FloatArray) -> RestF
     alpha /= np.add(mh2, mt2, out=mh2)
     alpha[mode == 0] = 1.0
     alpha *= polarisation
-    cos_theta = linear_cos_theta(alpha, rng.random(n))
-    phi = rng.uniform(-np.pi, np.pi, n)
+    cos_theta = linear_cos_theta(alpha, random(rng, n))
+    phi = uniform(rng, -math.pi, math.pi, n)
     return RestFrameDecay(e_star, p_star, cos_theta, phi, mode)
 
 
