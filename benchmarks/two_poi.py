@@ -17,9 +17,17 @@ width; ``correlation`` is ρ(μ_ggH, μ_VBF) of the fit's covariance.  With ``--
 it also scans the profiled Δq on a grid of the two POIs (unbinned and binned) and
 writes it as JSON (``--scan-out``) for the report.  Prints one JSON line.
 
-Example (≈ 6 min on 2 shared cores)::
+The heavy backgrounds need many more events than the signal (BENCHMARKS.md, "Two
+regions, two POIs"): ``--process-events`` and ``--reference-process-events`` set the
+raw events of one process in the training and the reference sample.
+``--fisher-check`` compares the information the fractions claim with the true labels'
+on an independent simulation.
 
-    python benchmarks/two_poi.py --events 30000 --signal 100000 --scan 9
+Example (≈ 10 min on 2 shared cores, 7.5 GB; the scan at 9 × 9 points far longer)::
+
+    python benchmarks/two_poi.py --events 30000 --signal 200000 \
+        --process-events ztautau=300000 ttbar=60000 \
+        --reference-process-events ztautau=1500000 ttbar=150000 diboson=60000
 """
 
 from __future__ import annotations
