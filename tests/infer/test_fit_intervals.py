@@ -244,3 +244,58 @@ def test_minos_with_the_poi_held_at_its_bound_falls_back_to_the_scan():
     assert (minos.lower, minos.upper) == (scan.lower, scan.upper)
     assert minos.lower == 0.0
     assert "MINOS not run: mu = 0 held at its bound" in minos.note
+
+
+def test_newton_fit_agrees_with_migrad_and_a_polished_reference():
+    """The default Newton fit: no MIGRAD, the minimum and the exact-Hessian errors at it."""
+    from unbinned.infer.mle import NEWTON_EDM
+
+    lik = two_process()
+    fast = fit(lik)
+    slow = fit(lik, newton=False)
+    assert fast.valid, fast
+    assert fast.status == "converged (Newton, exact Hessian)"
+    assert fast.minuit is None
+    assert 0.0 <= fast.edm < NEWTON_EDM
+    assert slow.minuit is not None
+    assert "Newton" not in slow.status
+    np.testing.assert_allclose(fast.x, slow.x, rtol=1e-6, atol=1e-9)
+    assert fast.fval == pytest.approx(slow.fval, abs=1e-9)
+    # reference: Newton iterated to EDM ~ 1e-20, the covariance of the Hessian there
+    x = fast.x
+    for _ in range(3):
+        _, g, h = lik.evaluate(x, 2)
+        x = x - np.linalg.solve(h, g)
+    ref_err = np.sqrt(np.diag(2.0 * np.linalg.inv(lik.hessian(x))))
+    np.testing.assert_allclose(fast.x, x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([fast.errors[n] for n in fast.parameter_names], ref_err, rtol=1e-6)
+    np.testing.assert_allclose(fast.covariance, slow.covariance, rtol=1e-4, atol=1e-12)
+
+
+def test_newton_fit_leaves_boundary_minima_and_failures_to_migrad():
+    """A minimum on a bound (or a Newton fit that does not converge) runs MIGRAD as before."""
+    best = fit(_bounded_counting(40.0))  # unconstrained minimum mu = -0.5 < 0
+    assert best.at_limit == ("mu",)
+    assert "Newton" not in best.status
+    lik = two_process()
+    from unbinned.infer import mle
+
+    old = mle.NEWTON_ITERATIONS
+    mle.NEWTON_ITERATIONS = 0  # Newton gives up at once: the MIGRAD fit is the result
+    try:
+        fallback = fit(lik)
+    finally:
+        mle.NEWTON_ITERATIONS = old
+    assert fallback.valid
+    assert fallback.minuit is not None
+    np.testing.assert_allclose(fallback.x, fit(lik).x, rtol=1e-6, atol=1e-9)
+
+
+def test_minos_after_a_newton_fit_runs_migrad_from_its_minimum():
+    lik = two_process()
+    best = fit(lik)
+    assert best.minuit is None
+    iv = profile_interval(lik, "mu", best=best, method="minos")
+    ref = profile_interval(lik, "mu", best=best)
+    assert iv.valid
+    assert (iv.lower, iv.upper) == pytest.approx((ref.lower, ref.upper), abs=2e-3 * ref.width)
