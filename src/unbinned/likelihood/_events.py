@@ -72,6 +72,20 @@ def per_process(delta: torch.Tensor | None) -> torch.Tensor | None:
     return delta.permute(1, 0, 2).contiguous()
 
 
+def _process_major(block: torch.Tensor) -> torch.Tensor:
+    """An (n, P, M) block as a contiguous (P, n, M) copy, one process at a time.
+
+    A copy per process (rows of M contiguous numbers) is ≈ 1.7× faster than
+    ``permute(1, 0, 2).contiguous()`` (measured on 10⁶ × 4 × 9: 0.74 s vs 1.25 s at load 8,
+    1 thread); building a likelihood is one such copy of every event's Δ.
+    """
+    n, p, m = block.shape
+    out = torch.empty((p, n, m), dtype=block.dtype, device=block.device)
+    for j in range(p):
+        out[j].copy_(block[:, j])
+    return out
+
+
 def sums_to_nu(
     total: torch.Tensor,
     grad_phi: torch.Tensor | None,
@@ -139,9 +153,7 @@ class EventSum:
         )
         self.blocks: list[torch.Tensor] | None = None
         if delta is not None:
-            self.blocks = [
-                delta[i0:i1].permute(1, 0, 2).contiguous().to(dev) for i0, i1 in self.bounds
-            ]
+            self.blocks = [_process_major(delta[i0:i1]).to(dev) for i0, i1 in self.bounds]
 
     def per_process_delta(self) -> torch.Tensor | None:
         """Δ as one (P, N, M) tensor (for the autodiff reference; a copy)."""
@@ -159,17 +171,23 @@ class EventSum:
         shape = self._shape(md)
         phi = None if md is None else md.phi.to(self.device)
         jac = None if md is None else md.jac.to(self.device)
+        # order 2: Δ·φ and Δ̃ = Δ J from one product with [J | φ], one read of Δ
+        both = None if phi is None or jac is None else torch.cat([jac, phi[:, None]], 1)
         for k in range(len(self.bounds)):
             c = self.coeff_blocks[k]
             w = None if self.weight_blocks is None else self.weight_blocks[k]
-            if not shape or self.blocks is None or phi is None or jac is None:
+            if not shape or self.blocks is None or phi is None or both is None:
                 yield _Block(w, c, None, None)
                 continue
             blk = self.blocks[k]
             p, n, m = blk.shape
+            if order == 2:
+                y = torch.mm(blk.view(p * n, m), both).view(p, n, -1)
+                a = torch.exp(y[:, :, -1]).mul_(c)
+                yield _Block(w, a, blk, y[:, :, :-1].contiguous())
+                continue
             a = torch.exp(torch.mv(blk.view(p * n, m), phi).view(p, n)).mul_(c)
-            dn = torch.matmul(blk, jac) if order == 2 else None
-            yield _Block(w, a, blk, dn)
+            yield _Block(w, a, blk, None)
 
     def evaluate(
         self, f: torch.Tensor, md: MonomialDerivatives | None, order: int
