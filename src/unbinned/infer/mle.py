@@ -1,11 +1,15 @@
-"""Maximum-likelihood fits with iminuit: exact gradient, exact Hessian, validity checks, retries.
+"""Maximum-likelihood fits: Newton with the exact Hessian, iminuit's MIGRAD as the fallback.
 
-MIGRAD minimises q(θ) = -2 ln L with the likelihood's exact gradient and errordef 1;
-the minimum is then polished by Newton steps with the exact (autodiff) Hessian,
-which also gives the covariance 2 H⁻¹ (the HESSE matrix, without finite
-differences).  A fit that does not reach a valid minimum is retried with
-strategy escalation and then new starting points; if every attempt fails the
-result says so (``valid=False``) or, with ``raise_on_failure=True``, a
+By default q(θ) = -2 ln L is minimised by damped Newton steps with the exact
+Hessian and value-only line searches; the fit is accepted where the exact Hessian
+at its last point is positive definite and the EDM ½ gᵀH⁻¹g computed with it is
+below :data:`NEWTON_EDM` (the valid flag and the EDM say so), its covariance
+2 H⁻¹ of that exact Hessian (the HESSE matrix, without finite differences).
+Otherwise (no convergence, a minimum on a bound) MIGRAD minimises q with the
+exact gradient and errordef 1, the minimum polished by a Newton step.  A MIGRAD
+fit that does not reach a valid minimum is retried with strategy escalation and
+then new starting points; if every attempt fails the result says so
+(``valid=False``) or, with ``raise_on_failure=True``, a
 :class:`~unbinned.exceptions.FitError` is raised.  A wrong number is never
 returned silently.
 """
@@ -91,8 +95,15 @@ class FitResult:
     fval
         q at the minimum (-2 ln L up to a constant).
     valid
-        Whether MIGRAD reported a valid minimum with an accurate, positive-definite
-        covariance.
+        Whether the fit reached a valid minimum: the Newton fit's exact Hessian
+        positive definite with EDM < :data:`NEWTON_EDM` at its last point, or MIGRAD's
+        valid minimum with an accurate, positive-definite covariance.
+    edm
+        The estimated distance to the minimum ½ gᵀH⁻¹g: of the Newton fit's last
+        point (with its exact Hessian; the returned minimum is one Newton step
+        further), or MIGRAD's.
+    minuit
+        The Minuit object of a MIGRAD fit; None where the Newton fit converged.
     status
         Human-readable account of what happened, retries included.
     at_limit

@@ -175,23 +175,18 @@ class EventSum:
         shape = self._shape(md)
         phi = None if md is None else md.phi.to(self.device)
         jac = None if md is None else md.jac.to(self.device)
-        # order 2: Δ·φ and Δ̃ = Δ J from one product with [J | φ], one read of Δ
-        both = None if phi is None or jac is None else torch.cat([jac, phi[:, None]], 1)
         for k in range(len(self.bounds)) if ks is None else ks:
             c = self.coeff_blocks[k]
             w = None if self.weight_blocks is None else self.weight_blocks[k]
-            if not shape or self.blocks is None or phi is None or both is None:
+            if not shape or self.blocks is None or phi is None or jac is None:
                 yield _Block(w, c, None, None)
                 continue
             blk = self.blocks[k]
             p, n, m = blk.shape
-            if order == 2:
-                y = torch.mm(blk.view(p * n, m), both).view(p, n, -1)
-                a = torch.exp(y[:, :, -1]).mul_(c)
-                yield _Block(w, a, blk, y[:, :, :-1].contiguous())
-                continue
             a = torch.exp(torch.mv(blk.view(p * n, m), phi).view(p, n)).mul_(c)
-            yield _Block(w, a, blk, None)
+            # Δ·φ and Δ J as one product with [J | φ] was slower (1.5 vs 1.2 ms a block)
+            dn = torch.matmul(blk, jac) if order == 2 else None
+            yield _Block(w, a, blk, dn)
 
     def evaluate(
         self, f: torch.Tensor, md: MonomialDerivatives | None, order: int
