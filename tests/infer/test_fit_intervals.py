@@ -252,10 +252,14 @@ def test_fit_with_fixed_parameters_converges_at_the_first_attempt(fixed):
     indices (root-project/root#20954) and MIGRAD's first attempt failed ("'NoneType'
     object is not callable"); the fit must converge at once, to the conditional minimum."""
     lik = two_process()
-    r = fit(lik, fixed=fixed)
+    r = fit(lik, fixed=fixed, newton=False)  # the MIGRAD path, where the bug was
     assert r.valid
     assert r.attempts == 1, r.status
     assert r.status == "converged"
+    newton = fit(lik, fixed=fixed)  # the default Newton fit: the same conditional minimum
+    assert newton.valid and newton.status.startswith("converged")
+    for name in r.values:
+        assert newton.values[name] == pytest.approx(r.values[name], rel=1e-5, abs=1e-7)
     for name, value in fixed.items():
         assert r.values[name] == value
     free = [i for i, n in enumerate(lik.parameter_names) if n not in fixed]
@@ -278,3 +282,58 @@ def test_scan_2d_warm_starts_need_no_exact_hessian():
         for j, y in enumerate(ys):
             r = fit(lik, fixed={"mu": float(x), "bnorm": float(y)})
             assert dq[i, j] == pytest.approx(r.fval - best.fval, abs=1e-6)
+
+
+def test_newton_fit_agrees_with_migrad_and_a_polished_reference():
+    """The default Newton fit: no MIGRAD, the minimum and the exact-Hessian errors at it."""
+    from unbinned.infer.mle import NEWTON_EDM
+
+    lik = two_process()
+    fast = fit(lik)
+    slow = fit(lik, newton=False)
+    assert fast.valid, fast
+    assert fast.status == "converged (Newton, exact Hessian)"
+    assert fast.minuit is None
+    assert 0.0 <= fast.edm < NEWTON_EDM
+    assert slow.minuit is not None
+    assert "Newton" not in slow.status
+    np.testing.assert_allclose(fast.x, slow.x, rtol=1e-6, atol=1e-9)
+    assert fast.fval == pytest.approx(slow.fval, abs=1e-9)
+    # reference: Newton iterated to EDM ~ 1e-20, the covariance of the Hessian there
+    x = fast.x
+    for _ in range(3):
+        _, g, h = lik.evaluate(x, 2)
+        x = x - np.linalg.solve(h, g)
+    ref_err = np.sqrt(np.diag(2.0 * np.linalg.inv(lik.hessian(x))))
+    np.testing.assert_allclose(fast.x, x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([fast.errors[n] for n in fast.parameter_names], ref_err, rtol=1e-6)
+    np.testing.assert_allclose(fast.covariance, slow.covariance, rtol=1e-4, atol=1e-12)
+
+
+def test_newton_fit_leaves_boundary_minima_and_failures_to_migrad():
+    """A minimum on a bound (or a Newton fit that does not converge) runs MIGRAD as before."""
+    best = fit(_bounded_counting(40.0))  # unconstrained minimum mu = -0.5 < 0
+    assert best.at_limit == ("mu",)
+    assert "Newton" not in best.status
+    lik = two_process()
+    from unbinned.infer import mle
+
+    old = mle.NEWTON_ITERATIONS
+    mle.NEWTON_ITERATIONS = 0  # Newton gives up at once: the MIGRAD fit is the result
+    try:
+        fallback = fit(lik)
+    finally:
+        mle.NEWTON_ITERATIONS = old
+    assert fallback.valid
+    assert fallback.minuit is not None
+    np.testing.assert_allclose(fallback.x, fit(lik).x, rtol=1e-6, atol=1e-9)
+
+
+def test_minos_after_a_newton_fit_runs_migrad_from_its_minimum():
+    lik = two_process()
+    best = fit(lik)
+    assert best.minuit is None
+    iv = profile_interval(lik, "mu", best=best, method="minos")
+    ref = profile_interval(lik, "mu", best=best)
+    assert iv.valid
+    assert (iv.lower, iv.upper) == pytest.approx((ref.lower, ref.upper), abs=2e-3 * ref.width)

@@ -229,6 +229,32 @@ def test_blocked_pass_equals_autodiff_over_many_blocks(mode, monkeypatch):
     np.testing.assert_allclose(hess, h, rtol=1e-10, atol=1e-8)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_pass_shared_by_threads_equals_one_thread(threads, monkeypatch):
+    """The blocks split into one share per torch thread (a pool): the same sums as one thread."""
+    import torch
+
+    from unbinned.likelihood import _events
+
+    monkeypatch.setattr(_events, "CHUNK", 5)
+    lik = two_process()
+    x = np.array([1.3, 0.4, 1.02])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = lik._evaluate(x, 2)
+        torch.set_num_threads(threads)
+        out = lik._evaluate(x, 2)
+        assert torch.get_num_threads() == threads  # the workers' setting stays theirs
+    finally:
+        torch.set_num_threads(before)
+    assert out[0] == pytest.approx(ref[0], rel=1e-14)
+    np.testing.assert_allclose(out[1], ref[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out[2], ref[2], rtol=1e-12, atol=1e-10)
+    if threads > 1:
+        assert _events._POOLS[threads]._max_workers == threads
+
+
 def test_passes_are_counted_by_order():
     lik = two_process()
     x = np.array([1.3, 0.4, 1.02])

@@ -367,7 +367,12 @@ def _edge(
 def _minos(lik: Fittable, poi: str, best: FitResult, cl: float, threshold: float) -> Interval:
     m = best.minuit
     if m is None:
-        raise ConfigError("MINOS needs the Minuit object of the global fit (best.minuit)")
+        # the global fit converged by Newton steps (no MIGRAD): MIGRAD from its minimum
+        # (a few calls) gives MINOS the Minuit object it starts from
+        m = fit(lik, init=best.values, fixed={n: best.values[n] for n in best.fixed},
+                newton=False).minuit  # fmt: skip
+        if m is None:
+            raise ConfigError("MINOS needs the Minuit object of the global fit (best.minuit)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m.tol = min(m.tol, 1e-3)  # MINOS crossings to ~1e-4 sigma, for the cross-check

@@ -1,11 +1,15 @@
-"""Maximum-likelihood fits with iminuit: exact gradient, exact Hessian, validity checks, retries.
+"""Maximum-likelihood fits: Newton with the exact Hessian, iminuit's MIGRAD as the fallback.
 
-MIGRAD minimises q(θ) = -2 ln L with the likelihood's exact gradient and errordef 1;
-the minimum is then polished by Newton steps with the exact (autodiff) Hessian,
-which also gives the covariance 2 H⁻¹ (the HESSE matrix, without finite
-differences).  A fit that does not reach a valid minimum is retried with
-strategy escalation and then new starting points; if every attempt fails the
-result says so (``valid=False``) or, with ``raise_on_failure=True``, a
+By default q(θ) = -2 ln L is minimised by damped Newton steps with the exact
+Hessian and value-only line searches; the fit is accepted where the exact Hessian
+at its last point is positive definite and the EDM ½ gᵀH⁻¹g computed with it is
+below :data:`NEWTON_EDM` (the valid flag and the EDM say so), its covariance
+2 H⁻¹ of that exact Hessian (the HESSE matrix, without finite differences).
+Otherwise (no convergence, a minimum on a bound) MIGRAD minimises q with the
+exact gradient and errordef 1, the minimum polished by a Newton step.  A MIGRAD
+fit that does not reach a valid minimum is retried with strategy escalation and
+then new starting points; if every attempt fails the result says so
+(``valid=False``) or, with ``raise_on_failure=True``, a
 :class:`~unbinned.exceptions.FitError` is raised.  A wrong number is never
 returned silently.
 """
@@ -32,6 +36,21 @@ REFRESH = 0.7
 Measured on the 10⁶-event H→ττ fit (``benchmarks/fit_speed.py``): 0.05 → 8 Hessians and
 12 gradients, 0.7 → 7 and 17, 2 (never) → 5 and 26; 0.7 was the fastest.
 """
+
+
+NEWTON_EDM = 1e-10
+"""Newton fit: accepted where the EDM ½ gᵀH⁻¹g with the exact Hessian at its last point is below.
+
+The returned minimum is one Newton step further (its distance to the minimum
+√(2·EDM) ≲ 1.4e-5 σ then shrinks to about its square); the covariance is the exact
+Hessian's at the last point.  On the 10⁶-event H→ττ fit the last EDM was 2e-11 and
+the errors agree with those of the Hessian at the minimum polished to EDM 1e-22
+within 9e-7 relative (soft_met; the others within 5e-8), where MIGRAD's last
+point (EDM 2e-6) gave 4e-5 (BENCHMARKS.md, "Fused likelihood pass").
+"""
+
+NEWTON_ITERATIONS = 30
+"""Newton fit: Hessian passes before it gives up and MIGRAD runs."""
 
 
 class Fittable(Protocol):
@@ -76,8 +95,15 @@ class FitResult:
     fval
         q at the minimum (-2 ln L up to a constant).
     valid
-        Whether MIGRAD reported a valid minimum with an accurate, positive-definite
-        covariance.
+        Whether the fit reached a valid minimum: the Newton fit's exact Hessian
+        positive definite with EDM < :data:`NEWTON_EDM` at its last point, or MIGRAD's
+        valid minimum with an accurate, positive-definite covariance.
+    edm
+        The estimated distance to the minimum ½ gᵀH⁻¹g: of the Newton fit's last
+        point (with its exact Hessian; the returned minimum is one Newton step
+        further), or MIGRAD's.
+    minuit
+        The Minuit object of a MIGRAD fit; None where the Newton fit converged.
     status
         Human-readable account of what happened, retries included.
     at_limit
@@ -220,8 +246,17 @@ def fit(
     max_attempts: int = 4,
     seed: int = 0,
     raise_on_failure: bool = False,
+    newton: bool = True,
 ) -> FitResult:
-    """Minimise q(θ) with MIGRAD (exact gradient), then HESSE with the exact Hessian.
+    """Minimise q(θ) by Newton steps with the exact Hessian, with MIGRAD as the fallback.
+
+    By default (``newton=True``) the fit is damped Newton with the exact Hessian and
+    value-only line searches (:func:`_newton_fit`); it is accepted when the exact
+    Hessian at its last point is positive definite, the EDM ½ gᵀH⁻¹g computed with
+    it is below :data:`NEWTON_EDM`, and no parameter is on a bound.  The covariance
+    is then 2 H⁻¹ of that exact Hessian, the returned minimum one Newton step
+    further (``minuit`` is None: no MIGRAD ran).  Otherwise (or with
+    ``newton=False``) MIGRAD runs as described below, with its retries.
 
     Parameters
     ----------
@@ -242,6 +277,8 @@ def fit(
         Seed of the restart points (the fit is deterministic).
     raise_on_failure
         Raise :class:`FitError` instead of returning ``valid=False``.
+    newton
+        Try the Newton fit first (default); False runs MIGRAD directly.
 
     Returns
     -------
@@ -258,6 +295,9 @@ def fit(
     limits = _limits(likelihood)
     rng = np.random.default_rng(seed)
     floating = [i for i, n in enumerate(names) if n not in fixed_names]
+    fast = _newton_fit(likelihood, x0, floating, limits, names, fixed_names) if newton else None
+    if fast is not None:
+        return fast
     # Newton steps with the exact Hessian of the start point (chord method: one
     # Hessian, then gradients only): MIGRAD then starts next to the minimum and
     # needs few calls (each call is a pass over the events)
@@ -278,6 +318,117 @@ def fit(
         likelihood, pre, x0, floating, fixed_run, limits, names, strategy, tol, max_attempts, rng
     )
     return _fit_result(run, names, fixed_names, at_limit, raise_on_failure, limits)
+
+
+def _newton_fit(
+    lik: Fittable,
+    x0: npt.NDArray[np.float64],
+    floating: list[int],
+    limits: Mapping[str, tuple[float, float] | None],
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+) -> FitResult | None:
+    """Damped Newton with the exact Hessian and value-only line searches; None if not converged.
+
+    Each iteration solves H s = g with the exact Hessian at x (Levenberg-shifted
+    where it is not positive definite) and tries x - t s, t = 1, ½, ¼, … with q
+    alone (a value pass is a fraction of a Hessian pass), then takes the exact q, ∇q
+    and ∇²q at the accepted point in one pass.  Where the last step was full and the
+    quadratic model predicted its decrease to 25 %, the next trial point is
+    evaluated with its Hessian directly (no separate value pass).  It stops when
+    EDM = ½ gᵀH⁻¹g < :data:`NEWTON_EDM` with the Hessian at the same point positive
+    definite; the minimum is then one more Newton step, checked by its q, and the
+    covariance 2 H⁻¹.  None (the caller runs MIGRAD) where it does not converge in
+    :data:`NEWTON_ITERATIONS` iterations, q or its derivatives are not finite, a
+    line search fails, or a parameter ends on (or the step leaves) its bounds: the
+    boundary cases keep MIGRAD's treatment (:func:`fit`).
+    """
+    idx = np.array(floating)
+    lo, hi = _box(limits, names)
+    x = x0.copy()
+    if np.any(x[idx] < lo[idx]) or np.any(x[idx] > hi[idx]):
+        return None
+    q, g, h = _evaluate2(lik, x)
+    npass, trusted = 1, False
+    for _ in range(NEWTON_ITERATIONS):
+        if not (math.isfinite(q) and np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
+            return None
+        hf = h[np.ix_(idx, idx)]
+        inv = _inverse_hessian(hf)
+        if inv is None:
+            eig_min = float(np.linalg.eigvalsh(hf).min())
+            shift = (1e-6 - eig_min) * np.eye(len(idx)) + 1e-3 * np.diag(np.abs(np.diag(hf)))
+            step = np.linalg.solve(hf + shift, g[idx])
+        else:
+            step = inv @ g[idx]
+        edm = 0.5 * float(g[idx] @ step)
+        if inv is not None and 0.0 <= edm < NEWTON_EDM:
+            return _newton_result(lik, x, q, step, inv, edm, npass, idx, limits, names,
+                                  fixed_names)  # fmt: skip
+        accepted = False
+        for half in range(12):
+            trial = x.copy()
+            trial[idx] -= step
+            if np.all(trial[idx] >= lo[idx]) and np.all(trial[idx] <= hi[idx]):
+                if trusted and half == 0:
+                    q_new, g_new, h_new = _evaluate2(lik, trial)
+                else:
+                    q_new, g_new, h_new = float(lik(trial)), None, None
+                npass += 1
+                if q_new <= q:
+                    accepted = True
+                    break
+            step = step / 2.0
+        if not accepted:
+            return None
+        trusted = half == 0 and abs((q - q_new) / edm - 1.0) < 0.25 if edm > 0 else False
+        x = trial
+        if h_new is None or g_new is None:
+            q, g, h = _evaluate2(lik, x)
+            npass += 1
+        else:
+            q, g, h = q_new, g_new, h_new
+    return None
+
+
+def _newton_result(
+    lik: Fittable,
+    x: npt.NDArray[np.float64],
+    q: float,
+    step: npt.NDArray[np.float64],
+    inv: npt.NDArray[np.float64],
+    edm: float,
+    npass: int,
+    idx: npt.NDArray[np.intp],
+    limits: Mapping[str, tuple[float, float] | None],
+    names: tuple[str, ...],
+    fixed_names: tuple[str, ...],
+) -> FitResult | None:
+    """The converged Newton fit: one last Newton step (kept if q confirms it), covariance 2H⁻¹."""
+    best = x.copy()
+    best[idx] -= step
+    q_best = float(lik(best))
+    npass += 1
+    if not math.isfinite(q_best) or q_best > q + 1e-12 * (1.0 + abs(q)):
+        best, q_best = x, q  # rounding: the step is below q's resolution
+    floating = set(idx.tolist())
+    if any(i in floating for i in _on_bound(best, names, limits)):
+        return None
+    cov = np.zeros((len(names), len(names)))
+    cov[np.ix_(idx, idx)] = 2.0 * lik.errordef * inv
+    return FitResult(
+        parameter_names=names,
+        values=dict(zip(names, best.tolist(), strict=True)),
+        errors={n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)},
+        covariance=cov,
+        fval=q_best,
+        valid=True,
+        edm=edm,
+        nfcn=npass,
+        attempts=1,
+        status="converged (Newton, exact Hessian)",
+        fixed=fixed_names,
+    )
 
 
 def _start_and_fixed(

@@ -27,7 +27,9 @@ differences, float64 throughout.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +72,20 @@ def per_process(delta: torch.Tensor | None) -> torch.Tensor | None:
     if delta is None:
         return None
     return delta.permute(1, 0, 2).contiguous()
+
+
+def _process_major(block: torch.Tensor) -> torch.Tensor:
+    """An (n, P, M) block as a contiguous (P, n, M) copy, one process at a time.
+
+    A copy per process (rows of M contiguous numbers) is ≈ 1.7× faster than
+    ``permute(1, 0, 2).contiguous()`` (measured on 10⁶ × 4 × 9: 0.74 s vs 1.25 s at load 8,
+    1 thread); building a likelihood is one such copy of every event's Δ.
+    """
+    n, p, m = block.shape
+    out = torch.empty((p, n, m), dtype=block.dtype, device=block.device)
+    for j in range(p):
+        out[j].copy_(block[:, j])
+    return out
 
 
 def sums_to_nu(
@@ -139,9 +155,7 @@ class EventSum:
         )
         self.blocks: list[torch.Tensor] | None = None
         if delta is not None:
-            self.blocks = [
-                delta[i0:i1].permute(1, 0, 2).contiguous().to(dev) for i0, i1 in self.bounds
-            ]
+            self.blocks = [_process_major(delta[i0:i1]).to(dev) for i0, i1 in self.bounds]
 
     def per_process_delta(self) -> torch.Tensor | None:
         """Δ as one (P, N, M) tensor (for the autodiff reference; a copy)."""
@@ -154,12 +168,14 @@ class EventSum:
     def _shape(self, md: MonomialDerivatives | None) -> bool:
         return self.blocks is not None and md is not None
 
-    def _blocks(self, md: MonomialDerivatives | None, order: int) -> Iterator[_Block]:
-        """Per block: a_pi = c_pi exp(Δ_pi·φ) (P, n) and, for order 2, Δ̃ = Δ J (P, n, d)."""
+    def _blocks(
+        self, md: MonomialDerivatives | None, order: int, ks: range | None = None
+    ) -> Iterator[_Block]:
+        """Per block of ``ks`` (default all): a_pi = c_pi exp(Δ_pi·φ) (P, n); order 2: Δ̃ = Δ J."""
         shape = self._shape(md)
         phi = None if md is None else md.phi.to(self.device)
         jac = None if md is None else md.jac.to(self.device)
-        for k in range(len(self.bounds)):
+        for k in range(len(self.bounds)) if ks is None else ks:
             c = self.coeff_blocks[k]
             w = None if self.weight_blocks is None else self.weight_blocks[k]
             if not shape or self.blocks is None or phi is None or jac is None:
@@ -168,6 +184,7 @@ class EventSum:
             blk = self.blocks[k]
             p, n, m = blk.shape
             a = torch.exp(torch.mv(blk.view(p * n, m), phi).view(p, n)).mul_(c)
+            # Δ·φ and Δ J as one product with [J | φ] was slower (1.5 vs 1.2 ms a block)
             dn = torch.matmul(blk, jac) if order == 2 else None
             yield _Block(w, a, blk, dn)
 
@@ -187,11 +204,57 @@ class EventSum:
         p = self.p
         shape = self._shape(md)
         d = md.jac.shape[1] if shape and md is not None else 0
+        f_cpu = f
+        val, g_f, s_sum, gram, second = self._split(
+            lambda ks: self._data_blocks(f_cpu.to(self.device), md, order, d, ks)
+        )
+        f = f_cpu
+        g_f, s_sum, gram, second = (t.cpu() for t in (g_f, s_sum, gram, second))
+        value = float(val)
+        if order == 0:
+            return value, None, None
+        if not shape:
+            return value, g_f, None if order == 1 else gram
+        assert md is not None
+        g_phi = -(f @ s_sum)
+        grad = torch.cat([g_f, md.jac.T @ g_phi])
+        if order == 1:
+            return value, grad, None
+        hess = gram
+        hess[:p, p:] -= s_sum @ md.jac
+        hess[p:, :p] = hess[:p, p:].T
+        hess[p:, p:] += torch.einsum("m,mab->ab", g_phi, md.second) - second
+        return value, grad, hess
+
+    def _split(self, run: Callable[[range], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        """``run`` over the blocks, split into one contiguous share per thread; the sums added.
+
+        On the CPU with ``torch.get_num_threads()`` > 1 the shares run on that many
+        threads of :func:`_pool`, each running torch single-threaded: one
+        synchronisation per pass instead of one per operation.  On a loaded machine
+        (other processes on the cores) the per-operation synchronisation of torch's
+        own threads stalls: measured on the 10⁶-event Hessian pass at load 6.6 on 2
+        cores, 3.56 s with torch's 2 threads, 0.90 s with two shares, 0.75 s on one
+        thread.
+        """
+        nb = len(self.bounds)
+        workers = torch.get_num_threads() if self.device.type == "cpu" else 1
+        if workers <= 1 or nb <= 1:
+            return run(range(nb))
+        shares = min(workers, nb)
+        cuts = [round(i * nb / shares) for i in range(shares + 1)]
+        parts = list(_pool(workers).map(run, [range(a, b) for a, b in itertools.pairwise(cuts)]))
+        return tuple(sum(ts[1:], ts[0]) for ts in zip(*parts, strict=True))
+
+    def _data_blocks(
+        self, f: torch.Tensor, md: MonomialDerivatives | None, order: int, d: int, ks: range
+    ) -> tuple[torch.Tensor, ...]:
+        """The data term's sums over the blocks ``ks``: D, ∂D/∂F, S_p, the Gram matrix, Σ ρFaΔ̃Δ̃ᵀ."""
+        p = self.p
         z = lambda *s: torch.zeros(s, dtype=_DTYPE, device=self.device)  # noqa: E731
         val, g_f, s_sum = z(), z(p), z(p, self.m)
         gram, second = z(p + d, p + d), z(d, d)
-        f_cpu, f = f, f.to(self.device)
-        for b in self._blocks(md, order):
+        for b in self._blocks(md, order, ks):
             assert b.w is not None
             a = b.a
             r = f @ a
@@ -216,23 +279,7 @@ class EventSum:
                 gram[p:, p:] += (u * (rho / r)[:, None]).T @ u
                 dnf = b.dn.view(-1, d)
                 second += (dnf * (ra * f[:, None]).view(-1, 1)).T @ dnf
-        f = f_cpu
-        g_f, s_sum, gram, second = (t.cpu() for t in (g_f, s_sum, gram, second))
-        value = float(val)
-        if order == 0:
-            return value, None, None
-        if not shape:
-            return value, g_f, None if order == 1 else gram
-        assert md is not None
-        g_phi = -(f @ s_sum)
-        grad = torch.cat([g_f, md.jac.T @ g_phi])
-        if order == 1:
-            return value, grad, None
-        hess = gram
-        hess[:p, p:] -= s_sum @ md.jac
-        hess[p:, :p] = hess[:p, p:].T
-        hess[p:, p:] += torch.einsum("m,mab->ab", g_phi, md.second) - second
-        return value, grad, hess
+        return val, g_f, s_sum, gram, second
 
     # --------------------------------------------------------------- integration term
     def process_sums(
@@ -251,23 +298,31 @@ class EventSum:
         self, md: MonomialDerivatives | None, order: int
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Σ_j a_jp (P,), T_p = Σ_j a_jp Δ_jp (P, M), Σ_j a_jp Δ̃_jp Δ̃_jpᵀ (P, d, d)."""
-        p = self.p
         shape = self._shape(md)
         d = md.jac.shape[1] if shape and md is not None else 0
+        total, t_sum, smp = (
+            t.cpu() for t in self._split(lambda ks: self._moment_blocks(md, order, d, ks))
+        )
+        if order == 0 or not shape:
+            return total, None, None
+        return total, t_sum, smp if order == 2 else None
+
+    def _moment_blocks(
+        self, md: MonomialDerivatives | None, order: int, d: int, ks: range
+    ) -> tuple[torch.Tensor, ...]:
+        """Σ_j a_jp, T_p and Σ_j a_jp Δ̃_jp Δ̃_jpᵀ over the blocks ``ks``."""
+        p = self.p
         total = torch.zeros(p, dtype=_DTYPE, device=self.device)
         t_sum = torch.zeros((p, self.m), dtype=_DTYPE, device=self.device)
         smp = torch.zeros((p, d, d), dtype=_DTYPE, device=self.device)
-        for b in self._blocks(md, order):
+        for b in self._blocks(md, order, ks):
             total += b.a.sum(1)
             if order == 0 or b.delta is None:
                 continue
             t_sum += torch.bmm(b.a.unsqueeze(1), b.delta).squeeze(1)
             if b.dn is not None:
                 smp += torch.bmm((b.dn * b.a[:, :, None]).transpose(1, 2), b.dn)
-        total, t_sum, smp = total.cpu(), t_sum.cpu(), smp.cpu()
-        if order == 0 or not shape:
-            return total, None, None
-        return total, t_sum, smp if order == 2 else None
+        return total, t_sum, smp
 
     def _integration(
         self, f: torch.Tensor, md: MonomialDerivatives | None, order: int
@@ -293,6 +348,23 @@ class EventSum:
             "m,mab->ab", g_phi, md.second
         )
         return value, grad, hess
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _single_threaded() -> None:
+    torch.set_num_threads(1)  # this worker's own torch (OpenMP / MKL thread-local settings)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The shared pool of ``workers`` threads of the passes, each running torch on one thread."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(
+            workers, thread_name_prefix="unbinned-pass", initializer=_single_threaded
+        )
+    return pool
 
 
 @dataclass(frozen=True)
