@@ -11,7 +11,7 @@ separates the candidate causes by measurement:
 * the response's training statistics and capacity: the process's response retrained
   (``--retrain``: same design, transform and seed rule as the analysis's training) on
   ``--train-events`` raw events with ``--max-events-per-point`` of them per variation
-  point, ``--hidden`` and ``--epochs``, then tested the same way.
+  point, design ``--steps``, ``--hidden`` and ``--epochs``, then tested the same way.
 
 The test: nominal events of an independent simulation (seed ``--seed``) reweighted by
 the learned R_p(x|ν) against the same events simulated at ν, in ``tail_bins`` (5)
@@ -68,7 +68,7 @@ def retrained(model: AnalysisModel, process: str, args: argparse.Namespace) -> A
     if args.epochs:
         overrides["min_epochs"] = args.epochs
     cfg = TrainConfig.from_dict({**base, **overrides})
-    design = default_design(sur.nuisances, steps=(1, 2, 3), mixed=(1,))
+    design = default_design(sur.nuisances, steps=tuple(args.steps), mixed=(1,))
     i = list(sur.processes).index(process)
     t0 = time.perf_counter()
     resp = train_response(
@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--response-seed", type=int, default=0, help="0: the analysis's rule")
     ap.add_argument("--max-events-per-point", type=int, default=60_000, help="0: all")
+    ap.add_argument("--steps", type=float, nargs="+", default=[1, 2, 3],
+                    help="design steps (σ) of the retrained response")  # fmt: skip
     ap.add_argument("--hidden", type=int, nargs="*", help="response hidden layers")
     ap.add_argument("--epochs", type=int, help="min_epochs of the response")
     ap.add_argument("--threads", type=int, default=1)
@@ -131,6 +133,7 @@ def main() -> None:
         resp, seconds = retrained(model, args.process, args)
         sur.responses[args.process] = resp
         row.update(train_events=args.train_events, hidden=args.hidden, epochs=args.epochs,
+                   steps=args.steps,
                    max_events_per_point=args.max_events_per_point,
                    train_seconds=round(seconds, 1))  # fmt: skip
     procs = sorted({model.signal, args.process})
