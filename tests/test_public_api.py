@@ -298,6 +298,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "RAW_JET_PT_MIN",
         "RAW_LEP_PT_MIN",
         "SimulationConfig",
+        "TRAINING_EVENTS",
         "TRUTH_COLUMNS",
         "raw_rates",
         "simulate",

@@ -257,7 +257,8 @@ def test_fit_with_fixed_parameters_converges_at_the_first_attempt(fixed):
     assert r.attempts == 1, r.status
     assert r.status == "converged"
     newton = fit(lik, fixed=fixed)  # the default Newton fit: the same conditional minimum
-    assert newton.valid and newton.status.startswith("converged")
+    assert newton.valid
+    assert newton.status.startswith("converged")
     for name in r.values:
         assert newton.values[name] == pytest.approx(r.values[name], rel=1e-5, abs=1e-7)
     for name, value in fixed.items():

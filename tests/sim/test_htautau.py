@@ -25,6 +25,7 @@ from unbinned.sim.htautau import (
     RAW_HAD_PT_MIN,
     RAW_JET_PT_MIN,
     RAW_LEP_PT_MIN,
+    TRAINING_EVENTS,
     TRUTH_COLUMNS,
     SimulationConfig,
     simulate,
@@ -91,6 +92,17 @@ def test_same_seed_same_events_and_processes_are_independent(small: pd.DataFrame
     pd.testing.assert_frame_equal(alone, part)
     other = simulate(200, seed=8, processes=["ttbar"])
     assert not np.allclose(other["PRI_lep_pt"], part["PRI_lep_pt"].iloc[:200])
+
+
+def test_counts_per_process_give_each_process_its_own_events_and_weights() -> None:
+    counts = {"htautau": 300, "ztautau": 900}
+    df = simulate(counts, seed=7, processes=["htautau", "ztautau"])
+    assert df["detailed_labels"].value_counts().to_dict() == counts
+    for p, n in counts.items():  # each process as simulated alone with its own count
+        alone = simulate(n, seed=7, processes=[p])
+        part = df[df["detailed_labels"] == p].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, part)
+    assert set(TRAINING_EVENTS) == set(PROCESSES)
 
 
 # --------------------------------------------------------------------------- weights, selection
@@ -231,6 +243,14 @@ def test_bad_arguments_raise() -> None:
         simulate(10.5)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="events_per_process"):
         simulate(0)
+    with pytest.raises(ConfigError, match=r"missing \['ttbar', 'diboson'\]"):
+        simulate({"htautau": 10, "ztautau": 10})
+    with pytest.raises(ConfigError, match=r"\['ttbar'\] are not simulated"):
+        simulate({"htautau": 10, "ttbar": 10}, processes=["htautau"])
+    with pytest.raises(ConfigError, match="0 for 'htautau'"):
+        simulate({"htautau": 0}, processes=["htautau"])
+    with pytest.raises(TypeError, match="float for 'htautau'"):
+        simulate({"htautau": 1.5}, processes=["htautau"])  # type: ignore[dict-item]
     with pytest.raises(ConfigError, match="seed"):
         simulate(10, seed=-1)
     with pytest.raises(ConfigError, match="luminosity"):

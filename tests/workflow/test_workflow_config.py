@@ -4,6 +4,7 @@ import pytest
 
 from unbinned.configs import EXAMPLES, example_path, example_text
 from unbinned.exceptions import ConfigError
+from unbinned.sim.htautau import TRAINING_EVENTS
 from unbinned.workflow import AnalysisConfig, load_config
 from unbinned.workflow.config import section_digest
 
@@ -21,6 +22,13 @@ def test_shipped_examples_validate(name):
     cfg = load_config(example_path(name))
     assert cfg.name
     assert "#" in example_text(name)  # commented for a first-time reader
+
+
+def test_challenge_example_trains_on_the_validated_sample():
+    # the tail-targeted training sample (BENCHMARKS.md, "Scale error of μ̂"), the same
+    # as the Python entry point's simulate(TRAINING_EVENTS)
+    cfg = load_config(example_path("challenge"))
+    assert cfg.data.raw_events("train") == dict(TRAINING_EVENTS)
 
 
 @pytest.mark.parametrize(

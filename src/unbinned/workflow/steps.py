@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from unbinned._version import __version__
@@ -379,26 +378,22 @@ class Analysis:
         return self._run("simulate", body, extra)
 
     def _simulated(self, counts: Mapping[str, int], which: str, seed: int) -> Any:
-        """The simulator's frame of ``counts`` raw events per process (one call if all equal)."""
+        """The simulator's frame of ``counts`` raw events per process."""
         data = self.config.data
         assert isinstance(data, SimulatorData)
         sizes = set(counts.values())
-        if len(sizes) == 1:
-            n = sizes.pop()
-            self.say(f"  simulating {n} raw events per process ({which}, seed {seed})")
-            return simulate_htautau(
-                n, seed=seed, luminosity=data.luminosity, progress=self.progress
-            )
-        # each process on its own, weighted by its own count (a seed gives a process the
-        # same events whichever others are simulated with it)
-        told = ", ".join(f"{p} {n}" for p, n in counts.items())
-        self.say(f"  simulating raw events {told} ({which}, seed {seed})")
-        frames = [
-            simulate_htautau(n, seed=seed, luminosity=data.luminosity, processes=[p],
-                             progress=self.progress)
-            for p, n in counts.items()
-        ]  # fmt: skip
-        return pd.concat(frames, ignore_index=True)
+        told = (
+            f"{sizes.pop()} raw events per process"
+            if len(sizes) == 1
+            else "raw events " + ", ".join(f"{p} {n}" for p, n in counts.items())
+        )
+        self.say(f"  simulating {told} ({which}, seed {seed})")
+        # each process weighted by its own count; a seed gives a process the same events
+        # whichever others are simulated with it
+        return simulate_htautau(
+            dict(counts), seed=seed, luminosity=data.luminosity, processes=list(counts),
+            progress=self.progress,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ train
     def _train_arguments(self, source: Any, checkpoint_dir: Path | None = None) -> dict[str, Any]:

@@ -36,7 +36,12 @@ from unbinned.sim.htautau._config import (
 )
 from unbinned.sim.htautau._processes import TRUTH_COLUMNS
 from unbinned.sim.htautau._pseudo import raw_rates, simulate_pseudo_experiment
-from unbinned.sim.htautau._simulate import CHALLENGE_COLUMNS, PRODUCTION_MODE_COLUMN, simulate
+from unbinned.sim.htautau._simulate import (
+    CHALLENGE_COLUMNS,
+    PRODUCTION_MODE_COLUMN,
+    TRAINING_EVENTS,
+    simulate,
+)
 
 __all__ = [
     "CHALLENGE_COLUMNS",
@@ -44,6 +49,7 @@ __all__ = [
     "RAW_HAD_PT_MIN",
     "RAW_JET_PT_MIN",
     "RAW_LEP_PT_MIN",
+    "TRAINING_EVENTS",
     "TRUTH_COLUMNS",
     "SimulationConfig",
     "raw_rates",
