@@ -47,80 +47,88 @@ PEAK_KAPPA = 1.1
 PT_MAX = 1e4
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script: build, time, report
-    """Build the zfit model, time the fits and print one JSON line (see the module docstring)."""
-    if len(sys.argv) != 3:
-        print(__doc__.splitlines()[0] + "\nusage: _zfit_fit.py EVENTS.npy PROBLEM.json")
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ZFIT_DISABLE_TF_WARNINGS", "1")
-    import numpy as np
+def _ndtr(a: Any) -> Any:
     import tensorflow as tf  # deferred: only in the zfit interpreter
 
-    problem = json.loads(open(sys.argv[2]).read())
-    threads = int(problem["threads"])
-    # before zfit initialises tensorflow's context
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    import zfit  # deferred: only in the zfit interpreter
+    return 0.5 * tf.math.erfc(-a / math.sqrt(2.0))
+
+
+def _gamma_log(pt: Any, shape: float, scale: Any) -> Any:
     from zfit import z  # deferred: only in the zfit interpreter
-    x = np.load(sys.argv[1])
-    znp = z.numpy
 
-    def ndtr(a: Any) -> Any:
-        return 0.5 * tf.math.erfc(-a / math.sqrt(2.0))
+    log = z.numpy.log
+    return (shape - 1.0) * log(pt) - pt / scale - math.lgamma(shape) - shape * log(scale)
 
-    def gamma_log(pt: Any, shape: float, scale: Any) -> Any:
-        return (shape - 1.0) * znp.log(pt) - pt / scale - math.lgamma(shape) - shape * znp.log(scale)
 
-    def angular(c: Any, a: float) -> Any:
-        return (1.0 + a * c * c) / (2.0 + 2.0 * a / 3.0)
+def _angular(c: Any, a: float) -> Any:
+    return (1.0 + a * c * c) / (2.0 + 2.0 * a / 3.0)
 
-    def peak_acceptance(spec: tuple[float, ...], k: Any, w: Any) -> Any:
-        mean, sigma = spec[0] * k, spec[1] * k * w
-        return ndtr((MASS_WINDOW[1] - mean) / sigma) - ndtr((MASS_WINDOW[0] - mean) / sigma)
 
-    def exp_acceptance(tau: float, k: Any) -> Any:
-        return znp.exp(-MASS_WINDOW[0] / (tau * k)) - znp.exp(-MASS_WINDOW[1] / (tau * k))
+def peak_acceptance(spec: tuple[float, ...], k: Any, w: Any) -> Any:
+    """A = Φ((200 - kM)/(kSw)) - Φ((50 - kM)/(kSw)) of a peak (M, S) = spec[:2]."""
+    mean, sigma = spec[0] * k, spec[1] * k * w
+    return _ndtr((MASS_WINDOW[1] - mean) / sigma) - _ndtr((MASS_WINDOW[0] - mean) / sigma)
 
-    def cont_acceptance(k: Any, f: Any) -> Any:
-        return f * exp_acceptance(STEEP[0], k) + (1.0 - f) * exp_acceptance(SHALLOW[0], k)
 
-    def peak_h(spec: tuple[float, ...], x: Any, k: Any, w: Any) -> Any:
-        mean, sigma, shape, scale, a = spec
-        m, pt, c = z.unstack_x(x)
-        zz = (m - mean * k) / (sigma * k * w)
-        log_m = -0.5 * zz * zz - znp.log(sigma * k * w) - 0.5 * math.log(2.0 * math.pi)
-        return znp.exp(log_m + gamma_log(pt, shape, scale * k)) * angular(c, a)
+def _exp_acceptance(tau: float, k: Any) -> Any:
+    from zfit import z  # deferred: only in the zfit interpreter
 
-    def cont_h(x: Any, k: Any, f: Any) -> Any:
-        m, pt, c = z.unstack_x(x)
-        out = []
-        for tau, shape, scale, a in (STEEP, SHALLOW):
-            log_t = -znp.log(tau * k) - m / (tau * k) + gamma_log(pt, shape, scale * k)
-            out.append(znp.exp(log_t) * angular(c, a))
-        return f * out[0] + (1.0 - f) * out[1]
+    exp = z.numpy.exp
+    return exp(-MASS_WINDOW[0] / (tau * k)) - exp(-MASS_WINDOW[1] / (tau * k))
 
-    class Signal(zfit.pdf.ZPDF):  # type: ignore[misc]
+
+def cont_acceptance(k: Any, f: Any) -> Any:
+    """A_cont = f A_steep + (1 - f) A_shallow."""
+    return f * _exp_acceptance(STEEP[0], k) + (1.0 - f) * _exp_acceptance(SHALLOW[0], k)
+
+
+def peak_h(spec: tuple[float, ...], x: Any, k: Any, w: Any) -> Any:
+    """h = N(m | kM, (kSw)²) Gamma(pt | shape, k·scale) (1 + a c²)/(2 + 2a/3)."""
+    from zfit import z  # deferred: only in the zfit interpreter
+
+    mean, sigma, shape, scale, a = spec
+    m, pt, c = z.unstack_x(x)
+    zz = (m - mean * k) / (sigma * k * w)
+    log_m = -0.5 * zz * zz - z.numpy.log(sigma * k * w) - 0.5 * math.log(2.0 * math.pi)
+    return z.numpy.exp(log_m + _gamma_log(pt, shape, scale * k)) * _angular(c, a)
+
+
+def cont_h(x: Any, k: Any, f: Any) -> Any:
+    """h = f h_steep + (1 - f) h_shallow, h_j = Exp(m | kτ_j) Gamma(pt) (1 + c²/2)·3/7."""
+    from zfit import z  # deferred: only in the zfit interpreter
+
+    m, pt, c = z.unstack_x(x)
+    out = []
+    for tau, shape, scale, a in (STEEP, SHALLOW):
+        log_t = -z.numpy.log(tau * k) - m / (tau * k) + _gamma_log(pt, shape, scale * k)
+        out.append(z.numpy.exp(log_t) * _angular(c, a))
+    return f * out[0] + (1.0 - f) * out[1]
+
+
+def pdf_classes() -> tuple[Any, Any, Any]:
+    """The three processes as zfit ``ZPDF`` s: h_p unnormalised, A_p their analytic integral."""
+    import zfit  # deferred: only in the zfit interpreter
+
+    class Signal(zfit.pdf.ZPDF):
         _PARAMS = ["k", "w"]  # noqa: RUF012 - zfit's declaration
 
         def _unnormalized_pdf(self, x: Any) -> Any:
             return peak_h(SIGNAL, x, self.params["k"], self.params["w"])
 
-    class Peak(zfit.pdf.ZPDF):  # type: ignore[misc]
+    class Peak(zfit.pdf.ZPDF):
         _PARAMS = ["k", "w"]  # noqa: RUF012 - zfit's declaration
 
         def _unnormalized_pdf(self, x: Any) -> Any:
             return peak_h(PEAK, x, self.params["k"], self.params["w"])
 
-    class Continuum(zfit.pdf.ZPDF):  # type: ignore[misc]
+    class Continuum(zfit.pdf.ZPDF):
         _PARAMS = ["k", "f"]  # noqa: RUF012 - zfit's declaration
 
         def _unnormalized_pdf(self, x: Any) -> Any:
             return cont_h(x, self.params["k"], self.params["f"])
 
     # the integral over the whole observable space (the pt and cos parts integrate to one):
-    # the mass-window acceptance; registered for the normalisation range only
+    # the mass-window acceptance; used for the normalisation over the observable space only
     any_space = zfit.Space(
         axes=(0, 1, 2),
         limits=((zfit.Space.ANY_LOWER,) * 3, (zfit.Space.ANY_UPPER,) * 3),
@@ -136,8 +144,15 @@ def main() -> None:  # noqa: PLR0915 - one linear script: build, time, report
     Continuum.register_analytic_integral(
         lambda limits, params, model: cont_acceptance(params["k"], params["f"]), limits=any_space
     )
+    return Signal, Peak, Continuum
 
-    t0 = time.perf_counter()
+
+def build(problem: dict[str, Any], x: Any) -> tuple[Any, dict[str, Any], Any]:
+    """Return zfit's loss, its parameters by name and the minimiser for ``problem``."""
+    import zfit  # deferred: only in the zfit interpreter
+    from zfit import z  # deferred: only in the zfit interpreter
+
+    signal, peak, continuum = pdf_classes()
     obs = (
         zfit.Space("mass", limits=MASS_WINDOW)
         # pt > 0: zfit's spaces compare limits by subtraction (inf - inf); above PT_MAX
@@ -150,51 +165,76 @@ def main() -> None:  # noqa: PLR0915 - one linear script: build, time, report
         name: zfit.Parameter(name, start[name], bounds[name][0], bounds[name][1])
         for name in problem["parameters"]
     }
-    mu, k, w, f = par["mu"], par["energy_scale"], par["resolution"], par["mix_frac"]
-    theta, cnorm = par["peak_norm"], par["cont_norm"]
+    k, w, f = par["energy_scale"], par["resolution"], par["mix_frac"]
     nominal = problem["nominal"]
     k0, w0, f0 = nominal["energy_scale"], nominal["resolution"], nominal["mix_frac"]
-    acc0 = {
-        "signal": float(peak_acceptance(SIGNAL, k0, w0)),
-        "peak_bkg": float(peak_acceptance(PEAK, k0, w0)),
-        "cont_bkg": float(cont_acceptance(k0, f0)),
-    }
     n0 = problem["yields"]
+    scale = {
+        "signal": n0["signal"] / float(peak_acceptance(SIGNAL, k0, w0)),
+        "peak_bkg": n0["peak_bkg"] / float(peak_acceptance(PEAK, k0, w0)),
+        "cont_bkg": n0["cont_bkg"] / float(cont_acceptance(k0, f0)),
+    }
+    log_kappa = math.log(PEAK_KAPPA)
     n_sig = zfit.ComposedParameter(
         "n_sig",
-        lambda p: n0["signal"] * p["mu"] * peak_acceptance(SIGNAL, p["k"], p["w"])
-        / acc0["signal"],
-        params={"mu": mu, "k": k, "w": w},
-    )  # fmt: skip
+        lambda p: scale["signal"] * p["mu"] * peak_acceptance(SIGNAL, p["k"], p["w"]),
+        params={"mu": par["mu"], "k": k, "w": w},
+    )
     n_peak = zfit.ComposedParameter(
         "n_peak",
-        lambda p: n0["peak_bkg"] * znp.exp(p["t"] * math.log(PEAK_KAPPA))
-        * peak_acceptance(PEAK, p["k"], p["w"]) / acc0["peak_bkg"],
-        params={"t": theta, "k": k, "w": w},
+        lambda p: scale["peak_bkg"] * z.numpy.exp(p["t"] * log_kappa)
+        * peak_acceptance(PEAK, p["k"], p["w"]),
+        params={"t": par["peak_norm"], "k": k, "w": w},
     )  # fmt: skip
     n_cont = zfit.ComposedParameter(
         "n_cont",
-        lambda p: n0["cont_bkg"] * p["c"] * cont_acceptance(p["k"], p["f"]) / acc0["cont_bkg"],
-        params={"c": cnorm, "k": k, "f": f},
+        lambda p: scale["cont_bkg"] * p["c"] * cont_acceptance(p["k"], p["f"]),
+        params={"c": par["cont_norm"], "k": k, "f": f},
     )
-    pdfs = [
-        Signal(obs=obs, k=k, w=w, extended=n_sig),
-        Peak(obs=obs, k=k, w=w, extended=n_peak),
-        Continuum(obs=obs, k=k, f=f, extended=n_cont),
-    ]
-    model = zfit.pdf.SumPDF(pdfs)
-    data = zfit.Data.from_numpy(obs=obs, array=x)
+    model = zfit.pdf.SumPDF(
+        [
+            signal(obs=obs, k=k, w=w, extended=n_sig),
+            peak(obs=obs, k=k, w=w, extended=n_peak),
+            continuum(obs=obs, k=k, f=f, extended=n_cont),
+        ]
+    )
     cons = problem["constraints"]
     constraint = zfit.constraint.GaussianConstraint(
         params=[par[n] for n in cons],
         observation=[cons[n][0] for n in cons],
         sigma=[cons[n][1] for n in cons],
     )
+    data = zfit.Data.from_numpy(obs=obs, array=x)
     loss = zfit.loss.ExtendedUnbinnedNLL(model=model, data=data, constraints=constraint)
     minimizer = zfit.minimize.Minuit(
         gradient=problem["zfit_gradient"], tol=problem["zfit_tol"], mode=problem["zfit_mode"]
     )
+    return loss, par, minimizer
+
+
+def main() -> None:
+    """Build the zfit model, time the fits and print one JSON line (see the module docstring)."""
+    if len(sys.argv) != 3:
+        print(__doc__.splitlines()[0] + "\nusage: _zfit_fit.py EVENTS.npy PROBLEM.json")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ZFIT_DISABLE_TF_WARNINGS", "1")
+    import numpy as np
+    import tensorflow as tf  # deferred: only in the zfit interpreter
+
+    with open(sys.argv[2]) as stream:
+        problem = json.load(stream)
+    threads = int(problem["threads"])
+    # before zfit initialises tensorflow's context
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    import zfit  # deferred: only in the zfit interpreter
+
+    x = np.load(sys.argv[1])
+    t0 = time.perf_counter()
+    loss, par, minimizer = build(problem, x)
     build_s = time.perf_counter() - t0
+    start, mu = problem["start"], par["mu"]
 
     def one_fit() -> tuple[float, Any, dict[str, Any]]:
         zfit.param.set_values(list(par.values()), [start[n] for n in par])
