@@ -19,6 +19,17 @@ Figures (one JSON line on stdout, progress on stderr):
   each interval edge (one separate fit and interval after the timed ones).
 * ``pyhf_time_ratio``: our binned fit / pyhf's (numpy backend, minuit), same
   workspace, same run (``benchmarks/binned_vs_pyhf.py``'s problem).
+* ``zfit_time_ratio``: our fit / zfit's on the resonance oracle's exact extended
+  likelihood (:class:`unbinned.sim.oracle.ResonanceModel`, one pseudo-experiment at μ = 1,
+  nominal nuisances, ≈9 200 events; 6 parameters with its 5 Gaussian constraints), the
+  MLE plus the profiled 68.27 % interval of μ on both sides (ours: :func:`unbinned.infer.fit`
+  and :func:`unbinned.infer.profile_interval` on the exact q with autodiff derivatives, as
+  ``benchmarks/oracle_efficiency.py`` fits it; zfit: MIGRAD + MINOS on the same density in
+  zfit, ``benchmarks/_zfit_fit.py``), same events, same start, same bounds, warm (median of
+  ``--zfit-repeats``; zfit's tensorflow graph compilation reported apart as
+  ``zfit_compile_s``) and cold (``zfit_cold_ratio``: the first fit of each process).
+  Only with ``--zfit-python PATH``, an interpreter that has zfit (the ``bench`` dependency
+  group; it runs in that subprocess); otherwise null with the reason.
 * ``peak_rss_gb``: the process's peak resident memory.
 
 The surrogate has the default architecture, trained one epoch on the simulator (its
@@ -56,6 +67,36 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pyhf-repeats", type=int, default=5)
     parser.add_argument(
+        "--zfit-python",
+        default=None,
+        help="a Python interpreter with zfit installed: adds zfit_time_ratio (default: off)",
+    )
+    parser.add_argument("--zfit-repeats", type=int, default=5)
+    parser.add_argument(
+        "--zfit-gradient",
+        choices=("minuit", "zfit"),
+        default="zfit",
+        help="zfit's MIGRAD gradient: tensorflow's (the faster here) or Minuit's numerical one "
+        "(zfit's default)",
+    )
+    parser.add_argument(
+        "--zfit-tol",
+        type=float,
+        default=1e-6,
+        help="zfit Minuit's tol: 1e-6, the loosest of 1e-3 (zfit's default), 1e-5, 1e-6 at which "
+        "its MLE agrees with ours within 1e-4 sigma (1e-3: 1.5e-2 sigma, 1e-5: 1.6e-3 sigma)",
+    )
+    parser.add_argument(
+        "--zfit-threads",
+        type=int,
+        default=1,
+        help="threads of both sides in the zfit comparison (9 000 events: torch on 2 threads "
+        "of a loaded 2-core machine runs 20-50x slower than on 1)",
+    )
+    parser.add_argument(
+        "--zfit-only", action="store_true", help="only the zfit comparison (no 10⁶-event fit)"
+    )
+    parser.add_argument(
         "--integration",
         choices=("events", "moments"),
         default="moments",
@@ -73,6 +114,9 @@ def main() -> None:
     from unbinned.sim.pseudo import pseudo_experiment
 
     torch.set_num_threads(args.threads)
+    if args.zfit_only:
+        print(json.dumps(_zfit_comparison(args)))
+        return
     t0 = time.perf_counter()
     model, _nominal = build_model(args.events_per_process, seed=1)
     log(f"surrogate trained in {time.perf_counter() - t0:.0f} s")
@@ -106,7 +150,7 @@ def main() -> None:
     from unbinned.likelihood import Likelihood
 
     counts: collections.Counter[int] = collections.Counter()
-    seconds: collections.Counter[int] = collections.Counter()
+    seconds: collections.defaultdict[int, float] = collections.defaultdict(float)
     inner = Likelihood._evaluate
 
     def counted(self: Any, x: Any, order: int) -> Any:
@@ -145,6 +189,7 @@ def main() -> None:
     from binned_vs_pyhf import _measure as pyhf_measure
 
     pyhf = pyhf_measure(False, args.pyhf_repeats)
+    zfit_cmp = _zfit_comparison(args)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     out = {
         "precompute_s_1M": round(precompute_s, 3),
@@ -166,6 +211,7 @@ def main() -> None:
         "pyhf_time_ratio": round(pyhf["ratio"], 4),
         "pyhf_s": round(pyhf["pyhf_s"], 4),
         "ours_binned_s": round(pyhf["ours_s"], 4),
+        **zfit_cmp,
         "peak_rss_gb": round(peak, 3),
         "threads": args.threads,
         "loadavg": round(os.getloadavg()[0], 2),
@@ -193,14 +239,143 @@ def _pass_counts(analysis: Any, tensors: Any, counts: Any) -> dict[str, Any]:
     best = fit(lik)
     passes_fit = {str(k): counts[k] for k in (0, 1, 2)}
     counts.clear()
-    intervals._edge = edge  # type: ignore[assignment]
+    intervals._edge = edge
     try:
         intervals.profile_interval(lik, analysis.poi, cl=0.6827, best=best)
     finally:
-        intervals._edge = inner_edge  # type: ignore[assignment]
+        intervals._edge = inner_edge
     passes_interval = {str(k): counts[k] for k in (0, 1, 2)}
     return {"passes_fit": passes_fit, "passes_interval": passes_interval,
             "passes_per_edge": edges}  # fmt: skip
+
+
+def _zfit_comparison(args: argparse.Namespace) -> dict[str, Any]:
+    """Our fit + profiled interval over zfit's, on the resonance oracle's exact likelihood.
+
+    The events go to a temporary ``.npy`` file and the problem (start, bounds,
+    constraints, yields) to a JSON file, read by ``_zfit_fit.py`` under
+    ``args.zfit_python``; both sides fit from the same start within the same bounds.
+    """
+    if args.zfit_python is None:
+        reason = "not measured: pass --zfit-python PATH (an interpreter with zfit)"
+        return {"zfit_time_ratio": None, "zfit_reason": reason}
+    import torch
+
+    from oracle_efficiency import SPEC, ExactLikelihood
+    from unbinned.infer import fit, profile_interval
+    from unbinned.model import ModelSpec
+    from unbinned.sim.oracle import ResonanceModel
+
+    cl = 0.6827
+    oracle = ResonanceModel()
+    spec = ModelSpec.from_dict(SPEC)
+    x = oracle.sample(1.0, seed=20).x
+    start = spec.init_values()
+    problem = {
+        "parameters": list(spec.parameter_names),
+        "start": start,
+        "bounds": {n: list(b) for n, b in spec.bounds().items() if b is not None},
+        "nominal": oracle.nominal,
+        "constraints": {k: [c.centre, c.width] for k, c in oracle.constraints.items()},
+        "yields": oracle.expected_yields(),
+        "cl": cl,
+        "repeats": args.zfit_repeats,
+        "threads": args.zfit_threads,
+        "zfit_gradient": True if args.zfit_gradient == "minuit" else "zfit",
+        "zfit_tol": args.zfit_tol,
+        "zfit_threads": args.zfit_threads,
+        "zfit_mode": None,
+    }
+
+    def ours() -> tuple[float, Any, Any]:
+        lik = ExactLikelihood(oracle, spec, x)  # a fresh cache: nothing carried between fits
+        t = time.perf_counter()
+        best = fit(lik)
+        iv = profile_interval(lik, "mu", cl=cl, best=best)
+        return time.perf_counter() - t, best, iv
+
+    # ours before and after zfit's run, so that a change of the machine's load hits both
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.zfit_threads)
+    cold, best, iv = ours()
+    warm = [ours()[0] for _ in range((args.zfit_repeats + 1) // 2)]
+    z = _run_zfit(args.zfit_python, x, problem)
+    for _ in range(args.zfit_repeats // 2):
+        seconds, best, iv = ours()
+        warm.append(seconds)
+    torch.set_num_threads(threads)
+    agreement = _agreement(ExactLikelihood(oracle, spec, x), best, iv, z)
+    ours_s, zfit_s = statistics.median(warm), statistics.median(z["warm_s"])
+    log(f"zfit: ours {ours_s:.3f} s (cold {cold:.3f}), zfit {zfit_s:.3f} s (cold "
+        f"{z['cold_s']:.3f}, compile {z['compile_s']:.3f}); {agreement}")  # fmt: skip
+    return {
+        "zfit_time_ratio": round(ours_s / zfit_s, 4),
+        "zfit_cold_ratio": round(cold / z["cold_s"], 4),
+        "zfit_fit_s": round(zfit_s, 4),
+        "zfit_fit_s_raw": [round(t, 4) for t in z["warm_s"]],
+        "zfit_cold_s": round(z["cold_s"], 4),
+        "zfit_compile_s": round(z["compile_s"], 4),
+        "zfit_build_s": round(z["build_s"], 4),
+        "ours_oracle_fit_s": round(ours_s, 4),
+        "ours_oracle_fit_s_raw": [round(t, 4) for t in warm],
+        "ours_oracle_cold_s": round(cold, 4),
+        "zfit_events": len(x),
+        "zfit_fit": "MLE + profiled 68.27 % interval of mu (ours: newton edges; zfit: MINOS)",
+        "zfit_gradient": args.zfit_gradient,
+        "zfit_tol": args.zfit_tol,
+        "zfit_threads": args.zfit_threads,
+        "zfit_valid": z["valid"],
+        "ours_oracle_valid": bool(best.valid and iv.valid),
+        **agreement,
+        "zfit_mu_hat": round(z["values"]["mu"], 6),
+        "ours_oracle_mu_hat": round(best.values["mu"], 6),
+        "zfit_interval": [round(v, 6) for v in z["interval"]],
+        "ours_oracle_interval": [round(iv.lower, 6), round(iv.upper, 6)],
+        "zfit_version": z["zfit"],
+    }
+
+
+def _run_zfit(python: str, x: Any, problem: dict[str, Any]) -> dict[str, Any]:
+    """Run ``_zfit_fit.py`` under ``python`` on the events ``x``; return its JSON answer."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "events.npy", x)
+        (Path(tmp) / "problem.json").write_text(json.dumps(problem))
+        log(f"zfit: fitting {len(x)} oracle events with {python} ...")
+        proc = subprocess.run(
+            [python, str(Path(__file__).parent / "_zfit_fit.py"),
+             str(Path(tmp) / "events.npy"), str(Path(tmp) / "problem.json")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"{python} _zfit_fit.py failed:\n{proc.stderr[-3000:]}")
+    answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _agreement(lik: Any, best: Any, iv: Any, z: dict[str, Any]) -> dict[str, float]:
+    """How far zfit's answer is from ours: values and interval edges in σ, and Δq.
+
+    Δq: |[q(start) - q(θ̂)]_ours - [q(start) - q(θ̂)]_zfit| (zfit's q = 2 NLL carries
+    other constants), which compares both the likelihoods and the depths of the minima.
+    """
+    import numpy as np
+
+    names = lik.parameter_names
+    errors = dict(zip(names, np.sqrt(np.diag(best.covariance)), strict=True))
+    dev = [abs(best.values[n] - z["values"][n]) / errors[n] for n in names]
+    ends = zip((iv.lower, iv.upper), z["interval"], strict=True)
+    edges = [abs(a - b) / errors["mu"] for a, b in ends]
+    dq = abs((lik(lik.vector()) - lik(best.x)) - (z["q_start"] - z["q_best"]))
+    return {
+        "zfit_max_value_diff_sigma": float(f"{max(dev):.3g}"),
+        "zfit_max_edge_diff_sigma": float(f"{max(edges):.3g}"),
+        "zfit_delta_q_diff": float(f"{dq:.3g}"),
+    }
 
 
 if __name__ == "__main__":
