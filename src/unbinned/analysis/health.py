@@ -22,7 +22,36 @@ c_i = c_sig(x_i) (:meth:`AnalysisModel.scored <unbinned.analysis.AnalysisModel.s
 the true signal weight over the claimed one after normalising the totals (k⁻¹, the
 classifier's own integral over the true signal yield, is reported as
 ``claimed_total_ratio``).  A calibrated fraction has r_b = 1.  Monte-Carlo error
-(delta method, Poisson-weighted sums): σ²(r_b) = Σ_{i∈b} w_i² (y_i − r_b k c_i)² / (k C_b)².
+σ(r_b) = V_b^{1/2} / (k C_b): the variance the pass rule tests r_b = 1 against is that
+of S_b − C_b *if the fractions were right*, not the spread of the observed labels
+(which vanishes in a bin whose events are all of one class, or whose c is nearly
+constant, however few events it holds).  The events of the bin as a Poisson process
+of total weight density Λ(x), of which the fraction c(x) is signal: each class's
+weighted sum is compound Poisson, its variance its weight ω times its expected weight
+(ω_p = Σ w²/Σ |w| over the class's events in the bin, over the whole sample where the
+bin has none), so
+
+.. math::
+
+    \operatorname{Var}(S_b - C_b) = \int_b \Lambda\, c (1-c)\, g, \qquad
+    g = \omega_\text{sig} (1-c) + \omega_\text{bkg} c,
+
+and each class's events estimate ∫ Λ (·) by their weight over their fraction,
+w_i/c_i (signal) or w_i/(1 − c_i) (background):
+
+.. math::
+
+    V_b = \frac{n_\text{sig} V_\text{sig} + n_\text{bkg} V_\text{bkg}}
+               {n_\text{sig} + n_\text{bkg}}, \quad
+    V_\text{sig} = \sum_{i\in b,\,y_i=1} |w_i| (1-c_i)\, g_i, \quad
+    V_\text{bkg} = \sum_{i\in b,\,y_i=0} |w_i|\, c_i\, g_i
+
+(n: the bin's events of each class).  With unit weights both terms estimate the
+binomial Σ c_i (1 − c_i); a bin of n signal events of weight w_s at a constant c has
+V_b = n w_s (1 − c)(ω_sig (1 − c) + ω_bkg c) > 0, the variance of the background
+that the claim puts beside them.  The normal approximation is rough for a bin with
+a handful of events of heavy weight (the default equal-signal bins hold ≥ 1/B of the
+signal).  A bin where neither any signal is seen nor any is claimed passes.
 ``fraction_closure_worst`` = max_b |r_b − 1|.
 
 (b) **Fisher closure.**  The stat-only information on μ at μ = 1 that the unbinned
@@ -419,13 +448,38 @@ def _fraction_closure(
     claimed = k * raw
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = true / claimed
-        resid = w * (y - ratio[b] * k * c)
-        error = np.sqrt(np.bincount(b, weights=resid**2, minlength=nb)) / claimed
-    failed = np.array(
+        error = np.sqrt(_null_variance(c, w, y, b, nb)) / claimed
+    events = np.bincount(b, minlength=nb).astype(np.int64)
+    # nothing claimed and nothing seen (an empty bin, or fractions of exactly 0) agree
+    agree = (true == 0) & (claimed == 0)
+    failed = ~agree & np.array(
         [_fails(r - 1.0, e, options) for r, e in zip(ratio, error, strict=True)], dtype=bool
     )
-    events = np.bincount(b, minlength=nb).astype(np.int64)
     return FractionBins(edges, true, claimed, ratio, error, events, failed), float(1.0 / k)
+
+
+def _null_variance(
+    c: FloatArray, w: FloatArray, y: FloatArray, b: npt.NDArray[np.intp], nb: int
+) -> FloatArray:
+    """Per bin, V_b: the variance of S_b − C_b if the fractions were right (module docstring)."""
+    aw = np.abs(w)
+    sig = y > 0
+    omega = []
+    for cls in (sig, ~sig):
+        num = np.bincount(b[cls], weights=w[cls] ** 2, minlength=nb)
+        den = np.bincount(b[cls], weights=aw[cls], minlength=nb)
+        # a class the whole sample lacks: its weight scale is the sample's own
+        sel = cls if aw[cls].sum() > 0 else np.ones_like(cls)
+        overall = float(np.sum(w[sel] ** 2) / np.sum(aw[sel]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            omega.append(np.where(den > 0, num / den, overall))
+    g = omega[0][b] * (1.0 - c) + omega[1][b] * c
+    v_sig = np.bincount(b[sig], weights=(aw * (1.0 - c) * g)[sig], minlength=nb)
+    v_bkg = np.bincount(b[~sig], weights=(aw * c * g)[~sig], minlength=nb)
+    n_sig = np.bincount(b[sig], minlength=nb)
+    n_bkg = np.bincount(b[~sig], minlength=nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((n_sig * v_sig + n_bkg * v_bkg) / (n_sig + n_bkg), dtype=np.float64)
 
 
 def _fisher_closure(
