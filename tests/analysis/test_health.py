@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import brentq
 from test_analysis_model import SPEC
@@ -398,3 +399,62 @@ def test_a_constant_classifier_is_tied_into_one_bin_that_passes():
     assert report.fraction.events.sum() == len(events)
     assert report.passed, report
     assert report.fraction.error[0] > 0
+
+
+# ---------------------------------------------------------------------- which independent events
+class Recorder:
+    """Stands in for an AnalysisModel: records what check_analysis decided."""
+
+    signal, signals = "htautau", ("htautau",)
+
+    def with_health_skipped(self, reason: str, options: Any) -> Any:
+        return ("skipped", reason)
+
+    def with_health(self, report: Any) -> Any:
+        return ("checked", report)
+
+
+def test_real_data_in_an_htautau_source_is_not_simulated_again(monkeypatch, tmp_path):
+    from unbinned.analysis import check_analysis
+    from unbinned.analysis import health as health_module
+    from unbinned.analysis.health import can_simulate
+    from unbinned.ml import HTauTauSource
+    from unbinned.sim.htautau import SIMULATOR_ATTR, SimulationConfig, simulate
+
+    frame = simulate(600, seed=1, processes=("htautau", "ztautau"))
+    frame.to_parquet(tmp_path / "sim.parquet")  # the workflow's files keep the record
+    again = pd.read_parquet(tmp_path / "sim.parquet")
+    assert again.attrs[SIMULATOR_ATTR]["name"] == "unbinned.sim.htautau"
+    assert can_simulate(HTauTauSource(again))
+    real = frame.copy()
+    real.attrs.clear()  # as the challenge's files or the user's own
+    source = HTauTauSource(real)
+    assert source.simulation is None
+    assert not can_simulate(source)
+    with pytest.raises(ConfigError, match="not the built-in simulator's"):
+        independent_source(source, 100, seed=2)
+    other = simulate(600, seed=1, processes=("htautau", "ztautau"),
+                     config=dataclasses.replace(SimulationConfig(), z_mass=92.0))  # fmt: skip
+    assert not can_simulate(HTauTauSource(other))
+
+    seen: list[Any] = []
+
+    def checked(model: Any, src: Any, **kwargs: Any) -> str:
+        seen.append((src, kwargs["sample"]))
+        return "report"
+
+    monkeypatch.setattr(health_module, "surrogate_health", checked)
+    model: Any = Recorder()
+    kind, reason = check_analysis(model, source)
+    assert kind == "skipped"
+    assert "not the built-in simulator's" in reason
+    assert check_analysis(model, source, reference_independent=True) == ("checked", "report")
+    assert seen[-1] == (source, "the reference sample (independent of the training)")
+    with pytest.raises(ConfigError, match="sample='simulation'.*not the built-in simulator's"):
+        check_analysis(model, source, options=HealthOptions(sample="simulation"))
+    # simulator-made: a fresh simulation with a new seed
+    check_analysis(model, HTauTauSource(frame), options=HealthOptions(events_per_process=300))
+    fresh, sample = seen[-1]
+    assert isinstance(fresh, HTauTauSource)
+    assert fresh.simulation is not None
+    assert sample.startswith("independent simulation (HTauTauSource, 300 generated events")

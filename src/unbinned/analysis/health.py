@@ -193,9 +193,11 @@ class HealthOptions:
     sample
         Which independent events those entry points check on (:func:`check_analysis`):
         ``"auto"`` (default): the given ``health_source``, else a fresh simulation of
-        the reference's kind (:func:`independent_source`) when it can simulate, else the
-        reference when it is independent of the training (``train_analysis`` with a
-        separate reference and no calibration fitted to it), else none (recorded);
+        the reference's kind (:func:`independent_source`) when it can simulate (an
+        :class:`~unbinned.ml.HTauTauSource` only when the built-in simulator made its
+        events, :func:`can_simulate`), else the reference when it is independent of
+        the training (``train_analysis`` with a separate reference and no calibration
+        fitted to it), else none (recorded);
         ``"simulation"``: a fresh simulation (an error when the reference cannot
         simulate); ``"reference"``: the reference sample (the caller vouches that
         neither the training nor a calibration saw it, e.g. real challenge data,
@@ -791,20 +793,31 @@ def independent_source(
     events_per_process: int,
     *,
     seed: int,
-    luminosity: float = 10.0,
+    luminosity: float | None = None,
     progress: bool = False,
 ) -> VariationSource:
     """A fresh simulation of the same kind as ``like`` with another ``seed``.
 
-    For an :class:`~unbinned.ml.HTauTauSource`, :func:`unbinned.sim.htautau.simulate`
-    (``events_per_process`` raw events of each of its processes at ``luminosity``
-    fb⁻¹); for an :class:`~unbinned.ml.OracleSource` and a
-    :class:`~unbinned.ml.GaussianToySource`, the same model drawn again.  Any other
-    source cannot simulate (:func:`can_simulate`): give its independent events to
+    For an :class:`~unbinned.ml.HTauTauSource` whose events the built-in simulator
+    made (its :attr:`~unbinned.ml.HTauTauSource.simulation` record, with the default
+    :class:`~unbinned.sim.htautau.SimulationConfig`),
+    :func:`unbinned.sim.htautau.simulate` (``events_per_process`` raw events of each of
+    its processes at ``luminosity`` fb⁻¹, default the record's); for an
+    :class:`~unbinned.ml.OracleSource` and a :class:`~unbinned.ml.GaussianToySource`,
+    the same model drawn again.  Any other source cannot simulate
+    (:func:`can_simulate`), among them an ``HTauTauSource`` of real challenge data or
+    of files (the simulator's physics is not theirs): give its independent events to
     :func:`surrogate_health`.  ``progress``: the simulator's progress bars.
     """
+    if not can_simulate(like):
+        raise ConfigError(
+            f"{type(like).__name__} cannot simulate new events: {_not_simulable(like)}; pass "
+            "independent events (surrogate_health(model, source_of_independent_events))"
+        )
     if isinstance(like, HTauTauSource):
-        frame = simulate(events_per_process, seed=seed, luminosity=luminosity,
+        record = like.simulation or {}
+        lumi = float(record.get("luminosity", 10.0)) if luminosity is None else luminosity
+        frame = simulate(events_per_process, seed=seed, luminosity=lumi,
                          processes=like.processes, progress=progress)  # fmt: skip
         return HTauTauSource(frame, nuisances=like.nuisances, processes=like.processes,
                              feature_names=like.feature_names, seed=seed)  # fmt: skip
@@ -812,17 +825,32 @@ def independent_source(
         names = [n.name for n in like.nuisances]
         return OracleSource(like.model, events_per_process, nuisances=names, seed=seed,
                             mode=like.mode)  # fmt: skip
-    if isinstance(like, GaussianToySource):  # a subclass (other processes) drawn as such
-        return type(like)(events_per_process, seed=seed)
-    raise ConfigError(
-        f"{type(like).__name__} cannot simulate new events; pass independent events "
-        "(surrogate_health(model, source_of_independent_events))"
-    )
+    assert isinstance(like, GaussianToySource)  # a subclass (other processes) drawn as such
+    return type(like)(events_per_process, seed=seed)
 
 
 def can_simulate(source: VariationSource) -> bool:
     """Whether :func:`independent_source` can simulate new events like ``source``'s."""
-    return isinstance(source, HTauTauSource | OracleSource | GaussianToySource)
+    if isinstance(source, HTauTauSource):
+        record = source.simulation
+        return (
+            record is not None
+            and record.get("name") == "unbinned.sim.htautau"
+            and record.get("default_config") is True
+        )
+    return isinstance(source, OracleSource | GaussianToySource)
+
+
+def _not_simulable(source: VariationSource) -> str:
+    """Why :func:`can_simulate` says no, in words."""
+    if not isinstance(source, HTauTauSource):
+        return "it is no simulator (e.g. the user's files)"
+    if source.simulation is None:
+        return (
+            "its events are not the built-in simulator's (real challenge data or files: "
+            "unbinned.sim.htautau.simulate would check the model against other physics)"
+        )
+    return "its events were simulated with a SimulationConfig other than the default"
 
 
 def check_analysis(
@@ -842,7 +870,9 @@ def check_analysis(
     (``options.sample``, :class:`HealthOptions`): ``health_source`` when given; else
     a fresh simulation like ``reference`` (:func:`independent_source`,
     ``options.events_per_process`` events per process, seed ``options.seed`` or
-    ``seed + HEALTH_SEED``) when it can simulate; else ``reference`` itself when
+    ``seed + HEALTH_SEED``) when it can simulate (:func:`can_simulate`: not an
+    :class:`~unbinned.ml.HTauTauSource` of real challenge data or files); else
+    ``reference`` itself when
     ``reference_independent`` (the caller knows that neither the training nor a
     calibration saw it); else none.  The report's failed checks become the
     ``warnings`` of every measurement of the returned model
@@ -872,15 +902,17 @@ def check_analysis(
                   f"per process, seed {s})")  # fmt: skip
     elif source is None and opts.sample == "simulation":
         raise ConfigError(
-            f"HealthOptions(sample='simulation'): a {type(reference).__name__} cannot simulate "
-            "new events; give health_source= or use sample='auto' or 'reference'"
+            f"HealthOptions(sample='simulation'): the reference ({type(reference).__name__}) "
+            f"cannot simulate new events: {_not_simulable(reference)}; give health_source= or "
+            "use sample='auto' or 'reference'"
         )
     elif source is None and (reference_independent or opts.sample == "reference"):
         source, sample = reference, "the reference sample (independent of the training)"
     if source is None:
         return model.with_health_skipped(
             f"no independent sample: the reference ({type(reference).__name__}) cannot "
-            "simulate new events and is not known to be independent of the training; give "
+            f"simulate new events ({_not_simulable(reference)}) and is not known to be "
+            "independent of the training; give "
             "health_source= (events neither the training nor a calibration saw) or "
             "HealthOptions(sample='reference')",
             opts,
