@@ -297,6 +297,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "RAW_HAD_PT_MIN",
         "RAW_JET_PT_MIN",
         "RAW_LEP_PT_MIN",
+        "SIMULATOR_ATTR",
         "SimulationConfig",
         "TRAINING_EVENTS",
         "TRUTH_COLUMNS",

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import brentq
 from test_analysis_model import SPEC
@@ -23,6 +24,7 @@ from unbinned.analysis import (
     train_analysis,
 )
 from unbinned.binned.histograms import ScoredEvents
+from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml import SurrogateConfig, TrainConfig
 from unbinned.ml.runtime import RunOptions
@@ -314,3 +316,145 @@ def test_a_too_small_training_set_is_one_clear_error_a_small_one_a_warning():
     assert model.warnings  # two epochs of 300 events: the fractions do not close
     m = model.measure(GaussianToySource(1000, seed=5).nominal(), binned=False)
     assert m.warnings == model.warnings
+
+
+# ---------------------------------------------------------------------- fraction-closure errors
+class ColumnModel:
+    """Stands in for an AnalysisModel whose c_sig is the events' feature ``c``."""
+
+    signal, poi = "sig", "mu"
+    surrogate = SimpleNamespace(nuisances=())
+
+    def scored(self, events: Any) -> ScoredEvents:
+        return ScoredEvents(events.feature_array(("c",))[:, 0], events.weights)
+
+
+def _calibrated(n: int, w_sig: float, w_bkg: float, rng: Any, c_of: Any) -> EventSet:
+    """n raw events whose *weighted* signal fraction at c is c (class weights w_sig, w_bkg)."""
+    c = c_of(rng.uniform(size=n))
+    q = (c / w_sig) / (c / w_sig + (1.0 - c) / w_bkg)  # the raw signal probability at c
+    y = rng.uniform(size=n) < q
+    return EventSet.from_numpy(
+        c[:, None], np.where(y, w_sig, w_bkg), np.where(y, "sig", "bkg"),
+        feature_names=("c",), process_names=("sig", "bkg"),
+    )  # fmt: skip
+
+
+def test_a_bin_of_one_class_has_the_error_of_the_claim_not_zero():
+    # the files example's bin 19: 39 signal events (weight 0.025) at c = 0.25, no
+    # background (weight 0.5625) although the claim puts 3 times their weight beside them
+    n, w_s, w_b, c0 = 39, 0.025, 0.5625, 0.25
+    c = np.concatenate([np.full(n, c0), np.linspace(0.01, 0.08, 400), np.linspace(0.01, 0.09, n)])
+    y = np.concatenate([np.ones(n, bool), np.zeros(400, bool), np.ones(n, bool)])
+    events = EventSet.from_numpy(
+        c[:, None], np.where(y, w_s, w_b), np.where(y, "sig", "bkg"),
+        feature_names=("c",), process_names=("sig", "bkg"),
+    )  # fmt: skip
+    f = surrogate_health(ColumnModel(), events=events, options=HealthOptions(bins=2)).fraction  # type: ignore[arg-type]
+    top = len(f.ratio) - 1
+    inside = c >= f.edges[top]
+    assert y[inside].all()  # one class only
+    assert inside.sum() >= n
+    # V = Σ w_s (1 − c)(ω_sig (1 − c) + ω_bkg c): the background the claim expects beside them
+    ci = c[inside]
+    v = np.sum(w_s * (1 - ci) * (w_s * (1 - ci) + w_b * ci))
+    assert f.error[top] == pytest.approx(math.sqrt(v) / f.claimed[top], rel=1e-9)
+    assert f.error[top] > 0.5  # not the ±0.000 of the spread of all-signal labels
+    assert not f.failed[top]  # 4 times the claim, but within 3σ of it
+
+
+def test_calibrated_fractions_with_class_weights_and_few_events_do_not_cry_wolf():
+    # weights as in the files example (background 22 times the signal's), few events
+    # per bin, a steep fraction: the pulls are unit-sized, the 3σ failures rare
+    rng = np.random.default_rng(5)
+    pulls, failed = [], 0
+    for _ in range(40):
+        events = _calibrated(600, 0.025, 0.5625, rng, lambda u: 0.02 + 0.9 * u**3)
+        f = surrogate_health(ColumnModel(), events=events, options=FAST).fraction  # type: ignore[arg-type]
+        assert np.all(f.error > 0)
+        pulls += list((f.ratio - 1.0) / f.error)
+        failed += int(f.failed.sum())
+    assert 0.7 < np.std(pulls) < 1.3
+    assert failed <= 5  # of 800 bins: 0.27 % of them fail at 3σ, about 2
+
+
+def test_an_overconfident_one_class_bin_still_fails():
+    # 400 signal events at c = 0.3 with no background: not a fluctuation
+    rng = np.random.default_rng(2)
+    base = _calibrated(4000, 1.0, 1.0, rng, lambda u: 0.02 + 0.2 * u)
+    c = np.concatenate([base.feature_array(("c",))[:, 0], np.full(400, 0.3)])
+    y = np.concatenate([np.asarray(base.process_mask("sig")), np.ones(400, bool)])
+    events = EventSet.from_numpy(c[:, None], None, np.where(y, "sig", "bkg"),
+                                 feature_names=("c",), process_names=("sig", "bkg"))  # fmt: skip
+    report = surrogate_health(ColumnModel(), events=events, options=FAST)  # type: ignore[arg-type]
+    assert report.fraction.failed[-1]
+    assert "fraction closure" in report.warnings[0]
+
+
+def test_a_constant_classifier_is_tied_into_one_bin_that_passes():
+    rng = np.random.default_rng(3)
+    events = _calibrated(3000, 1.0, 1.0, rng, lambda u: np.full_like(u, 0.3))
+    report = surrogate_health(ColumnModel(), events=events, options=FAST)  # type: ignore[arg-type]
+    assert len(report.fraction.ratio) == 1  # the tied scores collapse the edges
+    assert report.fraction.events.sum() == len(events)
+    assert report.passed, report
+    assert report.fraction.error[0] > 0
+
+
+# ---------------------------------------------------------------------- which independent events
+class Recorder:
+    """Stands in for an AnalysisModel: records what check_analysis decided."""
+
+    signal, signals = "htautau", ("htautau",)
+
+    def with_health_skipped(self, reason: str, options: Any) -> Any:
+        return ("skipped", reason)
+
+    def with_health(self, report: Any) -> Any:
+        return ("checked", report)
+
+
+def test_real_data_in_an_htautau_source_is_not_simulated_again(monkeypatch, tmp_path):
+    from unbinned.analysis import check_analysis
+    from unbinned.analysis import health as health_module
+    from unbinned.analysis.health import can_simulate
+    from unbinned.ml import HTauTauSource
+    from unbinned.sim.htautau import SIMULATOR_ATTR, SimulationConfig, simulate
+
+    frame = simulate(600, seed=1, processes=("htautau", "ztautau"))
+    frame.to_parquet(tmp_path / "sim.parquet")  # the workflow's files keep the record
+    again = pd.read_parquet(tmp_path / "sim.parquet")
+    assert again.attrs[SIMULATOR_ATTR]["name"] == "unbinned.sim.htautau"
+    assert can_simulate(HTauTauSource(again))
+    real = frame.copy()
+    real.attrs.clear()  # as the challenge's files or the user's own
+    source = HTauTauSource(real)
+    assert source.simulation is None
+    assert not can_simulate(source)
+    with pytest.raises(ConfigError, match="not the built-in simulator's"):
+        independent_source(source, 100, seed=2)
+    other = simulate(600, seed=1, processes=("htautau", "ztautau"),
+                     config=dataclasses.replace(SimulationConfig(), z_mass=92.0))  # fmt: skip
+    assert not can_simulate(HTauTauSource(other))
+
+    seen: list[Any] = []
+
+    def checked(model: Any, src: Any, **kwargs: Any) -> str:
+        seen.append((src, kwargs["sample"]))
+        return "report"
+
+    monkeypatch.setattr(health_module, "surrogate_health", checked)
+    model: Any = Recorder()
+    kind, reason = check_analysis(model, source)
+    assert kind == "skipped"
+    assert "not the built-in simulator's" in reason
+    assert check_analysis(model, source, reference_independent=True) == ("checked", "report")
+    assert seen[-1] == (source, "the reference sample (independent of the training)")
+    with pytest.raises(ConfigError, match="sample='simulation'.*not the built-in simulator's"):
+        check_analysis(model, source, options=HealthOptions(sample="simulation"))
+    # simulator-made: a fresh simulation with a new seed
+    check_analysis(model, HTauTauSource(frame), options=HealthOptions(events_per_process=300))
+    fresh, sample = seen[-1]
+    assert isinstance(fresh, HTauTauSource)
+    assert fresh.simulation is not None
+    assert sample.startswith("independent simulation (HTauTauSource, 300 generated events")

@@ -22,7 +22,36 @@ c_i = c_sig(x_i) (:meth:`AnalysisModel.scored <unbinned.analysis.AnalysisModel.s
 the true signal weight over the claimed one after normalising the totals (k⁻¹, the
 classifier's own integral over the true signal yield, is reported as
 ``claimed_total_ratio``).  A calibrated fraction has r_b = 1.  Monte-Carlo error
-(delta method, Poisson-weighted sums): σ²(r_b) = Σ_{i∈b} w_i² (y_i − r_b k c_i)² / (k C_b)².
+σ(r_b) = V_b^{1/2} / (k C_b): the variance the pass rule tests r_b = 1 against is that
+of S_b − C_b *if the fractions were right*, not the spread of the observed labels
+(which vanishes in a bin whose events are all of one class, or whose c is nearly
+constant, however few events it holds).  The events of the bin as a Poisson process
+of total weight density Λ(x), of which the fraction c(x) is signal: each class's
+weighted sum is compound Poisson, its variance its weight ω times its expected weight
+(ω_p = Σ w²/Σ |w| over the class's events in the bin, over the whole sample where the
+bin has none), so
+
+.. math::
+
+    \operatorname{Var}(S_b - C_b) = \int_b \Lambda\, c (1-c)\, g, \qquad
+    g = \omega_\text{sig} (1-c) + \omega_\text{bkg} c,
+
+and each class's events estimate ∫ Λ (·) by their weight over their fraction,
+w_i/c_i (signal) or w_i/(1 − c_i) (background):
+
+.. math::
+
+    V_b = \frac{n_\text{sig} V_\text{sig} + n_\text{bkg} V_\text{bkg}}
+               {n_\text{sig} + n_\text{bkg}}, \quad
+    V_\text{sig} = \sum_{i\in b,\,y_i=1} |w_i| (1-c_i)\, g_i, \quad
+    V_\text{bkg} = \sum_{i\in b,\,y_i=0} |w_i|\, c_i\, g_i
+
+(n: the bin's events of each class).  With unit weights both terms estimate the
+binomial Σ c_i (1 − c_i); a bin of n signal events of weight w_s at a constant c has
+V_b = n w_s (1 − c)(ω_sig (1 − c) + ω_bkg c) > 0, the variance of the background
+that the claim puts beside them.  The normal approximation is rough for a bin with
+a handful of events of heavy weight (the default equal-signal bins hold ≥ 1/B of the
+signal).  A bin where neither any signal is seen nor any is claimed passes.
 ``fraction_closure_worst`` = max_b |r_b − 1|.
 
 (b) **Fisher closure.**  The stat-only information on μ at μ = 1 that the unbinned
@@ -164,9 +193,11 @@ class HealthOptions:
     sample
         Which independent events those entry points check on (:func:`check_analysis`):
         ``"auto"`` (default): the given ``health_source``, else a fresh simulation of
-        the reference's kind (:func:`independent_source`) when it can simulate, else the
-        reference when it is independent of the training (``train_analysis`` with a
-        separate reference and no calibration fitted to it), else none (recorded);
+        the reference's kind (:func:`independent_source`) when it can simulate (an
+        :class:`~unbinned.ml.HTauTauSource` only when the built-in simulator made its
+        events, :func:`can_simulate`), else the reference when it is independent of
+        the training (``train_analysis`` with a separate reference and no calibration
+        fitted to it), else none (recorded);
         ``"simulation"``: a fresh simulation (an error when the reference cannot
         simulate); ``"reference"``: the reference sample (the caller vouches that
         neither the training nor a calibration saw it, e.g. real challenge data,
@@ -419,13 +450,38 @@ def _fraction_closure(
     claimed = k * raw
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = true / claimed
-        resid = w * (y - ratio[b] * k * c)
-        error = np.sqrt(np.bincount(b, weights=resid**2, minlength=nb)) / claimed
-    failed = np.array(
+        error = np.sqrt(_null_variance(c, w, y, b, nb)) / claimed
+    events = np.bincount(b, minlength=nb).astype(np.int64)
+    # nothing claimed and nothing seen (an empty bin, or fractions of exactly 0) agree
+    agree = (true == 0) & (claimed == 0)
+    failed = ~agree & np.array(
         [_fails(r - 1.0, e, options) for r, e in zip(ratio, error, strict=True)], dtype=bool
     )
-    events = np.bincount(b, minlength=nb).astype(np.int64)
     return FractionBins(edges, true, claimed, ratio, error, events, failed), float(1.0 / k)
+
+
+def _null_variance(
+    c: FloatArray, w: FloatArray, y: FloatArray, b: npt.NDArray[np.intp], nb: int
+) -> FloatArray:
+    """Per bin, V_b: the variance of S_b − C_b if the fractions were right (module docstring)."""
+    aw = np.abs(w)
+    sig = y > 0
+    omega = []
+    for cls in (sig, ~sig):
+        num = np.bincount(b[cls], weights=w[cls] ** 2, minlength=nb)
+        den = np.bincount(b[cls], weights=aw[cls], minlength=nb)
+        # a class the whole sample lacks: its weight scale is the sample's own
+        sel = cls if aw[cls].sum() > 0 else np.ones_like(cls)
+        overall = float(np.sum(w[sel] ** 2) / np.sum(aw[sel]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            omega.append(np.where(den > 0, num / den, overall))
+    g = omega[0][b] * (1.0 - c) + omega[1][b] * c
+    v_sig = np.bincount(b[sig], weights=(aw * (1.0 - c) * g)[sig], minlength=nb)
+    v_bkg = np.bincount(b[~sig], weights=(aw * c * g)[~sig], minlength=nb)
+    n_sig = np.bincount(b[sig], minlength=nb)
+    n_bkg = np.bincount(b[~sig], minlength=nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((n_sig * v_sig + n_bkg * v_bkg) / (n_sig + n_bkg), dtype=np.float64)
 
 
 def _fisher_closure(
@@ -737,20 +793,31 @@ def independent_source(
     events_per_process: int,
     *,
     seed: int,
-    luminosity: float = 10.0,
+    luminosity: float | None = None,
     progress: bool = False,
 ) -> VariationSource:
     """A fresh simulation of the same kind as ``like`` with another ``seed``.
 
-    For an :class:`~unbinned.ml.HTauTauSource`, :func:`unbinned.sim.htautau.simulate`
-    (``events_per_process`` raw events of each of its processes at ``luminosity``
-    fb⁻¹); for an :class:`~unbinned.ml.OracleSource` and a
-    :class:`~unbinned.ml.GaussianToySource`, the same model drawn again.  Any other
-    source cannot simulate (:func:`can_simulate`): give its independent events to
+    For an :class:`~unbinned.ml.HTauTauSource` whose events the built-in simulator
+    made (its :attr:`~unbinned.ml.HTauTauSource.simulation` record, with the default
+    :class:`~unbinned.sim.htautau.SimulationConfig`),
+    :func:`unbinned.sim.htautau.simulate` (``events_per_process`` raw events of each of
+    its processes at ``luminosity`` fb⁻¹, default the record's); for an
+    :class:`~unbinned.ml.OracleSource` and a :class:`~unbinned.ml.GaussianToySource`,
+    the same model drawn again.  Any other source cannot simulate
+    (:func:`can_simulate`), among them an ``HTauTauSource`` of real challenge data or
+    of files (the simulator's physics is not theirs): give its independent events to
     :func:`surrogate_health`.  ``progress``: the simulator's progress bars.
     """
+    if not can_simulate(like):
+        raise ConfigError(
+            f"{type(like).__name__} cannot simulate new events: {_not_simulable(like)}; pass "
+            "independent events (surrogate_health(model, source_of_independent_events))"
+        )
     if isinstance(like, HTauTauSource):
-        frame = simulate(events_per_process, seed=seed, luminosity=luminosity,
+        record = like.simulation or {}
+        lumi = float(record.get("luminosity", 10.0)) if luminosity is None else luminosity
+        frame = simulate(events_per_process, seed=seed, luminosity=lumi,
                          processes=like.processes, progress=progress)  # fmt: skip
         return HTauTauSource(frame, nuisances=like.nuisances, processes=like.processes,
                              feature_names=like.feature_names, seed=seed)  # fmt: skip
@@ -758,17 +825,32 @@ def independent_source(
         names = [n.name for n in like.nuisances]
         return OracleSource(like.model, events_per_process, nuisances=names, seed=seed,
                             mode=like.mode)  # fmt: skip
-    if isinstance(like, GaussianToySource):  # a subclass (other processes) drawn as such
-        return type(like)(events_per_process, seed=seed)
-    raise ConfigError(
-        f"{type(like).__name__} cannot simulate new events; pass independent events "
-        "(surrogate_health(model, source_of_independent_events))"
-    )
+    assert isinstance(like, GaussianToySource)  # a subclass (other processes) drawn as such
+    return type(like)(events_per_process, seed=seed)
 
 
 def can_simulate(source: VariationSource) -> bool:
     """Whether :func:`independent_source` can simulate new events like ``source``'s."""
-    return isinstance(source, HTauTauSource | OracleSource | GaussianToySource)
+    if isinstance(source, HTauTauSource):
+        record = source.simulation
+        return (
+            record is not None
+            and record.get("name") == "unbinned.sim.htautau"
+            and record.get("default_config") is True
+        )
+    return isinstance(source, OracleSource | GaussianToySource)
+
+
+def _not_simulable(source: VariationSource) -> str:
+    """Why :func:`can_simulate` says no, in words."""
+    if not isinstance(source, HTauTauSource):
+        return "it is no simulator (e.g. the user's files)"
+    if source.simulation is None:
+        return (
+            "its events are not the built-in simulator's (real challenge data or files: "
+            "unbinned.sim.htautau.simulate would check the model against other physics)"
+        )
+    return "its events were simulated with a SimulationConfig other than the default"
 
 
 def check_analysis(
@@ -788,7 +870,9 @@ def check_analysis(
     (``options.sample``, :class:`HealthOptions`): ``health_source`` when given; else
     a fresh simulation like ``reference`` (:func:`independent_source`,
     ``options.events_per_process`` events per process, seed ``options.seed`` or
-    ``seed + HEALTH_SEED``) when it can simulate; else ``reference`` itself when
+    ``seed + HEALTH_SEED``) when it can simulate (:func:`can_simulate`: not an
+    :class:`~unbinned.ml.HTauTauSource` of real challenge data or files); else
+    ``reference`` itself when
     ``reference_independent`` (the caller knows that neither the training nor a
     calibration saw it); else none.  The report's failed checks become the
     ``warnings`` of every measurement of the returned model
@@ -818,15 +902,17 @@ def check_analysis(
                   f"per process, seed {s})")  # fmt: skip
     elif source is None and opts.sample == "simulation":
         raise ConfigError(
-            f"HealthOptions(sample='simulation'): a {type(reference).__name__} cannot simulate "
-            "new events; give health_source= or use sample='auto' or 'reference'"
+            f"HealthOptions(sample='simulation'): the reference ({type(reference).__name__}) "
+            f"cannot simulate new events: {_not_simulable(reference)}; give health_source= or "
+            "use sample='auto' or 'reference'"
         )
     elif source is None and (reference_independent or opts.sample == "reference"):
         source, sample = reference, "the reference sample (independent of the training)"
     if source is None:
         return model.with_health_skipped(
             f"no independent sample: the reference ({type(reference).__name__}) cannot "
-            "simulate new events and is not known to be independent of the training; give "
+            f"simulate new events ({_not_simulable(reference)}) and is not known to be "
+            "independent of the training; give "
             "health_source= (events neither the training nor a calibration saw) or "
             "HealthOptions(sample='reference')",
             opts,

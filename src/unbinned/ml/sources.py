@@ -39,6 +39,7 @@ from unbinned.data.events import EventSet
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError, SchemaError
 from unbinned.ml.design import ShapeNuisance
+from unbinned.sim.htautau import SIMULATOR_ATTR
 from unbinned.sim.systematics import NUISANCE_NAMES, Nuisances, apply_systematics
 
 if TYPE_CHECKING:
@@ -243,7 +244,8 @@ class HTauTauSource(BaseVariationSource):
         Raw challenge-format events *before* the 26 GeV re-selection (as
         :func:`unbinned.sim.htautau.simulate` returns them, or real challenge data),
         with ``weights`` and ``detailed_labels``.  An ``event_id`` column is added
-        (the row number) when absent.
+        (the row number) when absent.  The simulator's provenance record in
+        ``frame.attrs`` is kept as :attr:`simulation`.
     nuisances
         The shape nuisances and their parametrisation (names must be fields of
         :class:`unbinned.sim.systematics.Nuisances`).
@@ -314,6 +316,18 @@ class HTauTauSource(BaseVariationSource):
             sub[EVENT_ID] = ids[mask]
             self._raw[p] = sub
         self._cache: dict[str, EventSet] = {}
+        record = frame.attrs.get(SIMULATOR_ATTR)
+        self._simulation = dict(record) if isinstance(record, Mapping) else None
+
+    @property
+    def simulation(self) -> dict[str, Any] | None:
+        """Where the events come from: the built-in simulator's record, or None.
+
+        ``frame.attrs[SIMULATOR_ATTR]`` as :func:`unbinned.sim.htautau.simulate` writes
+        it (:data:`~unbinned.sim.htautau.SIMULATOR_ATTR`); None for real challenge data
+        and other files, which a fresh simulation would not reproduce.
+        """
+        return None if self._simulation is None else dict(self._simulation)
 
     @property
     def processes(self) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ from unbinned.sim.htautau._pseudo import raw_rates, simulate_pseudo_experiment
 from unbinned.sim.htautau._simulate import (
     CHALLENGE_COLUMNS,
     PRODUCTION_MODE_COLUMN,
+    SIMULATOR_ATTR,
     TRAINING_EVENTS,
     simulate,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RAW_HAD_PT_MIN",
     "RAW_JET_PT_MIN",
     "RAW_LEP_PT_MIN",
+    "SIMULATOR_ATTR",
     "TRAINING_EVENTS",
     "TRUTH_COLUMNS",
     "SimulationConfig",

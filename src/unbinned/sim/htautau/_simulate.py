@@ -43,7 +43,13 @@ from unbinned.sim.htautau._processes import (
     isr_jets,
 )
 
-__all__ = ["CHALLENGE_COLUMNS", "PRODUCTION_MODE_COLUMN", "TRAINING_EVENTS", "simulate"]
+__all__ = [
+    "CHALLENGE_COLUMNS",
+    "PRODUCTION_MODE_COLUMN",
+    "SIMULATOR_ATTR",
+    "TRAINING_EVENTS",
+    "simulate",
+]
 
 CHALLENGE_COLUMNS: Final[tuple[str, ...]] = (
     *PRI_FEATURES,
@@ -56,6 +62,13 @@ CHALLENGE_COLUMNS: Final[tuple[str, ...]] = (
 
 PRODUCTION_MODE_COLUMN: Final = "production_mode"
 """Extra column: "ggH" or "VBF" for the signal, "none" for the backgrounds."""
+
+SIMULATOR_ATTR: Final = "unbinned.simulator"
+"""Key of :func:`simulate`'s provenance record in the frame's ``attrs``: ``{"name":
+"unbinned.sim.htautau", "luminosity": L, "default_config": bool}`` (JSON, so that it
+survives ``to_parquet``/``read_parquet``).  Real challenge data and the user's files lack
+it: what may be simulated again with another seed is known by it
+(:func:`unbinned.analysis.independent_source`)."""
 
 TRAINING_EVENTS: Final[Mapping[str, int]] = {
     "htautau": 200_000,
@@ -273,7 +286,13 @@ def simulate(
         (p, counts[p], np.random.Generator(np.random.PCG64(children[PROCESSES.index(p)])))
         for p in procs
     ]
-    return build_frame(requests, cfg, luminosity, with_truth, progress)[0]
+    frame = build_frame(requests, cfg, luminosity, with_truth, progress)[0]
+    frame.attrs[SIMULATOR_ATTR] = {
+        "name": "unbinned.sim.htautau",
+        "luminosity": float(luminosity),
+        "default_config": cfg == SimulationConfig(),
+    }
+    return frame
 
 
 def _float_columns(with_truth: bool) -> tuple[str, ...]:
