@@ -172,21 +172,8 @@ def test_declared_fixed_nuisance_is_not_fitted():
 def test_boundary_minimum_is_held_at_the_limit_and_the_interval_starts_there():
     from scipy.optimize import brentq
 
-    from unbinned.likelihood import CountingRegion, Likelihood
-    from unbinned.model import ModelSpec
-
-    spec = ModelSpec.from_dict(
-        {
-            "pois": [{"name": "mu", "bounds": [0.0, 10.0]}],
-            "processes": [
-                {"name": "s", "signal": True, "modifiers": [{"parameter": "mu"}]},
-                {"name": "b"},
-            ],
-            "regions": [{"name": "c", "kind": "counting"}],
-        }
-    )
     n, s, b = 40.0, 20.0, 50.0  # the unconstrained MLE would be mu = -0.5
-    lik = Likelihood(spec, [CountingRegion("c", ("s", "b"), n, np.array([s, b]))])
+    lik = _bounded_counting(n, s, b)
     best = fit(lik)
     assert best.valid, best
     assert best.values["mu"] == 0.0
