@@ -83,7 +83,9 @@ TRAINING_EVENTS: Final[Mapping[str, int]] = {
 and a tt̄ one 46 at equal raw counts: with 200 k of each, the classifier learns the
 background under the signal-like tail from a few dozen events and over-claims the
 signal there (μ̂ follows μ with slope 0.81); 10× the Z→ττ and tt̄ events give
-0.87–0.96, the rest of the gap open (BENCHMARKS.md, "Scale error of μ̂").
+0.87–0.96 on the models measured, but a retrained demo (another random stream)
+over-claims as before (Fisher closure 1.40): not yet a validated fix (BENCHMARKS.md,
+"Scale error of μ̂").
 """
 
 _BATCH: Final = 1 << 15
