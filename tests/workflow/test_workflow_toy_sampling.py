@@ -1,4 +1,4 @@
-"""Where the toy study's pseudo-data come from: simulated afresh, or from a pool (with a warning)."""
+"""Where the toy study's pseudo-data come from: simulated afresh, or from a pool (warned)."""
 
 from __future__ import annotations
 

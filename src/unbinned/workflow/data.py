@@ -26,11 +26,12 @@ Poisson(w) times from the test sample); those of the other kinds draw each event
 the test source's varied simulation Poisson(w f_p) times, f_p the rate factor of its
 process (:func:`source_pseudo_data`).  Every toy drawn from one pool shares its
 Monte-Carlo fluctuation (:func:`toy_sampling_record` warns when the pool's events
-are fewer than :data:`POOL_RATIO_MIN` × the pseudo-data's).  File-based variations exist only at their
-points, so the pseudo-experiments of the ``files`` kind draw the rate nuisances
-from their priors and keep the shape nuisances nominal (an explicit shape value
-must be one of the variation points); with a ``callable`` the events exist at any
-ν and every nuisance is drawn, as for the other kinds.  The fit profiles every
+are fewer than :data:`POOL_RATIO_MIN` × the pseudo-data's).  File-based
+variations exist only at their points, so the pseudo-experiments of the ``files``
+kind draw the rate nuisances from their priors and keep the shape nuisances
+nominal (an explicit shape value must be one of the variation points); with a
+``callable`` the events exist at any ν and every nuisance is drawn, as for the
+other kinds.  The fit profiles every
 nuisance.
 """
 
@@ -52,9 +53,10 @@ from unbinned.data.files import expand_files
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model import ModelSpec
+from unbinned.sim.htautau import simulate_pseudo_experiment
 from unbinned.sim.oracle import ResonanceModel
 from unbinned.sim.pseudo import pseudo_experiment
-from unbinned.sim.systematics import Nuisances
+from unbinned.sim.systematics import Nuisances, apply_systematics
 from unbinned.workflow.config import (
     AnalysisConfig,
     DataFiles,
@@ -582,8 +584,6 @@ def _fresh_challenge_data(
     With production modes, the signal is simulated at the largest POI and each mode's
     events kept with probability μ_mode / μ_max (thinning a Poisson process is exact).
     """
-    from unbinned.sim.htautau import simulate_pseudo_experiment
-
     if cfg.data.kind != "simulator":
         raise ConfigError(f"data kind {cfg.data.kind!r} cannot simulate new events")
     poi = cfg.inference.poi or model_spec(cfg).poi_names[0]
@@ -632,8 +632,6 @@ def _pool_counts(
     events: dict[str, int] = {}
     expected: dict[str, float] = {}
     if cfg.data.kind in CHALLENGE_KINDS and source is None:
-        from unbinned.sim.systematics import apply_systematics
-
         varied = apply_systematics(test_frame(cfg, data_dir), Nuisances(), seed=0)
         labels = varied[PROCESS_COLUMN].astype(str).to_numpy()
         w = varied[WEIGHT_COLUMN].to_numpy(dtype=np.float64)
@@ -682,10 +680,11 @@ def toy_sampling_record(cfg: AnalysisConfig, data_dir: Path) -> dict[str, Any]:
         )
     else:
         events, expected = _pool_counts(cfg, data_dir)
+        which = (
+            "the whole sample (no independent test sample)" if holds_out(cfg) else "the test sample"
+        )
         out["description"] = (
-            "every pseudo-experiment drawn (k ~ Poisson(w)) from one fixed sample: "
-            + ("the whole sample (no independent test sample)" if holds_out(cfg)
-               else "the test sample")  # fmt: skip
+            f"every pseudo-experiment drawn (k ~ Poisson(w)) from one fixed sample: {which}"
         )
     ratio = {p: events[p] / expected[p] if expected[p] > 0 else math.inf for p in events}
     worst = min(ratio, key=lambda p: ratio[p]) if ratio else None
