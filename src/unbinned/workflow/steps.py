@@ -15,7 +15,7 @@ fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json`
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
            (two POIs: also their joint 2-D scan)
 toys       a pseudo-experiment study (resumable; each POI's       ``toys.jsonl``, ``summary.json``
-           coverage)
+           coverage; simulated afresh where the data can be)
 report     the HTML page and the JSON summary                     ``report.html``, ``summary.json``
 =========  =====================================================  ==========================
 
