@@ -133,6 +133,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "fit",
         "fit_batch",
         "impacts",
+        "impacts_by_poi",
         "make_executor",
         "profile_interval",
         "profile_scan",

@@ -13,9 +13,9 @@ import pytest
 from _cli import one_error_line, run_cli
 
 SMALL = {  # the shipped example, smaller: seconds instead of a minute
-    "classifier: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+    "classifier: {hidden: [32, 32], epochs: 12, batch_size: 1024}":
         "classifier: {hidden: [16], epochs: 3, batch_size: 512}",
-    "response: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+    "response: {hidden: [32, 32], epochs: 12, batch_size: 1024}":
         "response: {hidden: [16], epochs: 3, batch_size: 512}",
     "scan: {points: 21}": "scan: {points: 5}",
     "toys: {n: 20, mu_range: [0.5, 2.0]}": "toys: {n: 2, mu_range: [0.5, 2.0]}",

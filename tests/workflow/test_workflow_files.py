@@ -129,9 +129,9 @@ def test_callable_variations(cfg: AnalysisConfig, tmp_path: Path) -> None:
 
 
 _SMALL = {
-    "classifier: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+    "classifier: {hidden: [32, 32], epochs: 12, batch_size: 1024}":
         "classifier: {hidden: [8], epochs: 2, batch_size: 512}",
-    "response: {hidden: [32, 32], epochs: 20, batch_size: 256}":
+    "response: {hidden: [32, 32], epochs: 12, batch_size: 1024}":
         "response: {hidden: [8], epochs: 2, batch_size: 512}",
 }  # fmt: skip
 _UP2 = """    - at: {energy_scale: 1.04}  #   +2sigma

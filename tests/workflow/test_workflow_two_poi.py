@@ -50,7 +50,7 @@ binned: {bins: 3}
 inference:
   scan: {points: 3}
   scan_2d: {points: 3}
-  impacts: false
+  impacts: true
   toys: {n: 2, mu_range: [0.5, 2.0], binned: true}
 report: {closure_features: [mass]}
 """
@@ -132,6 +132,15 @@ def test_two_pois_and_a_counting_region_through_every_step(tmp_path):
     assert set(obs["binned"]["pois"]) == {"mu", "mu_peak"}
     assert set(res["fisher"]["unbinned"]["sigma_pois"]) == {"mu", "mu_peak"}
     assert "mu_peak" in res["fit"]["correlation"]["parameters"]
+    # impacts on every POI, from the same fits; the headline POI's also as "impacts"
+    assert set(res["impacts_by_poi"]) == {"mu", "mu_peak"}
+    assert res["impacts"] == res["impacts_by_poi"]["mu"]
+    for found in res["impacts_by_poi"].values():
+        assert {i["nuisance"] for i in found} == {"energy_scale", "resolution", "mix_frac",
+                                                  "cont_norm"}  # fmt: skip
+        sizes = [max(abs(i["up"] or 0), abs(i["down"] or 0)) for i in found]
+        assert sizes == sorted(sizes, reverse=True)
+    assert res["impacts_by_poi"]["mu_peak"] != res["impacts_by_poi"]["mu"]
     scan = json.loads((root / "scan" / "scan.json").read_text())["scan_2d"]
     assert scan["pois"] == ["mu", "mu_peak"]
     dq = np.asarray(scan["unbinned"]["delta_q"], dtype=float)
@@ -150,6 +159,14 @@ def test_two_pois_and_a_counting_region_through_every_step(tmp_path):
                  "Joint 68 %"):  # fmt: skip
         assert text in html, text
     assert (root / "report" / "plots" / "scan_2d.png").is_file()
+    for name in ("impacts", "impacts-mu_peak"):  # one impact plot per POI
+        assert (root / "report" / "plots" / f"{name}.png").is_file(), name
+    assert "Impacts on mu_peak" in html
+    summary = json.loads((root / "report" / "summary.json").read_text())
+    assert set(summary["impacts_by_poi"]) == {"mu", "mu_peak"}
+    # the oracle simulates: every toy afresh, and the summary says so
+    assert toys["sampling"]["method"] == "simulated"
+    assert "Pseudo-data: each pseudo-experiment drawn" in html
 
 
 TINY = {

@@ -14,6 +14,7 @@ from unbinned.infer.fisher import (
     Pull,
     fisher_information,
     impacts,
+    impacts_by_poi,
     pulls,
 )
 from unbinned.infer.intervals import (
@@ -46,6 +47,7 @@ __all__ = [
     "fit",
     "fit_batch",
     "impacts",
+    "impacts_by_poi",
     "make_executor",
     "profile_interval",
     "profile_scan",

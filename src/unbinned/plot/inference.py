@@ -168,10 +168,19 @@ def plot_impacts(
     ]
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(y, [r.nuisance for r in rows])
-    sym = rf"\{poi}" if poi in ("mu", "sigma") else poi
-    ax.set_xlabel(rf"$\Delta\hat{{{sym}}}$")
+    ax.set_xlabel(_delta_hat(poi))
     ax.legend(fontsize=9)
     return artists
+
+
+def _delta_hat(poi: str) -> str:
+    r"""The axis label of a POI's shift: ``mu`` → Δμ̂, ``mu_ggh`` → Δμ̂ with subscript ggh."""
+    head, _, sub = poi.partition("_")
+    if head in ("mu", "sigma"):
+        sym = rf"\{head}" + (rf"_{{\mathrm{{{sub}}}}}" if sub else "")
+        return rf"$\Delta\hat{{{sym}}}$"
+    name = poi.replace("_", r"\_")
+    return rf"$\Delta\hat{{\mathrm{{{name}}}}}$"
 
 
 def plot_pulls(pulls: Sequence[Pull], *, ax: Any = None) -> list[Any]:

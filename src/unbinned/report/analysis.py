@@ -231,8 +231,11 @@ def _fisher_section(summary: dict[str, Any], fisher: Mapping[str, Any]) -> Secti
 
 def _nuisance_section(summary: dict[str, Any]) -> Section | None:
     pulls = summary["pulls"]
-    imps = summary["impacts"]
-    if not pulls and not imps:
+    # every POI's impacts, the headline POI first (a summary of before: its alone)
+    by_poi = {summary["poi"]: summary["impacts"]} | {
+        p: v for p, v in (summary.get("impacts_by_poi") or {}).items() if p != summary["poi"]
+    }
+    if not pulls and not any(by_poi.values()):
         return None
     tables = []
     figures = []
@@ -251,28 +254,32 @@ def _nuisance_section(summary: dict[str, Any]) -> Section | None:
                 "pulls", "Nuisance pulls and constraints", _png(lambda ax: plot_pulls(objs, ax=ax))
             )
         )
-    if imps:
+    for poi, found in by_poi.items():
+        if not found:
+            continue
         nan = math.nan
         objs_i = [
             Impact(i["nuisance"], i["up"] if i["up"] is not None else nan,
                    i["down"] if i["down"] is not None else nan,
                    i["prefit_up"] if i["prefit_up"] is not None else nan,
                    i["prefit_down"] if i["prefit_down"] is not None else nan)
-            for i in imps
+            for i in found
         ]  # fmt: skip
+        # the headline POI's rows keep their keys (impacts.K); the others: impacts_by_poi
+        base = "impacts" if poi == summary["poi"] else f"impacts_by_poi.{poi}"
         tables.append(
             Table(
-                f"Impacts on {summary['poi']} (post-fit ±1σ)",
+                f"Impacts on {poi} (post-fit ±1σ)",
                 ["nuisance", "+1σ", "−1σ"],
-                [[i["nuisance"], Cell(key=f"impacts.{k}.up"), Cell(key=f"impacts.{k}.down")]
-                 for k, i in enumerate(imps)],
+                [[i["nuisance"], Cell(key=f"{base}.{k}.up"), Cell(key=f"{base}.{k}.down")]
+                 for k, i in enumerate(found)],
             )
         )  # fmt: skip
         figures.append(
             Figure(
-                "impacts",
-                "Impact ranking of the nuisances",
-                _png(lambda ax: plot_impacts(objs_i, ax=ax, poi=summary["poi"])),
+                "impacts" if poi == summary["poi"] else f"impacts-{poi}",
+                f"Impact ranking of the nuisances on {poi}",
+                _png(lambda ax, o=objs_i, p=poi: plot_impacts(o, ax=ax, poi=p)),
             )
         )
     return Section("Nuisance parameters", "", tables, figures)
@@ -326,7 +333,11 @@ def _toys_section(summary: dict[str, Any], toy_rows: Any) -> Section | None:
             Figure("coverage", "Coverage of the 68 % intervals in bins of the true μ",
                    _png(lambda ax: plot_coverage(toy_rows, ax=ax)))
         )  # fmt: skip
-    return Section("Pseudo-experiments", "", tables, figures)
+    sampling = t.get("sampling") or {}
+    text = f"Pseudo-data: {sampling['description']}." if sampling.get("description") else ""
+    if sampling.get("warning"):
+        text += f" Warning: {sampling['warning']}."
+    return Section("Pseudo-experiments", text, tables, figures)
 
 
 def _validation_section(summary: dict[str, Any], diag: Mapping[str, Any]) -> Section | None:
@@ -486,6 +497,7 @@ def _summary(
         },
         "pulls": fit["pulls"],
         "impacts": fit["impacts"],
+        "impacts_by_poi": fit.get("impacts_by_poi") or {fit["poi"]: fit["impacts"]},
         "toys": toys,
         "validation": {
             "calibration_error": (diag or {}).get("reliability", {}).get("calibration_error"),

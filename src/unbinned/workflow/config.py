@@ -505,6 +505,14 @@ class ToySettings(_Strict):
     U(0.1, 3)); the nuisances are drawn from their priors unless ``draw_nuisances`` is
     false.  ``executor``: ``serial``, ``processes`` or ``dask`` (``scheduler:
     tcp://HOST:PORT`` for an existing Dask cluster); ``workers`` worker processes.
+
+    ``sampling``: where each toy's events come from.  ``simulate``: simulated afresh
+    for every toy (the data kinds that can simulate: ``simulator``, ``oracle``,
+    ``toy``), so that no two toys share a Monte-Carlo fluctuation; ``pool``: drawn
+    (k ~ Poisson(w)) from one fixed sample, the test sample (or, for data without
+    one, the whole sample), whose fluctuation every toy then shares (a warning when
+    its events are fewer than 20 × the pseudo-data's); ``auto`` (default):
+    ``simulate`` where the data kind can, else ``pool``.
     """
 
     n: Annotated[int, Field(ge=0)] = 20
@@ -516,6 +524,7 @@ class ToySettings(_Strict):
     executor: Literal["serial", "processes", "dask"] = "serial"
     workers: PositiveInt | None = None
     scheduler: str | None = None
+    sampling: Literal["auto", "simulate", "pool"] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> ToySettings:

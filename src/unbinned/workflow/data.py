@@ -14,15 +14,24 @@ The ``data`` section of the config chooses the kind:
 * ``oracle``: an analytic oracle model (:class:`unbinned.ml.OracleSource`);
 * ``toy``: the two-feature Gaussian toy (:class:`unbinned.ml.GaussianToySource`).
 
-Pseudo-experiments of the challenge kinds use
+Pseudo-experiments of the kinds that can simulate (:data:`SIMULATING_KINDS`) are,
+in the toy study, simulated afresh for every toy (:func:`toy_sampling`): for the
+simulator :func:`unbinned.sim.htautau.simulate_pseudo_experiment` (n_p ~
+Poisson(f_p Λ_p) raw events of unit weight, Λ_p measured on the ``simulate`` step's
+test and reference samples, :func:`simulator_rates`), for an oracle or the toy a
+new simulation of the model with the toy's seed.  Otherwise they are drawn from one
+fixed pool: those of the challenge kinds use
 :func:`unbinned.sim.pseudo.pseudo_experiment` (systematics applied, events drawn
 Poisson(w) times from the test sample); those of the other kinds draw each event of
 the test source's varied simulation Poisson(w f_p) times, f_p the rate factor of its
-process (:func:`source_pseudo_data`).  File-based variations exist only at their
-points, so the pseudo-experiments of the ``files`` kind draw the rate nuisances
-from their priors and keep the shape nuisances nominal (an explicit shape value
-must be one of the variation points); with a ``callable`` the events exist at any
-ν and every nuisance is drawn, as for the other kinds.  The fit profiles every
+process (:func:`source_pseudo_data`).  Every toy drawn from one pool shares its
+Monte-Carlo fluctuation (:func:`toy_sampling_record` warns when the pool's events
+are fewer than :data:`POOL_RATIO_MIN` × the pseudo-data's).  File-based
+variations exist only at their points, so the pseudo-experiments of the ``files``
+kind draw the rate nuisances from their priors and keep the shape nuisances
+nominal (an explicit shape value must be one of the variation points); with a
+``callable`` the events exist at any ν and every nuisance is drawn, as for the
+other kinds.  The fit profiles every
 nuisance.
 """
 
@@ -44,9 +53,10 @@ from unbinned.data.files import expand_files
 from unbinned.data.schema import FEATURES, PROCESS_COLUMN, PROCESSES, WEIGHT_COLUMN
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.model import ModelSpec
+from unbinned.sim.htautau import simulate_pseudo_experiment
 from unbinned.sim.oracle import ResonanceModel
 from unbinned.sim.pseudo import pseudo_experiment
-from unbinned.sim.systematics import Nuisances
+from unbinned.sim.systematics import Nuisances, apply_systematics
 from unbinned.workflow.config import (
     AnalysisConfig,
     DataFiles,
@@ -57,6 +67,8 @@ from unbinned.workflow.config import (
 
 __all__ = [
     "CHALLENGE_KINDS",
+    "POOL_RATIO_MIN",
+    "SIMULATING_KINDS",
     "challenge_processes",
     "challenge_source_frame",
     "draw_parameters",
@@ -68,14 +80,24 @@ __all__ = [
     "pseudo_data",
     "rate_factors",
     "sample_file_paths",
+    "simulator_rates",
     "source_pseudo_data",
     "test_frame",
     "test_source",
+    "toy_sampling",
+    "toy_sampling_record",
     "training_source",
 ]
 
 CHALLENGE_KINDS = ("simulator", "parquet", "root")
 """Data kinds in the challenge format (H→ττ features, challenge systematics)."""
+
+SIMULATING_KINDS = ("simulator", "oracle", "toy")
+"""Data kinds whose events can be simulated afresh for every pseudo-experiment."""
+POOL_RATIO_MIN = 20.0
+"""A pool's events per expected pseudo-data event below which the toy study warns."""
+FRESH_SEED_TAG = 4_611
+"""Mixed into the seed of a toy's fresh oracle or toy-model simulation."""
 
 TEST_SEED_OFFSET = 7919
 REFERENCE_SEED_OFFSET = 104729
@@ -403,6 +425,8 @@ def pseudo_data(
     frame: pd.DataFrame | None = None,
     source: Any = None,
     pois: Mapping[str, float] | None = None,
+    fresh: bool = False,
+    rates: Mapping[str, float] | None = None,
 ) -> tuple[EventSet, dict[str, float]]:
     """One pseudo-experiment and its true parameter values.
 
@@ -423,7 +447,22 @@ def pseudo_data(
     pois
         With several POIs: the true value of each (missing ones: ``mu``); ``mu`` is
         then the value of those not given.
+    fresh
+        Simulate the events afresh (:data:`SIMULATING_KINDS` only) instead of drawing
+        them from the test sample: for the simulator
+        :func:`~unbinned.sim.htautau.simulate_pseudo_experiment` (exactly a Poisson
+        process at the true parameters, no event repeated), for an oracle or the toy
+        a new simulation with a seed derived from ``seed`` (:func:`fresh_seed`).
+    rates
+        The simulator's expected raw events per process (:func:`simulator_rates`,
+        read from ``data_dir`` when omitted).
     """
+    if fresh and cfg.data.kind not in SIMULATING_KINDS:
+        raise ConfigError(
+            f"pseudo-data: data kind {cfg.data.kind!r} cannot simulate new events (only "
+            f"{list(SIMULATING_KINDS)} can); draw from the test sample (fresh=False, "
+            "toys.sampling: pool)"
+        )
     spec = model_spec(cfg)
     poi = cfg.inference.poi or spec.poi_names[0]
     true_pois = {p: float(mu) for p in spec.poi_names} | {
@@ -435,9 +474,6 @@ def pseudo_data(
             f"pseudo-data: unknown POI(s) {unknown}; the model has {list(spec.poi_names)}"
         )
     if cfg.data.kind in CHALLENGE_KINDS:
-        raw = test_frame(cfg, data_dir) if frame is None else frame
-        if cfg.preset.production_modes:
-            raw, mu = _scaled_modes(raw, true_pois), 1.0
         given = dict(nuisances or {})
         unknown = sorted(set(given) - set(Nuisances.__dataclass_fields__))
         if unknown:
@@ -445,6 +481,14 @@ def pseudo_data(
                 f"inference.pseudo_experiment.nuisances: unknown {unknown}; expected some of "
                 f"{sorted(Nuisances.__dataclass_fields__)}"
             )
+        if fresh:
+            return _fresh_challenge_data(
+                cfg, data_dir, mu=mu, seed=seed, nuisances=None if draw else Nuisances(**given),
+                draw=draw, pois=true_pois, rates=rates,
+            )  # fmt: skip
+        raw = test_frame(cfg, data_dir) if frame is None else frame
+        if cfg.preset.production_modes:
+            raw, mu = _scaled_modes(raw, true_pois), 1.0
         pe = pseudo_experiment(
             raw,
             mu=mu,
@@ -455,7 +499,10 @@ def pseudo_data(
         )
         truth = {poi: float(mu), **{k: float(v) for k, v in asdict(pe.nuisances).items()}}
         return _challenge_events(pe.data), {**truth, **true_pois}
-    src = test_source(cfg, data_dir) if source is None else source
+    if fresh:
+        src = _simulated_source(cfg, fresh_seed(cfg, seed))
+    else:
+        src = test_source(cfg, data_dir) if source is None else source
     # file variations exist only at their points: the shape nuisances stay nominal
     names = (
         [n.name for n in spec.nuisances if n.acts_on != "shape"]
@@ -469,6 +516,196 @@ def pseudo_data(
     )
     truth = {**{n.name: n.nominal for n in spec.nuisances}, **values, **true_pois}
     return source_pseudo_data(src, spec, truth, seed), truth
+
+
+def fresh_seed(cfg: AnalysisConfig, seed: int) -> int:
+    """The seed of a toy's fresh oracle or toy-model simulation (never a sample's seed)."""
+    state = np.random.SeedSequence([FRESH_SEED_TAG, int(cfg.seed), int(seed)]).generate_state(1)
+    return int(state[0])
+
+
+def _simulated_source(cfg: AnalysisConfig, seed: int) -> Any:
+    """A new simulation of an oracle or toy model, as large as the configured one."""
+    from unbinned.ml import GaussianToySource, OracleSource  # deferred: torch (~2 s)
+
+    data = cfg.data
+    if isinstance(data, OracleData):
+        return OracleSource(ResonanceModel(), data.events_per_process, seed=seed, mode=data.mode)
+    if isinstance(data, ToyData):
+        return GaussianToySource(data.events_per_process, seed=seed)
+    raise ConfigError(f"data kind {data.kind!r} has no simulation of its own")
+
+
+def simulator_rates(data_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
+    r"""The expected raw events per process Λ_p of the simulator, and the events measured.
+
+    Measured on the ``simulate`` step's raw ``test`` and ``reference`` samples (they are
+    independent of the training and their weights are constant per process,
+    :math:`w_k = Y_p L / (10\,\mathrm{fb}^{-1}\, N^\mathrm{sel}_k)`):
+    :math:`\Lambda_p = Y_p (L/10) \sum_k N_k / \sum_k N^\mathrm{sel}_k
+    = \sum_k N_k / \sum_k (N_k / \Lambda_k)`, :math:`\Lambda_k = \sum w` of sample
+    :math:`k`; relative precision
+    :math:`\sqrt{(1 - \varepsilon_p) / (\varepsilon_p \sum_k N_k)}`
+    (cf. :func:`unbinned.sim.htautau.raw_rates`, which simulates for it).
+    """
+    n: dict[str, int] = {}
+    inverse: dict[str, float] = {}
+    for which in ("test", "reference"):
+        path = data_dir / f"{which}.parquet"
+        if not path.is_file():
+            continue
+        frame = pd.read_parquet(path, columns=[WEIGHT_COLUMN, PROCESS_COLUMN])
+        labels = frame[PROCESS_COLUMN].astype(str).to_numpy()
+        w = frame[WEIGHT_COLUMN].to_numpy(dtype=np.float64)
+        for p in dict.fromkeys(labels.tolist()):
+            wp = w[labels == p]
+            n[p] = n.get(p, 0) + wp.size
+            inverse[p] = inverse.get(p, 0.0) + wp.size / float(wp.sum())  # N_k / Λ_k
+    if not n:
+        raise ConfigError(
+            f"no simulated test or reference sample in {str(data_dir)!r}; run the simulate step"
+        )
+    return {p: n[p] / inverse[p] for p in n}, n
+
+
+def _fresh_challenge_data(
+    cfg: AnalysisConfig,
+    data_dir: Path,
+    *,
+    mu: float,
+    seed: int,
+    nuisances: Nuisances | None,
+    draw: bool,
+    pois: Mapping[str, float],
+    rates: Mapping[str, float] | None,
+) -> tuple[EventSet, dict[str, float]]:
+    """A pseudo-experiment of the simulator simulated afresh (:func:`pseudo_data`, ``fresh``).
+
+    With production modes, the signal is simulated at the largest POI and each mode's
+    events kept with probability μ_mode / μ_max (thinning a Poisson process is exact).
+    """
+    if cfg.data.kind != "simulator":
+        raise ConfigError(f"data kind {cfg.data.kind!r} cannot simulate new events")
+    poi = cfg.inference.poi or model_spec(cfg).poi_names[0]
+    r = dict(simulator_rates(data_dir)[0] if rates is None else rates)
+    modes = cfg.preset.production_modes
+    mu_sim = max(pois.values()) if modes else float(mu)
+    pe = simulate_pseudo_experiment(
+        r, mu=mu_sim, nuisances=nuisances, draw_nuisances=draw, seed=int(seed)
+    )
+    data = pe.data
+    if modes and mu_sim > 0:
+        from unbinned.analysis import PRODUCTION_MODES  # deferred: pulls in torch (~2 s)
+
+        keep = np.ones(len(data), dtype=bool)
+        signal = data[PROCESS_COLUMN].astype(str).to_numpy() == "htautau"
+        names = data["production_mode"].astype(str).to_numpy()
+        u = np.random.default_rng([int(seed), 5]).random(len(data))
+        for mode, name in PRODUCTION_MODES.items():
+            sel = signal & (names == mode)
+            keep[sel] = u[sel] < pois[name] / mu_sim
+        data = data[keep].reset_index(drop=True)
+    truth = {poi: float(mu), **{k: float(v) for k, v in asdict(pe.nuisances).items()}}
+    return _challenge_events(data), {**truth, **pois}
+
+
+def toy_sampling(cfg: AnalysisConfig) -> str:
+    """How the toy study draws its pseudo-data: ``"simulated"`` afresh, or from a ``"pool"``.
+
+    ``inference.toys.sampling``: ``auto`` simulates where the data kind can
+    (:data:`SIMULATING_KINDS`); ``simulate`` with another kind is a ``ConfigError``.
+    """
+    want = cfg.inference.toys.sampling
+    can = cfg.data.kind in SIMULATING_KINDS
+    if want == "simulate" and not can:
+        raise ConfigError(
+            f"inference.toys.sampling: simulate needs a data kind that can simulate "
+            f"({list(SIMULATING_KINDS)}), not {cfg.data.kind!r}; use auto or pool"
+        )
+    return "simulated" if can and want != "pool" else "pool"
+
+
+def _pool_counts(
+    cfg: AnalysisConfig, data_dir: Path, source: Any = None
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Per process: the pool's events and their expected count (Σ w) at nominal."""
+    events: dict[str, int] = {}
+    expected: dict[str, float] = {}
+    if cfg.data.kind in CHALLENGE_KINDS and source is None:
+        varied = apply_systematics(test_frame(cfg, data_dir), Nuisances(), seed=0)
+        labels = varied[PROCESS_COLUMN].astype(str).to_numpy()
+        w = varied[WEIGHT_COLUMN].to_numpy(dtype=np.float64)
+        for p in dict.fromkeys(labels.tolist()):
+            events[p] = int(np.count_nonzero(labels == p))
+            expected[p] = float(w[labels == p].sum())
+        return events, expected
+    src = test_source(cfg, data_dir) if source is None else source
+    factors = rate_factors(model_spec(cfg), {})
+    for p in src.processes:
+        ev = src.nominal(p)
+        events[p] = len(ev)
+        expected[p] = float(ev.sum_weights) * factors.get(p, 1.0)
+    return events, expected
+
+
+def toy_sampling_record(cfg: AnalysisConfig, data_dir: Path) -> dict[str, Any]:
+    """How the toys are drawn, for the toy summary: method, sizes and a warning (or None).
+
+    ``method``: ``simulated`` or ``pool`` (:func:`toy_sampling`).  A pool (and an
+    oracle's or the toy model's fresh simulation) records per process its events,
+    their expected count in the pseudo-data (Σ w at nominal) and the ratio; the
+    smallest ratio below :data:`POOL_RATIO_MIN` is a ``warning``: a pool shared by
+    every toy gives them a common Monte-Carlo fluctuation (μ̂ moves by about
+    √(expected / events) standard deviations in each), which biases the coverage; a
+    fresh simulation that small repeats events within a toy.  The simulator's fresh
+    toys record the rates Λ_p (:func:`simulator_rates`).
+    """
+    method = toy_sampling(cfg)
+    out: dict[str, Any] = {"method": method, "warning": None}
+    if method == "simulated" and cfg.data.kind == "simulator":
+        rates, measured = simulator_rates(data_dir)
+        out["description"] = (
+            "each pseudo-experiment simulated afresh with its own seed: n_p ~ Poisson(f_p "
+            "Lambda_p) raw events of unit weight per process, systematics and selection "
+            "applied (no event shared between toys or repeated in one)"
+        )
+        out["raw_rates"] = rates
+        out["rate_events"] = measured
+        return out
+    if method == "simulated":
+        events, expected = _pool_counts(cfg, data_dir, _simulated_source(cfg, fresh_seed(cfg, 0)))
+        out["description"] = (
+            f"each pseudo-experiment drawn (k ~ Poisson(w f_p)) from a fresh simulation of "
+            f"the {cfg.data.kind} model with its own seed"
+        )
+    else:
+        events, expected = _pool_counts(cfg, data_dir)
+        which = (
+            "the whole sample (no independent test sample)" if holds_out(cfg) else "the test sample"
+        )
+        out["description"] = (
+            f"every pseudo-experiment drawn (k ~ Poisson(w)) from one fixed sample: {which}"
+        )
+    ratio = {p: events[p] / expected[p] if expected[p] > 0 else math.inf for p in events}
+    worst = min(ratio, key=lambda p: ratio[p]) if ratio else None
+    out.update({"events": events, "expected": expected, "ratio": ratio,
+                "min_ratio": ratio[worst] if worst else None})  # fmt: skip
+    if worst is not None and ratio[worst] < POOL_RATIO_MIN:
+        if method == "pool":
+            out["warning"] = (
+                f"the pseudo-experiments are drawn from one sample with only "
+                f"{ratio[worst]:.3g} events per expected pseudo-data event of {worst} "
+                f"(want >= {POOL_RATIO_MIN:g}): its Monte-Carlo fluctuation is shared by "
+                f"every toy (mu-hat moves by ~{math.sqrt(1 / ratio[worst]):.2g} sigma in "
+                "each), which biases the coverage; give a larger test sample"
+            )
+        else:
+            out["warning"] = (
+                f"each toy's fresh simulation has only {ratio[worst]:.3g} events per "
+                f"expected pseudo-data event of {worst} (want >= {POOL_RATIO_MIN:g}): events "
+                "repeat within a toy, which widens the toys' spread; simulate more events"
+            )
+    return out
 
 
 def _scaled_modes(raw: pd.DataFrame, pois: Mapping[str, float]) -> pd.DataFrame:

@@ -9,6 +9,13 @@ signal over a background (the oracle's peaking and continuum backgrounds
 together) in ``mass``, ``pt`` and ``cos_theta``.  The weights are normalised to
 ``luminosity`` times the oracle's expected yields, the varied ones including
 the yield change of the energy scale.
+
+The default size holds ~27 events per expected pseudo-data event of the
+background (600 of the signal): the example's pseudo-experiments are drawn from
+these files (a ``files`` analysis cannot simulate), so every one of them shares
+their Monte-Carlo fluctuation, which must be small against the data's.  With
+4,000 events per process (1.8 per expected event) 200 toys covered 0.59 with a
+bias of −0.47 σ; with 60,000, 0.685 ± 0.033 (bias −0.11 ± 0.07 σ).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ _GROUPS = {"signal": ("signal",), "background": ("peak_bkg", "cont_bkg")}
 def write_example_samples(
     folder: str | Path,
     *,
-    events_per_process: int = 4000,
+    events_per_process: int = 60_000,
     luminosity: float = 0.5,
     seed: int = 0,
 ) -> list[Path]:

@@ -10,11 +10,12 @@ validate   classifier calibration, reweighting closure and the    ``diagnostics.
            surrogates' health checks on held-out simulation       ``health.json``
            (the health check itself runs in ``train``)
 fit        Asimov and observed (pseudo-)data, unbinned and        ``result.json``,
-           binned, every POI; pulls, impacts, Fisher information  ``observed.parquet``
+           binned, every POI; pulls, every POI's impacts, Fisher  ``observed.parquet``
+           information
 scan       profile-likelihood scans of the POI, both methods      ``scan.json``
            (two POIs: also their joint 2-D scan)
 toys       a pseudo-experiment study (resumable; each POI's       ``toys.jsonl``, ``summary.json``
-           coverage)
+           coverage; simulated afresh where the data can be)
 report     the HTML page and the JSON summary                     ``report.html``, ``summary.json``
 =========  =====================================================  ==========================
 
@@ -68,6 +69,8 @@ from unbinned.workflow.data import (
     pseudo_data,
     reference_source,
     sample_file_paths,
+    toy_sampling,
+    toy_sampling_record,
     training_source,
 )
 from unbinned.workflow.diagnostics import diagnostics, health, health_options, leave_one_out
@@ -221,6 +224,13 @@ def _toy_warnings(summary: Mapping[str, Any]) -> list[str]:
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
+
+
+def _impact_dicts(found: Sequence[Any]) -> list[dict[str, Any]]:
+    """Impacts as JSON rows, ranked by post-fit size (largest first; NaN ones last)."""
+    ranked = sorted(found, key=lambda i: -i.size if math.isfinite(i.size) else 0.0)
+    return [{k: _finite(v) if isinstance(v, float) else v
+             for k, v in dataclasses.asdict(i).items()} for i in ranked]  # fmt: skip
 
 
 class Analysis:
@@ -558,7 +568,7 @@ class Analysis:
 
         def body(tmp: Path) -> dict[str, Any]:
             # deferred: scipy.stats (~0.8 s), module notes
-            from unbinned.infer import fisher_information, impacts, pulls
+            from unbinned.infer import fisher_information, impacts_by_poi, pulls
 
             model = self.model()
             poi = self.poi
@@ -595,19 +605,16 @@ class Analysis:
                 },
             }
             result["pulls"] = [dataclasses.asdict(p) for p in pulls(lik, obs.fit)]
+            # every POI's impacts, from the same fits (the headline POI's also as "impacts")
+            by_poi: dict[str, list[Any]] = {p: [] for p in model.pois}
             if self.config.inference.impacts:
                 names = [p["nuisance"] for p in result["pulls"]]
-                found = []
                 for name in self._bar(names, "impacts"):
-                    found += impacts(lik, poi, obs.fit, nuisances=[name])
-                found.sort(key=lambda i: -i.size if math.isfinite(i.size) else 0.0)
-                result["impacts"] = [
-                    {k: _finite(v) if isinstance(v, float) else v
-                     for k, v in dataclasses.asdict(i).items()}
-                    for i in found
-                ]  # fmt: skip
-            else:
-                result["impacts"] = []
+                    one = impacts_by_poi(lik, list(model.pois), obs.fit, nuisances=[name])
+                    for p, found in one.items():
+                        by_poi[p] += found
+            result["impacts_by_poi"] = {p: _impact_dicts(found) for p, found in by_poi.items()}
+            result["impacts"] = result["impacts_by_poi"].get(poi, [])
             self.say("  Fisher information (Asimov) ...")
             fisher = {}
             for label, make in (
@@ -776,6 +783,7 @@ class Analysis:
             seeds = range(t.first_seed, t.first_seed + t.n)
             summary: dict[str, Any] = {}
             if t.n:
+                self.say(f"  pseudo-data: {toy_sampling(cfg)}")
                 with make_executor(t.executor, scheduler=t.scheduler, n_workers=t.workers) as ex:
                     self.say(f"  {t.n} pseudo-experiments on {ex!r} (store {store})")
                     result = run_toys(task, seeds, store=store, executor=ex, progress=self.progress)
@@ -786,6 +794,11 @@ class Analysis:
                 per_poi = _poi_summaries(result, cfg.poi_names)
                 if per_poi:
                     summary["pois"] = per_poi
+                # how the toys were drawn; a pool too small for them is a warning
+                sampling = toy_sampling_record(cfg, self.data_dir)
+                summary["sampling"] = sampling
+                if sampling["warning"]:
+                    summary["warnings"] = [*summary.get("warnings", []), sampling["warning"]]
                 for w in _toy_warnings(summary):
                     self.say(f"  WARNING: {w}")
             write_json_atomic(tmp / "summary.json", summary)

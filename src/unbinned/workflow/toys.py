@@ -1,10 +1,12 @@
 """The pseudo-experiment task of the workflow's ``toys`` step (picklable for worker processes).
 
 One toy: draw the true μ (fixed, or uniform in ``mu_range``) and the nuisances
-(from their priors), draw a pseudo-dataset from the held-out sample
-(:func:`unbinned.workflow.data.pseudo_data`), measure it with the trained model and
-return the row :func:`unbinned.infer.run_toys` stores.  The model and the test
-sample are loaded once per process (cached by path).
+(from their priors), simulate a pseudo-dataset afresh where the data kind can, or
+else draw it from the held-out sample (``inference.toys.sampling``,
+:func:`unbinned.workflow.data.toy_sampling`, :func:`unbinned.workflow.data.pseudo_data`),
+measure it with the trained model and return the row :func:`unbinned.infer.run_toys`
+stores.  The model, the test sample and the simulator's rates are loaded once per
+process (cached by path).
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from unbinned.workflow.config import AnalysisConfig
-from unbinned.workflow.data import CHALLENGE_KINDS, pseudo_data, test_frame, test_source
+from unbinned.workflow.data import (
+    CHALLENGE_KINDS,
+    pseudo_data,
+    simulator_rates,
+    test_frame,
+    test_source,
+    toy_sampling,
+)
 
 __all__ = ["POI_PREFIX", "poi_columns", "poi_study_rows", "workflow_toy_task"]
 
@@ -37,6 +46,11 @@ def _test_data(config_json: str, data_dir: str) -> tuple[Any, Any]:
     if cfg.data.kind in CHALLENGE_KINDS:
         return test_frame(cfg, Path(data_dir)), None
     return None, test_source(cfg, Path(data_dir))
+
+
+@functools.lru_cache(maxsize=2)
+def _rates(data_dir: str) -> dict[str, float]:
+    return simulator_rates(Path(data_dir))[0]
 
 
 def config_json(cfg: AnalysisConfig) -> str:
@@ -84,7 +98,8 @@ def workflow_toy_task(
         p: float(toys.mu) if toys.mu is not None else float(rng.uniform(*toys.mu_range))
         for p in names[1:]
     }
-    frame, source = _test_data(config, data_dir)
+    fresh = toy_sampling(cfg) == "simulated"
+    frame, source = (None, None) if fresh else _test_data(config, data_dir)
     events, truth = pseudo_data(
         cfg,
         Path(data_dir),
@@ -94,6 +109,8 @@ def workflow_toy_task(
         frame=frame,
         source=source,
         pois=pois,
+        fresh=fresh,
+        rates=_rates(data_dir) if fresh and cfg.data.kind == "simulator" else None,
     )
     m = cached_analysis(model_dir).measure(events, binned=toys.binned, poi=cfg.inference.poi)
     row = measurement_row(seed, truth[m.poi], m)
