@@ -224,8 +224,8 @@ def profile_interval(
         Confidence level; 0.68 means one sigma (Δq = 1), 0.95 gives Δq = 3.84.
     method
         ``"newton"``: the edges solved directly (module docstring), with the scan
-        as the fallback for an edge it does not solve; ``"scan"``: profiled scan with root finding; ``"minos"``:
-        iminuit MINOS.
+        as the fallback for an edge it does not solve; ``"scan"``: profiled scan
+        with root finding; ``"minos"``: iminuit MINOS.
     best
         The global fit, if already done.
     bounds
