@@ -325,3 +325,17 @@ def test_minos_after_a_newton_fit_runs_migrad_from_its_minimum():
     ref = profile_interval(lik, "mu", best=best)
     assert iv.valid
     assert (iv.lower, iv.upper) == pytest.approx((ref.lower, ref.upper), abs=2e-3 * ref.width)
+
+
+def test_only_the_unsolved_edge_is_scanned():
+    """mu-hat = 0.25 > 0 with its lower edge at the bound 0: Newton's upper edge is kept."""
+    lik = _bounded_counting(55.0)  # mu-hat = (55 - 50) / 20
+    best = fit(lik)
+    assert best.values["mu"] == pytest.approx(0.25, abs=1e-8)
+    iv = profile_interval(lik, "mu", best=best)
+    scan = profile_interval(lik, "mu", best=best, method="scan")
+    assert iv.valid
+    assert iv.method == "profile (Newton; lower edge scanned)"
+    assert iv.lower == 0.0
+    assert "lower edge at the bound" in iv.note
+    assert iv.upper == pytest.approx(scan.upper, abs=1e-6 * scan.width)

@@ -20,7 +20,8 @@ cross-checked:
   exact Hessian at the edge is computed, used for a last step, and checked to be
   positive definite in ν.  The same solution as the scan, in a few passes
   over the events; where it does not converge (e.g. an edge at a parameter bound)
-  the scan below is used.
+  the scan below solves that edge (the other is kept; the method then reads
+  ``"profile (Newton; lower edge scanned)"``).
 * ``"scan"``: a profiled scan with root finding (safeguarded Newton on t(μ), whose
   slope ∂q/∂μ at the conditional minimum is exact, with bisection as the fallback).
 * ``"minos"``: iminuit's MINOS.
@@ -223,8 +224,8 @@ def profile_interval(
         Confidence level; 0.68 means one sigma (Δq = 1), 0.95 gives Δq = 3.84.
     method
         ``"newton"``: the edges solved directly (module docstring), with the scan
-        as the fallback; ``"scan"``: profiled scan with root finding; ``"minos"``:
-        iminuit MINOS.
+        as the fallback for an edge it does not solve; ``"scan"``: profiled scan
+        with root finding; ``"minos"``: iminuit MINOS.
     best
         The global fit, if already done.
     bounds
@@ -251,37 +252,61 @@ def profile_interval(
     if method not in ("scan", "newton"):
         raise ConfigError(f"method must be 'newton', 'scan' or 'minos', got {method!r}")
     lo_b, hi_b = bounds or _limits(likelihood).get(poi) or (-math.inf, math.inf)
+    edges_n: list[float | None] = [None, None]
     if method == "newton":
         edges_n = [_edge(likelihood, poi, best, sign, threshold, (lo_b, hi_b)) for sign in (-1, 1)]
         if all(e is not None for e in edges_n):
             lower, upper = (float(e) for e in edges_n)  # type: ignore[arg-type]
             return Interval(poi, best.values[poi], lower, upper, cl, "profile (Newton)", True)
+    # the scan only for the edges that the Newton iterations did not solve (e.g. one at
+    # the POI's bound): the other is kept, the same root to the solvers' tolerances
     prof = _Profiler(likelihood, poi, best, seed)
     mu0 = best.values[poi]
     sigma = best.errors[poi] if best.errors[poi] > 0 else max(abs(mu0), 1.0) * 0.1
     edges: list[float] = []
     notes: list[str] = []
-    for sign, limit in ((-1.0, lo_b), (1.0, hi_b)):
-        inner, step = mu0, sigma * math.sqrt(threshold)
-        outer = mu0 + sign * step
-        while True:
-            if (sign < 0 and outer <= limit) or (sign > 0 and outer >= limit):
-                outer = limit
-                if prof.t(outer) < threshold:
-                    notes.append(f"{'lower' if sign < 0 else 'upper'} edge at the bound {limit}")
-                    edges.append(outer)
-                    break
-            if prof.t(outer) >= threshold:
-                edges.append(_crossing(prof, inner, outer, threshold, 1e-6 * max(sigma, 1e-12)))
-                break
-            inner, step = outer, step * 2.0
-            outer = inner + sign * step
-            if step > 1e6 * sigma:
-                raise FitError(f"cannot bracket the {poi} interval: t stays below {threshold}")
+    for newton_edge, sign, limit in zip(edges_n, (-1.0, 1.0), (lo_b, hi_b), strict=True):
+        if newton_edge is not None:
+            edges.append(float(newton_edge))
+            continue
+        edge, note = _scan_edge(prof, poi, mu0, sigma, sign, limit, threshold)
+        edges.append(edge)
+        if note:
+            notes.append(note)
     ok = all(r.valid for r in prof.cache.values())
     if not ok:
         notes.append("some profile fits invalid")
-    return Interval(poi, mu0, edges[0], edges[1], cl, "profile scan", ok, "; ".join(notes))
+    scanned = [side for side, e in zip(("lower", "upper"), edges_n, strict=True) if e is None]
+    how = "profile scan" if len(scanned) == 2 else f"profile (Newton; {scanned[0]} edge scanned)"
+    return Interval(poi, mu0, edges[0], edges[1], cl, how, ok, "; ".join(notes))
+
+
+def _scan_edge(
+    prof: _Profiler,
+    poi: str,
+    mu0: float,
+    sigma: float,
+    sign: float,
+    limit: float,
+    threshold: float,
+) -> tuple[float, str]:
+    """One edge by the profiled scan: bracket t(μ) = threshold outward from μ̂, then root-find.
+
+    Returns the edge and a note ("" or that the edge is the parameter's bound).
+    """
+    inner, step = mu0, sigma * math.sqrt(threshold)
+    outer = mu0 + sign * step
+    while True:
+        if (sign < 0 and outer <= limit) or (sign > 0 and outer >= limit):
+            outer = limit
+            if prof.t(outer) < threshold:
+                return outer, f"{'lower' if sign < 0 else 'upper'} edge at the bound {limit}"
+        if prof.t(outer) >= threshold:
+            return _crossing(prof, inner, outer, threshold, 1e-6 * max(sigma, 1e-12)), ""
+        inner, step = outer, step * 2.0
+        outer = inner + sign * step
+        if step > 1e6 * sigma:
+            raise FitError(f"cannot bracket the {poi} interval: t stays below {threshold}")
 
 
 def _edge(

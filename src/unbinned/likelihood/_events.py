@@ -171,21 +171,27 @@ class EventSum:
     def _blocks(
         self, md: MonomialDerivatives | None, order: int, ks: range | None = None
     ) -> Iterator[_Block]:
-        """Per block of ``ks`` (default all): a_pi = c_pi exp(Δ_pi·φ) (P, n); order 2: Δ̃ = Δ J."""
+        """Per block of ``ks`` (default all): a_pi = c_pi exp(Δ_pi·φ) (P, n); order 2: Δ̃ = Δ J.
+
+        Δ̃ comes transposed, (d, P, n) (Jᵀ Δᵀ): the weighted sums Σ w Δ̃ Δ̃ᵀ over its
+        contiguous rows are ≈ 3× faster than over the (P n, d) rows of Δ J (measured on
+        a 65 536-event block, P = 4, M = 9, d = 3, one thread: 0.65 vs 1.9 ms), and the
+        product itself no slower (3.0 vs 3.4 ms).
+        """
         shape = self._shape(md)
         phi = None if md is None else md.phi.to(self.device)
-        jac = None if md is None else md.jac.to(self.device)
+        jac_t = None if md is None else md.jac.T.contiguous().to(self.device)
         for k in range(len(self.bounds)) if ks is None else ks:
             c = self.coeff_blocks[k]
             w = None if self.weight_blocks is None else self.weight_blocks[k]
-            if not shape or self.blocks is None or phi is None or jac is None:
+            if not shape or self.blocks is None or phi is None or jac_t is None:
                 yield _Block(w, c, None, None)
                 continue
             blk = self.blocks[k]
             p, n, m = blk.shape
             a = torch.exp(torch.mv(blk.view(p * n, m), phi).view(p, n)).mul_(c)
             # Δ·φ and Δ J as one product with [J | φ] was slower (1.5 vs 1.2 ms a block)
-            dn = torch.matmul(blk, jac) if order == 2 else None
+            dn = torch.mm(jac_t, blk.view(p * n, m).T).view(-1, p, n) if order == 2 else None
             yield _Block(w, a, blk, dn)
 
     def evaluate(
@@ -272,13 +278,13 @@ class EventSum:
             gram[:p, :p] += aq @ a.T
             if b.dn is not None:
                 fa = a * f[:, None]
-                u = b.dn[0] * fa[0, :, None]  # ũ_i = Σ_p F_p a_pi Δ̃_pi, (n, d)
+                u = b.dn[:, 0] * fa[0]  # ũ_i = Σ_p F_p a_pi Δ̃_pi, transposed: (d, n)
                 for q in range(1, p):
-                    u.addcmul_(b.dn[q], fa[q, :, None])
-                gram[:p, p:] += aq @ u
-                gram[p:, p:] += (u * (rho / r)[:, None]).T @ u
-                dnf = b.dn.view(-1, d)
-                second += (dnf * (ra * f[:, None]).view(-1, 1)).T @ dnf
+                    u.addcmul_(b.dn[:, q], fa[q])
+                gram[:p, p:] += aq @ u.T
+                gram[p:, p:] += (u * (rho / r)) @ u.T
+                dnf = b.dn.view(d, -1)
+                second += (dnf * (ra * f[:, None]).view(-1)) @ dnf.T
         return val, g_f, s_sum, gram, second
 
     # --------------------------------------------------------------- integration term
@@ -321,7 +327,8 @@ class EventSum:
                 continue
             t_sum += torch.bmm(b.a.unsqueeze(1), b.delta).squeeze(1)
             if b.dn is not None:
-                smp += torch.bmm((b.dn * b.a[:, :, None]).transpose(1, 2), b.dn)
+                dnp = b.dn.transpose(0, 1)  # (P, d, n)
+                smp += torch.bmm(dnp * b.a[:, None, :], dnp.transpose(1, 2))
         return total, t_sum, smp
 
     def _integration(
@@ -369,7 +376,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 @dataclass(frozen=True)
 class _Block:
-    """One block of a pass: weights (n,) or None, a (P, n), Δ (P, n, M), Δ̃ = Δ J (P, n, d)."""
+    """One block of a pass: weights (n,) or None, a (P, n), Δ (P, n, M), Δ̃ᵀ = (Δ J)ᵀ (d, P, n)."""
 
     w: torch.Tensor | None
     a: torch.Tensor

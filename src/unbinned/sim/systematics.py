@@ -457,7 +457,9 @@ def apply_systematics(
     rows, sel = _reselect({**raw, **new}, dopostselection)  # step 4
     out = _assemble(data, sel, compute_derived(sel), rows)  # step 5
     _scale_weights(out, data, rows, nuisances)  # step 6
-    return pd.DataFrame(out)
+    # every column is its own new array (_assemble): no consolidating copy of the table
+    # (pd.DataFrame(dict) stacks the float columns into one block: ≈ 1 s per 10⁶ events)
+    return pd.DataFrame(out, copy=False)
 
 
 def _primary_columns(data: pd.DataFrame, nuisances: Nuisances) -> dict[str, npt.NDArray[Any]]:
@@ -553,22 +555,27 @@ def _assemble(
     derived: Mapping[str, npt.NDArray[np.float64]],
     rows: npt.NDArray[np.bool_] | slice,
 ) -> dict[str, Any]:
-    """The output columns in the input's order and dtypes, missing DER columns appended."""
+    """The output columns in the input's order and dtypes, missing DER columns appended.
+
+    Every column is an array of its own, sharing no memory with ``data`` (a column
+    the selection kept whole is copied), so the output frame is built without a copy.
+    """
     out: dict[str, Any] = {}
     for c in data.columns:
         name = str(c)
+        series = data[c]
         if name in sel:
             values = sel[name]
-            out[name] = values if values.dtype == data[c].dtype else _cast(values, data[c].dtype)
+            values = values if values.dtype == series.dtype else _cast(values, series.dtype)
         elif name in derived:
-            out[name] = derived[name].astype(_float_dtype(data[c].dtype), copy=False)
+            values = derived[name].astype(_float_dtype(series.dtype), copy=False)
+        elif isinstance(series.dtype, np.dtype):
+            values = series.to_numpy()[rows]
         else:
-            series = data[c]
-            out[name] = (
-                series.to_numpy()[rows]
-                if isinstance(series.dtype, np.dtype)
-                else series.array[rows]
-            )
+            values = series.array[rows]
+            out[name] = values.copy() if isinstance(rows, slice) else values
+            continue
+        out[name] = values.copy() if np.may_share_memory(values, series.to_numpy()) else values
     der_dtype = _float_dtype(data["PRI_had_pt"].dtype)
     for name in DER_FEATURES:
         if name not in out:
