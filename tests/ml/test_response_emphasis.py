@@ -9,7 +9,7 @@ from unbinned.ml import GaussianToySource, SurrogateConfig, TrainConfig, train_s
 from unbinned.ml._features import feature_matrix
 from unbinned.ml.response import SignalEmphasis, train_response
 from unbinned.ml.runtime import RunOptions
-from unbinned.ml.surrogate import RESPONSE_EMPHASIS
+from unbinned.ml.surrogate import RESPONSE_EMPHASIS, SIGNAL_RESPONSE_EPOCHS
 
 FAST = TrainConfig(hidden=(8,), epochs=2, batch_size=2048)
 
@@ -44,7 +44,10 @@ def test_formula_and_threshold(source):
     # a quarter of the signal weight lies at or above t
     assert np.sum(w[c >= e.scale]) / w.sum() == pytest.approx(0.25, abs=0.01)
     np.testing.assert_allclose(e(sig), 1.0 + 4.0 * c / e.scale)
-    assert e.to_dict() == {"kind": "signal_emphasis", "index": 0, "alpha": 4.0, "scale": e.scale}
+    assert e.to_dict() == {"kind": "signal_emphasis", "index": 0, "alpha": 4.0, "scale": e.scale,
+                           "cap": None}  # fmt: skip
+    capped = SignalEmphasis(_Fractions(), 0, 4.0, e.scale, cap=1.0)
+    np.testing.assert_allclose(capped(sig), 1.0 + 4.0 * np.minimum(c / e.scale, 1.0))
     assert "alpha=4" in repr(e)
     off = SignalEmphasis(_Fractions(), 0, 0.0, 1.0)
     np.testing.assert_array_equal(off(sig), np.ones(len(sig)))
@@ -88,15 +91,33 @@ def test_emphasis_keeps_the_optimum(source):
     assert rms < 0.02, rms  # 0.012 measured (0.009 without emphasis)
 
 
-def test_surrogate_records_the_emphasis(source):
-    cfg = SurrogateConfig(classifier=FAST, response=FAST)
-    assert cfg.response_emphasis == RESPONSE_EMPHASIS > 0
-    assert cfg.to_dict()["response_emphasis"] == RESPONSE_EMPHASIS
+def test_surrogate_emphasises_the_signal_only(source):
+    assert SurrogateConfig().response_emphasis == RESPONSE_EMPHASIS > 0
+    assert SurrogateConfig().signal_response_epochs == SIGNAL_RESPONSE_EPOCHS
+    planned = TrainConfig(hidden=(8,), min_epochs=2, min_steps=0, max_batch_size=4096)
+    cfg = SurrogateConfig(classifier=FAST, response=planned, signal_response_epochs=3)
+    d = cfg.to_dict()
+    assert d["response_emphasis"] == RESPONSE_EMPHASIS
+    assert d["signal_response_epochs"] == 3
+    assert d["response_emphasis_processes"] is None
     model = train_surrogate(source, config=cfg, run=RunOptions(progress=False))
     meta = model.metadata["response_emphasis"]
-    assert meta["kind"] == "signal_emphasis" and meta["alpha"] == RESPONSE_EMPHASIS
+    assert meta["kind"] == "signal_emphasis"
+    assert meta["alpha"] == RESPONSE_EMPHASIS
     assert meta["scale"] > 0
+    assert meta["processes"] == ["sig"]
+    hist = {p: model.responses[p].history for p in ("sig", "bkg")}
+    assert hist["sig"].plan["epochs"] == 3
+    assert hist["bkg"].plan["epochs"] == 2
     off = train_surrogate(source, config=SurrogateConfig(classifier=FAST, response=FAST,
                                                          response_emphasis=0.0),
                           run=RunOptions(progress=False))  # fmt: skip
     assert off.metadata["response_emphasis"] is None
+
+
+def test_surrogate_emphasis_settings_are_checked(source):
+    with pytest.raises(ConfigError, match="signal_response_epochs"):
+        SurrogateConfig(signal_response_epochs=0)
+    cfg = SurrogateConfig(classifier=FAST, response=FAST, response_emphasis_processes=("top",))
+    with pytest.raises(ConfigError, match="response_emphasis_processes"):
+        train_surrogate(source, config=cfg, run=RunOptions(progress=False))

@@ -209,12 +209,14 @@ class SignalEmphasis:
 
     .. math::
 
-        h(x) = 1 + \alpha\,\frac{c_{k}(x)}{t},
+        h(x) = 1 + \alpha\,\min\!\Big(\frac{c_{k}(x)}{t},\ \kappa\Big),
 
     with :math:`c_k(x)` the nominal classifier's fraction of the signal (process
     ``index``) and :math:`t` its threshold of the signal-like tail (the signal-weighted
     :math:`1-q` quantile of :math:`c_k` over the nominal signal, :meth:`from_sample`):
-    an event at the threshold weighs :math:`1+\alpha`, a Z→ττ-like event ≈ 1.
+    an event at the threshold weighs :math:`1+\alpha`, a Z→ττ-like event ≈ 1, and no
+    event more than :math:`1+\alpha\kappa` (the cap κ bounds the loss of effective
+    sample size to the few most signal-like events).
 
     Both classes of the response loss (:func:`train_response`) are weighted by the
     same h(x), each event by its own features.  Per variation point k the expected
@@ -235,18 +237,23 @@ class SignalEmphasis:
         α ≥ 0 (0: h = 1).
     scale
         t > 0.
+    cap
+        κ > 0 (default ∞: no cap).
     """
 
     classifier: Any
     index: int
     alpha: float
     scale: float
+    cap: float = math.inf
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
             raise ConfigError(f"SignalEmphasis alpha={self.alpha!r}; expected a finite α ≥ 0")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"SignalEmphasis scale={self.scale!r}; expected a finite t > 0")
+        if not self.cap > 0:
+            raise ConfigError(f"SignalEmphasis cap={self.cap!r}; expected κ > 0 (inf: no cap)")
 
     @classmethod
     def from_sample(
@@ -256,6 +263,7 @@ class SignalEmphasis:
         signal: EventSet,
         alpha: float,
         tail_fraction: float = 0.25,
+        cap: float = math.inf,
     ) -> SignalEmphasis:
         """The emphasis whose t leaves ``tail_fraction`` of ``signal``'s weight above it."""
         if not 0 < tail_fraction < 1:
@@ -267,22 +275,25 @@ class SignalEmphasis:
         if not w.sum() > 0:
             raise DataError("the signal events' weights sum to 0; expected positive weights")
         t = float(np.quantile(c, 1.0 - tail_fraction, weights=w, method="inverted_cdf"))
-        return cls(classifier, int(index), float(alpha), max(t, 1e-12))
+        return cls(classifier, int(index), float(alpha), max(t, 1e-12), float(cap))
 
     def __call__(self, events: EventSet) -> FloatArray:
         """h(x) of ``events``, shape (N,)."""
         if self.alpha == 0 or len(events) == 0:
             return np.ones(len(events))
         c = np.asarray(self.classifier.fractions(events), dtype=np.float64)[:, self.index]
-        return 1.0 + self.alpha * c / self.scale
+        return 1.0 + self.alpha * np.minimum(c / self.scale, self.cap)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON description (the classifier is the model's own)."""
         return {"kind": "signal_emphasis", "index": self.index, "alpha": self.alpha,
-                "scale": self.scale}  # fmt: skip
+                "scale": self.scale, "cap": None if math.isinf(self.cap) else self.cap}  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"SignalEmphasis(index={self.index}, alpha={self.alpha:g}, scale={self.scale:.4g})"
+        return (
+            f"SignalEmphasis(index={self.index}, alpha={self.alpha:g}, scale={self.scale:.4g}, "
+            f"cap={self.cap:g})"
+        )
 
 
 def _response_loss(
