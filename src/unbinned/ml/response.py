@@ -29,6 +29,7 @@ ones at every point), so the training pool holds K × ``max_events`` events.
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,7 @@ from unbinned.response import GPYieldModel
 
 __all__ = [
     "ProcessResponse",
+    "SignalEmphasis",
     "YieldModelLike",
     "train_response",
     "yield_model_from_dict",
@@ -201,6 +203,99 @@ class ProcessResponse:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class SignalEmphasis:
+    r"""Per-event emphasis of the response loss on the signal-like region.
+
+    .. math::
+
+        h(x) = 1 + \alpha\,\min\!\Big(\frac{c_{k}(x)}{t},\ \kappa\Big),
+
+    with :math:`c_k(x)` the nominal classifier's fraction of the signal (process
+    ``index``) and :math:`t` its threshold of the signal-like tail (the signal-weighted
+    :math:`1-q` quantile of :math:`c_k` over the nominal signal, :meth:`from_sample`):
+    an event at the threshold weighs :math:`1+\alpha`, a Z→ττ-like event ≈ 1, and no
+    event more than :math:`1+\alpha\kappa` (the cap κ bounds the loss of effective
+    sample size to the few most signal-like events).
+
+    Both classes of the response loss (:func:`train_response`) are weighted by the
+    same h(x), each event by its own features.  Per variation point k the expected
+    loss is :math:`\int h(x)\,[p_0(x)\,\mathrm{softplus}(s) + p_k(x)\,
+    \mathrm{softplus}(-s)]\,dx`; its pointwise minimiser solves
+    :math:`h\,[p_0\,\sigma(s) - p_k\,\sigma(-s)] = 0`, i.e. :math:`s = \ln p_k/p_0`
+    for any h > 0: the optimal ratio is unchanged and only the network's capacity
+    and the weight of the training statistics move towards the signal-like events
+    that the measurement of μ depends on.
+
+    Attributes
+    ----------
+    classifier
+        The nominal classifier (anything with ``fractions(events) -> (N, P)``).
+    index
+        Column of the signal in its fractions.
+    alpha
+        α ≥ 0 (0: h = 1).
+    scale
+        t > 0.
+    cap
+        κ > 0 (default ∞: no cap).
+    """
+
+    classifier: Any
+    index: int
+    alpha: float
+    scale: float
+    cap: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"SignalEmphasis alpha={self.alpha!r}; expected a finite α ≥ 0")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ConfigError(f"SignalEmphasis scale={self.scale!r}; expected a finite t > 0")
+        if not self.cap > 0:
+            raise ConfigError(f"SignalEmphasis cap={self.cap!r}; expected κ > 0 (inf: no cap)")
+
+    @classmethod
+    def from_sample(
+        cls,
+        classifier: Any,
+        index: int,
+        signal: EventSet,
+        alpha: float,
+        tail_fraction: float = 0.25,
+        cap: float = math.inf,
+    ) -> SignalEmphasis:
+        """The emphasis whose t leaves ``tail_fraction`` of ``signal``'s weight above it."""
+        if not 0 < tail_fraction < 1:
+            raise ConfigError(f"tail_fraction={tail_fraction!r}; expected a value in (0, 1)")
+        if len(signal) == 0:
+            raise DataError("SignalEmphasis.from_sample needs nominal signal events; got none")
+        c = np.asarray(classifier.fractions(signal))[:, index]
+        w = np.clip(signal.weights, 0.0, None)
+        if not w.sum() > 0:
+            raise DataError("the signal events' weights sum to 0; expected positive weights")
+        t = float(np.quantile(c, 1.0 - tail_fraction, weights=w, method="inverted_cdf"))
+        return cls(classifier, int(index), float(alpha), max(t, 1e-12), float(cap))
+
+    def __call__(self, events: EventSet) -> FloatArray:
+        """h(x) of ``events``, shape (N,)."""
+        if self.alpha == 0 or len(events) == 0:
+            return np.ones(len(events))
+        c = np.asarray(self.classifier.fractions(events), dtype=np.float64)[:, self.index]
+        return 1.0 + self.alpha * np.minimum(c / self.scale, self.cap)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON description (the classifier is the model's own)."""
+        return {"kind": "signal_emphasis", "index": self.index, "alpha": self.alpha,
+                "scale": self.scale, "cap": None if math.isinf(self.cap) else self.cap}  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"SignalEmphasis(index={self.index}, alpha={self.alpha:g}, scale={self.scale:.4g}, "
+            f"cap={self.cap:g})"
+        )
+
+
 def _response_loss(
     phi: torch.Tensor,
 ) -> Callable[[torch.nn.Module, list[tuple[torch.Tensor, ...]]], torch.Tensor]:
@@ -220,6 +315,14 @@ def _response_loss(
         return nominal + varied
 
     return loss
+
+
+def _describe(emphasis: Callable[[EventSet], Any]) -> Any:
+    """JSON description of an emphasis (its ``to_dict()``, else its name)."""
+    to_dict = getattr(emphasis, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    return getattr(emphasis, "__qualname__", type(emphasis).__qualname__)
 
 
 def _ids(events: EventSet) -> npt.NDArray[np.int64]:
@@ -243,6 +346,7 @@ def train_response(
     seed: int = 0,
     run: RunOptions | None = None,
     name: str | None = None,
+    emphasis: Callable[[EventSet], Any] | None = None,
 ) -> ProcessResponse:
     """Train the response of ``process`` on nominal vs varied simulation of the same events.
 
@@ -277,7 +381,7 @@ def train_response(
     net_name = name or f"response_{process}"
     progress = (run or RunOptions()).progress
     data = _response_data(source, process, dsg, transform, cfg, max_events, seed, progress,
-                          net_name)  # fmt: skip
+                          net_name, emphasis)  # fmt: skip
     ym = yield_model() if yield_model is not None else PolynomialYieldModel(len(names))
     _fit_yield_model(ym, source, process, dsg.points, data.log_yields, data.w_nom, progress,
                      net_name)  # fmt: skip
@@ -298,6 +402,7 @@ def train_response(
             "n_nominal": data.n_nominal,
             "sum_w": data.w_nom,
             "log_yields": [round(float(v), 12) for v in data.log_yields],
+            **({} if emphasis is None else {"emphasis": _describe(emphasis)}),
         },
     )
     net.to("cpu")
@@ -327,6 +432,7 @@ def _response_data(
     seed: int,
     progress: bool,
     net_name: str,
+    emphasis: Callable[[EventSet], Any] | None = None,
 ) -> _ResponseData:
     """Nominal and varied events of ``process`` as training and validation streams.
 
@@ -345,8 +451,11 @@ def _response_data(
     feats = source.feature_names
     tf = transform or FeatureTransform.fit(feature_matrix(nominal, feats), feats)
     # split generated events into training and validation
-    split = _Split(tf, generated[rng.random(len(generated)) < cfg.validation_fraction])
-    x0_tr, w0_tr, x0_va, w0_va = split(nominal)
+    split = _Split(tf, generated[rng.random(len(generated)) < cfg.validation_fraction], emphasis)
+    x0_tr, w0_tr, h0_tr, x0_va, w0_va, h0_va = split(nominal)
+    # one constant for both classes and splits: the loss keeps its scale (h̄ = 1 without
+    # emphasis), and a common factor leaves the minimiser alone (train_response)
+    h_bar = float(w0_tr @ h0_tr / w0_tr.sum())
     # the yields come from every generated event, not only the training subset: their
     # ratio to nominal is set by the few events migrating across the selection cuts,
     # so its Monte-Carlo precision matters (a 10⁶-event dataset resolves 10⁻⁴ changes)
@@ -355,11 +464,11 @@ def _response_data(
         raise DataError(f"process {process!r}: nominal weights sum to {w_nom}; expected > 0")
     points = dsg.points
     log_yields, pool, varied_idx = _varied_pool(
-        source, process, points, subset, split, w_nom, progress, net_name
+        source, process, points, subset, split, w_nom, h_bar, progress, net_name
     )
     phi = torch.from_numpy(monomials(points[varied_idx]))
-    train_streams = _streams(pool, "tr", x0_tr, w0_tr)
-    val_streams = _streams(pool, "va", x0_va, w0_va)
+    train_streams = _streams(pool, "tr", x0_tr, w0_tr / float(w0_tr.sum()) * h0_tr / h_bar)
+    val_streams = _streams(pool, "va", x0_va, w0_va / float(w0_va.sum()) * h0_va / h_bar)
     pool.clear()
     return _ResponseData(tf, len(nominal), w_nom, log_yields, phi, train_streams, val_streams)
 
@@ -380,16 +489,39 @@ def _checked_design(
 
 
 class _Split:
-    """Network inputs and weights of an event set, split into training and validation."""
+    """Network inputs, weights and emphasis of an event set, split into training and validation.
 
-    def __init__(self, tf: FeatureTransform, val_ids: npt.NDArray[np.int64]) -> None:
+    Returns ``(x_tr, w_tr, h_tr, x_va, w_va, h_va)``: h is the emphasis h(x) of each
+    event (ones without one).
+    """
+
+    def __init__(
+        self,
+        tf: FeatureTransform,
+        val_ids: npt.NDArray[np.int64],
+        emphasis: Callable[[EventSet], Any] | None = None,
+    ) -> None:
         self.tf = tf
         self.val_ids = val_ids
+        self.emphasis = emphasis
 
     def __call__(self, ev: EventSet) -> tuple[Any, ...]:
         is_val = np.isin(_ids(ev), self.val_ids)
         x = self.tf(feature_matrix(ev, self.tf.feature_names))
-        return x[~is_val], ev.weights[~is_val], x[is_val], ev.weights[is_val]
+        h = np.ones(len(ev)) if self.emphasis is None else _checked_emphasis(self.emphasis, ev)
+        return x[~is_val], ev.weights[~is_val], h[~is_val], x[is_val], ev.weights[is_val], h[is_val]
+
+
+def _checked_emphasis(emphasis: Callable[[EventSet], Any], ev: EventSet) -> FloatArray:
+    """h(x) of the events, checked: one finite positive number per event."""
+    h = np.asarray(emphasis(ev), dtype=np.float64)
+    if h.shape != (len(ev),) or not (np.all(np.isfinite(h)) and np.all(h > 0)):
+        raise DataError(
+            f"the response emphasis returned shape {h.shape}, min "
+            f"{float(np.min(h)) if h.size else float('nan')}; expected ({len(ev)},) finite "
+            "values > 0"
+        )
+    return h
 
 
 def _varied_pool(
@@ -399,6 +531,7 @@ def _varied_pool(
     subset: npt.NDArray[np.int64] | None,
     split: _Split,
     w_nom: float,
+    h_bar: float,
     progress: bool,
     net_name: str,
 ) -> tuple[FloatArray, dict[str, list[Any]], list[int]]:
@@ -427,18 +560,19 @@ def _varied_pool(
                 f"process {process!r} has no selected varied events at nu={points[i].tolist()}"
             )
         log_yields[i] = np.log(w_k / w_nom)
-        x_tr, w_tr, x_va, w_va = split(ev)
-        for tag, x, w in (("tr", x_tr, w_tr), ("va", x_va, w_va)):
+        x_tr, w_tr, h_tr, x_va, w_va, h_va = split(ev)
+        for tag, x, w, h in (("tr", x_tr, w_tr, h_tr), ("va", x_va, w_va, h_va)):
             pool[f"x_{tag}"].append(x)
             pool[f"k_{tag}"].append(np.full(len(x), k_local, dtype=np.int64))
-            pool[f"u_{tag}"].append(w / max(float(w.sum()), 1e-300) / len(varied_idx))
+            u = w / max(float(w.sum()), 1e-300) / len(varied_idx)
+            pool[f"u_{tag}"].append(u * h / h_bar)
     return log_yields, pool, varied_idx
 
 
-def _streams(pool: Mapping[str, list[Any]], tag: str, x0: Any, w0: Any) -> list[list[torch.Tensor]]:
-    """The nominal and the pooled varied streams of one split (``tag``: ``tr`` or ``va``)."""
+def _streams(pool: Mapping[str, list[Any]], tag: str, x0: Any, u0: Any) -> list[list[torch.Tensor]]:
+    """The nominal (loss weights ``u0``) and pooled varied streams of one split (``tr``/``va``)."""
     return [
-        [torch.from_numpy(x0), torch.from_numpy(w0 / float(w0.sum()))],
+        [torch.from_numpy(x0), torch.from_numpy(np.ascontiguousarray(u0))],
         [
             torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
             torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
