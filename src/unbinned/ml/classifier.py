@@ -25,6 +25,20 @@ log-likelihood.  At its minimum :math:`\partial/\partial b_p = 0` gives
 fractions reproduce every process yield by construction there, and within
 statistical precision on independent events.
 
+With ``members`` K > 1 the classifier is an ensemble (Lakshminarayanan, Pritzel &
+Blundell, "Simple and scalable predictive uncertainty estimation using deep
+ensembles", NeurIPS 2017): K networks trained on the same split from different
+initialisations and batch orders, whose logits are averaged before the calibration,
+
+.. math:: z(x) = \frac1K \sum_{k=1}^K z_k(x)
+
+(the geometric mean of the members' balanced-prior fractions), then calibrated once
+as above.  A single network's noise inflates the claimed information
+:math:`\sum_i w_i \hat c^2` (:math:`E[\hat c^2] = c^2 + \mathrm{var}\,\hat c`);
+the mean of K members has less of it.  The K networks are merged into one wider
+network with the same outputs (:func:`unbinned.ml.networks.average_networks`), so an
+ensemble evaluates, saves and loads as a single network.
+
 Inputs are the event features by name (standardised, with missing-jet
 indicators: :mod:`unbinned.ml._features`).
 """
@@ -45,7 +59,7 @@ from scipy.optimize import minimize
 from unbinned.data.events import EventSet
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml._features import FeatureTransform, feature_matrix
-from unbinned.ml.networks import ClassifierNet, build_network
+from unbinned.ml.networks import ClassifierNet, average_networks, build_network
 from unbinned.ml.runtime import RunOptions
 from unbinned.ml.training import (
     TrainConfig,
@@ -99,6 +113,13 @@ class ProcessClassifier:
         :math:`\ln(W_p/W)` of the training sample, added to the logits.
     temperature, bias
         Calibration: logits are divided by ``temperature`` and ``bias`` is added.
+    history
+        The training history (of the first member of an ensemble).
+    calibration
+        The fitted calibration, when it was fitted.
+    members
+        How many networks ``net`` averages (1: a single network; see
+        :func:`train_classifier`).
     """
 
     processes: tuple[str, ...]
@@ -109,9 +130,12 @@ class ProcessClassifier:
     bias: FloatArray = field(default_factory=lambda: np.zeros(0))
     history: TrainHistory | None = None
     calibration: CalibrationResult | None = None
+    members: int = 1
 
     def __post_init__(self) -> None:
         p = len(self.processes)
+        if not isinstance(self.members, int) or self.members < 1:
+            raise ConfigError(f"members={self.members!r}; expected an integer >= 1")
         if self.bias.size == 0:
             self.bias = np.zeros(p)
         if self.log_prior.shape != (p,) or self.bias.shape != (p,):
@@ -163,7 +187,7 @@ class ProcessClassifier:
         return (
             f"ProcessClassifier(processes={list(self.processes)}, "
             f"{self.transform.n_outputs} inputs, hidden={list(self.net.hidden)}, "
-            f"T={self.temperature:.4g})"
+            f"members={self.members}, T={self.temperature:.4g})"
         )
 
 
@@ -206,6 +230,10 @@ def split_indices(
     for lo, hi in itertools.pairwise(edges):
         parts.append(np.flatnonzero((u >= lo) & (u < hi)))
     return parts
+
+
+_MEMBER_SEED_STEP = 1000
+"""Member k of an ensemble trains from seed ``seed + _MEMBER_SEED_STEP * k``."""
 
 
 def _labels(events: EventSet, processes: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -288,6 +316,7 @@ def train_classifier(
     seed: int = 0,
     run: RunOptions | None = None,
     name: str = "classifier",
+    members: int = 1,
 ) -> ProcessClassifier:
     """Train, then calibrate, the process classifier on nominal simulation.
 
@@ -307,8 +336,15 @@ def train_classifier(
         Share of events held out for the calibration (disjoint from the training
         and validation splits).
     seed, run, name
-        See :func:`unbinned.ml.training.train_network`.
+        See :func:`unbinned.ml.training.train_network`.  ``seed`` also draws the
+        splits; member k of an ensemble starts from seed ``seed + 1000 k`` (member 0
+        is the single network of ``members=1``) and is checkpointed as ``name.k``.
+    members
+        Networks in the ensemble (module docstring): trained one after the other on
+        the same training split, their logits averaged, then calibrated once.
     """
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ConfigError(f"members={members!r}; expected an integer >= 1")
     if not isinstance(events, EventSet):
         raise TypeError(f"events must be an EventSet, got {type(events).__name__}")
     cfg = config or TrainConfig()
@@ -328,24 +364,33 @@ def train_classifier(
     if tf.feature_names != names:
         raise ConfigError("the transform's feature names differ from feature_names")
     inputs = tf(x)
-    with seeded(seed):
-        net = ClassifierNet(tf.n_outputs, len(procs), cfg.hidden, cfg.activation)
-
-    history = train_network(
-        net,
-        _ce_loss,
-        [_stream(inputs, labels, w, train_idx, len(procs))],
-        [_stream(inputs, labels, w, val_idx, len(procs))],
-        config=cfg,
-        seed=seed,
-        run=run,
-        name=name,
-        fingerprint={"n": len(events), "sum_w": float(w.sum()), "features": list(names)},
-    )
-    net.to("cpu")
+    train = [_stream(inputs, labels, w, train_idx, len(procs))]
+    validation = [_stream(inputs, labels, w, val_idx, len(procs))]
+    nets: list[ClassifierNet] = []
+    histories: list[TrainHistory] = []
+    for k in range(members):
+        member_seed = seed + _MEMBER_SEED_STEP * k
+        with seeded(member_seed):
+            net = ClassifierNet(tf.n_outputs, len(procs), cfg.hidden, cfg.activation)
+        histories.append(
+            train_network(
+                net,
+                _ce_loss,
+                train,
+                validation,
+                config=cfg,
+                seed=member_seed,
+                run=run,
+                name=name if k == 0 else f"{name}.{k}",
+                fingerprint={"n": len(events), "sum_w": float(w.sum()), "features": list(names)},
+            )
+        )
+        nets.append(net.to("cpu"))
+    merged = average_networks(nets)
+    assert isinstance(merged, ClassifierNet)  # average_networks keeps the kind
     sums = _class_sums(w[train_idx], labels[train_idx], len(procs))
     log_prior = np.log(sums / sums.sum())
-    clf = ProcessClassifier(procs, tf, net, log_prior, history=history)
+    clf = ProcessClassifier(procs, tf, merged, log_prior, history=histories[0], members=members)
     result = calibrate(clf, events.select(cal_idx))
     return clf_with_calibration(clf, result)
 
@@ -361,6 +406,7 @@ def clf_with_calibration(clf: ProcessClassifier, result: CalibrationResult) -> P
         np.asarray(result.bias, dtype=np.float64),
         clf.history,
         result,
+        clf.members,
     )
 
 
@@ -417,6 +463,7 @@ def classifier_to_state(clf: ProcessClassifier) -> tuple[dict[str, Any], dict[st
         "log_prior": [float(v) for v in clf.log_prior],
         "temperature": float(clf.temperature),
         "bias": [float(v) for v in clf.bias],
+        "members": int(clf.members),
         "history": clf.history.to_dict() if clf.history is not None else None,
         "calibration": None
         if clf.calibration is None
@@ -455,4 +502,5 @@ def classifier_from_state(
             float(cal["temperature"]), tuple(cal["bias"]), float(cal["nll_before"]),
             float(cal["nll_after"]), int(cal["n_events"]),
         ) if cal else None,
+        int(meta.get("members", 1)),  # files written before ensembles: one network
     )  # fmt: skip

@@ -24,7 +24,15 @@ from torch import nn
 
 from unbinned.exceptions import ConfigError
 
-__all__ = ["ACTIVATIONS", "MLP", "ClassifierNet", "ResponseNet", "StackedMLP", "build_network"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ClassifierNet",
+    "ResponseNet",
+    "StackedMLP",
+    "average_networks",
+    "build_network",
+]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
@@ -206,6 +214,58 @@ class StackedMLP:
         for w, b in self.mid:
             h = self.act(torch.baddbmm(b, h, w))
         return torch.baddbmm(self.b_last, h, self.w_last)
+
+
+def average_networks(nets: Sequence[MLP]) -> MLP:
+    r"""One MLP whose outputs are exactly the mean of the outputs of ``nets``.
+
+    For K networks of one architecture (inputs, hidden widths, activation, outputs,
+    kind) the result has the hidden widths K× as wide: its first layer stacks the
+    members' first layers, every later hidden layer is block-diagonal (member k's
+    units see only member k's units) and the last layer is the members' last layers
+    side by side, scaled by 1/K,
+
+    .. math:: f(x) = \frac1K \sum_{k=1}^K f_k(x),
+
+    so that an ensemble evaluates, saves and loads as a single network (the same
+    :meth:`MLP.architecture` and safetensors as any MLP).  Used for the classifier's
+    ensemble of log-odds (:func:`unbinned.ml.train_classifier`, ``members``).
+    """
+    if not nets:
+        raise ConfigError("average_networks needs at least one network")
+    first = nets[0]
+    arch = first.architecture()
+    for net in nets[1:]:
+        if net.architecture() != arch:
+            raise ConfigError(
+                f"networks of different architectures cannot be averaged: {arch} vs "
+                f"{net.architecture()}"
+            )
+    k = len(nets)
+    if k == 1:
+        return first
+    ref = next(first.parameters())
+    merged = build_network({**arch, "hidden": [h * k for h in first.hidden]})
+    merged.to(device=ref.device, dtype=ref.dtype)
+    src = [[m for m in n.layers if isinstance(m, nn.Linear)] for n in nets]
+    dst = [m for m in merged.layers if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for layer, out in enumerate(dst):
+            out.weight.zero_()
+            out.bias.zero_()
+            last = layer == len(dst) - 1
+            for g, ls in enumerate(src):
+                w, b = ls[layer].weight, ls[layer].bias
+                rows = slice(None) if last else slice(g * w.shape[0], (g + 1) * w.shape[0])
+                cols = slice(None) if layer == 0 else slice(g * w.shape[1], (g + 1) * w.shape[1])
+                if last:
+                    out.weight[:, cols] = w / k
+                    out.bias.add_(b / k)
+                else:
+                    out.weight[rows, cols] = w
+                    out.bias[rows] = b
+    merged.train(first.training)
+    return merged
 
 
 _KINDS: dict[str, type[MLP]] = {"mlp": MLP, "classifier": ClassifierNet, "response": ResponseNet}

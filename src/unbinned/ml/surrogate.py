@@ -232,6 +232,10 @@ class SurrogateConfig:
         Network/optimiser settings of the classifier and of every response network.
     calibration_fraction
         Share of the nominal events held out to calibrate the classifier.
+    classifier_members
+        Networks in the classifier's ensemble (their logits averaged, then calibrated
+        once: :func:`~unbinned.ml.train_classifier`); each trains as long as one
+        classifier.
     max_events_per_point
         Generated events per process used for the responses (the same at every
         variation point; bounds memory: K × this many events per process).
@@ -271,6 +275,7 @@ class SurrogateConfig:
         )
     )
     calibration_fraction: float = 0.2
+    classifier_members: int = 1
     max_events_per_point: int | None = 60_000
     response_processes: tuple[str, ...] | None = None
     response_emphasis: float = RESPONSE_EMPHASIS
@@ -323,6 +328,7 @@ class SurrogateConfig:
             "classifier": self.classifier.to_dict(),
             "response": self.response.to_dict(),
             "calibration_fraction": self.calibration_fraction,
+            "classifier_members": self.classifier_members,
             "max_events_per_point": self.max_events_per_point,
             "response_processes": None
             if self.response_processes is None
@@ -814,6 +820,7 @@ def _train_surrogate(
         calibration_fraction=cfg.calibration_fraction,
         seed=seed,
         run=run,
+        members=cfg.classifier_members,
     )
     t_clf = time.perf_counter() - t_clf
     frac = clf.fractions(nominal)

@@ -413,6 +413,8 @@ class TrainingSettings(_Strict):
     ``integration``: how the reference sample is kept for the fits, ``moments`` (the
     fit's cost does not grow with it) or ``events``; unset: ``moments``, or
     ``events`` with counting regions (which need every event's region).
+    ``classifier_members``: networks in the classifier's ensemble (unset: the library's
+    ``SurrogateConfig().classifier_members``).
     ``classifier_recalibration`` refits the classifier's temperature scaling on the
     reference sample, so that its fractions integrate to the simulated yields
     (``recalibrate_classifier`` of :func:`unbinned.analysis.build_analysis`).
@@ -421,6 +423,7 @@ class TrainingSettings(_Strict):
     classifier: NetworkSettings = NetworkSettings()
     response: NetworkSettings = NetworkSettings()
     calibration_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    classifier_members: PositiveInt | None = None
     max_events_per_point: PositiveInt | None = 60_000
     design: DesignSettings = DesignSettings()
     device: str | None = None

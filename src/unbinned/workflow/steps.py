@@ -424,6 +424,9 @@ class Analysis:
             classifier=network("classifier", base.classifier, t.classifier),
             response=network("response", base.response, t.response),
             calibration_fraction=t.calibration_fraction,
+            classifier_members=base.classifier_members
+            if t.classifier_members is None
+            else t.classifier_members,
             max_events_per_point=t.max_events_per_point,
         )
         d = t.design
