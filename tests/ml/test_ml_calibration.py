@@ -30,7 +30,7 @@ def blind():
     fast = TrainConfig(hidden=(16,), epochs=2, batch_size=1024)
     model = train_surrogate(
         GaussianToySource(3000, seed=1),
-        config=SurrogateConfig(classifier=fast, response=fast),
+        config=SurrogateConfig(classifier=fast, response=fast, classifier_members=1),
         run=RunOptions(progress=False),
     )
     for r in model.responses.values():

@@ -63,7 +63,7 @@ def test_average_networks_refuses_mixed_architectures():
 
 def test_member_zero_is_the_single_network(events):
     single = train_classifier(events, config=TINY, seed=4, run=QUIET)
-    ens = train_classifier(events, config=TINY, seed=4, run=QUIET, members=3)
+    ens = train_classifier(events, config=TINY, seed=4, run=QUIET, members=3, bootstrap=False)
     assert single.members == 1
     assert ens.members == 3
     assert ens.net.hidden == (24,)

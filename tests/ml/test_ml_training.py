@@ -166,6 +166,8 @@ def test_surrogate_training_resumes_from_checkpoints(tmp_path):
     )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "classifier.1.ckpt.safetensors",
+        "classifier.2.ckpt.safetensors",
         "classifier.ckpt.safetensors",
         "response_bkg.ckpt.safetensors",
         "response_sig.ckpt.safetensors",
