@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.optimize import brentq
 from test_analysis_model import SPEC
 
@@ -165,7 +167,31 @@ def test_a_trained_analysis_gets_every_check(trained):
     assert math.isfinite(report.response_tail_chi2ndf_max)
     assert math.isfinite(report.exact_information_ratio)
     assert "response closure in the tail" in repr(report)
+    # (e) at the same points, in units of the sample's stat-only σ, with paired errors
+    assert len(report.response_mu_bias) == len(report.response_tail) // 2
+    row = report.response_mu_bias[0]
+    assert set(row["processes"]) == {"sig", "bkg"}
+    assert 0 < row["error_sigma"] < 0.2
+    assert math.isfinite(report.response_mu_bias_max)
+    assert "response bias of μ" in repr(report)
     json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_a_wrong_background_response_is_a_bias_warning_naming_it(trained):
+    bad = copy.deepcopy(trained)
+    net = bad.surrogate.responses["bkg"].net
+    with torch.no_grad():  # the background's learned response three times too strong
+        for p in list(net.parameters())[-2:]:
+            p.mul_(3.0)
+    source = independent_source(GaussianToySource(10), 4000, seed=99)
+    opts = HealthOptions(max_events=2000)
+    before = surrogate_health(trained, source, options=opts).response_mu_bias_max
+    report = surrogate_health(bad, source, options=opts)
+    assert report.response_mu_bias_max > max(2.0, 1.5 * before)
+    found = [w for w in report.warnings if w.startswith("response bias of mu")]
+    assert found
+    assert "mostly bkg" in found[0]
+    assert "max_events_per_point" in found[0]
 
 
 def test_the_source_must_vary_the_analysis_nuisances(trained):

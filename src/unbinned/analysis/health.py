@@ -96,6 +96,30 @@ information over the exact one, Σ w c² / Σ w c_exact², must not exceed 1 (a 
 density cannot carry more information than the exact one), and the weighted RMS of
 c − c_exact.
 
+(e) **Response bias of μ** (sources whose events can be varied, with (c)).  With
+every nuisance fixed at its true value ν, the score of μ at μ = 1 is
+Σ_i π(x_i) − S, π = s/(s + b) the model's signal share of an event; to first order
+the learned model shifts μ̂ by
+
+.. math::
+
+    \delta\mu(\nu) = \frac{\sum_p (T_p - M_p)}{I}, \qquad
+    T_p = \sum_{i \in p,\ \nu} w_i\,\pi(x_i), \quad
+    M_p = \sum_{j,\ 0} w_j\, a_{jp}\, G_p\, \pi(x_j),
+
+with T_p over the process's events simulated at ν and M_p the model's expectation
+of the same sum over the same generated events (every process) at nominal: a_jp = c_p(x_j)
+R_p(x_j|ν) (:meth:`Likelihood.event_components
+<unbinned.likelihood.Likelihood.event_components>`), each process normalised to the
+model's yield, G_p = y_p / Σ_j w_j a_jp, and I = Σ_i w_i π_i² the stat-only
+information.  δμ(ν) − δμ(0) is the response's share (at ν = 0 the fractions alone
+act); reported in units of the sample's stat-only σ_μ = I^{-1/2} with a Monte-Carlo
+error from four folds of the generated events (paired: the same folds at ν and at
+0).  Unlike (c)'s χ²/ndf this is in the currency of the measurement: a learned
+response whose error is tolerable bin by bin can still move μ̂ by a sizeable part of
+its error, and that part does not shrink with luminosity.
+``response_mu_bias_max`` = max over the points of (c) of |δμ(ν) − δμ(0)| / σ_μ.
+
 Pass rule (every check): a number fails only when it is outside its tolerance *and*
 further from its target than ``n_sigma`` (3) of its Monte-Carlo errors, so that a small
 independent sample does not cry wolf: a fraction bin fails when
@@ -103,7 +127,8 @@ independent sample does not cry wolf: a fraction bin fails when
 |fisher_closure / fisher_binning_ratio − 1| > max(``tolerance``, 3 σ /
 fisher_binning_ratio); the exact-information ratio when
 ratio − 1 > max(``tolerance``, 3 σ); a tail-closure entry when χ²/ndf >
-``max_chi2_ndf`` (2) and its χ² p-value is below 0.01 / (number of entries).
+``max_chi2_ndf`` (2) and its χ² p-value is below 0.01 / (number of entries); a point
+of (e) when |δμ(ν) − δμ(0)| / σ_μ > max(``mu_bias_tolerance`` (0.2), 3 errors).
 """
 
 from __future__ import annotations
@@ -125,6 +150,7 @@ from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml.design import ShapeNuisance, validation_design
 from unbinned.ml.diagnostics import CLASSIFIER_SCORE, closure_test
 from unbinned.ml.sources import (
+    EVENT_ID,
     ExactSource,
     GaussianToySource,
     HTauTauSource,
@@ -178,6 +204,8 @@ class HealthOptions:
         Quantile bins of c in the tail for (c).
     max_chi2_ndf
         Allowed χ²/ndf of (c).
+    mu_bias_tolerance
+        Allowed |δμ(ν) − δμ(0)| of (e), in units of the sample's stat-only σ_μ.
     response
         Run (c) (needs a source whose events can be varied).
     max_events
@@ -218,6 +246,7 @@ class HealthOptions:
     tail_fraction: float = 0.25
     tail_bins: int = 5
     max_chi2_ndf: float = 2.0
+    mu_bias_tolerance: float = 0.2
     response: bool = True
     max_events: int | None = 200_000
     points: tuple[tuple[float, ...], ...] | None = None
@@ -243,7 +272,7 @@ class HealthOptions:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 2:
                 raise ConfigError(f"HealthOptions.{name}={v!r}; expected an integer ≥ 2")
-        for name in ("tolerance", "n_sigma", "max_chi2_ndf"):
+        for name in ("tolerance", "n_sigma", "max_chi2_ndf", "mu_bias_tolerance"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 raise ConfigError(f"HealthOptions.{name}={v!r}; expected a positive number")
@@ -313,6 +342,11 @@ class HealthReport:
         Worst χ²/ndf of the paired tail closure (NaN when not run).
     response_tail
         Per entry: process, ν, χ², ndf, p-value (JSON-ready dicts).
+    response_mu_bias_max
+        (e): max |δμ(ν) − δμ(0)| / σ_μ over the points (NaN when not run).
+    response_mu_bias
+        Per point: ν, δμ(ν) − δμ(0) in μ and in σ_μ, its error, per process
+        (JSON-ready dicts).
     exact_information_ratio, exact_information_error, exact_fraction_rms
         Learned against exact (NaN without an exact source).
     warnings
@@ -338,6 +372,8 @@ class HealthReport:
     fisher_bins_used: int
     response_tail_chi2ndf_max: float = math.nan
     response_tail: tuple[dict[str, Any], ...] = ()
+    response_mu_bias_max: float = math.nan
+    response_mu_bias: tuple[dict[str, Any], ...] = ()
     exact_information_ratio: float = math.nan
     exact_information_error: float = math.nan
     exact_fraction_rms: float = math.nan
@@ -384,6 +420,8 @@ class HealthReport:
             "sigma_mu_true": num(self.sigma_mu_true),
             "response_tail_chi2ndf_max": num(self.response_tail_chi2ndf_max),
             "response_tail": [dict(e) for e in self.response_tail],
+            "response_mu_bias_max": num(self.response_mu_bias_max),
+            "response_mu_bias": [dict(e) for e in self.response_mu_bias],
             "exact_information_ratio": num(self.exact_information_ratio),
             "exact_information_error": num(self.exact_information_error),
             "exact_fraction_rms": num(self.exact_fraction_rms),
@@ -410,6 +448,11 @@ class HealthReport:
             lines.append(
                 f"  response closure in the tail: worst χ²/ndf {self.response_tail_chi2ndf_max:.3f}"
                 f" over {len(self.response_tail)} entries"
+            )
+        if self.response_mu_bias:
+            lines.append(
+                f"  response bias of {'μ'}: worst |δ| {self.response_mu_bias_max:.2f}"
+                f" σ_stat over {len(self.response_mu_bias)} points"
             )
         if math.isfinite(self.exact_information_ratio):
             lines.append(
@@ -639,6 +682,95 @@ def _tail_closure(
     return float(worst), tuple(rows), warnings
 
 
+MU_BIAS_FOLDS = 4
+"""Folds of the generated events that give (e)'s Monte-Carlo error."""
+
+
+def _fold_error(parts: FloatArray) -> float:
+    """The Monte-Carlo error of the sum of independent fold estimates."""
+    return float(np.sqrt(len(parts)) * np.std(parts, ddof=1))
+
+
+def _bias_folds(
+    model: AnalysisModel, nominal: EventSet, varied: EventSet, theta: dict[str, float]
+) -> tuple[FloatArray, dict[str, FloatArray], float]:
+    """(e) at one point: per fold Σ_p (T_p − M_p)/I, the same per process, and I."""
+    procs = list(model.surrogate.processes)
+    k = procs.index(model.signal)
+    a_n, w_n, y = model.likelihood(nominal).event_components(theta)
+    g = y / (w_n @ a_n)  # each process normalised to the model's yield
+    b = w_n[:, None] * a_n * g  # the model's expected density on the nominal events
+    pi_n = b[:, k] / b.sum(1)
+    a, w, _ = model.likelihood(varied).event_components(theta)
+    ag = a * g
+    pi = ag[:, k] / ag.sum(1)
+    info = float(w @ pi**2)
+    fold_n = nominal.extras[EVENT_ID].to_numpy(np.int64) % MU_BIAS_FOLDS
+    fold = varied.extras[EVENT_ID].to_numpy(np.int64) % MU_BIAS_FOLDS
+    per: dict[str, FloatArray] = {}
+    for j, p in enumerate(procs):
+        mask = np.asarray(varied.process_mask(p), dtype=bool)
+        t = np.bincount(fold[mask], weights=w[mask] * pi[mask], minlength=MU_BIAS_FOLDS)
+        m = np.bincount(fold_n, weights=b[:, j] * pi_n, minlength=MU_BIAS_FOLDS)
+        per[p] = (t - m) / info
+    return np.sum(list(per.values()), axis=0), per, info
+
+
+def _mu_bias(
+    model: AnalysisModel, source: VariationSource, options: HealthOptions
+) -> tuple[float, tuple[dict[str, Any], ...], list[str]]:
+    """(e): the worst |δμ(ν) − δμ(0)|/σ_μ, the rows, and the warnings (module docstring).
+
+    Skipped (no rows) where it does not apply: an analysis with several regions, a
+    source that lacks one of its processes, or nuisances the model does not declare.
+    """
+    sur = model.surrogate
+    spec_names = set(model.spec.parameter_names)
+    shape = list(sur.nuisances)
+    if (model.layout.several
+            or not set(sur.processes) <= set(source.processes)
+            or not all(n.name in spec_names for n in shape)):  # fmt: skip
+        return math.nan, (), []
+    ids = {}
+    for p in sur.processes:
+        gen = np.asarray(source.generated_ids(p), dtype=np.int64)
+        ids[p] = gen if options.max_events is None else gen[: options.max_events]
+    nominal = EventSet.concat([source.nominal(p, event_ids=ids[p]) for p in sur.processes])
+    base_theta = dict(model.spec.init_values())
+
+    def theta(nu: FloatArray) -> dict[str, float]:
+        return base_theta | {n.name: float(n.physical(float(z)))
+                             for n, z in zip(shape, nu, strict=True)}  # fmt: skip
+
+    base, base_per, _ = _bias_folds(model, nominal, nominal, theta(np.zeros(len(shape))))
+    pts = default_points(shape) if options.points is None else np.asarray(options.points)
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    worst = 0.0
+    for nu in pts:
+        varied = EventSet.concat([source.varied(p, nu, event_ids=ids[p]) for p in sur.processes])
+        folds, per, info = _bias_folds(model, nominal, varied, theta(nu))
+        sigma = info**-0.5
+        shift, err = float((folds - base).sum()), _fold_error(folds - base)
+        rows.append({"nu": [float(v) for v in nu], "dmu": shift, "dmu_sigma": shift / sigma,
+                     "error_sigma": err / sigma, "sigma_stat": sigma,
+                     "processes": {p: float((v - base_per[p]).sum())
+                                   for p, v in per.items()}})  # fmt: skip
+        worst = max(worst, abs(shift) / sigma)
+        if abs(shift) / sigma > max(options.mu_bias_tolerance, options.n_sigma * err / sigma):
+            at = ", ".join(f"{n.name}={v:g}σ" for n, v in zip(shape, nu, strict=True))
+            top = max(per, key=lambda p: abs(float((per[p] - base_per[p]).sum())))
+            warnings.append(
+                f"response bias of {model.poi}: at {at} (true values, every nuisance fixed) "
+                f"the learned responses shift {model.poi}-hat by {shift:+.3f} = "
+                f"{shift / sigma:+.2f} ± {err / sigma:.2f} stat-only σ (mostly {top}; "
+                f"tolerance {options.mu_bias_tolerance:g} σ): intervals may under-cover; more "
+                f"training events per variation point for {top}'s response reduce it "
+                "(max_events_per_point)"
+            )
+    return worst, tuple(rows), warnings
+
+
 def _labelled(
     model: AnalysisModel, source: VariationSource | None, events: EventSet | None
 ) -> tuple[EventSet, npt.NDArray[np.bool_]]:
@@ -769,6 +901,10 @@ def _checked(
         chi2_max, rows, tail_warnings = _tail_closure(model, source, threshold, opts)
         extra.update(response_tail_chi2ndf_max=chi2_max, response_tail=rows)
         warnings += tail_warnings
+        bias_max, bias_rows, bias_warnings = _mu_bias(model, source, opts)
+        if bias_rows:
+            extra.update(response_mu_bias_max=bias_max, response_mu_bias=bias_rows)
+        warnings += bias_warnings
         bar.update()
     if isinstance(source, ExactSource):
         ratio, err, rms = _exact(model, events, c, w, source)

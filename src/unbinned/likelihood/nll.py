@@ -643,6 +643,43 @@ class Likelihood(ParameterVector):
             self.spec, regions, [c for _, c in self._priors.custom], device=self.device
         )
 
+    def event_components(
+        self, theta: npt.ArrayLike | Mapping[str, float], region: str | None = None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        r"""Per-event process terms of an unbinned region at θ, before normalisation.
+
+        Returns ``(a, w, y)``: a_ip = c_p(x_i) R_p(x_i|ν) of each event (N, P) (c_p
+        without a response), the events' weights w (N,), and the model's expected
+        yield y_p = F_p s_p of each process (P,) (F_p = f_p(θ) Y_p(ν)).  The
+        likelihood's density of process p is y_p a_ip / I_p(ν) with I_p the
+        integration's Σ_j w_j a_jp; a caller that normalises over a sample of its own
+        (as :func:`unbinned.analysis.surrogate_health`'s μ-bias check does) uses these
+        terms.  ``region``: the unbinned region by name (default: the first).
+        """
+        x = self.vector(theta) if isinstance(theta, Mapping) else self._theta(theta)
+        comps = [c for c in self._compiled if not c.counting]
+        if region is not None:
+            comps = [c for c in comps if c.name == region]
+        if not comps:
+            raise ConfigError(
+                f"event_components: no unbinned region{'' if region is None else f' {region!r}'}"
+                f" in this likelihood (regions {[c.name for c in self._compiled]})"
+            )
+        comp = comps[0]
+        t = torch.tensor(x, dtype=_DTYPE)
+        with torch.no_grad():
+            f = comp.rate_factors(t)
+            delta = comp.delta
+            if comp.response is not None and delta is not None:
+                nu = comp.nu(t)
+                f = f * torch.exp(comp.response.log_yield_torch(nu))
+                a = _shaped(comp.c, delta, comp.response.monomials_torch(nu))
+            else:
+                a = comp.c
+            s = comp.s if comp.s is not None else comp.nominal
+            y = f * s if s is not None else f * torch.nan
+        return a.numpy().copy(), comp.w.numpy().copy(), y.numpy().copy()
+
     def expected_yields(self, theta: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
         """Expected yield per process in every region at θ."""
         out = {}
