@@ -415,6 +415,10 @@ class TrainingSettings(_Strict):
     ``events`` with counting regions (which need every event's region).
     ``classifier_members``: networks in the classifier's ensemble (unset: the library's
     ``SurrogateConfig().classifier_members``).
+    ``max_events_per_point_largest``: the response of the process with the largest
+    yield trains on up to this many generated events per variation point, the others
+    on their yield share of it, at least ``max_events_per_point``
+    (:attr:`unbinned.ml.SurrogateConfig.max_events_per_point_largest`; null: off).
     ``classifier_recalibration`` refits the classifier's temperature scaling on the
     reference sample, so that its fractions integrate to the simulated yields
     (``recalibrate_classifier`` of :func:`unbinned.analysis.build_analysis`).
@@ -425,6 +429,7 @@ class TrainingSettings(_Strict):
     calibration_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     classifier_members: PositiveInt | None = None
     max_events_per_point: PositiveInt | None = 60_000
+    max_events_per_point_largest: PositiveInt | None = 1_000_000
     design: DesignSettings = DesignSettings()
     device: str | None = None
     threads: PositiveInt | None = 1

@@ -428,6 +428,7 @@ class Analysis:
             if t.classifier_members is None
             else t.classifier_members,
             max_events_per_point=t.max_events_per_point,
+            max_events_per_point_largest=t.max_events_per_point_largest,
         )
         d = t.design
         design = (
