@@ -162,6 +162,7 @@ from unbinned.sim.htautau import simulate
 
 if TYPE_CHECKING:
     from unbinned.analysis.model import AnalysisModel
+    from unbinned.likelihood import Likelihood
 
 __all__ = [
     "FractionBins",
@@ -451,7 +452,7 @@ class HealthReport:
             )
         if self.response_mu_bias:
             lines.append(
-                f"  response bias of {'μ'}: worst |δ| {self.response_mu_bias_max:.2f}"
+                f"  response bias of μ: worst |δ| {self.response_mu_bias_max:.2f}"
                 f" σ_stat over {len(self.response_mu_bias)} points"
             )
         if math.isfinite(self.exact_information_ratio):
@@ -692,28 +693,41 @@ def _fold_error(parts: FloatArray) -> float:
 
 
 def _bias_folds(
-    model: AnalysisModel, nominal: EventSet, varied: EventSet, theta: dict[str, float]
+    model: AnalysisModel,
+    nominal: tuple[Likelihood, npt.NDArray[np.int64]],
+    varied: tuple[Likelihood, EventSet, npt.NDArray[np.int64]],
+    theta: dict[str, float],
 ) -> tuple[FloatArray, dict[str, FloatArray], float]:
-    """(e) at one point: per fold Σ_p (T_p − M_p)/I, the same per process, and I."""
+    """(e) at one point: per fold Σ_p (T_p − M_p)/I, the same per process, and I.
+
+    ``nominal``: the likelihood of the nominal events and their folds; ``varied``: the
+    likelihood of the events at ν, the events, and their folds (built once by the caller:
+    each costs a surrogate evaluation of every event).
+    """
     procs = list(model.surrogate.processes)
     k = procs.index(model.signal)
-    a_n, w_n, y = model.likelihood(nominal).event_components(theta)
+    lik_n, fold_n = nominal
+    lik, events, fold = varied
+    a_n, w_n, y = lik_n.event_components(theta)
     g = y / (w_n @ a_n)  # each process normalised to the model's yield
     b = w_n[:, None] * a_n * g  # the model's expected density on the nominal events
     pi_n = b[:, k] / b.sum(1)
-    a, w, _ = model.likelihood(varied).event_components(theta)
+    a, w, _ = lik.event_components(theta)
     ag = a * g
     pi = ag[:, k] / ag.sum(1)
     info = float(w @ pi**2)
-    fold_n = nominal.extras[EVENT_ID].to_numpy(np.int64) % MU_BIAS_FOLDS
-    fold = varied.extras[EVENT_ID].to_numpy(np.int64) % MU_BIAS_FOLDS
     per: dict[str, FloatArray] = {}
     for j, p in enumerate(procs):
-        mask = np.asarray(varied.process_mask(p), dtype=bool)
+        mask = np.asarray(events.process_mask(p), dtype=bool)
         t = np.bincount(fold[mask], weights=w[mask] * pi[mask], minlength=MU_BIAS_FOLDS)
         m = np.bincount(fold_n, weights=b[:, j] * pi_n, minlength=MU_BIAS_FOLDS)
         per[p] = (t - m) / info
     return np.sum(list(per.values()), axis=0), per, info
+
+
+def _folds(events: EventSet) -> npt.NDArray[np.int64]:
+    """The fold of each event of (e), from its generated event id."""
+    return events.extras[EVENT_ID].to_numpy(np.int64) % MU_BIAS_FOLDS
 
 
 def _mu_bias(
@@ -742,14 +756,19 @@ def _mu_bias(
         return base_theta | {n.name: float(n.physical(float(z)))
                              for n, z in zip(shape, nu, strict=True)}  # fmt: skip
 
-    base, base_per, _ = _bias_folds(model, nominal, nominal, theta(np.zeros(len(shape))))
+    at_nominal = (model.likelihood(nominal), _folds(nominal))
+    base, base_per, _ = _bias_folds(
+        model, at_nominal, (at_nominal[0], nominal, at_nominal[1]), theta(np.zeros(len(shape)))
+    )
     pts = default_points(shape) if options.points is None else np.asarray(options.points)
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
     worst = 0.0
     for nu in pts:
         varied = EventSet.concat([source.varied(p, nu, event_ids=ids[p]) for p in sur.processes])
-        folds, per, info = _bias_folds(model, nominal, varied, theta(nu))
+        folds, per, info = _bias_folds(
+            model, at_nominal, (model.likelihood(varied), varied, _folds(varied)), theta(nu)
+        )
         sigma = info**-0.5
         shift, err = float((folds - base).sum()), _fold_error(folds - base)
         rows.append({"nu": [float(v) for v in nu], "dmu": shift, "dmu_sigma": shift / sigma,
