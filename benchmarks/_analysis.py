@@ -1,4 +1,4 @@
-"""A trained H→ττ analysis at the challenge's full luminosity (10 fb⁻¹), shared by the scripts."""
+"""Shared by the scripts: a trained H→ττ analysis at full luminosity, a fresh simulation."""
 
 from __future__ import annotations
 
@@ -29,3 +29,19 @@ def full_luminosity_analysis(model_dir: str | None, train_events: int) -> tuple[
     integ = model.integration
     total = float(integ.m0.sum()) if hasattr(integ, "m0") else float(integ.sum_weights)
     return model.scaled(sum(EXPECTED_YIELDS_10FB.values()) / total), label
+
+
+def fresh_source(model: Any, events: int, seed: int, luminosity: float) -> Any:
+    """A new H→ττ simulation of the analysis's processes as a variation source.
+
+    ``events`` raw events per process with ``seed`` at ``luminosity`` fb⁻¹, with the
+    surrogate's nuisances and features (:class:`~unbinned.ml.HTauTauSource`).
+    """
+    from unbinned.ml import HTauTauSource
+    from unbinned.sim.htautau import simulate
+
+    sur = model.surrogate
+    frame = simulate(events, seed=seed, luminosity=luminosity, processes=sur.processes,
+                     progress=True)  # fmt: skip
+    return HTauTauSource(frame, nuisances=sur.nuisances, processes=sur.processes,
+                         feature_names=sur.feature_names, seed=seed)  # fmt: skip

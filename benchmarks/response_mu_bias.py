@@ -44,8 +44,6 @@ import torch
 
 from unbinned.analysis import AnalysisModel, HealthOptions
 from unbinned.analysis.health import _mu_bias
-from unbinned.ml import HTauTauSource
-from unbinned.sim.htautau import simulate
 
 
 def say(text: str) -> None:
@@ -67,9 +65,9 @@ def main() -> None:
     model = AnalysisModel.load(args.model)
     sur = model.surrogate
     say(f"simulating {args.events} raw events per process (seed {args.seed})")
-    frame = simulate(args.events, seed=args.seed, luminosity=args.luminosity)
-    source = HTauTauSource(frame, nuisances=sur.nuisances, feature_names=sur.feature_names,
-                           seed=args.seed)  # fmt: skip
+    from _analysis import fresh_source  # beside this script (as predict_speed.py does)
+
+    source = fresh_source(model, args.events, args.seed, args.luminosity)
     worst, rows, warnings = _mu_bias(model, source, HealthOptions(max_events=None))
     for r in rows:
         say(f"ν = {r['nu']}: δμ − δμ(0) = {r['dmu']:+.3f} ({r['dmu_sigma']:+.2f} ± "

@@ -35,8 +35,6 @@ from datetime import UTC, datetime
 import torch
 
 from unbinned.analysis import AnalysisModel, HealthOptions, surrogate_health
-from unbinned.ml import HTauTauSource
-from unbinned.sim.htautau import simulate
 
 
 def say(text: str) -> None:
@@ -60,13 +58,10 @@ def main() -> None:
     t0 = time.perf_counter()
     say(f"loading {args.model}")
     model = AnalysisModel.load(args.model)
-    sur = model.surrogate
     say(f"simulating {args.events} raw events per process (seed {args.seed})")
-    frame = simulate(args.events, seed=args.seed, luminosity=args.luminosity,
-                     processes=sur.processes, progress=True)  # fmt: skip
-    source = HTauTauSource(frame, nuisances=sur.nuisances, processes=sur.processes,
-                           feature_names=sur.feature_names, seed=args.seed)  # fmt: skip
-    del frame
+    from _analysis import fresh_source  # beside this script (as predict_speed.py does)
+
+    source = fresh_source(model, args.events, args.seed, args.luminosity)
     t_sim = time.perf_counter() - t0
     say("checking (fraction closure, Fisher closure, tail response closure) ...")
     options = HealthOptions(max_events=args.max_events, response=not args.no_response)
