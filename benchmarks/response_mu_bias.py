@@ -14,10 +14,10 @@ share of an event, S the expected signal), so to first order
     \quad I = \sum_i w_i\,\pi(x_i)^2,
 
 T_p from the process's events simulated at ν, M_p the model's expectation from the
-same generated events at nominal (G_p normalises process p to the model's yield
-F_p s_p, as the likelihood's integration does).  Σ_p δμ_p is the shift of μ̂ the
-learned model causes when the data are at ν; at ν = 0 it measures the fractions
-alone.  Reported relative to ν = 0 (``dmu`` − ``dmu`` at nominal: the response's own
+same generated events at nominal (G_p: the sample's own nominal yield of process p,
+moved by the model's yield response F_p s_p(ν)/F_p s_p(0)).  Σ_p δμ_p is the shift
+of μ̂ the learned model causes when the data are at ν; at ν = 0 it measures the
+fractions' shapes alone.  Reported relative to ν = 0 (``dmu`` − ``dmu`` at nominal: the response's own
 share) and in units of the stat-only σ_μ = I^{-1/2} of the sample's luminosity, with
 a Monte-Carlo error from four folds of the generated events.
 

@@ -111,7 +111,10 @@ with T_p over the process's events simulated at ν and M_p the model's expectati
 of the same sum over the same generated events (every process) at nominal: a_jp = c_p(x_j)
 R_p(x_j|ν) (:meth:`Likelihood.event_components
 <unbinned.likelihood.Likelihood.event_components>`), each process normalised to the
-model's yield, G_p = y_p / Σ_j w_j a_jp, and I = Σ_i w_i π_i² the stat-only
+sample's nominal yield of the process and moved by the model's yield response,
+G_p = W_p y_p(ν) / (y_p(0) Σ_j w_j a_jp) (W_p = Σ_j w_j over the process's nominal
+events; the model's y_p is that of its own luminosity and of all its events, the
+sample's may be a part of another), and I = Σ_i w_i π_i² the stat-only
 information.  δμ(ν) − δμ(0) is the response's share (at ν = 0 the fractions alone
 act); reported in units of the sample's stat-only σ_μ = I^{-1/2} with a Monte-Carlo
 error from four folds of the generated events (paired: the same folds at ν and at
@@ -697,19 +700,21 @@ def _bias_folds(
     nominal: tuple[Likelihood, npt.NDArray[np.int64]],
     varied: tuple[Likelihood, EventSet, npt.NDArray[np.int64]],
     theta: dict[str, float],
+    scale: FloatArray,
 ) -> tuple[FloatArray, dict[str, FloatArray], float]:
     """(e) at one point: per fold Σ_p (T_p − M_p)/I, the same per process, and I.
 
     ``nominal``: the likelihood of the nominal events and their folds; ``varied``: the
     likelihood of the events at ν, the events, and their folds (built once by the caller:
-    each costs a surrogate evaluation of every event).
+    each costs a surrogate evaluation of every event).  ``scale``: W_p / y_p(0) per
+    process (:func:`_sample_scale`), which puts the model's yields on the sample's.
     """
     procs = list(model.surrogate.processes)
     k = procs.index(model.signal)
     lik_n, fold_n = nominal
     lik, events, fold = varied
     a_n, w_n, y = lik_n.event_components(theta)
-    g = y / (w_n @ a_n)  # each process normalised to the model's yield
+    g = scale * y / (w_n @ a_n)  # the sample's nominal yield, moved by the model's response
     b = w_n[:, None] * a_n * g  # the model's expected density on the nominal events
     pi_n = b[:, k] / b.sum(1)
     a, w, _ = lik.event_components(theta)
@@ -723,6 +728,22 @@ def _bias_folds(
         m = np.bincount(fold_n, weights=b[:, j] * pi_n, minlength=MU_BIAS_FOLDS)
         per[p] = (t - m) / info
     return np.sum(list(per.values()), axis=0), per, info
+
+
+def _sample_scale(
+    model: AnalysisModel, lik: Likelihood, nominal: EventSet, theta: dict[str, float]
+) -> FloatArray:
+    """W_p / y_p(θ₀): the sample's nominal yield of each process over the model's.
+
+    The independent sample may be at another luminosity than the model, or a part of
+    its generated events (``HealthOptions.max_events``); without this factor the
+    model's expected change with ν would be compared at the wrong size with the
+    sample's (a spurious shift of δμ(ν) − δμ(0) in proportion to the yield response).
+    """
+    _, w, y = lik.event_components(theta)
+    own = [float(w[np.asarray(nominal.process_mask(p), dtype=bool)].sum())
+           for p in model.surrogate.processes]  # fmt: skip
+    return np.asarray(own, dtype=np.float64) / y
 
 
 def _folds(events: EventSet) -> npt.NDArray[np.int64]:
@@ -757,8 +778,10 @@ def _mu_bias(
                              for n, z in zip(shape, nu, strict=True)}  # fmt: skip
 
     at_nominal = (model.likelihood(nominal), _folds(nominal))
+    zero = theta(np.zeros(len(shape)))
+    scale = _sample_scale(model, at_nominal[0], nominal, zero)
     base, base_per, _ = _bias_folds(
-        model, at_nominal, (at_nominal[0], nominal, at_nominal[1]), theta(np.zeros(len(shape)))
+        model, at_nominal, (at_nominal[0], nominal, at_nominal[1]), zero, scale
     )
     pts = default_points(shape) if options.points is None else np.asarray(options.points)
     rows: list[dict[str, Any]] = []
@@ -767,7 +790,11 @@ def _mu_bias(
     for nu in pts:
         varied = EventSet.concat([source.varied(p, nu, event_ids=ids[p]) for p in sur.processes])
         folds, per, info = _bias_folds(
-            model, at_nominal, (model.likelihood(varied), varied, _folds(varied)), theta(nu)
+            model,
+            at_nominal,
+            (model.likelihood(varied), varied, _folds(varied)),
+            theta(nu),
+            scale,
         )
         sigma = info**-0.5
         shift, err = float((folds - base).sum()), _fold_error(folds - base)
