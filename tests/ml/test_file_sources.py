@@ -242,6 +242,22 @@ def test_leave_one_out_closure(folder: Path) -> None:
     assert "±1σ alone" in repr(none)
 
 
+def test_leave_one_out_retrains_with_the_model_s_events_per_point() -> None:
+    """The retrained responses see as many events per point as the training gave each."""
+    from types import SimpleNamespace
+
+    from unbinned.ml.holdout import _events_per_point
+
+    model = SimpleNamespace(processes=("sig", "big", "small"),
+                            simulated_yields={"sig": 10.0, "big": 1000.0, "small": 100.0},
+                            nominal_yields={})  # fmt: skip
+    saved = {"max_events_per_point": 60_000, "max_events_per_point_largest": 1_000_000}
+    got = _events_per_point(model, saved, ["sig", "big", "small"], None)
+    assert got == {"sig": 60_000, "big": 1_000_000, "small": 100_000}
+    assert _events_per_point(model, {"max_events_per_point": 500}, ["big"], None) == {"big": 500}
+    assert _events_per_point(model, saved, ["sig", "big"], 7) == {"sig": 7, "big": 7}
+
+
 def test_bad_variation_inputs_are_one_line(folder: Path, tmp_path: Path) -> None:
     """A variation file without a feature, a weight-variation column with NaN, an empty
     process at a point: one line naming the file/column/point."""

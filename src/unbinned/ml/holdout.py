@@ -37,6 +37,7 @@ from unbinned.ml.diagnostics import CLASSIFIER_SCORE, ClosureResult, closure_tes
 from unbinned.ml.response import train_response
 from unbinned.ml.runtime import RunOptions
 from unbinned.ml.sources import VariationSource
+from unbinned.ml.surrogate import SurrogateConfig, response_events
 from unbinned.ml.training import TrainConfig
 from unbinned.ml.yields import monomials, n_monomials
 
@@ -158,6 +159,27 @@ class LeaveOneOutClosure:
         )
 
 
+def _events_per_point(
+    model: Any, saved: dict[str, Any], procs: Sequence[str], max_events: int | None
+) -> dict[str, int | None]:
+    """Generated events per point of each retrained response: ``max_events``, else the model's.
+
+    The model's own rule (:func:`unbinned.ml.surrogate.response_events`: the largest
+    process up to ``max_events_per_point_largest``, the others by yield share), so
+    that a held-out point tests the responses as the training made them; a model
+    saved before that rule has a flat ``max_events_per_point``.
+    """
+    if max_events is not None:
+        return dict.fromkeys(procs, max_events)
+    cfg = SurrogateConfig(
+        max_events_per_point=saved.get("max_events_per_point"),
+        max_events_per_point_largest=saved.get("max_events_per_point_largest"),
+    )
+    yields = getattr(model, "simulated_yields", None) or model.nominal_yields
+    per = response_events(cfg, {p: yields[p] for p in model.processes})
+    return {p: per[p] for p in procs}
+
+
 def leave_one_out_closure(
     model: Any,
     source: VariationSource,
@@ -199,9 +221,9 @@ def leave_one_out_closure(
     cfg = config or (
         TrainConfig.from_dict(saved["response"]) if "response" in saved else TrainConfig()
     )
-    events = max_events if max_events is not None else saved.get("max_events_per_point")
     base_seed = int(meta.get("seed", 0)) if seed is None else int(seed)
     procs = [p for p in model.processes if model.responses.get(p) is not None]
+    events = _events_per_point(model, saved, procs, max_events)
     run = run or RunOptions(progress=False)
     results = []
     for i in indices:
@@ -211,7 +233,7 @@ def leave_one_out_closure(
         for p in procs:
             responses[p] = train_response(
                 source, p, design=reduced, transform=model.responses[p].transform, config=cfg,
-                max_events=events, seed=base_seed + 1 + list(model.processes).index(p), run=run,
+                max_events=events[p], seed=base_seed + 1 + list(model.processes).index(p), run=run,
                 name=f"response_{p}_without_{i}",
             )  # fmt: skip
         held = dataclasses.replace(model, responses=responses, calibration=None)
