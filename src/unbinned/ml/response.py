@@ -574,11 +574,31 @@ def _streams(pool: Mapping[str, list[Any]], tag: str, x0: Any, u0: Any) -> list[
     return [
         [torch.from_numpy(x0), torch.from_numpy(np.ascontiguousarray(u0))],
         [
-            torch.from_numpy(np.concatenate(pool[f"x_{tag}"])),
-            torch.from_numpy(np.concatenate(pool[f"k_{tag}"])),
-            torch.from_numpy(np.concatenate(pool[f"u_{tag}"])),
+            torch.from_numpy(_drain(pool[f"x_{tag}"])),
+            torch.from_numpy(_drain(pool[f"k_{tag}"])),
+            torch.from_numpy(_drain(pool[f"u_{tag}"])),
         ],
     ]
+
+
+def _drain(chunks: list[Any]) -> Any:
+    """``np.concatenate(chunks)``, emptying ``chunks`` and freeing each one once copied.
+
+    Not ``np.concatenate``: it holds every chunk until the end, twice the pool's size
+    at the peak (≈ 4.5 GB more for the largest process's response at 1 M events per
+    point, 39 points; the pool holds the only references to its chunks).
+    """
+    if not chunks:
+        raise DataError("no varied events to train the response on")
+    out = np.empty((sum(len(c) for c in chunks), *chunks[0].shape[1:]), dtype=chunks[0].dtype)
+    chunks.reverse()
+    start = 0
+    while chunks:
+        c = chunks.pop()
+        out[start : start + len(c)] = c
+        start += len(c)
+        del c
+    return out
 
 
 def _fit_yield_model(
