@@ -17,9 +17,9 @@ T_p from the process's events simulated at ν, M_p the model's expectation from 
 same generated events at nominal (G_p: the sample's own nominal yield of process p,
 moved by the model's yield response F_p s_p(ν)/F_p s_p(0)).  Σ_p δμ_p is the shift
 of μ̂ the learned model causes when the data are at ν; at ν = 0 it measures the
-fractions' shapes alone.  Reported relative to ν = 0 (``dmu`` − ``dmu`` at nominal: the response's own
-share) and in units of the stat-only σ_μ = I^{-1/2} of the sample's luminosity, with
-a Monte-Carlo error from four folds of the generated events.
+fractions' shapes alone.  Reported relative to ν = 0 (``dmu`` − ``dmu`` at nominal:
+the response's own share) and in units of the stat-only σ_μ = I^{-1/2} of the
+sample's luminosity, with a Monte-Carlo error from four folds of the generated events.
 
 ``response_mu_bias_max``: the largest |Σ_p δμ_p(ν) − Σ_p δμ_p(0)| / σ_μ over the
 held-out on-axis points (:func:`unbinned.analysis.health.default_points`).  A value of
