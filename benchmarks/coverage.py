@@ -38,10 +38,11 @@ batches, each weighted to 1/K of the expected yields and streamed into the momen
 one at a time, so that it can exceed the memory (the binned templates and the
 calibration then use a separate reference of ``--integration-events`` per process,
 or ``--reference-process-events PROCESS=N`` for a process).
-``--recalibrate-classifier`` refits the classifier's temperature scaling on the
-reference sample before the rest is built, so that its fractions integrate to the
+``--recalibrate-classifier`` (``auto``, the library's default, = ``true`` here: the
+reference is an independent simulation) refits the classifier's temperature scaling on
+the reference sample before the rest is built, so that its fractions integrate to the
 simulated yields there (the training's calibration split is too small for the signal's:
-:func:`unbinned.analysis.build_analysis`).
+:class:`unbinned.analysis.CalibrationOptions`).
 ``--luminosity-scale`` reduces the data's luminosity for a study that fits a
 machine's time; ``integration_over_data`` (all processes) is reported.
 
@@ -61,7 +62,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from unbinned.ml.runtime import RunOptions
 from unbinned.workflow.cache import Workspace
@@ -96,6 +97,11 @@ def _step(work: Workspace, path: Path, settings: dict[str, Any]) -> Iterator[Pat
         yield tmp
         work.commit(path.parent.name, tmp, section_digest(settings),
                     seconds=time.perf_counter() - t0, info={"settings": settings})  # fmt: skip
+
+
+def _recalibrate(flag: str) -> bool | Literal["auto"]:
+    """``--recalibrate-classifier`` as :class:`CalibrationOptions` takes it."""
+    return "auto" if flag == "auto" else flag == "true"
 
 
 def main() -> None:
@@ -145,8 +151,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--recalibrate-classifier",
-        action="store_true",
-        help="refit the classifier's temperature scaling on the reference sample",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="refit the classifier's temperature scaling on the reference sample (auto, "
+        "the library's default: yes, the reference here being an independent simulation)",
     )
     parser.add_argument(
         "--calibration-events",
@@ -261,7 +269,7 @@ def main() -> None:
         CalibrationOptions(
             calibrate=args.calibrate, calibrate_odds=args.calibrate_odds,
             calibration_events=args.calibration_events or None,
-            recalibrate_classifier=args.recalibrate_classifier,
+            recalibrate_classifier=_recalibrate(args.recalibrate_classifier),
         ),
     )  # fmt: skip
     surrogate_dir = _cached(work, "surrogate", surrogate_settings)
@@ -325,7 +333,7 @@ def main() -> None:
                 surrogate, HTauTauSource(integ, seed=102, nuisances=surrogate.nuisances),
                 integration_batches=batches() if k > 1 else None, progress=True,
                 templates=options.templates, integration=options.integration,
-                calibration=options.calibration,
+                calibration=options.calibration, reference_independent=True,
             )  # fmt: skip
             model.save(tmp / analysis_dir.name, overwrite=True)
         del integ
@@ -420,7 +428,7 @@ def main() -> None:
         "soft_met_power": args.soft_met_power,
         "soft_met_scale": soft_scale,
         "calibrated": args.calibrate,
-        "classifier_recalibrated": args.recalibrate_classifier,
+        "classifier_recalibrated": args.recalibrate_classifier != "false",
         "odds_calibrated": args.calibrate_odds,
         "calibration_events": args.calibration_events if args.calibrate else None,
         "yield_locality": args.yield_locality,

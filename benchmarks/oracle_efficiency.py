@@ -37,6 +37,11 @@ Figures (one JSON line on stdout; progress on stderr):
 * ``mu_hat_diff_rms``: RMS of learned minus exact μ̂ on the same data, in units of the
   exact interval half-width (how far the learned answer is from the optimal one).
 
+The learned analysis is trained with the library's defaults (:class:`SurrogateConfig`
+and :func:`~unbinned.analysis.train_analysis`'s option groups, apart from no binned
+templates and the integration mode); ``--recipe legacy`` gives the hand-set settings of
+the first run (2026-11-23: one network, 12 epochs, fixed batch sizes).
+
 The trained analysis is saved under ``--work-dir`` and the toy rows are appended to a
 JSON-lines store there (:func:`unbinned.infer.run_toys`), so a rerun resumes.
 
@@ -285,7 +290,14 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--train-events", type=int, default=50_000, help="per process")
     parser.add_argument("--reference-events", type=int, default=100_000, help="per process")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument(
+        "--recipe",
+        choices=("default", "legacy"),
+        default="default",
+        help="surrogate settings: the library's defaults (SurrogateConfig()) or the "
+        "hand-set ones of the 2026-11-23 run (--epochs applies to these only)",
+    )
+    parser.add_argument("--epochs", type=int, default=12, help="legacy recipe only")
     parser.add_argument("--workers", type=int, default=1, help="toy worker processes")
     parser.add_argument("--work-dir", default="benchmarks/.cache/oracle_efficiency")
     parser.add_argument(
@@ -313,15 +325,18 @@ def main() -> None:
     spec = ModelSpec.from_dict(SPEC)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    tag = f"tr{args.train_events}_ref{args.reference_events}_ep{args.epochs}"
+    tag = f"tr{args.train_events}_ref{args.reference_events}_" + (
+        "default" if args.recipe == "default" else f"ep{args.epochs}"
+    )
     if args.integration_mode != "events":
         tag += f"_{args.integration_mode}"
     analysis_dir = work / f"analysis_{tag}"
-    cfg = SurrogateConfig(
+    cfg = SurrogateConfig() if args.recipe == "default" else SurrogateConfig(
         classifier=TrainConfig(hidden=(64, 64), epochs=args.epochs, batch_size=2048, patience=4),
         response=TrainConfig(hidden=(32, 32), epochs=args.epochs, batch_size=16384,
                              learning_rate=1e-3, patience=4),
-        max_events_per_point=None,
+        max_events_per_point=None, classifier_members=1, classifier_bootstrap=False,
+        response_emphasis=0.0, signal_response_epochs=None, max_events_per_point_largest=None,
     )  # fmt: skip
     train_s = 0.0
     if not (analysis_dir / "analysis.json").is_file():

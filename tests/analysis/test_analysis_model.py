@@ -276,13 +276,14 @@ def test_build_analysis_with_score_calibration(model, tmp_path):
 
 
 def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path):
-    ref = GaussianToySource(3000, seed=2)
+    ref = GaussianToySource(3000, seed=3)  # not the fixture's reference (calibrated on)
     nominal = ref.nominal()
     names = model.spec.process_names
     truth = [float(nominal.weights[nominal.process_mask(p)].sum()) for p in names]
     plain = build_analysis(
-        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS, progress=False
-    )
+        model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS,
+        progress=False, calibration=CalibrationOptions(recalibrate_classifier=False),
+    )  # fmt: skip
     fixed = build_analysis(
         model.surrogate, ref, model.spec, templates=NO_BINS, integration=MOMENTS,
         progress=False, calibration=CalibrationOptions(recalibrate_classifier=True),
@@ -295,6 +296,23 @@ def test_recalibrated_classifier_reproduces_the_reference_yields(model, tmp_path
     assert model.surrogate.classifier.temperature != fixed.surrogate.classifier.temperature
     again = AnalysisModel.load(fixed.save(tmp_path / "recal"))
     assert again.surrogate.classifier.bias == pytest.approx(fixed.surrogate.classifier.bias)
+
+
+def test_the_classifier_is_recalibrated_by_default_on_an_independent_reference(model):
+    ref = GaussianToySource(3000, seed=2)
+    n = len(ref.nominal())
+    kw = {"templates": NO_BINS, "integration": MOMENTS, "progress": False}
+    auto = build_analysis(model.surrogate, ref, model.spec, reference_independent=True, **kw)
+    assert auto.metadata["classifier_recalibrated_events"] == n
+    assert auto.options.calibration.recalibrate_classifier == "auto"
+    # a reference that may hold the training's own events: never calibrated on
+    same = build_analysis(model.surrogate, ref, model.spec, **kw)
+    assert same.metadata["classifier_recalibrated_events"] == 0
+    off = build_analysis(
+        model.surrogate, ref, model.spec, reference_independent=True,
+        calibration=CalibrationOptions(recalibrate_classifier=False), **kw,
+    )  # fmt: skip
+    assert off.metadata["classifier_recalibrated_events"] == 0
 
 
 def test_build_analysis_with_odds_calibration(model):
@@ -373,7 +391,10 @@ def test_build_analysis_records_every_option(model, tmp_path):
     old = AnalysisModel.load(path)
     assert old.options.templates == TemplateOptions(bins=3)
     assert old.options.integration == IntegrationOptions(mode="moments")
-    assert old.options.calibration == CalibrationOptions(calibrate=True)
+    # (built without an independent reference: "auto" did not recalibrate)
+    assert old.options.calibration == CalibrationOptions(
+        calibrate=True, recalibrate_classifier=False
+    )
     content["metadata"]["options"] = {"templates": {"bins": "many"}}
     (path / "analysis.json").write_text(json.dumps(content))
     with pytest.raises(ModelFileError, match="bins"):

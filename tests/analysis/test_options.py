@@ -21,7 +21,7 @@ def test_defaults_are_those_of_build_analysis():
     assert opts.integration == IntegrationOptions(mode="events", keep=0.05)
     assert opts.calibration == CalibrationOptions(
         calibrate=False, calibrate_odds=False, calibration_events=300_000,
-        recalibrate_classifier=False,
+        recalibrate_classifier="auto",
     )  # fmt: skip
 
 
@@ -30,6 +30,8 @@ def test_defaults_are_those_of_build_analysis():
     [
         (lambda: CalibrationOptions(calibrate_odds=True), "calibrate_odds needs calibrate=True"),
         (lambda: CalibrationOptions(calibration_events=0), "calibration_events"),
+        (lambda: CalibrationOptions(recalibrate_classifier="yes"), "true, false or 'auto'"),
+        (lambda: CalibrationOptions(recalibrate_classifier=1), "true, false or 'auto'"),
         (lambda: IntegrationOptions(mode="histogram"), "expected 'events' or 'moments'"),
         (lambda: IntegrationOptions(keep=1.5), "keep"),
         (lambda: TemplateOptions(bins=-1), "non-negative integer"),
@@ -69,6 +71,9 @@ def test_metadata_without_options_gives_what_it_records():
     assert opts.templates == TemplateOptions(bins=4)
     assert opts.integration == IntegrationOptions(mode="moments")
     assert opts.calibration == CalibrationOptions(calibrate=True, recalibrate_classifier=True)
-    assert AnalysisOptions.from_metadata({}) == AnalysisOptions()
+    # files from before the options: they recorded no recalibration, so none was made
+    assert AnalysisOptions.from_metadata({}) == AnalysisOptions(
+        calibration=CalibrationOptions(recalibrate_classifier=False)
+    )
     recorded = {"options": AnalysisOptions(TemplateOptions(bins=3)).to_dict(), "bins": 99}
     assert AnalysisOptions.from_metadata(recorded).templates.bins == 3

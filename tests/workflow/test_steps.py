@@ -62,7 +62,9 @@ def test_options_come_from_the_config(tmp_path):
                                     "classifier_recalibration": False})
     )  # fmt: skip
     assert other.integration == IntegrationOptions(mode="events")
-    assert other.calibration == CalibrationOptions(calibrate=True)
+    assert other.calibration == CalibrationOptions(calibrate=True, recalibrate_classifier=False)
+    unset = analysis_options(_config(tmp_path, training={"classifier_recalibration": "auto"}))
+    assert unset.calibration == CalibrationOptions()  # auto: on an independent reference
 
 
 def test_train_arguments_are_explicit(tmp_path):

@@ -177,7 +177,9 @@ def build_analysis(
         (:class:`~unbinned.analysis.options.IntegrationOptions`; default: its events).
     calibration
         The score calibration and the classifier's recalibration
-        (:class:`~unbinned.analysis.options.CalibrationOptions`; default: neither).
+        (:class:`~unbinned.analysis.options.CalibrationOptions`; default: no score
+        calibration; the classifier recalibrated on the reference when
+        ``reference_independent``).
     integration_batches
         The nominal events of the integration moments, one batch at a time, instead
         of ``reference.nominal()``: e.g. a generator of k successive simulations, each
@@ -195,8 +197,12 @@ def build_analysis(
     health_source
         Independent events to check on (neither the training nor a calibration saw them).
     reference_independent
-        The caller knows that the reference is such a sample: with
-        ``HealthOptions(sample="auto")`` a reference that cannot simulate is checked on itself.
+        The caller knows that the reference is independent of the surrogate's
+        training: the classifier is then recalibrated on it (``"auto"`` of
+        :attr:`CalibrationOptions.recalibrate_classifier
+        <unbinned.analysis.options.CalibrationOptions.recalibrate_classifier>`), and
+        with ``HealthOptions(sample="auto")`` a reference that cannot simulate and
+        that no calibration was fitted to is checked on itself.
     """
     options = AnalysisOptions(
         templates or TemplateOptions(),
@@ -216,7 +222,13 @@ def build_analysis(
             "events, not their moments: use IntegrationOptions(mode='events')"
         )
     surrogate, recalibrated_events = _calibrated(
-        surrogate, reference, spec, options.calibration, seed=seed, progress=progress
+        surrogate,
+        reference,
+        spec,
+        options.calibration,
+        seed=seed,
+        progress=progress,
+        independent=reference_independent,
     )
     integ, n_integ, n_batches = _integration_sample(
         surrogate, reference, options.integration, integration_batches, seed=seed
@@ -302,10 +314,16 @@ def _calibrated(
     *,
     seed: int,
     progress: bool,
+    independent: bool,
 ) -> tuple[SurrogateModel, int]:
-    """The surrogate recalibrated and score-calibrated as asked; the recalibration's events."""
+    """The surrogate recalibrated and score-calibrated as asked; the recalibration's events.
+
+    ``recalibrate_classifier="auto"`` recalibrates when the reference is
+    ``independent`` of the training.
+    """
     recalibrated_events = 0
-    if options.recalibrate_classifier:
+    recalibrate = options.recalibrate_classifier
+    if recalibrate is True or (recalibrate == "auto" and independent):
         surrogate, recalibrated_events = _recalibrated(surrogate, reference)
     if options.calibrate:
         surrogate = _score_calibrated(

@@ -421,7 +421,10 @@ class TrainingSettings(_Strict):
     (:attr:`unbinned.ml.SurrogateConfig.max_events_per_point_largest`; null: off).
     ``classifier_recalibration`` refits the classifier's temperature scaling on the
     reference sample, so that its fractions integrate to the simulated yields
-    (``recalibrate_classifier`` of :func:`unbinned.analysis.build_analysis`).
+    (``recalibrate_classifier`` of :class:`unbinned.analysis.CalibrationOptions`):
+    ``auto`` (the default) when the reference is independent of the training (the
+    simulator's, an oracle's or a toy's reference; not the files kind, whose reference
+    is its training sample), or true / false.
     """
 
     classifier: NetworkSettings = NetworkSettings()
@@ -435,7 +438,7 @@ class TrainingSettings(_Strict):
     threads: PositiveInt | None = 1
     integration: Literal["events", "moments"] | None = None
     score_calibration: bool = False
-    classifier_recalibration: bool = False
+    classifier_recalibration: bool | Literal["auto"] = "auto"
     yield_model: YieldModelSettings = YieldModelSettings()
 
 
