@@ -96,8 +96,13 @@ def test_measurement_carries_every_fitted_parameter(model):
     assert pulls["bnorm"].pull == pytest.approx((m.values["bnorm"] - 1.0) / 0.05)
     assert pulls["shift"].constraint == pytest.approx(m.errors["shift"] / 1.0)
     text = repr(m)
-    for word in ("fit parameters", "bnorm", "constr."):
+    for word in ("fit parameters", "bnorm", "constr.", "corr(mu)"):
         assert word in text
+    # each parameter's row ends with its correlation with the POI
+    row = next(r for r in text.splitlines() if r.strip().startswith("shift "))
+    assert float(row.split()[-1]) == pytest.approx(corr[0, 2], abs=6e-4)
+    mu_row = next(r for r in text.splitlines() if r.strip().startswith("mu "))
+    assert mu_row.split()[-1] == "+1.000"
     d = json.loads(json.dumps(m.to_dict()))
     assert d["correlation"]["parameters"] == list(names)
     assert np.allclose(d["correlation"]["matrix"], corr)

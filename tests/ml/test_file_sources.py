@@ -242,6 +242,35 @@ def test_leave_one_out_closure(folder: Path) -> None:
     assert "±1σ alone" in repr(none)
 
 
+def test_leave_one_out_failures_warn() -> None:
+    """A held-out point the others' responses miss is one warning line; a good one none."""
+    from unbinned.ml.diagnostics import ClosureEntry, ClosureResult
+    from unbinned.ml.holdout import LeaveOneOutClosure
+
+    def entry(nu: float, process: str, chi2: float) -> ClosureEntry:
+        z = np.zeros(10)
+        return ClosureEntry((nu,), process, CLASSIFIER_SCORE, chi2, 10, np.arange(11.0), z, z, z)
+
+    def loo(*entries: ClosureEntry) -> LeaveOneOutClosure:
+        result = ClosureResult(("scale",), entries, (), "paired", (CLASSIFIER_SCORE,))
+        return LeaveOneOutClosure(("scale",), np.array([[-1.0], [2.0]]), result)
+
+    good = loo(entry(-1.0, "sig", 9.0), entry(2.0, "bkg", 12.0))
+    assert good.warnings() == ()
+    assert good.to_dict()["warnings"] == []
+    bad = loo(entry(-1.0, "sig", 9.0), entry(2.0, "bkg", 80.0), entry(2.0, "sig", 50.0))
+    (line,) = bad.warnings()
+    assert "leave-one-out closure: 2 of 3 (process, held-out point) entries fail" in line
+    assert "worst bkg with ν = (scale=2) held out: χ²/ndf 80.0/10 = 8.00 > 2" in line
+    assert bad.to_dict()["warnings"] == [line]
+    assert bad.warnings(max_chi2_ndf=10.0) == ()
+    # χ²/ndf above the limit but not significant (few degrees of freedom): no warning
+    few = ClosureEntry((2.0,), "bkg", CLASSIFIER_SCORE, 7.0, 2, np.arange(3.0), *[np.zeros(2)] * 3)
+    assert loo(few).warnings() == ()
+    none = LeaveOneOutClosure(("scale",), np.zeros((0, 1)), None, "no point to hold out")
+    assert none.warnings() == ()
+
+
 def test_leave_one_out_retrains_with_the_model_s_events_per_point() -> None:
     """The retrained responses see as many events per point as the training gave each."""
     from types import SimpleNamespace

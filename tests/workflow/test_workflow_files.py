@@ -192,3 +192,29 @@ def test_the_health_check_runs_on_held_out_events(tmp_path: Path) -> None:
     model = AnalysisModel.load(out / "train" / "model")
     assert model.health == health
     assert model.warnings == tuple(health["warnings"])
+
+
+@pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
+def test_a_failed_leave_one_out_closure_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held-out point that fails its closure is a WARNING line and one of the warnings."""
+    from unbinned.ml.holdout import LeaveOneOutClosure
+
+    line = "leave-one-out closure: 1 of 4 (process, held-out point) entries fail; ..."
+    monkeypatch.setattr(LeaveOneOutClosure, "warnings", lambda self, *a: (line,))
+    monkeypatch.setitem(examples.EXAMPLE_POINTS, "up2", 1.04)
+    write_example_samples(tmp_path / "samples", events_per_process=300)
+    text = example_text("files").replace("    # a weight variation",
+                                         _UP2 + "    # a weight variation", 1)  # fmt: skip
+    for old, new in _SMALL.items():
+        text = text.replace(old, new)
+    log = io.StringIO()
+    analysis = Analysis(AnalysisConfig.from_yaml_string(text, base_dir=tmp_path), progress=False,
+                        log=log)  # fmt: skip
+    for step in (analysis.simulate, analysis.train, analysis.validate):
+        step()
+    assert f"WARNING: {line}" in log.getvalue()
+    assert line in analysis.warnings()
+    diag = json.loads((analysis.workspace.step_dir("validate") / "diagnostics.json").read_text())
+    assert diag["leave_one_out"]["warnings"] == [line]

@@ -222,16 +222,27 @@ class Measurement:
         return rows
 
     def _parameter_rows(self) -> list[str]:
-        """The compact table of every fitted parameter (MC-statistics γ summarised)."""
+        """The compact table of every fitted parameter (MC-statistics γ summarised).
+
+        Value, HESSE error, pull and constraint, and the correlation with the POI (the
+        POI's column of :attr:`correlation`; the whole matrix is in :meth:`to_dict`).
+        """
         pull = {p.nuisance: p for p in self.pulls}
-        rows = [f"  {'parameter':<16}{'value':>12}{'error':>10}{'pull':>8}{'constr.':>9}"]
+        names = list(self.parameter_names)
+        corr = self.correlation
+        k = names.index(self.poi) if self.poi in names else None
+        head = f"corr({self.poi})"
+        rows = [f"  {'parameter':<16}{'value':>12}{'error':>10}{'pull':>8}{'constr.':>9}"
+                f"{head:>{max(12, len(head) + 2)}}"]  # fmt: skip
         n_gamma = 0
-        for n in self.parameter_names:
+        for i, n in enumerate(names):
             if n.startswith("staterror_"):
                 n_gamma += 1
                 continue
             p = pull.get(n)
-            extra = f"{p.pull:>+8.2f}{p.constraint:>9.3f}" if p is not None else ""
+            extra = f"{p.pull:>+8.2f}{p.constraint:>9.3f}" if p is not None else f"{'':>17}"
+            if k is not None and corr.shape == (len(names), len(names)):
+                extra += f"{corr[k, i]:>+{max(12, len(head) + 2)}.3f}"
             flag = "  (fixed)" if n in self.fit.fixed else (
                 "  (at limit)" if n in self.fit.at_limit else "")  # fmt: skip
             rows.append(f"  {n:<16}{self.fit.values[n]:>12.6g}{self.fit.errors[n]:>10.4g}"

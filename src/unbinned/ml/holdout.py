@@ -19,6 +19,11 @@ which and why.  ±1σ alone (K = 2 = M for one nuisance) leaves no point to hold
 out: the quadratic through −1σ, 0 and +1σ is fixed exactly by the points, and
 nothing in the samples can test it (that needs a third point, e.g. ±2σ).
 
+A held-out entry (process, point, feature) fails when its χ²/ndf exceeds
+:data:`LOO_MAX_CHI2_NDF` and its χ² p-value is below 0.01 / (number of entries), the
+rule of the surrogates' health check; :meth:`LeaveOneOutClosure.warnings` says which
+(the workflow's ``validate`` step prints them as ``WARNING:`` lines).
+
 Each held-out point costs one response training per process.
 """
 
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 from unbinned.ml.design import Design
 from unbinned.ml.diagnostics import CLASSIFIER_SCORE, ClosureResult, closure_test
@@ -41,9 +47,12 @@ from unbinned.ml.surrogate import SurrogateConfig, response_events
 from unbinned.ml.training import TrainConfig
 from unbinned.ml.yields import monomials, n_monomials
 
-__all__ = ["LeaveOneOutClosure", "leave_one_out_closure", "spare_points"]
+__all__ = ["LOO_MAX_CHI2_NDF", "LeaveOneOutClosure", "leave_one_out_closure", "spare_points"]
 
 FloatArray = npt.NDArray[np.float64]
+
+LOO_MAX_CHI2_NDF = 2.0
+"""χ²/ndf above which a held-out entry fails (with a p-value below 0.01 / entries)."""
 
 
 def _determined(points: FloatArray, d: int) -> bool:
@@ -116,8 +125,34 @@ class LeaveOneOutClosure:
             s[1] += e.ndf
         return {k: v[0] / v[1] if v[1] else float("nan") for k, v in out.items()}
 
+    def warnings(self, max_chi2_ndf: float = LOO_MAX_CHI2_NDF) -> tuple[str, ...]:
+        """One line when held-out entries fail (module docstring); empty when none does.
+
+        Parameters
+        ----------
+        max_chi2_ndf
+            The χ²/ndf above which an entry (process, held-out point, feature) fails,
+            given also a χ² p-value below 0.01 / (number of entries).
+        """
+        entries = [e for e in (self.result.entries if self.result is not None else ()) if e.ndf]
+        limit_p = 0.01 / max(len(entries), 1)
+        failed = [
+            e for e in entries
+            if e.chi2_ndf > max_chi2_ndf and float(stats.chi2.sf(e.chi2, e.ndf)) < limit_p
+        ]  # fmt: skip
+        if not failed:
+            return ()
+        e = max(failed, key=lambda f: f.chi2_ndf)
+        at = ", ".join(f"{n}={v:g}" for n, v in zip(self.nuisance_names, e.nu, strict=True))
+        return (
+            f"leave-one-out closure: {len(failed)} of {len(entries)} (process, held-out point) "
+            f"entries fail; worst {e.process} with ν = ({at}) held out: χ²/ndf "
+            f"{e.chi2:.1f}/{e.ndf} = {e.chi2_ndf:.2f} > {max_chi2_ndf:g}: the responses do not "
+            "interpolate between the provided points; add points or train more",
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: the points, the χ²/ndf per point and entry, the note."""
+        """JSON form: the points, the χ²/ndf per point and entry, the note, the warnings."""
         entries = [] if self.result is None else self.result.entries
         return {
             "nuisances": list(self.nuisance_names),
@@ -144,6 +179,7 @@ class LeaveOneOutClosure:
                 for y in ([] if self.result is None else self.result.yields)
             ],
             "note": self.note,
+            "warnings": list(self.warnings()),
         }
 
     def __repr__(self) -> str:

@@ -115,8 +115,10 @@ def leave_one_out(
 
     :func:`unbinned.ml.leave_one_out_closure`: per spare point, the responses trained
     without it and tested there in classifier-score bins.  Without points to spare
-    (±1σ alone) the result holds just the line saying so.  None for the other kinds
-    (and a ``callable``, whose closure is at a point between the design's steps).
+    (±1σ alone) the result holds just the line saying so.  A held-out point whose
+    closure fails is a ``WARNING:`` line (``warnings`` of the result,
+    :meth:`unbinned.ml.LeaveOneOutClosure.warnings`).  None for the other kinds (and
+    a ``callable``, whose closure is at a point between the design's steps).
     """
     # deferred: unbinned.ml pulls in torch (~2 s); the CLI imports the workflow at start-up
     from unbinned.ml import FileVariationSource, RunOptions, leave_one_out_closure
@@ -141,6 +143,8 @@ def leave_one_out(
         say(f"    {row['point']} held out: chi2/ndf {row['chi2_ndf']:.2f} (classifier-score bins)")
     if loo.note:
         say(f"  {loo.note}")
+    for w in out["warnings"]:
+        say(f"  WARNING: {w}")
     return out
 
 

@@ -516,6 +516,8 @@ class Analysis:
                 for w in report["warnings"]:
                     self.say(f"  WARNING: {w}")
                 info.update(health_passed=report["passed"], warnings=list(report["warnings"]))
+            if loo is not None and loo.get("warnings"):
+                info["warnings"] = [*info.get("warnings", []), *loo["warnings"]]
             return info
 
         return self._run("validate", body, {"checks": ["diagnostics", "health", "leave_one_out"]})
@@ -531,10 +533,14 @@ class Analysis:
     def warnings(self) -> list[str]:
         """The failed self-checks of the steps run so far.
 
-        The surrogates' health (``validate``) and the pseudo-experiment study's
-        statistical flags (``toys``).
+        The surrogates' health and the leave-one-out closure (``validate``) and the
+        pseudo-experiment study's statistical flags (``toys``).
         """
         out = list((self.health() or {}).get("warnings", []))
+        diag = self.workspace.step_dir("validate") / "diagnostics.json"
+        if self.workspace.record("validate") is not None and diag.is_file():
+            loo = json.loads(diag.read_text()).get("leave_one_out") or {}
+            out += list(loo.get("warnings", []))
         toys = self.workspace.step_dir("toys") / "summary.json"
         if self.workspace.record("toys") is not None and toys.is_file():
             out += _toy_warnings(json.loads(toys.read_text()))
