@@ -45,7 +45,10 @@ the first run (2026-11-23: one network, 12 epochs, fixed batch sizes).
 The trained analysis is saved under ``--work-dir`` and the toy rows are appended to a
 JSON-lines store there (:func:`unbinned.infer.run_toys`), so a rerun resumes.
 
-Run: ``.venv/bin/python benchmarks/oracle_efficiency.py`` (about 13 minutes on two
+It also writes the summary, the exact command and the commit to
+``benchmarks/results/oracle_efficiency.json`` (``--out``).
+
+Run: ``.venv/bin/python benchmarks/oracle_efficiency.py`` (about 6 minutes on two
 loaded cores; ``--quick`` for a small check).
 """
 
@@ -301,6 +304,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="toy worker processes")
     parser.add_argument("--work-dir", default="benchmarks/.cache/oracle_efficiency")
     parser.add_argument(
+        "--out",
+        default="benchmarks/results/oracle_efficiency.json",
+        help="where the summary, the command and the commit are written ('' : nowhere)",
+    )
+    parser.add_argument(
         "--integration-mode",
         choices=("events", "moments"),
         default="events",
@@ -455,7 +463,8 @@ def main() -> None:
             "cl": 0.6827,
             "train_events_per_process": args.train_events,
             "reference_events_per_process": args.reference_events,
-            "epochs": args.epochs,
+            "recipe": args.recipe,
+            "epochs": args.epochs if args.recipe == "legacy" else None,
             "integration_mode": args.integration_mode,
             "first_seed": args.first_seed,
             "executor": kind,
@@ -475,6 +484,31 @@ def main() -> None:
         "loadavg": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
+    if args.out:
+        _write_result(Path(args.out), out)
+
+
+def _write_result(path: Path, summary: Mapping[str, Any]) -> None:
+    """The summary with the exact command, the commit and the date, written atomically."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", *a], capture_output=True, text=True, check=False)
+        return r.stdout.strip()
+
+    record = {
+        "benchmark": "oracle_efficiency",
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code_commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "summary": dict(summary),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, path)
+    log(f"wrote {path}")
 
 
 if __name__ == "__main__":
