@@ -14,6 +14,14 @@ Figures (one JSON line):
 * ``mean_width_unbinned``, ``mean_width_binned``, ``width_ratio`` = unbinned/binned;
 * ``score``: the challenge score of the unbinned intervals (and ``score_binned``).
 
+The analysis is trained with the library's defaults (``--recipe default``: the
+:class:`~unbinned.ml.SurrogateConfig` defaults, the training sample
+:data:`~unbinned.sim.htautau.TRAINING_EVENTS`, a reference of 2 M raw events per process
+kept as its moments, the classifier recalibrated on it: the recipe of ``challenge.yaml``);
+``--recipe legacy`` gives the hand-set settings of the studies before 2026-12-08 (300 k
+training events per process, one classifier network, (64, 64) responses trained 30
+epochs on every event, ``--epochs``, ``--response-*``, ``--max-events-per-point``).
+
 Steps (each cached under ``--work-dir`` in the library's content-addressed workspace,
 :class:`unbinned.workflow.cache.Workspace`: one folder per complete set of settings,
 named by their SHA-256 and recorded in its ``step.json``, so a rerun resumes): simulate the training
@@ -108,8 +116,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes)")
     parser.add_argument("--toys", type=int, default=1000)
-    parser.add_argument("--train-events", type=int, default=300_000, help="per process")
-    parser.add_argument("--integration-events", type=int, default=1_000_000, help="per process")
+    parser.add_argument(
+        "--recipe",
+        choices=("default", "legacy"),
+        default="default",
+        help="surrogate training: the library's defaults (SurrogateConfig(), the training "
+        "sample TRAINING_EVENTS, a 2 M-per-process reference, as challenge.yaml) or the "
+        "hand-set settings of the earlier studies (--epochs, --response-*, "
+        "--max-events-per-point apply to these only)",
+    )
+    parser.add_argument(
+        "--train-events",
+        type=int,
+        default=None,
+        help="raw events per process (default: TRAINING_EVENTS for the default recipe, "
+        "300000 for the legacy one)",
+    )
+    parser.add_argument(
+        "--integration-events",
+        type=int,
+        default=None,
+        help="per process (default: 2000000, as challenge.yaml; legacy: 1000000)",
+    )
     parser.add_argument(
         "--integration-process-events",
         nargs="*",
@@ -201,6 +229,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT")
     parser.add_argument("--work-dir", default="benchmarks/.cache/coverage")
+    parser.add_argument(
+        "--out",
+        default="benchmarks/results/coverage.json",
+        help="where the summary, the command and the commit are written ('': nowhere)",
+    )
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument(
         "--integration-mode",
@@ -209,6 +242,9 @@ def main() -> None:
         help="keep the integration sample as events or as its moments",
     )
     args = parser.parse_args()
+    legacy = args.recipe == "legacy"
+    if args.integration_events is None:
+        args.integration_events = 1_000_000 if legacy else 2_000_000
     if args.quick:
         args.toys, args.train_events = min(args.toys, 40), 30_000
         args.integration_events, args.test_events = 60_000, 30_000
@@ -240,8 +276,12 @@ def main() -> None:
         train_surrogate,
     )
     from unbinned.ml.yields import PolynomialYieldModel
-    from unbinned.sim.htautau import simulate
+    from unbinned.sim.htautau import TRAINING_EVENTS, simulate
 
+    train_events: int | dict[str, int] = (
+        args.train_events if args.train_events is not None
+        else 300_000 if legacy else dict(TRAINING_EVENTS)
+    )  # fmt: skip
     torch.set_num_threads(1)
     # every cached piece lives in the library's content-addressed workspace
     # (unbinned.workflow.cache): a step folder per complete set of settings, whose
@@ -255,14 +295,26 @@ def main() -> None:
     extra = dict(item.split("=") for item in args.integration_process_events)
     ref_extra = dict(item.split("=") for item in args.reference_process_events)
     k = args.integration_batches
-    surrogate_settings = {
-        "train_events": args.train_events, "train_seed": 101, "seed": 0,
-        "epochs": args.epochs, "response_hidden": list(hidden),
-        "response_epochs": args.response_epochs,
-        "max_events_per_point": args.max_events_per_point or None,
+    cfg = SurrogateConfig() if not legacy else SurrogateConfig(
+        classifier=TrainConfig(epochs=args.epochs, batch_size=4096, patience=4),
+        response=TrainConfig(hidden=hidden, epochs=args.response_epochs,
+                             batch_size=16384, learning_rate=2e-3, patience=6),
+        max_events_per_point=args.max_events_per_point or None, classifier_members=1,
+        max_events_per_point_largest=None, response_emphasis=0.0, signal_response_epochs=None,
+    )  # fmt: skip
+    surrogate_settings: dict[str, Any] = {
+        "train_events": train_events, "train_seed": 101, "seed": 0,
         "yield_locality": args.yield_locality,
         "soft_met": {"power": args.soft_met_power, "scale": soft_scale},
     }  # fmt: skip
+    if legacy:  # the keys of the studies cached before the recipes (their caches stay valid)
+        surrogate_settings.update(
+            epochs=args.epochs, response_hidden=list(hidden),
+            response_epochs=args.response_epochs,
+            max_events_per_point=args.max_events_per_point or None,
+        )  # fmt: skip
+    else:
+        surrogate_settings["config"] = cfg.to_dict()
     options = AnalysisOptions(
         TemplateOptions(bins=args.bins),
         IntegrationOptions(mode=args.integration_mode),
@@ -291,13 +343,7 @@ def main() -> None:
     if not _done(work, analysis_dir, analysis_settings):
         if not _done(work, surrogate_dir, surrogate_settings):
             log("simulating the training sample ...")
-            train = simulate(args.train_events, seed=101, progress=True)
-            cfg = SurrogateConfig(
-                classifier=TrainConfig(epochs=args.epochs, batch_size=4096, patience=4),
-                response=TrainConfig(hidden=hidden, epochs=args.response_epochs,
-                                     batch_size=16384, learning_rate=2e-3, patience=6),
-                max_events_per_point=args.max_events_per_point or None,
-            )  # fmt: skip
+            train = simulate(train_events, seed=101, progress=True)
             shape = tuple(
                 dataclasses.replace(n, power=args.soft_met_power, scale=soft_scale)
                 if n.name == "soft_met"
@@ -421,10 +467,9 @@ def main() -> None:
         "integration_process_events": extra or None,
         "moments_max_rel_error": moments_error,
         "events": args.events,
-        "train_events_per_process": args.train_events,
-        "max_events_per_point": args.max_events_per_point or None,
-        "response_hidden": list(hidden),
-        "response_epochs": args.response_epochs,
+        "recipe": args.recipe,
+        "train_events_per_process": train_events,
+        "surrogate_config": cfg.to_dict(),
         "soft_met_power": args.soft_met_power,
         "soft_met_scale": soft_scale,
         "calibrated": args.calibrate,
@@ -439,6 +484,10 @@ def main() -> None:
         "loadavg": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
+    if args.out:
+        from _results import write_result
+
+        log(f"wrote {write_result(args.out, 'coverage', out)}")
 
 
 if __name__ == "__main__":

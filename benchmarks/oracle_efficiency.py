@@ -485,30 +485,9 @@ def main() -> None:
     }
     print(json.dumps(out))
     if args.out:
-        _write_result(Path(args.out), out)
+        from _results import write_result
 
-
-def _write_result(path: Path, summary: Mapping[str, Any]) -> None:
-    """The summary with the exact command, the commit and the date, written atomically."""
-    import subprocess
-
-    def git(*a: str) -> str:
-        r = subprocess.run(["git", *a], capture_output=True, text=True, check=False)
-        return r.stdout.strip()
-
-    record = {
-        "benchmark": "oracle_efficiency",
-        "command": " ".join([".venv/bin/python", *sys.argv]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "code_commit": git("rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "summary": dict(summary),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
-    log(f"wrote {path}")
+        log(f"wrote {write_result(args.out, 'oracle_efficiency', out)}")
 
 
 if __name__ == "__main__":
