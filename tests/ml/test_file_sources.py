@@ -115,15 +115,96 @@ def test_errors(folder: Path) -> None:
     two = [SCALE, ShapeNuisance("other", 0.0, 1.0)]
     four = [*_points(), VariationPoint({"other": 1.0}, weight="wup"),
             VariationPoint({"other": -1.0}, weight="wup")]  # fmt: skip
-    with pytest.raises(ConfigError, match="one point per pair where both vary"):
+    with pytest.raises(ConfigError, match="no variation point varies scale and other together"):
         FileVariationSource(s, two, four)
     missing = VariationPoint({"scale": 1.05}, files={"sig": ["nope.parquet"]})
     with pytest.raises(DataError, match=r"variation at scale=1.05 'sig': no file .*nope.parquet"):
         FileVariationSource(s, [SCALE], [_points()[0], missing])
     with pytest.raises(ConfigError, match="unknown nuisance"):
         FileVariationSource(s, [SCALE], [VariationPoint({"tes": 1.0}, weight="w")])
-    with pytest.raises(ConfigError, match="exactly one of files, weight or factor"):
+    with pytest.raises(ConfigError, match=r"give files, a weight or factor column, or files "):
         VariationPoint({"scale": 1.0})
+    with pytest.raises(ConfigError, match="give weight or factor, not both"):
+        VariationPoint({"scale": 1.0}, weight="wup", factor="wup")
+
+
+OTHER = ShapeNuisance("other", 1.0, 1.0, 0.0, 3.0)  # a weight nuisance, e.g. a QCD scale
+
+
+def _up_files() -> dict[str, list[str]]:
+    return {p: [f"{p}_up.parquet"] for p in ("sig", "bkg")}
+
+
+def _weight_points(mixed: VariationPoint | None = None) -> list[VariationPoint]:
+    """scale at ±1σ from files, other at 2 and 0.5 from weight columns, and ``mixed``."""
+    pts = [*_points(), VariationPoint({"other": 2.0}, weight="wup"),
+           VariationPoint({"other": 0.5}, factor="wup")]  # fmt: skip
+    return pts if mixed is None else [*pts, mixed]
+
+
+def test_files_with_a_weight_column_make_the_mixed_point(folder: Path) -> None:
+    """A file nuisance and a weight nuisance: their mixed point is the files reweighted."""
+    samples = _samples(folder, event_id="id")
+    mixed = VariationPoint({"scale": 1.05, "other": 2.0}, files=_up_files(), weight="wup")
+    src = FileVariationSource(samples, [SCALE, OTHER], _weight_points(mixed))
+    np.testing.assert_allclose(src.design.points[-1], [1.0, 1.0])
+    assert len(src.design) == 6  # nominal + 5 points: the 5 coefficients of a quadratic in 2
+    up = src.varied("bkg", [1.0, 0.0])
+    both = src.varied("bkg", [1.0, 1.0])
+    raw = pd.read_parquet(folder / "bkg_up.parquet")
+    np.testing.assert_allclose(both.weights, raw["wup"])  # the up files' own weight column
+    np.testing.assert_allclose(both.weights, 1.1 * up.weights)
+    np.testing.assert_allclose(both.features["x0"], up.features["x0"])  # the up files' events
+    assert np.array_equal(both.extras["event_id"], up.extras["event_id"])
+    # factor: multiplies the files' weight column; a process the files leave out keeps its
+    # nominal events, reweighted by the column of the nominal files
+    partial = VariationPoint({"scale": 1.05, "other": 2.0}, files={"sig": ["sig_up.parquet"]},
+                             factor="wup")  # fmt: skip
+    src2 = FileVariationSource(samples, [SCALE, OTHER], _weight_points(partial))
+    sig = src2.varied("sig", [1.0, 1.0])
+    np.testing.assert_allclose(sig.weights, 1.1 * src2.varied("sig", [1.0, 0.0]).weights ** 2)
+    bkg = src2.varied("bkg", [1.0, 1.0])
+    np.testing.assert_allclose(bkg.weights, 1.1 * src2.nominal("bkg").weights ** 2)
+    assert list(bkg.extras.columns) == list(sig.extras.columns)
+    # the weight-only points reweight the nominal events, as before
+    np.testing.assert_allclose(src.varied("bkg", [0.0, 1.0]).weights,
+                               1.1 * src.nominal("bkg").weights)  # fmt: skip
+
+
+def test_a_missing_mixed_point_or_column_is_one_line(folder: Path, tmp_path: Path) -> None:
+    s = _samples(folder, event_id="id")
+    with pytest.raises(ConfigError) as e:
+        FileVariationSource(s, [SCALE, OTHER], _weight_points())
+    message = str(e.value)
+    assert "no variation point varies scale and other together" in message
+    add = ("add the point {at: {scale: 1.05, other: 2}, files: <the files of the scale=1.05 "
+           "point>, weight: wup} (the scale=1.05 events reweighted by 'wup'")  # fmt: skip
+    assert add in message
+    assert "\n" not in message
+    # both nuisances from weight columns: a column with both values' weight
+    w = [
+        VariationPoint({"other": 2.0}, weight="wup"),
+        VariationPoint({"other": 0.5}, weight="w"),
+        VariationPoint({"scale": 1.05}, weight="wup"),
+        VariationPoint({"scale": 0.95}, weight="w"),
+    ]
+    with pytest.raises(ConfigError, match=r"weight: <a column with each event's weight at both"):
+        FileVariationSource(s, [SCALE, OTHER], w)
+    # the column must be in the point's own files: said when the source is made
+    for p in ("sig", "bkg"):
+        for tag in ("", "_down", "_up"):
+            frame = pd.read_parquet(folder / f"{p}{tag}.parquet")
+            if tag == "_up" and p == "bkg":
+                frame = frame.drop(columns="wup")
+            frame.to_parquet(tmp_path / f"{p}{tag}.parquet")
+    mixed = VariationPoint({"scale": 1.05, "other": 2.0}, files=_up_files(), weight="wup")
+    with pytest.raises(
+        DataError,
+        match=r"variation at scale=1.05, other=2: '.*bkg_up.parquet' lacks the weight column "
+        r"'wup'; a point with files reads it from its own files",
+    ):
+        FileVariationSource(_samples(tmp_path, event_id="id"), [SCALE, OTHER],
+                            _weight_points(mixed))  # fmt: skip
 
 
 def test_trains_and_learns_the_shift(folder: Path) -> None:

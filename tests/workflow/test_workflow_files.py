@@ -35,8 +35,11 @@ def cfg(tmp_path_factory: pytest.TempPathFactory) -> AnalysisConfig:
         ("kind: files", "kind: files\n  bogus: 1", r"data.bogus: unknown key; expected one of \["),
         ("region: SR", "region: CR", "region 'CR' is not declared"),
         ("at: {energy_scale: 1.02}", "at: {energy_scale: 1.2}", "1.2 lies outside the nuisance's"),
-        ("at: {energy_scale: 0.98}", "at: {energy_scale: 0.98}\n      weight: w\n  #",
-         "give exactly one of files, weight or factor"),
+        ("at: {energy_scale: 0.98}", "at: {energy_scale: 0.98}\n      weight: w\n      factor: w",
+         "give weight or factor, not both"),
+        ("      files:\n        signal: [samples/signal_escale_down.parquet]\n"
+         "        background: [samples/background_escale_down.parquet]\n", "",
+         "give files, a weight or factor column, or files with a weight or factor column"),
         ("  processes:\n    - {name: signal",
          "    - {name: res, nominal: 1.0, prior: gaussian, width: 0.05, acts_on: shape}\n"
          "  processes:\n    - {name: signal",
@@ -75,6 +78,58 @@ def test_source_paths_and_pseudo_data(cfg: AnalysisConfig, tmp_path: Path) -> No
     data = observed_events(with_data)
     assert data is not None
     assert data.process_names == ("data",)
+
+
+_QCD = "    - {name: qcd_scale, nominal: 1.0, width: 1.0, bounds: [0.5, 2.0], acts_on: shape}\n"
+_WEIGHTS = """    - {at: {qcd_scale: 2.0}, weight: weight_muR_up}
+    - {at: {qcd_scale: 0.5}, factor: muR_down}
+"""
+_MIXED = """    - at: {energy_scale: 1.02, qcd_scale: 2.0}
+      files: {signal: [samples/signal_escale_up.parquet]}
+      weight: weight_muR_up
+"""
+
+
+def _with_qcd(text: str, points: str) -> str:
+    text = text.replace("    # a weight variation", points + "    # a weight variation", 1)
+    return text.replace(
+        "  processes:\n    - {name: signal", _QCD + "  processes:\n    - {name: signal"
+    )
+
+
+def test_files_and_weight_nuisances_with_their_mixed_point(tmp_path: Path) -> None:
+    """energy_scale from files, qcd_scale from weight columns: the mixed point reweights the
+    1.02 files by their weight_muR_up; without it, or without the column, one line."""
+    import pandas as pd
+
+    write_example_samples(tmp_path / "samples", events_per_process=200)
+    for path in (tmp_path / "samples").glob("*.parquet"):
+        f = pd.read_parquet(path)
+        f.assign(weight_muR_up=1.2 * f["weight"], muR_down=0.8).to_parquet(path)
+    text = example_text("files")
+    cfg = AnalysisConfig.from_yaml_string(_with_qcd(text, _WEIGHTS + _MIXED), base_dir=tmp_path)
+    src = training_source(cfg, tmp_path).source
+    mixed = src.points[-1]
+    np.testing.assert_allclose(mixed, [1.0, 1.0])
+    up = src.varied("signal", [1.0, 0.0])
+    np.testing.assert_allclose(src.varied("signal", mixed).weights, 1.2 * up.weights)
+    # the files leave the background out: its nominal events, reweighted
+    nominal = src.nominal("background")
+    np.testing.assert_allclose(src.varied("background", mixed).weights, 1.2 * nominal.weights)
+    np.testing.assert_allclose(src.varied("background", [0.0, -0.5]).weights,
+                               0.8 * nominal.weights)  # fmt: skip
+    no_mixed = AnalysisConfig.from_yaml_string(_with_qcd(text, _WEIGHTS), base_dir=tmp_path)
+    with pytest.raises(
+        ConfigError,
+        match=r"data: no variation point varies energy_scale and qcd_scale together, .* add the "
+        r"point \{at: \{energy_scale: 1.02, qcd_scale: 2\}, files: <the files of the "
+        r"energy_scale=1.02 point>, weight: weight_muR_up\}",
+    ):
+        training_source(no_mixed, tmp_path)
+    up_file = tmp_path / "samples" / "signal_escale_up.parquet"
+    pd.read_parquet(up_file).drop(columns="weight_muR_up").to_parquet(up_file)
+    with pytest.raises(DataError, match=r"signal_escale_up.parquet' lacks the weight column "):
+        training_source(cfg, tmp_path)
 
 
 _VARY = """

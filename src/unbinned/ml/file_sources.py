@@ -8,15 +8,23 @@ varied samples, taken from
   must be normalised like the nominal ones (cross-section × luminosity), so that
   their sum is the varied yield.  The events may be the same generated events as
   the nominal ones (give ``FileSamples(event_id=...)``) or independent ones;
-* a **weight column** of the nominal files (``weight``: the event's weight at
-  that point, e.g. a renormalisation-scale or PDF weight) or a **factor column**
-  (``factor``: multiplies the nominal weight): the same events, reweighted.
+* a **weight column** of the nominal files (``weight``: the event's whole weight
+  at that point, e.g. a renormalisation-scale or PDF weight; it replaces the
+  samples' weight column) or a **factor column** (``factor``: multiplies the
+  samples' weight column): the same events, reweighted;
+* **both**: ``files`` with a ``weight`` or ``factor`` column -- the events of the
+  point's files, reweighted by the column read from those same files (the
+  ``weight`` column then holds each varied event's weight at the point, the
+  ``factor`` column multiplies the files' own weight).  This is the mixed point a
+  file-based and a weight-based nuisance need together, e.g. ``at={"jes": 1.02,
+  "mu_r": 2.0}`` with the ``jes = 1.02`` files and ``weight="weight_muR_up"``.
 
-A process a point's files do not list is unaffected at that point (its nominal
-events serve).  Points lie at physical nuisance values (``at={"jes": 1.02}``,
-the other nuisances nominal, or several at once for a mixed point), standardised
-by the :class:`~unbinned.ml.ShapeNuisance` (ν = (value − nominal)/scale); a
-value outside the nuisance's bounds is an error.
+A process a point's files do not list is unaffected by the files at that point:
+its nominal events serve (reweighted by the point's column, read from the nominal
+files, when the point has one).  Points lie at physical nuisance values
+(``at={"jes": 1.02}``, the other nuisances nominal, or several at once for a
+mixed point), standardised by the :class:`~unbinned.ml.ShapeNuisance`
+(ν = (value − nominal)/scale); a value outside the nuisance's bounds is an error.
 
 What the points can constrain
 -----------------------------
@@ -33,7 +41,11 @@ provided points; nothing is interpolated or invented).  So:
 * d ≥ 2 nuisances at ±1σ each give 2d points, fewer than the d + d(d+1)/2
   monomials: the cross terms ν_a ν_b need points where two nuisances vary
   together (one per pair, e.g. ``at={"a": +1σ, "b": +1σ}``); without them the
-  construction fails with an error saying so.
+  construction fails with an error naming the point to add.  For a nuisance
+  from files and one from a weight column that point is the files of the first
+  with the column of the second (see above).  It is not derived silently: it
+  assumes the column means the same on the varied events, and which of the
+  combinations (±1σ × ±1σ) fixes the cross term is the analysis's choice.
 
 Closure: the events varied at arbitrary ν exist only at the provided points, so
 the workflow's closure plots use, per nuisance, its provided axis point farthest
@@ -69,7 +81,7 @@ import pandas as pd
 
 from unbinned.data.callables import accepts_keyword, check_keywords, load_callable
 from unbinned.data.events import EventSet
-from unbinned.data.files import FileSamples, expand_files
+from unbinned.data.files import FileSamples, _column_names, expand_files
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml.design import Design, ShapeNuisance
 from unbinned.ml.sources import EVENT_ID, BaseVariationSource, Region, _check_nu, _point_seed
@@ -94,13 +106,16 @@ class VariationPoint:
     at
         Nuisance name -> physical value at this point (the others nominal).
     files
-        The files made at this point: process -> files (a process left out is
-        unaffected), or the shared files when the samples have a label column.
+        The files made at this point: process -> files (a process left out keeps
+        its nominal events), or the shared files when the samples have a label
+        column.
     weight
-        Instead of files: a column of the nominal files holding each event's weight
-        at this point.
+        A column holding each event's whole weight at this point (it replaces the
+        samples' weight column), read from the point's files, or from the nominal
+        files without ``files``.
     factor
-        Instead of files: a column of the nominal files multiplying the nominal weight.
+        Instead of ``weight``: a column multiplying the samples' weight column,
+        read from the same events.
     """
 
     at: Mapping[str, float]
@@ -112,12 +127,7 @@ class VariationPoint:
         if not isinstance(self.at, Mapping) or not self.at:
             raise ConfigError(f"a variation point needs at: {{nuisance: value}}, got {self.at!r}")
         object.__setattr__(self, "at", {str(k): float(v) for k, v in self.at.items()})
-        given = [k for k in ("files", "weight", "factor") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ConfigError(
-                f"variation at {dict(self.at)}: give exactly one of files, weight or factor "
-                f"(got {given or 'none'})"
-            )
+        _check_variation_keys(self.at, self.files, self.weight, self.factor)
         if isinstance(self.files, str):
             object.__setattr__(self, "files", (self.files,))
 
@@ -129,6 +139,20 @@ class VariationPoint:
     def describe(self) -> str:
         """``"jes=1.02"``: the point's values."""
         return ", ".join(f"{k}={v:g}" for k, v in self.at.items())
+
+
+def _check_variation_keys(at: Any, files: Any, weight: Any, factor: Any) -> None:
+    """Raise ConfigError unless a point gives files, a weight or factor column, or files and one."""
+    if weight is not None and factor is not None:
+        raise ConfigError(
+            f"variation at {dict(at)}: give weight or factor, not both (weight: the event's "
+            "whole weight at the point; factor: multiplies the samples' weight)"
+        )
+    if files is None and weight is None and factor is None:
+        raise ConfigError(
+            f"variation at {dict(at)}: give files, a weight or factor column, or files with "
+            "a weight or factor column (got none)"
+        )
 
 
 class _SamplesSource(BaseVariationSource):
@@ -210,7 +234,10 @@ class FileVariationSource(_SamplesSource):
         self._nu = self._standardised(names)
         self._design = self._checked_design(names)
         self._check_files()
-        columns = sorted({c for p in self._points if (c := p.column) is not None})
+        # the nominal events carry the columns of the points without files; a point
+        # with files reads its column from them (and from the nominal files of the
+        # processes they leave out, when it reads them)
+        columns = sorted({c for p in self._points if p.files is None and (c := p.column)})
         self._columns = tuple(columns)
         self._nominal_all = samples.load(region, columns=columns)
         self._varied_cache: dict[int, EventSet] = {}
@@ -252,6 +279,19 @@ class FileVariationSource(_SamplesSource):
         for a, name in enumerate(names):
             if not np.any(self._nu[:, a] != 0.0):
                 raise ConfigError(f"shape nuisance {name!r} has no variation point; add one")
+        missing = [
+            (a, b)
+            for a in range(len(names))
+            for b in range(a + 1, len(names))
+            if not np.any((self._nu[:, a] != 0.0) & (self._nu[:, b] != 0.0))
+        ]
+        if missing:
+            pairs = " nor ".join(f"{names[a]} and {names[b]}" for a, b in missing)
+            add = "; and ".join(self._mixed_point(a, b) for a, b in missing)
+            raise ConfigError(
+                f"no variation point varies {pairs} together, so the cross term of the "
+                f"quadratic response is undetermined: add the point {add}"
+            )
         design = Design(np.vstack([np.zeros((1, len(names))), self._nu]), tuple(names))
         m = n_monomials(len(names))
         if len(self._nu) < m:
@@ -267,6 +307,34 @@ class FileVariationSource(_SamplesSource):
             raise ConfigError(f"the variation points: {exc}") from None
         return design
 
+    def _on_axis(self, a: int) -> VariationPoint | None:
+        """The provided point of nuisance ``a`` alone farthest from nominal (+ preferred)."""
+        others = np.delete(self._nu, a, axis=1)
+        ks = [k for k in range(len(self._points)) if self._nu[k, a] != 0.0 and not others[k].any()]
+        if not ks:
+            return None
+        return self._points[max(ks, key=lambda k: (abs(self._nu[k, a]), self._nu[k, a] > 0))]
+
+    def _mixed_point(self, a: int, b: int) -> str:
+        """The point to add for the cross term of nuisances a and b, in words (one line)."""
+        na, nb = self._nuisances[a], self._nuisances[b]
+        pa, pb = self._on_axis(a), self._on_axis(b)
+        va = pa.at[na.name] if pa is not None else float(na.physical(1.0))
+        vb = pb.at[nb.name] if pb is not None else float(nb.physical(1.0))
+        at = f"{{at: {{{na.name}: {va:g}, {nb.name}: {vb:g}}}"
+        by_files = [(n, v, q) for n, v, q in ((na, va, pa), (nb, vb, pb)) if q and q.files]
+        by_column = [(n, v, q) for n, v, q in ((na, va, pa), (nb, vb, pb)) if q and q.column]
+        if len(by_files) == 1 and len(by_column) == 1 and by_column[0][2].files is None:
+            (fn, fv, _), (_, _, cq) = by_files[0], by_column[0]
+            return (
+                f"{at}, files: <the files of the {fn.name}={fv:g} point>, "
+                f"{_kind(cq)}: {cq.column}}} (the {fn.name}={fv:g} events reweighted by "
+                f"{cq.column!r}, which those files must carry)"
+            )
+        if by_column and not by_files:
+            return f"{at}, weight: <a column with each event's weight at both values>}}"
+        return f"{at}, files: <files made at both values>}}"
+
     def _check_files(self) -> None:
         for point in self._points:
             if point.files is None:
@@ -279,15 +347,28 @@ class FileVariationSource(_SamplesSource):
                         f"{what}: unknown process(es) {unknown}; declared: "
                         f"{list(self.samples.process_names)}"
                     )
-                for p, patterns in point.files.items():
-                    expand_files(list(patterns), self.samples.base_dir, f"{what} {p!r}")
+                paths = [
+                    path
+                    for p, patterns in point.files.items()
+                    for path in expand_files(list(patterns), self.samples.base_dir, f"{what} {p!r}")
+                ]
             else:
                 if self.samples.label_column is None:
                     raise ConfigError(
                         f"{what}: files must map process -> files (the samples have no label "
                         "column)"
                     )
-                expand_files(list(point.files), self.samples.base_dir, what)
+                paths = expand_files(list(point.files), self.samples.base_dir, what)
+            col = point.column
+            if col is None:
+                continue
+            for path in paths:
+                if col not in _column_names(path, self.samples.tree):
+                    raise DataError(
+                        f"{what}: {str(path)!r} lacks the {_kind(point)} column {col!r}; a point "
+                        "with files reads it from its own files (the events it reweights): add "
+                        "it to the file"
+                    )
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -362,20 +443,14 @@ class FileVariationSource(_SamplesSource):
         what = f"variation at {point.describe()}"
         nominal = self._nominal_all
         if point.files is None:
-            col = point.column
-            assert col is not None
-            values = nominal.extras[col].to_numpy(np.float64)
-            w = values if point.weight is not None else nominal.weights * values
-            bad = np.flatnonzero(~np.isfinite(w))
-            if bad.size:
-                raise DataError(
-                    f"{what}: the column {col!r} has {bad.size} NaN or infinite value(s) among "
-                    "the selected events; fix it upstream"
-                )
-            return nominal.with_weights(w)
+            return _reweighted(nominal, point, what)
         files = point.files
         listed = list(files) if isinstance(files, Mapping) else list(self.processes)
-        ev = self.samples.load(self._region_name, files=files, processes=listed, what=what)
+        columns = [c for c in (point.column,) if c is not None]
+        ev = self.samples.load(
+            self._region_name, files=files, processes=listed, columns=columns, what=what
+        )
+        ev = _reweighted(ev, point, what)
         if self.samples.event_id is None:
             ids = self._ids(ev) + (k + 1) * _ID_OFFSET
             extras = ev.extras.copy()
@@ -383,10 +458,20 @@ class FileVariationSource(_SamplesSource):
             ev = EventSet(ev.features, ev.weights, ev.process_codes, ev.process_names, extras)
         unaffected = [p for p in self.processes if p not in listed]
         if unaffected:
+            if columns:  # their nominal events, reweighted by the point's column
+                rest_all = self.samples.load(
+                    self._region_name,
+                    processes=unaffected,
+                    columns=columns,
+                    what=f"{what} (nominal events of {unaffected})",
+                )
+                rest_all = _reweighted(rest_all, point, what)
+            else:
+                rest_all = nominal
             keep = list(ev.extras.columns)
             rest = [
                 EventSet(r.features, r.weights, r.process_codes, r.process_names, r.extras[keep])
-                for r in (nominal.for_process(p) for p in unaffected)
+                for r in (rest_all.for_process(p) for p in unaffected)
             ]
             ev = EventSet.concat([ev, *rest])
         return ev
@@ -397,6 +482,31 @@ class FileVariationSource(_SamplesSource):
             f"FileVariationSource(nominal events {counts}; {len(self._points)} variation "
             f"points of {[n.name for n in self._nuisances]})"
         )
+
+
+def _kind(point: VariationPoint) -> str:
+    return "weight" if point.weight is not None else "factor"
+
+
+def _reweighted(ev: EventSet, point: VariationPoint, what: str) -> EventSet:
+    """The events reweighted by the point's weight or factor column (none: as they are)."""
+    col = point.column
+    if col is None:
+        return ev
+    values = ev.extras[col].to_numpy()
+    if values.dtype.kind not in "biuf":
+        raise DataError(
+            f"{what}: the {_kind(point)} column {col!r} has dtype {values.dtype}; expected numbers"
+        )
+    values = values.astype(np.float64)
+    w = values if point.weight is not None else ev.weights * values
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise DataError(
+            f"{what}: the column {col!r} has {bad.size} NaN or infinite value(s) among "
+            "the selected events; fix it upstream"
+        )
+    return ev.with_weights(w)
 
 
 class CallableVariationSource(_SamplesSource):

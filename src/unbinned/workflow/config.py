@@ -157,11 +157,13 @@ class DataFiles(_Strict):
 class VariationSettings(_Strict):
     """One variation point of ``data: kind: files`` (:class:`unbinned.ml.VariationPoint`).
 
-    ``at``: physical nuisance values of the point (the others nominal); then exactly
-    one of ``files`` (process -> files made at the point; a process left out is
-    unaffected; a list of shared files with ``label_column``), ``weight`` (a column of
-    the nominal files holding each event's weight at the point) or ``factor`` (a
-    column multiplying the nominal weight).
+    ``at``: physical nuisance values of the point (the others nominal); then
+    ``files`` (process -> files made at the point; a process left out keeps its
+    nominal events; a list of shared files with ``label_column``), a ``weight``
+    column (each event's whole weight at the point, replacing ``data.weight``) or a
+    ``factor`` column (multiplying ``data.weight``), or ``files`` with a ``weight`` or
+    ``factor`` column: the files' events reweighted by the column read from those
+    files (the mixed point of a file-based and a weight-based nuisance).
     """
 
     at: dict[str, float]
@@ -171,11 +173,16 @@ class VariationSettings(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> VariationSettings:
-        given = [k for k in ("files", "weight", "factor") if getattr(self, k) is not None]
-        if len(given) != 1:
+        # the same rule and messages as unbinned.ml.VariationPoint (not imported: torch)
+        if self.weight is not None and self.factor is not None:
             raise ValueError(
-                f"variation at {self.at}: give exactly one of files, weight or factor "
-                f"(got {given or 'none'})"
+                f"variation at {self.at}: give weight or factor, not both (weight: the event's "
+                "whole weight at the point; factor: multiplies the samples' weight)"
+            )
+        if self.files is None and self.weight is None and self.factor is None:
+            raise ValueError(
+                f"variation at {self.at}: give files, a weight or factor column, or files with "
+                "a weight or factor column (got none)"
             )
         return self
 
