@@ -339,3 +339,23 @@ def test_only_the_unsolved_edge_is_scanned():
     assert iv.lower == 0.0
     assert "lower edge at the bound" in iv.note
     assert iv.upper == pytest.approx(scan.upper, abs=1e-6 * scan.width)
+
+
+@pytest.mark.parametrize(("limit", "edge"), [(0.0, 0.0), (-np.inf, -0.5)])
+def test_a_failed_profile_fit_gives_the_widest_edge_with_a_note_not_a_crash(limit, edge):
+    """q NaN below 0.2 (a conditional fit that failed): the scan stops there, flagged.
+
+    Before, a NaN t was neither below nor above the threshold and the bracketing
+    doubled its step until it raised "cannot bracket" (the two-POI example's binned
+    fit at mu_vbf = 0).
+    """
+    from unbinned.infer.intervals import _scan_edge
+
+    class Profile:  # t(mu) = ((mu - 1) / 2)^2 where the fits succeed
+        def t(self, value: float) -> float:
+            return float("nan") if value <= 0.2 else ((value - 1.0) / 2.0) ** 2
+
+    found, note = _scan_edge(Profile(), "mu", 1.0, 0.5, -1.0, limit, 1.0)  # type: ignore[arg-type]
+    assert found == edge
+    assert "profile fit at mu" in note
+    assert "failed" in note

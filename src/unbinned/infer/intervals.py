@@ -296,12 +296,23 @@ def _scan_edge(
     """
     inner, step = mu0, sigma * math.sqrt(threshold)
     outer = mu0 + sign * step
+    side = "lower" if sign < 0 else "upper"
     while True:
         if (sign < 0 and outer <= limit) or (sign > 0 and outer >= limit):
             outer = limit
             if prof.t(outer) < threshold:
-                return outer, f"{'lower' if sign < 0 else 'upper'} edge at the bound {limit}"
-        if prof.t(outer) >= threshold:
+                return outer, f"{side} edge at the bound {limit}"
+        t_out = prof.t(outer)
+        if math.isnan(t_out):
+            # the conditional fit failed (q not a number there): the edge is not known
+            # beyond the last good point; the widest answer, flagged (the failed fit makes
+            # the interval invalid), rather than no answer
+            edge = limit if math.isfinite(limit) else outer
+            return edge, (
+                f"{side} edge not found: the profile fit at {poi} = {outer:g} failed "
+                f"(q is not a number); put at {edge:g}"
+            )
+        if t_out >= threshold:
             return _crossing(prof, inner, outer, threshold, 1e-6 * max(sigma, 1e-12)), ""
         inner, step = outer, step * 2.0
         outer = inner + sign * step
