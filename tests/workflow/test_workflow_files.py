@@ -197,6 +197,12 @@ _UP2 = """    - at: {energy_scale: 1.04}  #   +2sigma
 
 
 def _validate(text: str, base: Path) -> tuple[dict, str]:
+    diag, log, _ = _validated(text, base)
+    return diag, log
+
+
+def _validated(text: str, base: Path) -> tuple[dict, str, Analysis]:
+    """The config ``text`` made small, simulated, trained and validated: diagnostics, log."""
     for old, new in _SMALL.items():
         text = text.replace(old, new)
     log = io.StringIO()
@@ -205,7 +211,7 @@ def _validate(text: str, base: Path) -> tuple[dict, str]:
     for step in (analysis.simulate, analysis.train, analysis.validate):
         step()
     diag = json.loads((analysis.workspace.step_dir("validate") / "diagnostics.json").read_text())
-    return diag, log.getvalue()
+    return diag, log.getvalue(), analysis
 
 
 @pytest.mark.filterwarnings("ignore::unbinned.exceptions.TrainingWarning")
@@ -262,14 +268,7 @@ def test_a_failed_leave_one_out_closure_warns(
     write_example_samples(tmp_path / "samples", events_per_process=300)
     text = example_text("files").replace("    # a weight variation",
                                          _UP2 + "    # a weight variation", 1)  # fmt: skip
-    for old, new in _SMALL.items():
-        text = text.replace(old, new)
-    log = io.StringIO()
-    analysis = Analysis(AnalysisConfig.from_yaml_string(text, base_dir=tmp_path), progress=False,
-                        log=log)  # fmt: skip
-    for step in (analysis.simulate, analysis.train, analysis.validate):
-        step()
-    assert f"WARNING: {line}" in log.getvalue()
+    diag, log, analysis = _validated(text, tmp_path)
+    assert f"WARNING: {line}" in log
     assert line in analysis.warnings()
-    diag = json.loads((analysis.workspace.step_dir("validate") / "diagnostics.json").read_text())
     assert diag["leave_one_out"]["warnings"] == [line]
