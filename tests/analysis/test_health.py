@@ -206,6 +206,10 @@ def test_the_mu_bias_does_not_depend_on_the_part_of_the_sample_used(trained):
         assert a["nu"] == b["nu"]
         # the same shift of mu-hat; the half is a subset, so its error bounds the difference
         assert abs(a["dmu"] - b["dmu"]) < 3 * b["error_sigma"] * b["sigma_stat"] + 0.02
+        # and in units of the same sigma: the analysis's own, not the sample's (half the
+        # sample has sqrt(2) times its sigma)
+        assert b["sigma_stat"] == pytest.approx(a["sigma_stat"], rel=0.1)
+        assert b["sigma_stat_sample"] == pytest.approx(np.sqrt(2) * a["sigma_stat_sample"], rel=0.1)
 
 
 def test_the_source_must_vary_the_analysis_nuisances(trained):

@@ -190,8 +190,11 @@ class CalibrationOptions:
         default): True when the reference is independent of the training (the
         ``reference_independent`` of :func:`~unbinned.analysis.build_analysis`;
         :func:`~unbinned.analysis.train_analysis` sets it when it is given a
-        separate ``reference``), False otherwise (calibrating on the networks' own
-        training events would make them look better than they are).  Why it is the
+        separate ``reference``) and the health check has other independent events
+        (a ``health_source``, or a fresh simulation: the reference can simulate; or
+        the check is off), False otherwise (calibrating on the networks' own
+        training events would make them look better than they are, and a reference
+        calibrated on is no honest check of the calibration).  Why it is the
         default: the temperature fitted on the training's 20 % calibration split is
         the largest single source of the learned likelihood's error in its
         information.  On the resonance oracle (50 k events per process, the
