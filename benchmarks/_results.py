@@ -17,18 +17,32 @@ def _git(*args: str) -> str:
     return out.stdout.strip()
 
 
-def write_result(path: str | Path, name: str, summary: Mapping[str, Any]) -> Path:
-    """Write the study's ``summary`` with the exact command, the commit and the date, atomically.
+def code_state() -> dict[str, Any]:
+    """The commit checked out now and whether tracked files differ from it.
 
-    ``uncommitted_changes`` says whether tracked files differed from that commit.
+    Take it when the study starts: a study that runs for an hour may end on another
+    commit than it began with.
+    """
+    return {
+        "code_commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_result(
+    path: str | Path, name: str, summary: Mapping[str, Any], state: Mapping[str, Any]
+) -> Path:
+    """Write the study's ``summary`` with the exact command, the code and the dates, atomically.
+
+    ``state`` is :func:`code_state` taken when the study started.
     """
     target = Path(path)
     record = {
         "benchmark": name,
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "code_commit": _git("rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **dict(state),
         "summary": dict(summary),
     }
     target.parent.mkdir(parents=True, exist_ok=True)

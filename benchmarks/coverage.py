@@ -242,6 +242,9 @@ def main() -> None:
         help="keep the integration sample as events or as its moments",
     )
     args = parser.parse_args()
+    from _results import code_state
+
+    state = code_state()  # the code the study starts with
     legacy = args.recipe == "legacy"
     if args.integration_events is None:
         args.integration_events = 1_000_000 if legacy else 2_000_000
@@ -487,7 +490,7 @@ def main() -> None:
     if args.out:
         from _results import write_result
 
-        log(f"wrote {write_result(args.out, 'coverage', out)}")
+        log(f"wrote {write_result(args.out, 'coverage', out, state)}")
 
 
 if __name__ == "__main__":

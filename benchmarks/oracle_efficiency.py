@@ -315,6 +315,9 @@ def main() -> None:
         help="normalise the learned shapes over the reference events (exact) or their moments",
     )
     args = parser.parse_args()
+    from _results import code_state
+
+    state = code_state()  # the code the study starts with
     if args.quick:
         args.toys, args.train_events, args.reference_events, args.epochs = 30, 15_000, 50_000, 4
 
@@ -487,7 +490,7 @@ def main() -> None:
     if args.out:
         from _results import write_result
 
-        log(f"wrote {write_result(args.out, 'oracle_efficiency', out)}")
+        log(f"wrote {write_result(args.out, 'oracle_efficiency', out, state)}")
 
 
 if __name__ == "__main__":
