@@ -29,7 +29,7 @@ from typing import Any
 
 from unbinned._version import __version__
 from unbinned.analysis.baseline import baseline_templates, check_parametrisation
-from unbinned.analysis.health import HealthOptions, can_simulate, check_analysis
+from unbinned.analysis.health import HealthOptions, check_analysis, checks_elsewhere
 from unbinned.analysis.model import EVALUATION_CHUNK, AnalysisModel
 from unbinned.analysis.options import (
     AnalysisOptions,
@@ -228,7 +228,7 @@ def build_analysis(
         options.calibration,
         seed=seed,
         progress=progress,
-        independent=reference_independent and _checked_elsewhere(reference, health, health_source),
+        independent=reference_independent and checks_elsewhere(reference, health, health_source),
     )
     integ, n_integ, n_batches = _integration_sample(
         surrogate, reference, options.integration, integration_batches, seed=seed
@@ -304,19 +304,6 @@ def _integration_metadata(
     if labels is not None:
         out["region_events"] = {n: int((labels == k).sum()) for k, n in enumerate(layout.names)}
     return out
-
-
-def _checked_elsewhere(
-    reference: VariationSource, health: HealthOptions | None, health_source: Any
-) -> bool:
-    """Whether the health check has independent events other than ``reference``.
-
-    ``recalibrate_classifier="auto"`` calibrates on an independent reference only
-    then: calibrated on, the reference would no longer be an honest check of it.
-    """
-    opts = health or HealthOptions()
-    return (not opts.enabled or health_source is not None
-            or (opts.sample != "reference" and can_simulate(reference)))  # fmt: skip
 
 
 def _calibrated(

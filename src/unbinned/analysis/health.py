@@ -177,6 +177,7 @@ __all__ = [
     "HealthReport",
     "can_simulate",
     "check_analysis",
+    "checks_elsewhere",
     "independent_source",
     "surrogate_health",
 ]
@@ -1044,6 +1045,25 @@ def _not_simulable(source: VariationSource) -> str:
     return "its events were simulated with a SimulationConfig other than the default"
 
 
+def _simulates_afresh(reference: VariationSource, opts: HealthOptions) -> bool:
+    """Whether :func:`check_analysis` checks on a fresh simulation like ``reference``."""
+    return opts.sample != "reference" and can_simulate(reference)
+
+
+def checks_elsewhere(
+    reference: VariationSource,
+    options: HealthOptions | None = None,
+    health_source: VariationSource | None = None,
+) -> bool:
+    """Whether :func:`check_analysis` checks on events other than ``reference`` (or not at all).
+
+    ``CalibrationOptions(recalibrate_classifier="auto")`` calibrates on an independent
+    reference only then: calibrated on, the reference is no honest check of it.
+    """
+    opts = HealthOptions() if options is None else options
+    return not opts.enabled or health_source is not None or _simulates_afresh(reference, opts)
+
+
 def check_analysis(
     model: AnalysisModel,
     reference: VariationSource,
@@ -1084,7 +1104,7 @@ def check_analysis(
     source = health_source
     given = f"the given independent source ({type(source).__name__})"
     sample = "" if source is None else str(getattr(source, "description", given))
-    if source is None and opts.sample != "reference" and can_simulate(reference):
+    if source is None and _simulates_afresh(reference, opts):
         n = opts.events_per_process or min(MAX_HEALTH_EVENTS, max(
             len(reference.generated_ids(p)) for p in reference.processes))  # fmt: skip
         s = seed + HEALTH_SEED if opts.seed is None else opts.seed
