@@ -50,7 +50,13 @@ from unbinned.data.events import EventSet
 from unbinned.data.expr import Selection
 from unbinned.exceptions import ConfigError, DataError
 
-__all__ = ["FileSamples", "expand_files", "read_columns"]
+__all__ = [
+    "FileSamples",
+    "check_variation_keys",
+    "column_names",
+    "expand_files",
+    "read_columns",
+]
 
 ID_COLUMN = "event_id"
 """The extra column holding each event's id (the generated event it comes from)."""
@@ -420,7 +426,7 @@ class FileSamples:
         sels = self._selections(region)
         paths = expand_files(files, self.base_dir, what)
         has_weight = self.weight is not None and all(
-            self.weight in _column_names(p, self.tree) for p in paths
+            self.weight in column_names(p, self.tree) for p in paths
         )
         needed = self._needed(sels, (), weight=has_weight, label=False, ids=False)
         frame = self._read(list(files), needed, sels, what)
@@ -547,10 +553,29 @@ def _with_ids(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
     return frame
 
 
-def _column_names(path: Path, tree: str | None) -> list[str]:
+def column_names(path: Path, tree: str | None = None) -> list[str]:
+    """The column names of one parquet or ROOT file (its TTree ``tree``; None: the only one)."""
     if path.suffix.lower() == ".root":
         import uproot
 
         with uproot.open(path) as f:
             return list(_root_tree(f, tree, path).keys())
     return list(pq.read_schema(path).names)
+
+
+def check_variation_keys(at: Any, files: Any, weight: Any, factor: Any) -> None:
+    """Raise ConfigError unless a variation point gives files, a column, or files and a column.
+
+    The rule of :class:`unbinned.ml.VariationPoint` and of the YAML's ``data.variations``
+    (here, in the data layer, so that the config reads it without importing torch).
+    """
+    if weight is not None and factor is not None:
+        raise ConfigError(
+            f"variation at {dict(at)}: give weight or factor, not both (weight: the event's "
+            "whole weight at the point; factor: multiplies the samples' weight)"
+        )
+    if files is None and weight is None and factor is None:
+        raise ConfigError(
+            f"variation at {dict(at)}: give files, a weight or factor column, or files with "
+            "a weight or factor column (got none)"
+        )

@@ -81,7 +81,7 @@ import pandas as pd
 
 from unbinned.data.callables import accepts_keyword, check_keywords, load_callable
 from unbinned.data.events import EventSet
-from unbinned.data.files import FileSamples, _column_names, expand_files
+from unbinned.data.files import FileSamples, check_variation_keys, column_names, expand_files
 from unbinned.exceptions import ConfigError, DataError
 from unbinned.ml.design import Design, ShapeNuisance
 from unbinned.ml.sources import EVENT_ID, BaseVariationSource, Region, _check_nu, _point_seed
@@ -127,7 +127,7 @@ class VariationPoint:
         if not isinstance(self.at, Mapping) or not self.at:
             raise ConfigError(f"a variation point needs at: {{nuisance: value}}, got {self.at!r}")
         object.__setattr__(self, "at", {str(k): float(v) for k, v in self.at.items()})
-        _check_variation_keys(self.at, self.files, self.weight, self.factor)
+        check_variation_keys(self.at, self.files, self.weight, self.factor)
         if isinstance(self.files, str):
             object.__setattr__(self, "files", (self.files,))
 
@@ -139,20 +139,6 @@ class VariationPoint:
     def describe(self) -> str:
         """``"jes=1.02"``: the point's values."""
         return ", ".join(f"{k}={v:g}" for k, v in self.at.items())
-
-
-def _check_variation_keys(at: Any, files: Any, weight: Any, factor: Any) -> None:
-    """Raise ConfigError unless a point gives files, a weight or factor column, or files and one."""
-    if weight is not None and factor is not None:
-        raise ConfigError(
-            f"variation at {dict(at)}: give weight or factor, not both (weight: the event's "
-            "whole weight at the point; factor: multiplies the samples' weight)"
-        )
-    if files is None and weight is None and factor is None:
-        raise ConfigError(
-            f"variation at {dict(at)}: give files, a weight or factor column, or files with "
-            "a weight or factor column (got none)"
-        )
 
 
 class _SamplesSource(BaseVariationSource):
@@ -363,7 +349,7 @@ class FileVariationSource(_SamplesSource):
             if col is None:
                 continue
             for path in paths:
-                if col not in _column_names(path, self.samples.tree):
+                if col not in column_names(path, self.samples.tree):
                     raise DataError(
                         f"{what}: {str(path)!r} lacks the {_kind(point)} column {col!r}; a point "
                         "with files reads it from its own files (the events it reweights): add "

@@ -46,6 +46,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from unbinned.data.files import check_variation_keys
 from unbinned.data.schema import FEATURES, PROCESSES
 from unbinned.exceptions import ConfigError
 from unbinned.model.spec import ModelSpec
@@ -173,17 +174,7 @@ class VariationSettings(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> VariationSettings:
-        # the same rule and messages as unbinned.ml.VariationPoint (not imported: torch)
-        if self.weight is not None and self.factor is not None:
-            raise ValueError(
-                f"variation at {self.at}: give weight or factor, not both (weight: the event's "
-                "whole weight at the point; factor: multiplies the samples' weight)"
-            )
-        if self.files is None and self.weight is None and self.factor is None:
-            raise ValueError(
-                f"variation at {self.at}: give files, a weight or factor column, or files with "
-                "a weight or factor column (got none)"
-            )
+        check_variation_keys(self.at, self.files, self.weight, self.factor)  # a ValueError
         return self
 
 
