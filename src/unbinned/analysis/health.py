@@ -712,7 +712,7 @@ def _bias_folds(
     ``nominal``: the likelihood of the nominal events and their folds; ``varied``: the
     likelihood of the events at ν, the events, and their folds (built once by the caller:
     each costs a surrogate evaluation of every event).  ``scale``: W_p / y_p(0) per
-    process (:func:`_sample_scale`), which puts the model's yields on the sample's.
+    process (:func:`_sample_yields`), which puts the model's yields on the sample's.
     """
     procs = list(model.surrogate.processes)
     k = procs.index(model.signal)
@@ -735,10 +735,12 @@ def _bias_folds(
     return np.sum(list(per.values()), axis=0), per, info
 
 
-def _sample_scale(
+def _sample_yields(
     model: AnalysisModel, lik: Likelihood, nominal: EventSet, theta: dict[str, float]
 ) -> tuple[FloatArray, FloatArray]:
-    """W_p / y_p(θ₀), the sample's nominal yield of each process over the model's; y_p(θ₀).
+    """W_p and y_p(θ₀): the sample's nominal yield of each process and the model's.
+
+    (e) compares them as W_p / y_p.
 
     The independent sample may be at another luminosity than the model, or a part of
     its generated events (``HealthOptions.max_events``); without this factor the
@@ -748,8 +750,7 @@ def _sample_scale(
     _, w, y = lik.event_components(theta)
     own = [float(w[np.asarray(nominal.process_mask(p), dtype=bool)].sum())
            for p in model.surrogate.processes]  # fmt: skip
-    y = np.asarray(y, dtype=np.float64)
-    return np.asarray(own, dtype=np.float64) / y, y
+    return np.asarray(own, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
 def _folds(events: EventSet) -> npt.NDArray[np.int64]:
@@ -785,9 +786,10 @@ def _mu_bias(
 
     at_nominal = (model.likelihood(nominal), _folds(nominal))
     zero = theta(np.zeros(len(shape)))
-    scale, yields = _sample_scale(model, at_nominal[0], nominal, zero)
+    own, yields = _sample_yields(model, at_nominal[0], nominal, zero)
+    scale = own / yields
     # σ of the model's own data: the sample's information over its size (module docstring)
-    size = float(np.sum(scale * yields) / np.sum(yields))
+    size = float(own.sum() / yields.sum())
     base, base_per, _ = _bias_folds(
         model, at_nominal, (at_nominal[0], nominal, at_nominal[1]), zero, scale
     )

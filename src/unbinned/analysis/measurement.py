@@ -230,7 +230,9 @@ class Measurement:
         pull = {p.nuisance: p for p in self.pulls}
         names = list(self.parameter_names)
         corr = self.correlation
-        k = names.index(self.poi) if self.poi in names else None
+        # the POI's column of the correlation matrix (None: no such matrix)
+        poi_corr = (corr[names.index(self.poi)] if self.poi in names
+                    and corr.shape == (len(names), len(names)) else None)  # fmt: skip
         head = f"corr({self.poi})"
         rows = [f"  {'parameter':<16}{'value':>12}{'error':>10}{'pull':>8}{'constr.':>9}"
                 f"{head:>{max(12, len(head) + 2)}}"]  # fmt: skip
@@ -241,8 +243,8 @@ class Measurement:
                 continue
             p = pull.get(n)
             extra = f"{p.pull:>+8.2f}{p.constraint:>9.3f}" if p is not None else f"{'':>17}"
-            if k is not None and corr.shape == (len(names), len(names)):
-                extra += f"{corr[k, i]:>+{max(12, len(head) + 2)}.3f}"
+            if poi_corr is not None:
+                extra += f"{poi_corr[i]:>+{max(12, len(head) + 2)}.3f}"
             flag = "  (fixed)" if n in self.fit.fixed else (
                 "  (at limit)" if n in self.fit.at_limit else "")  # fmt: skip
             rows.append(f"  {n:<16}{self.fit.values[n]:>12.6g}{self.fit.errors[n]:>10.4g}"
